@@ -1,1 +1,4 @@
-pub fn x(){}
+//! heatcheck: chaos-as-code for Kubernetes networking.
+
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
