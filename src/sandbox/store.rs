@@ -70,7 +70,9 @@ pub struct ListPage {
     pub remaining: usize,
 }
 
-type Objects = BTreeMap<(String, String), Arc<Value>>;
+type ObjKey = (String, String);
+type Objects = BTreeMap<ObjKey, Arc<Value>>;
+type ObjIter<'a> = Box<dyn Iterator<Item = (&'a ObjKey, &'a Arc<Value>)> + 'a>;
 
 struct State {
     rv: u64,
@@ -179,7 +181,7 @@ impl Store {
         let mut next = None;
         let mut remaining = 0;
         if let Some(objs) = st.objects.get(key) {
-            let range: Box<dyn Iterator<Item = (&(String, String), &Arc<Value>)>> = match after {
+            let range: ObjIter<'_> = match after {
                 Some(a) => Box::new(objs.range::<(String, String), _>((
                     std::ops::Bound::Excluded(a.clone()),
                     std::ops::Bound::Unbounded,
@@ -780,6 +782,7 @@ impl Store {
         Ok((backlog, rx))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &self,
         st: &mut State,
