@@ -2,3 +2,6 @@
 
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod cluster;
+pub mod engine;
+pub mod exit;

@@ -1,1 +1,171 @@
-fn main() {}
+//! The heatcheck command line: argument parsing and wiring only.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use heatcheck::commands;
+use heatcheck::exit;
+
+const EXAMPLES: &str = "\
+Examples:
+  heatcheck run suites/httproute-conflict/suite.yaml --sandbox
+  heatcheck run suites/ --kubeconfig ~/.kube/config --context staging --junit report.xml
+  heatcheck validate suites/
+  heatcheck list suites/httproute-conflict/suite.yaml
+  heatcheck sandbox --kubeconfig /tmp/sandbox.kubeconfig --manifests suites/httproute-conflict/manifests";
+
+#[derive(Parser)]
+#[command(
+    name = "heatcheck",
+    version,
+    about = "Chaos-as-code for Kubernetes networking, with AI-generated scenarios",
+    after_help = format!("{EXAMPLES}\n\n{}", exit::TABLE),
+)]
+struct Cli {
+    /// Log level filter (also RUST_LOG), e.g. info, heatcheck=debug.
+    #[arg(long, global = true, env = "HEATCHECK_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run suites against a cluster (or the embedded sandbox) and report.
+    #[command(after_help = format!("{EXAMPLES}\n\n{}", exit::TABLE))]
+    Run {
+        /// Suite files or directories.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// Start the embedded sandbox API server and gateway for this run.
+        #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+        sandbox: bool,
+        /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context to use.
+        #[arg(long)]
+        context: Option<String>,
+        /// Run only these scenarios (repeatable).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Write a JSON report here.
+        #[arg(long, value_name = "PATH")]
+        report_json: Option<PathBuf>,
+        /// human: progress and a summary; json: one event per line on stdout.
+        #[arg(long, value_enum, default_value = "human")]
+        output: Output,
+        /// Stop at the first failed scenario.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Keep the cluster as the scenarios left it (prints what is left).
+        #[arg(long)]
+        no_restore: bool,
+        /// Set a suite variable (repeatable), e.g. --var host=shop.example.com.
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// Where run state (journals) is kept.
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
+    },
+    /// Check suites without touching a cluster; reports every problem.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        output: Output,
+    },
+    /// List a suite's fixtures, steady-state checks and scenarios.
+    List {
+        suite: PathBuf,
+    },
+    /// Print the JSON Schema of the suite format (or of one scenario).
+    Schema {
+        #[arg(long)]
+        scenario: bool,
+    },
+    /// Print shell completions.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Serve the embedded sandbox until Ctrl-C: a Kubernetes API server and gateway data plane on loopback.
+    Sandbox {
+        /// Write a kubeconfig for the sandbox here (context heatcheck-sandbox).
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// Manifests (files or directories) to apply at start.
+        #[arg(long = "manifests", value_name = "PATH")]
+        manifests: Vec<PathBuf>,
+        /// API server port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::INVALID } else { exit::SUCCESS };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    commands::init_logging(&cli.log);
+    let code = match cli.command {
+        Command::Run {
+            suites,
+            sandbox,
+            kubeconfig,
+            context,
+            scenarios,
+            junit,
+            report_json,
+            output,
+            fail_fast,
+            no_restore,
+            vars,
+            state_dir,
+        } => commands::run::run(commands::run::RunArgs {
+            suites,
+            sandbox,
+            kubeconfig,
+            context,
+            scenarios,
+            junit,
+            report_json,
+            json_output: matches!(output, Output::Json),
+            fail_fast,
+            no_restore,
+            vars,
+            state_dir,
+        }),
+        Command::Validate { paths, output } => commands::validate::validate(&paths, matches!(output, Output::Json)),
+        Command::List { suite } => commands::list::list(&suite),
+        Command::Schema { scenario } => commands::schema::schema(scenario),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "heatcheck", &mut std::io::stdout());
+            exit::SUCCESS
+        }
+        Command::Sandbox { kubeconfig, manifests, port } => commands::sandbox::sandbox(&kubeconfig, &manifests, port),
+    };
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,39 @@
+use std::path::Path;
+
+use crate::exit;
+use crate::suite::load_suite;
+
+pub fn list(path: &Path) -> i32 {
+    let suite = match load_suite(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    println!("suite {} ({})", suite.metadata.name, path.display());
+    if let Some(d) = &suite.metadata.description {
+        println!("  {}", d.trim());
+    }
+    println!("target namespace: {}", suite.spec.target.namespace);
+    if !suite.spec.fixtures.is_empty() {
+        println!("fixtures:");
+        for s in &suite.spec.fixtures {
+            println!("  - {}", s.display_name());
+        }
+    }
+    if !suite.spec.steady_state.is_empty() {
+        println!("steady state:");
+        for a in &suite.spec.steady_state {
+            println!("  - {}", a.display_name());
+        }
+    }
+    println!("scenarios:");
+    for sc in &suite.spec.scenarios {
+        println!("  {} ({} steps, {} assertions)", sc.name, sc.steps.len(), sc.assertions.len());
+        if let Some(d) = &sc.description {
+            println!("      {}", d.trim().replace('\n', "\n      "));
+        }
+    }
+    exit::SUCCESS
+}

@@ -1,0 +1,82 @@
+//! The commands behind the CLI. Each returns the process exit code.
+
+pub mod list;
+pub mod run;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod schema;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::suite::{load_many, Suite, SuiteError};
+
+/// Logs go to stderr; RUST_LOG wins over --log.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colors_enabled())
+        .try_init();
+}
+
+/// Colours only on a terminal and never with NO_COLOR set.
+pub fn colors_enabled() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// rustls needs one crypto provider for the whole process (ring: no C).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts")
+}
+
+/// Loads suites from files and directories. Err holds every problem found.
+pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<(PathBuf, SuiteError)>> {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (path, res) in load_many(paths) {
+        match res {
+            Ok(s) => ok.push(s),
+            Err(e) => bad.push((path, e)),
+        }
+    }
+    if paths.iter().all(|p| p.exists()) && ok.is_empty() && bad.is_empty() {
+        bad.push((paths[0].clone(), SuiteError::Other(format!("no suite files found in {}", display_paths(paths)))));
+    }
+    for p in paths {
+        if !p.exists() {
+            bad.push((p.clone(), SuiteError::Other(format!("{}: no such file or directory", p.display()))));
+        }
+    }
+    if bad.is_empty() {
+        Ok(ok)
+    } else {
+        Err(bad)
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub fn print_suite_errors(errors: &[(PathBuf, SuiteError)]) {
+    for (_, e) in errors {
+        eprintln!("error: {e}\n");
+    }
+}
+
+pub fn relative(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
+}

@@ -1,0 +1,277 @@
+//! The undo log. Before every mutation the engine records the object's prior
+//! state (or its absence) here, flushed to disk, so a restore — at the end of
+//! a scenario, on Ctrl-C, or by `heatcheck recover` after a crash — can put
+//! the cluster back.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One object's state before heatcheck first touched it in a scope.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub seq: u64,
+    /// "fixtures" or "scenario:<name>": restored as a unit.
+    pub scope: String,
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    pub prior: Prior,
+}
+
+impl Entry {
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+
+    fn object_key(&self) -> (String, String, Option<String>, String) {
+        (self.api_version.clone(), self.kind.clone(), self.namespace.clone(), self.name.clone())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum Prior {
+    /// Did not exist: restoring deletes it.
+    Absent,
+    /// Existed: restoring puts this content back.
+    Present { object: Value },
+}
+
+/// A line of the journal file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "record")]
+enum Line {
+    Entry(Entry),
+    /// Everything recorded under `scope` has been restored.
+    Restored { scope: String },
+}
+
+/// Shared handle; clones write to the same file.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    path: Option<PathBuf>,
+    file: Option<File>,
+    entries: Vec<Entry>,
+    restored_scopes: Vec<String>,
+    next_seq: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("journal {path} line {line}: {message}")]
+    Corrupt { path: String, line: usize, message: String },
+}
+
+impl Journal {
+    /// A journal kept only in memory (tests, `--no-journal` style uses).
+    pub fn in_memory() -> Self {
+        Journal {
+            inner: Arc::new(Mutex::new(Inner {
+                path: None,
+                file: None,
+                entries: Vec::new(),
+                restored_scopes: Vec::new(),
+                next_seq: 1,
+            })),
+        }
+    }
+
+    /// Creates (or continues) the journal file at `path`.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let (entries, restored) = if path.exists() { read_lines(path)? } else { (Vec::new(), Vec::new()) };
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
+        Ok(Journal {
+            inner: Arc::new(Mutex::new(Inner {
+                path: Some(path.to_path_buf()),
+                file: Some(file),
+                entries,
+                restored_scopes: restored,
+                next_seq,
+            })),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the prior state, unless this object was already recorded in
+    /// this scope (the first record is the state to restore). Durable before
+    /// it returns: the caller mutates only afterwards.
+    pub fn record(&self, mut entry: Entry) -> Result<bool, JournalError> {
+        let mut inner = self.lock();
+        let already = inner
+            .entries
+            .iter()
+            .any(|e| e.scope == entry.scope && e.object_key() == entry.object_key() && !inner.restored_scopes.contains(&e.scope));
+        if already {
+            return Ok(false);
+        }
+        entry.seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.write_line(&Line::Entry(entry.clone()))?;
+        inner.entries.push(entry);
+        Ok(true)
+    }
+
+    /// Entries of a scope still to restore, newest first (the undo order).
+    pub fn pending(&self, scope: &str) -> Vec<Entry> {
+        let inner = self.lock();
+        if inner.restored_scopes.iter().any(|s| s == scope) {
+            return Vec::new();
+        }
+        let mut v: Vec<Entry> = inner.entries.iter().filter(|e| e.scope == scope).cloned().collect();
+        v.sort_by(|a, b| b.seq.cmp(&a.seq));
+        v
+    }
+
+    /// Scopes with entries not yet restored, newest scope first.
+    pub fn open_scopes(&self) -> Vec<String> {
+        let inner = self.lock();
+        let mut scopes: Vec<(u64, String)> = Vec::new();
+        for e in &inner.entries {
+            if inner.restored_scopes.contains(&e.scope) {
+                continue;
+            }
+            match scopes.iter_mut().find(|(_, s)| *s == e.scope) {
+                Some(x) => x.0 = x.0.max(e.seq),
+                None => scopes.push((e.seq, e.scope.clone())),
+            }
+        }
+        scopes.sort_by(|a, b| b.0.cmp(&a.0));
+        scopes.into_iter().map(|(_, s)| s).collect()
+    }
+
+    pub fn mark_restored(&self, scope: &str) -> Result<(), JournalError> {
+        let mut inner = self.lock();
+        inner.write_line(&Line::Restored { scope: scope.to_string() })?;
+        inner.restored_scopes.push(scope.to_string());
+        Ok(())
+    }
+
+    pub fn path(&self) -> Option<PathBuf> {
+        self.lock().path.clone()
+    }
+}
+
+impl Inner {
+    fn write_line(&mut self, line: &Line) -> Result<(), JournalError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let path = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut text = serde_json::to_string(line).expect("journal lines serialize");
+        text.push('\n');
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_data())
+            .map_err(|source| JournalError::Io { path, source })
+    }
+}
+
+fn read_lines(path: &Path) -> Result<(Vec<Entry>, Vec<String>), JournalError> {
+    let p = path.display().to_string();
+    let f = File::open(path).map_err(|source| JournalError::Io { path: p.clone(), source })?;
+    let mut entries = Vec::new();
+    let mut restored = Vec::new();
+    let lines: Vec<String> = BufReader::new(f)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|source| JournalError::Io { path: p.clone(), source })?;
+    let n = lines.len();
+    for (i, text) in lines.into_iter().enumerate() {
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Line>(&text) {
+            Ok(Line::Entry(e)) => entries.push(e),
+            Ok(Line::Restored { scope }) => restored.push(scope),
+            // A crash can cut the last line short; nothing after it was mutated.
+            Err(_) if i + 1 == n => {}
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: p,
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok((entries, restored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(scope: &str, name: &str, prior: Prior) -> Entry {
+        Entry {
+            seq: 0,
+            scope: scope.into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("ns".into()),
+            name: name.into(),
+            prior,
+        }
+    }
+
+    #[test]
+    fn first_record_wins_and_undo_order_is_reverse() {
+        let j = Journal::in_memory();
+        assert!(j.record(entry("s", "a", Prior::Absent)).unwrap());
+        assert!(j.record(entry("s", "b", Prior::Present { object: json!({"x": 1}) })).unwrap());
+        assert!(!j.record(entry("s", "a", Prior::Present { object: json!({}) })).unwrap());
+        let p = j.pending("s");
+        assert_eq!(p.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), vec!["b", "a"]);
+        assert_eq!(p[1].prior, Prior::Absent);
+    }
+
+    #[test]
+    fn survives_a_reopen_and_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs/r1/journal.jsonl");
+        {
+            let j = Journal::open(&path).unwrap();
+            j.record(entry("fixtures", "a", Prior::Absent)).unwrap();
+            j.record(entry("scenario:x", "b", Prior::Absent)).unwrap();
+            j.mark_restored("scenario:x").unwrap();
+        }
+        // Simulate a crash in the middle of writing a line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"record\":\"entry\",\"seq\":9,\"sco").unwrap();
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.open_scopes(), vec!["fixtures".to_string()]);
+        assert_eq!(j.pending("fixtures").len(), 1);
+        assert!(j.pending("scenario:x").is_empty());
+    }
+}

@@ -1,0 +1,11 @@
+//! One run: fixtures, steady state, scenarios, assertions, restore.
+
+pub mod context;
+pub mod fault;
+pub mod journal;
+pub mod manifest;
+pub mod restore;
+pub mod run;
+pub mod steps;
+
+pub use run::{new_run_id, Emitter, Engine, RunOptions};

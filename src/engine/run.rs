@@ -1,0 +1,491 @@
+//! One run: for each suite, fixtures -> steady state -> each scenario (steps,
+//! assertions, restore, steady state again) -> fixtures removed. The engine
+//! emits events and builds the report; it never formats output.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
+use super::journal::Journal;
+use super::restore::{restore_scope, RestoreOutcome};
+use super::steps::run_step;
+use crate::cluster::ClusterClient;
+use crate::exit;
+use crate::probe::check_assertion;
+use crate::report::event::{Event, Reporter};
+use crate::report::model::{AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, StepRecord, SuiteReport};
+use crate::suite::{template_context, Scenario, Step, Suite, Templater};
+
+/// How a run behaves (from the command line).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Only scenarios with these names (all when empty).
+    pub scenarios: Vec<String>,
+    pub fail_fast: bool,
+    pub no_restore: bool,
+    /// `--var KEY=VALUE`, over the suite's vars.
+    pub vars: Vec<(String, String)>,
+    /// Where run state (the journal) lives: `<state_dir>/runs/<run-id>/`.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Fans events out to the reporters.
+#[derive(Clone, Default)]
+pub struct Emitter {
+    reporters: Arc<Mutex<Vec<Box<dyn Reporter>>>>,
+}
+
+impl Emitter {
+    pub fn new(reporters: Vec<Box<dyn Reporter>>) -> Self {
+        Emitter {
+            reporters: Arc::new(Mutex::new(reporters)),
+        }
+    }
+
+    pub fn emit(&self, e: Event) {
+        let mut rs = self.reporters.lock().unwrap_or_else(|p| p.into_inner());
+        for r in rs.iter_mut() {
+            r.event(&e);
+        }
+    }
+}
+
+pub fn new_run_id() -> String {
+    let t = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    format!("{t}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])
+}
+
+pub struct Engine {
+    pub client: ClusterClient,
+    pub options: RunOptions,
+    pub emitter: Emitter,
+    pub run_id: String,
+    pub cancel: watch::Receiver<bool>,
+}
+
+struct CaseOutcome {
+    report: CaseReport,
+    aborted: bool,
+}
+
+impl Engine {
+    pub async fn run(&self, suites: Vec<Suite>) -> RunReport {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        self.emitter.emit(Event::RunStarted {
+            run_id: self.run_id.clone(),
+            suites: suites.len(),
+        });
+        let journal = match &self.options.state_dir {
+            Some(dir) => match Journal::open(&dir.join("runs").join(&self.run_id).join("journal.jsonl")) {
+                Ok(j) => j,
+                Err(e) => {
+                    return self.finish(started_at, started, Vec::new(), RestoreSummary { errors: vec![e.to_string()], ..Default::default() }, exit::INVALID);
+                }
+            },
+            None => Journal::in_memory(),
+        };
+        let mut reports = Vec::new();
+        let mut restore_total = RestoreOutcome::default();
+        let mut aborted = false;
+        let mut failed = false;
+        for suite in suites {
+            if aborted || (failed && self.options.fail_fast) {
+                reports.push(skipped_suite(&suite, if aborted { "run aborted" } else { "--fail-fast: an earlier suite failed" }));
+                continue;
+            }
+            let (report, restore, suite_aborted) = self.run_suite(suite, &journal).await;
+            failed |= report.cases.iter().any(CaseReport::is_failure) || report.error.is_some();
+            aborted |= suite_aborted;
+            restore_total.merge(restore);
+            reports.push(report);
+        }
+        let summary = RestoreSummary {
+            restored: restore_total.restored.clone(),
+            left_behind: restore_total.left_behind.clone(),
+            errors: restore_total.errors.clone(),
+        };
+        let code = if !summary.is_clean() && !self.options.no_restore {
+            exit::RESTORE_FAILED
+        } else if aborted {
+            exit::ABORTED
+        } else if failed {
+            exit::TEST_FAILED
+        } else {
+            exit::SUCCESS
+        };
+        self.finish(started_at, started, reports, summary, code)
+    }
+
+    fn finish(&self, started_at: chrono::DateTime<chrono::Utc>, started: Instant, suites: Vec<SuiteReport>, restore: RestoreSummary, exit_code: i32) -> RunReport {
+        let report = RunReport {
+            run_id: self.run_id.clone(),
+            started_at,
+            duration: started.elapsed(),
+            suites,
+            exit_code,
+            restore,
+        };
+        self.emitter.emit(Event::RunFinished { report: report.clone() });
+        report
+    }
+
+    fn context(&self, suite: Arc<Suite>, journal: &Journal) -> Result<SuiteContext, String> {
+        let mut vars = template_context(&suite, &self.run_id);
+        for (k, v) in &self.options.vars {
+            vars.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+        let resolver = ClusterGatewayResolver {
+            client: self.client.clone(),
+            handle: tokio::runtime::Handle::current(),
+            timeout: suite.spec.defaults.timeout.0,
+        };
+        Ok(SuiteContext {
+            client: self.client.clone(),
+            journal: journal.clone(),
+            templater: Arc::new(Templater::new(vars, Arc::new(resolver))),
+            suite,
+            run_id: self.run_id.clone(),
+            http: crate::probe::http::client(),
+            cancel: self.cancel.clone(),
+        })
+    }
+
+    async fn run_suite(&self, suite: Suite, journal: &Journal) -> (SuiteReport, RestoreOutcome, bool) {
+        let started = Instant::now();
+        let name = suite.metadata.name.clone();
+        let file = suite.source.path.display().to_string();
+        let scenarios: Vec<Scenario> = suite
+            .spec
+            .scenarios
+            .iter()
+            .filter(|s| self.options.scenarios.is_empty() || self.options.scenarios.iter().any(|n| n == &s.name))
+            .cloned()
+            .collect();
+        self.emitter.emit(Event::SuiteStarted {
+            name: name.clone(),
+            file: file.clone(),
+            scenarios: scenarios.len(),
+        });
+        let suite = Arc::new(suite);
+        let ctx = match self.context(suite.clone(), journal) {
+            Ok(c) => c,
+            Err(e) => {
+                let report = SuiteReport { name, file, cases: vec![], duration: started.elapsed(), error: Some(e) };
+                return (report, RestoreOutcome::default(), false);
+            }
+        };
+        let mut cases = Vec::new();
+        let mut restore = RestoreOutcome::default();
+        let mut aborted = false;
+        let mut suite_error = None;
+        let fixtures_scope = format!("fixtures:{name}");
+
+        // Fixtures.
+        let fixtures = self.run_steps_case(&ctx, &fixtures_scope, "fixtures", CaseKind::Fixtures, &suite.spec.fixtures).await;
+        let fixtures_ok = matches!(fixtures.report.status, CaseStatus::Passed);
+        aborted |= fixtures.aborted;
+        if !suite.spec.fixtures.is_empty() {
+            cases.push(fixtures.report);
+        }
+
+        // Steady state before anything.
+        let mut steady_ok = fixtures_ok;
+        if fixtures_ok && !aborted {
+            for a in &suite.spec.steady_state {
+                let case = self.steady_case(&ctx, a).await;
+                steady_ok &= matches!(case.report.status, CaseStatus::Passed);
+                aborted |= case.aborted;
+                cases.push(case.report);
+            }
+        }
+
+        let mut failed = false;
+        for sc in &scenarios {
+            let skip = if aborted {
+                Some("run aborted".to_string())
+            } else if !fixtures_ok {
+                Some("fixtures failed".to_string())
+            } else if !steady_ok {
+                Some("steady state did not hold before the scenario".to_string())
+            } else if failed && self.options.fail_fast {
+                Some("--fail-fast: an earlier scenario failed".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = skip {
+                cases.push(scenario_report(sc, CaseStatus::Skipped { reason }, Duration::ZERO, vec![], vec![]));
+                continue;
+            }
+            let (case, r) = self.run_scenario(&ctx, sc).await;
+            failed |= case.report.is_failure();
+            aborted |= case.aborted;
+            restore.merge(r);
+            cases.push(case.report);
+        }
+        if !fixtures_ok {
+            suite_error = Some("fixtures failed; scenarios were skipped".to_string());
+        }
+
+        // Fixtures go last.
+        if !self.options.no_restore {
+            let pending = journal.pending(&fixtures_scope);
+            if !pending.is_empty() {
+                self.emitter.emit(Event::RestoreStarted { suite: name.clone(), entries: pending.len() });
+                let r = restore_scope(&self.client, journal, &fixtures_scope, ctx.default_timeout()).await;
+                self.emitter.emit(Event::RestoreFinished { suite: name.clone(), summary: summary_of(&r) });
+                restore.merge(r);
+            }
+        } else {
+            restore.left_behind.extend(journal.open_scopes().iter().flat_map(|s| journal.pending(s)).map(|e| e.describe()));
+        }
+        let report = SuiteReport {
+            name,
+            file,
+            cases,
+            duration: started.elapsed(),
+            error: suite_error,
+        };
+        self.emitter.emit(Event::SuiteFinished { report: report.clone() });
+        (report, restore, aborted)
+    }
+
+    async fn steady_case(&self, ctx: &SuiteContext, a: &crate::suite::Assertion) -> CaseOutcome {
+        let started = Instant::now();
+        let name = a.display_name();
+        let suite = ctx.suite.metadata.name.clone();
+        self.emitter.emit(Event::CaseStarted { suite: suite.clone(), case: name.clone(), kind: CaseKind::SteadyState, steps: 0 });
+        let (status, records, aborted) = match check_assertion(ctx, a, "").await {
+            Ok(rec) => {
+                self.emitter.emit(Event::AssertionFinished { suite: suite.clone(), case: name.clone(), record: rec.clone() });
+                let st = if rec.passed {
+                    CaseStatus::Passed
+                } else {
+                    CaseStatus::Failed { message: rec.message.clone(), detail: rec.detail.clone().unwrap_or_default() }
+                };
+                (st, vec![rec], false)
+            }
+            Err(e) => (errored(&e), vec![], matches!(e, StepError::Aborted)),
+        };
+        let report = CaseReport {
+            name,
+            kind: CaseKind::SteadyState,
+            description: None,
+            status,
+            duration: started.elapsed(),
+            steps: vec![],
+            assertions: records,
+            metrics: vec![],
+            remediation: vec![],
+            origin: Some("suite".into()),
+        };
+        self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
+        CaseOutcome { report, aborted }
+    }
+
+    /// Runs steps as one case (fixtures). Stops at the first failing step
+    /// unless it has continueOnError.
+    async fn run_steps_case(&self, ctx: &SuiteContext, scope: &str, name: &str, kind: CaseKind, steps: &[Step]) -> CaseOutcome {
+        let started = Instant::now();
+        let suite = ctx.suite.metadata.name.clone();
+        self.emitter.emit(Event::CaseStarted { suite: suite.clone(), case: name.to_string(), kind, steps: steps.len() });
+        let (records, error) = self.run_steps(ctx, scope, name, steps, started).await;
+        let aborted = matches!(error, Some(StepError::Aborted));
+        let status = match &error {
+            None => CaseStatus::Passed,
+            Some(e) => errored_with_log(e, &records),
+        };
+        let report = CaseReport {
+            name: name.to_string(),
+            kind,
+            description: None,
+            status,
+            duration: started.elapsed(),
+            steps: records,
+            assertions: vec![],
+            metrics: vec![],
+            remediation: vec![],
+            origin: Some("suite".into()),
+        };
+        self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
+        CaseOutcome { report, aborted }
+    }
+
+    async fn run_steps(&self, ctx: &SuiteContext, scope: &str, case: &str, steps: &[Step], case_started: Instant) -> (Vec<StepRecord>, Option<StepError>) {
+        let suite = ctx.suite.metadata.name.clone();
+        let mut records = Vec::new();
+        let mut error = None;
+        for (i, step) in steps.iter().enumerate() {
+            let t0 = Instant::now();
+            let started_ms = case_started.elapsed().as_millis() as u64;
+            let (outcome, message) = if error.is_some() {
+                (Outcome::Skipped, None)
+            } else if ctx.is_cancelled() {
+                error = Some(StepError::Aborted);
+                (Outcome::Skipped, Some("aborted".into()))
+            } else {
+                match run_step(ctx, scope, step, i).await {
+                    Ok(note) => (Outcome::Ok, (!note.is_empty()).then_some(note)),
+                    Err(StepError::Aborted) => {
+                        error = Some(StepError::Aborted);
+                        (Outcome::Failed, Some("aborted".into()))
+                    }
+                    Err(e) if step.continue_on_error => (Outcome::Ignored, Some(e.to_string())),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        error = Some(e);
+                        (Outcome::Failed, Some(msg))
+                    }
+                }
+            };
+            let record = StepRecord {
+                index: i,
+                name: step.display_name(),
+                started_ms,
+                duration: t0.elapsed(),
+                outcome,
+                message,
+            };
+            self.emitter.emit(Event::StepFinished { suite: suite.clone(), case: case.to_string(), record: record.clone() });
+            records.push(record);
+        }
+        (records, error)
+    }
+
+    async fn run_scenario(&self, ctx: &SuiteContext, sc: &Scenario) -> (CaseOutcome, RestoreOutcome) {
+        let started = Instant::now();
+        let suite = ctx.suite.metadata.name.clone();
+        let scope = format!("scenario:{suite}/{}", sc.name);
+        self.emitter.emit(Event::CaseStarted { suite: suite.clone(), case: sc.name.clone(), kind: CaseKind::Scenario, steps: sc.steps.len() });
+        let (steps, step_error) = self.run_steps(ctx, &scope, &sc.name, &sc.steps, started).await;
+        let mut aborted = matches!(step_error, Some(StepError::Aborted));
+        let mut assertions: Vec<AssertionRecord> = Vec::new();
+        if step_error.is_none() {
+            for a in &sc.assertions {
+                match check_assertion(ctx, a, "").await {
+                    Ok(rec) => {
+                        self.emitter.emit(Event::AssertionFinished { suite: suite.clone(), case: sc.name.clone(), record: rec.clone() });
+                        assertions.push(rec);
+                    }
+                    Err(_) => {
+                        aborted = true;
+                        break;
+                    }
+                }
+            }
+        }
+        // Restore this scenario's changes, then the steady state must hold again.
+        let mut restore = RestoreOutcome::default();
+        if !self.options.no_restore {
+            let pending = ctx.journal.pending(&scope);
+            if !pending.is_empty() {
+                self.emitter.emit(Event::RestoreStarted { suite: suite.clone(), entries: pending.len() });
+                restore = restore_scope(&self.client, &ctx.journal, &scope, ctx.default_timeout()).await;
+                self.emitter.emit(Event::RestoreFinished { suite: suite.clone(), summary: summary_of(&restore) });
+            }
+            if !aborted && restore.ok() {
+                for a in &ctx.suite.spec.steady_state {
+                    match check_assertion(ctx, a, "steady state after: ").await {
+                        Ok(rec) => {
+                            self.emitter.emit(Event::AssertionFinished { suite: suite.clone(), case: sc.name.clone(), record: rec.clone() });
+                            assertions.push(rec);
+                        }
+                        Err(_) => {
+                            aborted = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let status = if aborted {
+            CaseStatus::Errored { message: "aborted; changes were restored".into(), detail: step_log(&steps) }
+        } else if let Some(e) = &step_error {
+            errored_with_log(e, &steps)
+        } else if !restore.ok() {
+            CaseStatus::Errored {
+                message: format!("restore failed: {}", restore.errors.first().cloned().unwrap_or_default()),
+                detail: restore.errors.join("\n"),
+            }
+        } else if let Some(first) = assertions.iter().find(|a| !a.passed) {
+            let failures: Vec<String> = assertions
+                .iter()
+                .filter(|a| !a.passed)
+                .map(|a| format!("{}: {}\n{}", a.name, a.message, a.detail.clone().unwrap_or_default()))
+                .collect();
+            let n = assertions.iter().filter(|a| !a.passed).count();
+            let message = if n > 1 { format!("{}: {} (and {} more)", first.name, first.message, n - 1) } else { format!("{}: {}", first.name, first.message) };
+            CaseStatus::Failed { message, detail: failures.join("\n\n") }
+        } else if sc.assertions.is_empty() && ctx.suite.spec.steady_state.is_empty() {
+            CaseStatus::Passed
+        } else {
+            CaseStatus::Passed
+        };
+        let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
+        report.origin = Some("suite".into());
+        self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
+        (CaseOutcome { report, aborted }, restore)
+    }
+}
+
+fn scenario_report(sc: &Scenario, status: CaseStatus, duration: Duration, steps: Vec<StepRecord>, assertions: Vec<AssertionRecord>) -> CaseReport {
+    CaseReport {
+        name: sc.name.clone(),
+        kind: CaseKind::Scenario,
+        description: sc.description.clone(),
+        status,
+        duration,
+        steps,
+        assertions,
+        metrics: sc.metrics.clone(),
+        remediation: sc.remediation.clone(),
+        origin: Some("suite".into()),
+    }
+}
+
+fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
+    SuiteReport {
+        name: suite.metadata.name.clone(),
+        file: suite.source.path.display().to_string(),
+        cases: suite
+            .spec
+            .scenarios
+            .iter()
+            .map(|sc| scenario_report(sc, CaseStatus::Skipped { reason: reason.to_string() }, Duration::ZERO, vec![], vec![]))
+            .collect(),
+        duration: Duration::ZERO,
+        error: None,
+    }
+}
+
+fn errored(e: &StepError) -> CaseStatus {
+    CaseStatus::Errored { message: e.to_string(), detail: e.to_string() }
+}
+
+fn step_log(steps: &[StepRecord]) -> String {
+    steps
+        .iter()
+        .map(|s| format!("{:?} {}{}", s.outcome, s.name, s.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn errored_with_log(e: &StepError, steps: &[StepRecord]) -> CaseStatus {
+    let failed = steps.iter().find(|s| s.outcome == Outcome::Failed);
+    let message = match failed {
+        Some(s) => format!("step {} ({}) failed: {e}", s.index + 1, s.name),
+        None => e.to_string(),
+    };
+    CaseStatus::Errored { message, detail: step_log(steps) }
+}
+
+fn summary_of(r: &RestoreOutcome) -> RestoreSummary {
+    RestoreSummary {
+        restored: r.restored.clone(),
+        left_behind: r.left_behind.clone(),
+        errors: r.errors.clone(),
+    }
+}

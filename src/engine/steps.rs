@@ -1,0 +1,374 @@
+//! Executing one step against the cluster. Every mutation is journaled first.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::context::{StepError, SuiteContext, RUN_LABEL};
+use super::{fault, manifest};
+use crate::cluster::{PatchType, Resolved};
+use crate::suite::{DeleteStep, FaultStep, Matcher, PatchStep, Step, StepAction, WaitCondition, WaitStep};
+
+/// Runs one step; `scope` names the journal scope its changes belong to.
+/// Returns a short note for the step log (what was touched).
+pub async fn run_step(ctx: &SuiteContext, scope: &str, step: &Step, index: usize) -> Result<String, StepError> {
+    let timeout = step.effective_timeout(ctx.suite.spec.defaults.timeout);
+    let work = execute(ctx, scope, step, index, timeout);
+    // Waits carry their own deadline; everything else gets the step timeout here.
+    let limit = match step.action {
+        StepAction::Sleep(d) => d.0 + timeout,
+        StepAction::Wait(_) => timeout + Duration::from_secs(5),
+        _ => timeout,
+    };
+    let mut cancel = ctx.cancel.clone();
+    tokio::select! {
+        r = tokio::time::timeout(limit, work) => match r {
+            Ok(r) => r,
+            Err(_) => Err(StepError::Failed(format!("timed out after {}", crate::suite::format_duration(limit)))),
+        },
+        _ = cancel.wait_for(|c| *c) => Err(StepError::Aborted),
+    }
+}
+
+async fn execute(ctx: &SuiteContext, scope: &str, step: &Step, index: usize, timeout: Duration) -> Result<String, StepError> {
+    match &step.action {
+        StepAction::Apply(a) | StepAction::Create(a) => {
+            let create = matches!(step.action, StepAction::Create(_));
+            let text = a.resolve_source(&ctx.suite.source.dir).map_err(|e| StepError::Failed(e.to_string()))?;
+            let rendered = ctx.templater.render(&text).map_err(|e| StepError::Failed(e.to_string()))?;
+            let origin = a.file.clone().unwrap_or_else(|| "inline manifest".into());
+            let objects = manifest::parse_documents(&rendered, &origin)?;
+            let mut touched = Vec::new();
+            for obj in objects {
+                touched.push(apply_object(ctx, scope, obj, a.namespace.as_deref(), create).await?);
+            }
+            Ok(touched.join(", "))
+        }
+        StepAction::Delete(d) => delete(ctx, scope, d, timeout).await,
+        StepAction::Patch(p) => patch(ctx, scope, p).await,
+        StepAction::Scale(s) => {
+            let r = ctx.client.resolve(s.api_version.as_deref(), &s.kind).await?;
+            let ns = ctx.step_namespace(s.namespace.as_deref())?;
+            let name = ctx.templater.render(&s.name).map_err(|e| StepError::Failed(e.to_string()))?;
+            require(ctx.record_prior(scope, &r, Some(&ns), &name).await?, &r, &ns, &name)?;
+            ctx.client.scale(&r, Some(&ns), &name, s.replicas).await?;
+            Ok(format!("{} {ns}/{name} scaled to {}", r.kind(), s.replicas))
+        }
+        StepAction::Restart(s) => {
+            let r = ctx.client.resolve(s.api_version.as_deref(), &s.kind).await?;
+            let ns = ctx.step_namespace(s.namespace.as_deref())?;
+            let name = ctx.templater.render(&s.name).map_err(|e| StepError::Failed(e.to_string()))?;
+            require(ctx.record_prior(scope, &r, Some(&ns), &name).await?, &r, &ns, &name)?;
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let body = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
+            ctx.client.patch(&r, Some(&ns), &name, PatchType::Merge, &body).await?;
+            Ok(format!("{} {ns}/{name} restarted", r.kind()))
+        }
+        StepAction::Wait(w) => wait(ctx, w, timeout).await,
+        StepAction::Sleep(d) => {
+            ctx.sleep(d.0).await?;
+            Ok(String::new())
+        }
+        StepAction::Fault(f) => inject_fault(ctx, scope, f, index, timeout).await,
+    }
+}
+
+fn require(current: Option<Value>, r: &Resolved, ns: &str, name: &str) -> Result<Value, StepError> {
+    current.ok_or_else(|| StepError::Failed(format!("{} {ns}/{name} not found", r.kind())))
+}
+
+/// Applies (server-side) or creates one object, journaling its prior state.
+async fn apply_object(ctx: &SuiteContext, scope: &str, mut obj: Value, step_ns: Option<&str>, create: bool) -> Result<String, StepError> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+    let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+    let r = ctx.client.resolve(Some(&api_version), &kind).await?;
+    let ns = if r.namespaced {
+        let written = obj.pointer("/metadata/namespace").and_then(Value::as_str).or(step_ns);
+        let ns = ctx.step_namespace(written)?;
+        obj["metadata"]["namespace"] = json!(ns);
+        Some(ns)
+    } else {
+        if kind == "Namespace" {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            ctx.check_namespace(&name)?;
+        }
+        None
+    };
+    let name = match obj.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(n) => n.to_string(),
+        None if create => {
+            // generateName: nothing to record before; record the created name after.
+            let created = ctx.client.create(&r, ns.as_deref(), &with_run_label(obj, &ctx.run_id)).await?;
+            let name = created["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            ctx.record_prior(scope, &r, ns.as_deref(), &name).await.ok();
+            return Ok(describe(&r, ns.as_deref(), &name));
+        }
+        None => return Err(StepError::Failed(format!("{kind} without metadata.name cannot be applied (use create for generateName)"))),
+    };
+    let current = ctx.record_prior(scope, &r, ns.as_deref(), &name).await?;
+    if current.is_none() {
+        obj = with_run_label(obj, &ctx.run_id);
+    }
+    if create {
+        ctx.client.create(&r, ns.as_deref(), &obj).await?;
+    } else {
+        ctx.client.apply(&r, ns.as_deref(), &obj).await?;
+    }
+    Ok(describe(&r, ns.as_deref(), &name))
+}
+
+fn with_run_label(mut obj: Value, run_id: &str) -> Value {
+    if !obj["metadata"]["labels"].is_object() {
+        obj["metadata"]["labels"] = json!({});
+    }
+    obj["metadata"]["labels"][RUN_LABEL] = json!(run_id);
+    obj
+}
+
+fn describe(r: &Resolved, ns: Option<&str>, name: &str) -> String {
+    match ns {
+        Some(ns) => format!("{} {ns}/{name}", r.kind()),
+        None => format!("{} {name}", r.kind()),
+    }
+}
+
+async fn delete(ctx: &SuiteContext, scope: &str, d: &DeleteStep, timeout: Duration) -> Result<String, StepError> {
+    let mut targets: Vec<(Resolved, Option<String>, String)> = Vec::new();
+    if let Some(text) = d.resolve_source(&ctx.suite.source.dir).map_err(|e| StepError::Failed(e.to_string()))? {
+        let rendered = ctx.templater.render(&text).map_err(|e| StepError::Failed(e.to_string()))?;
+        for obj in manifest::parse_documents(&rendered, d.file.as_deref().unwrap_or_default())? {
+            let r = ctx.client.resolve(obj["apiVersion"].as_str(), obj["kind"].as_str().unwrap_or_default()).await?;
+            let ns = if r.namespaced {
+                Some(ctx.step_namespace(obj.pointer("/metadata/namespace").and_then(Value::as_str).or(d.namespace.as_deref()))?)
+            } else {
+                None
+            };
+            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            targets.push((r, ns, name));
+        }
+    } else {
+        let kind = d.kind.as_deref().ok_or_else(|| StepError::Failed("delete needs kind (or file)".into()))?;
+        let r = ctx.client.resolve(d.api_version.as_deref(), kind).await?;
+        let ns = if r.namespaced { Some(ctx.step_namespace(d.namespace.as_deref())?) } else { None };
+        match (&d.name, &d.selector) {
+            (Some(name), _) => {
+                let name = ctx.templater.render(name).map_err(|e| StepError::Failed(e.to_string()))?;
+                targets.push((r, ns, name));
+            }
+            (None, Some(sel)) => {
+                let sel = ctx.templater.render(sel).map_err(|e| StepError::Failed(e.to_string()))?;
+                for o in ctx.client.list(&r, ns.as_deref(), Some(&sel)).await? {
+                    let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    targets.push((r.clone(), ns.clone(), name));
+                }
+                if targets.is_empty() {
+                    return Ok(format!("no {kind} matched {sel}"));
+                }
+            }
+            (None, None) => return Err(StepError::Failed("delete needs name, selector or file".into())),
+        }
+    }
+    let mut done = Vec::new();
+    for (r, ns, name) in targets {
+        let current = ctx.record_prior(scope, &r, ns.as_deref(), &name).await?;
+        let Some(current) = current else {
+            return Err(StepError::Failed(format!("{} not found", describe(&r, ns.as_deref(), &name))));
+        };
+        ctx.client.delete(&r, ns.as_deref(), &name).await?;
+        if d.wait {
+            let uid = current.pointer("/metadata/uid").and_then(Value::as_str);
+            ctx.client.wait_gone(&r, ns.as_deref(), &name, uid, timeout, ctx.interval()).await?;
+        }
+        done.push(describe(&r, ns.as_deref(), &name));
+    }
+    Ok(done.join(", "))
+}
+
+async fn patch(ctx: &SuiteContext, scope: &str, p: &PatchStep) -> Result<String, StepError> {
+    let r = ctx.client.resolve(p.api_version.as_deref(), &p.kind).await?;
+    let ns = if r.namespaced { Some(ctx.step_namespace(p.namespace.as_deref())?) } else { None };
+    let name = ctx.templater.render(&p.name).map_err(|e| StepError::Failed(e.to_string()))?;
+    let body = ctx.templater.render_value(&p.patch).map_err(|e| StepError::Failed(e.to_string()))?;
+    require(ctx.record_prior(scope, &r, ns.as_deref(), &name).await?, &r, ns.as_deref().unwrap_or("-"), &name)?;
+    let kind = match p.patch_type {
+        crate::suite::PatchType::Merge => PatchType::Merge,
+        crate::suite::PatchType::Json => PatchType::Json,
+        crate::suite::PatchType::Strategic => PatchType::Strategic,
+    };
+    ctx.client.patch(&r, ns.as_deref(), &name, kind, &body).await?;
+    Ok(describe(&r, ns.as_deref(), &name))
+}
+
+/// Polls until the condition holds for the object (or every object the
+/// selector matches). The error names the last observation.
+async fn wait(ctx: &SuiteContext, w: &WaitStep, timeout: Duration) -> Result<String, StepError> {
+    let cond = w.condition().map_err(StepError::Failed)?;
+    let r = ctx.client.resolve(w.api_version.as_deref(), &w.kind).await?;
+    let ns = if r.namespaced { Some(ctx.step_namespace(w.namespace.as_deref())?) } else { None };
+    let name = w.name.as_deref().map(|n| ctx.templater.render(n)).transpose().map_err(|e| StepError::Failed(e.to_string()))?;
+    let selector = w.selector.as_deref().map(|s| ctx.templater.render(s)).transpose().map_err(|e| StepError::Failed(e.to_string()))?;
+    let what = match (&name, &selector) {
+        (Some(n), _) => describe(&r, ns.as_deref(), n),
+        (None, Some(s)) => format!("{} matching {s}", r.kind()),
+        (None, None) => format!("every {}", r.kind()),
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let objects = match &name {
+            Some(n) => ctx.client.get(&r, ns.as_deref(), n).await?.into_iter().collect(),
+            None => ctx.client.list(&r, ns.as_deref(), selector.as_deref()).await?,
+        };
+        let verdict = evaluate_wait(&cond, &objects);
+        match verdict {
+            Ok(()) => return Ok(format!("{what}: condition met")),
+            Err(last) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StepError::Failed(format!(
+                        "timed out after {} waiting for {what}: {last}",
+                        crate::suite::format_duration(timeout)
+                    )));
+                }
+            }
+        }
+        ctx.sleep(ctx.interval()).await?;
+    }
+}
+
+fn evaluate_wait(cond: &WaitCondition, objects: &[Value]) -> Result<(), String> {
+    if let WaitCondition::Present(want) = cond {
+        return match (want, objects.is_empty()) {
+            (true, false) | (false, true) => Ok(()),
+            (true, true) => Err("expected it to exist, it does not".into()),
+            (false, false) => Err("expected it to be absent, it exists".into()),
+        };
+    }
+    if objects.is_empty() {
+        return Err("not found".into());
+    }
+    for o in objects {
+        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+        let r = match cond {
+            WaitCondition::JsonPath { path, expect } => {
+                let v = crate::jsonpath::first(o, path)?;
+                expect.check(v.as_ref())
+            }
+            WaitCondition::Condition { condition_type, status } => {
+                let got = condition_status(o, condition_type);
+                Matcher::Equals(json!(status)).check(got.as_ref()).map_err(|e| format!("condition {condition_type}: {e}"))
+            }
+            WaitCondition::Available(want) => {
+                let ok = available(o);
+                if ok == *want {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "expected available={want}, got {} of {} replicas available",
+                        o.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
+                        o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+                    ))
+                }
+            }
+            WaitCondition::Present(_) => Ok(()),
+        };
+        r.map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `status` of the condition of that type, in status.conditions or in any
+/// status.parents[].conditions (Gateway API routes).
+fn condition_status(o: &Value, t: &str) -> Option<Value> {
+    let find = |conds: &Value| {
+        conds
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+            .map(|c| c["status"].clone())
+    };
+    if let Some(s) = o.pointer("/status/conditions").and_then(find) {
+        return Some(s);
+    }
+    o.pointer("/status/parents")
+        .and_then(Value::as_array)
+        .and_then(|ps| ps.iter().find_map(|p| p.get("conditions").and_then(find)))
+}
+
+/// A Deployment (or anything with replicas) is available when every desired
+/// replica is updated and available and the controller saw the latest spec.
+fn available(o: &Value) -> bool {
+    let int = |p: &str| o.pointer(p).and_then(Value::as_i64);
+    let desired = int("/spec/replicas").unwrap_or(1);
+    let observed = int("/status/observedGeneration").unwrap_or(0);
+    let generation = int("/metadata/generation").unwrap_or(0);
+    if o.pointer("/spec/replicas").is_none() && o.pointer("/status/conditions").is_some() {
+        return condition_status(o, "Available") == Some(json!("True"));
+    }
+    observed >= generation
+        && int("/status/updatedReplicas").unwrap_or(0) >= desired
+        && int("/status/availableReplicas").unwrap_or(0) >= desired
+        && int("/status/replicas").unwrap_or(0) == desired
+}
+
+async fn inject_fault(ctx: &SuiteContext, scope: &str, f: &FaultStep, index: usize, timeout: Duration) -> Result<String, StepError> {
+    let ns = ctx.step_namespace(f.namespace.as_deref())?;
+    let short_run: String = ctx.run_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>().to_lowercase();
+    let name = format!("heatcheck-{}-{short_run}-{index}", kebab(f.fault_type.as_str()));
+    let mut step = f.clone();
+    step.selector = ctx.templater.render(&f.selector).map_err(|e| StepError::Failed(e.to_string()))?;
+    let obj = fault::render(&step, &name, &ns, &ctx.run_id)?;
+    let r = ctx
+        .client
+        .resolve(obj["apiVersion"].as_str(), obj["kind"].as_str().unwrap_or_default())
+        .await?;
+    ctx.record_prior(scope, &r, Some(&ns), &name).await?;
+    ctx.client.create(&r, Some(&ns), &obj).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(o) = ctx.client.get(&r, Some(&ns), &name).await? {
+            if fault::injected(&o).map_err(|e| StepError::Failed(format!("{} {ns}/{name} failed: {e}", r.kind())))? {
+                return Ok(format!("{} {ns}/{name} injected", r.kind()));
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StepError::Failed(format!("{} {ns}/{name} was not injected within {}", r.kind(), crate::suite::format_duration(timeout))));
+        }
+        ctx.sleep(ctx.interval()).await?;
+    }
+}
+
+fn kebab(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_availability() {
+        let d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}});
+        assert!(available(&d));
+        let mut stale = d.clone();
+        stale["status"]["observedGeneration"] = json!(1);
+        assert!(!available(&stale));
+        let zero = json!({"metadata": {"generation": 3}, "spec": {"replicas": 0}, "status": {"observedGeneration": 3}});
+        assert!(available(&zero));
+    }
+
+    #[test]
+    fn route_conditions_are_found_in_parents() {
+        let r = json!({"status": {"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]}});
+        assert_eq!(condition_status(&r, "Accepted"), Some(json!("True")));
+        assert!(evaluate_wait(&WaitCondition::Condition { condition_type: "Accepted".into(), status: "True".into() }, &[r]).is_ok());
+        assert!(evaluate_wait(&WaitCondition::Present(false), &[]).is_ok());
+        assert_eq!(kebab("networkDelay"), "network-delay");
+    }
+}

@@ -1,0 +1,186 @@
+//! Shared helpers for the end-to-end tests: run the real binary against the
+//! sandbox and read back what a user sees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_heatcheck"))
+}
+
+/// A test case: a suite (plus files) in a temp dir, run with the real binary.
+pub struct Case {
+    pub dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: PathBuf,
+}
+
+impl Outcome {
+    pub fn junit(&self) -> String {
+        std::fs::read_to_string(self.dir.join("junit.xml")).expect("junit.xml written")
+    }
+
+    pub fn report(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("report.json")).expect("report.json written")).expect("report is JSON")
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Case {
+    pub fn suite(yaml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("suite.yaml"), yaml).expect("write suite");
+        Case {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn file(self, name: &str, content: &str) -> Self {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `heatcheck run suite.yaml --sandbox --junit junit.xml --report-json report.json ARGS`.
+    pub fn run_sandbox(&self) -> Outcome {
+        let mut args: Vec<String> = vec!["run".into(), "suite.yaml".into(), "--sandbox".into(), "--junit".into(), "junit.xml".into(), "--report-json".into(), "report.json".into()];
+        args.extend(self.args.iter().cloned());
+        self.exec(&args)
+    }
+
+    pub fn exec(&self, args: &[String]) -> Outcome {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(self.dir.path()).args(args).env("NO_COLOR", "1").env_remove("KUBECONFIG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run heatcheck");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir.path().to_path_buf(),
+        }
+    }
+}
+
+/// `heatcheck sandbox` in its own process, for tests that need the cluster
+/// to outlive one run.
+pub struct SandboxProcess {
+    child: Child,
+    pub kubeconfig: PathBuf,
+    _dir: TempDir,
+}
+
+impl SandboxProcess {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let child = Command::new(bin())
+            .args(["sandbox", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start heatcheck sandbox");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !kubeconfig.exists() || !std::fs::read_to_string(&kubeconfig).unwrap_or_default().contains("current-context") {
+            assert!(Instant::now() < deadline, "sandbox did not write its kubeconfig");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SandboxProcess { child, kubeconfig, _dir: dir }
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The cluster as a user sees it: every object of every listable kind,
+/// without server-managed fields, status, events, endpoints, or objects
+/// owned by a controller (their names are random by design).
+pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = heatcheck::cluster::ClusterClient::connect(&heatcheck::cluster::ConnectOptions {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        context: None,
+    })
+    .await
+    .expect("connect");
+    let discovery = kube::discovery::Discovery::new(client.kube().clone()).run().await.expect("discovery");
+    let mut out = BTreeMap::new();
+    for group in discovery.groups() {
+        for (ar, caps) in group.recommended_resources() {
+            if !caps.supports_operation(kube::discovery::verbs::LIST) {
+                continue;
+            }
+            if ["Event", "Endpoints", "EndpointSlice"].contains(&ar.kind.as_str()) {
+                continue;
+            }
+            let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(client.kube().clone(), &ar);
+            let list = api.list(&Default::default()).await.expect("list");
+            for o in list.items {
+                let v = serde_json::to_value(&o).unwrap();
+                let owned = v.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|r| r.iter().any(|r| r["controller"] == true));
+                if owned {
+                    continue;
+                }
+                let key = format!("{}/{}/{}", ar.kind, o.metadata.namespace.clone().unwrap_or_default(), o.metadata.name.clone().unwrap_or_default());
+                out.insert(key, normalize(v));
+            }
+        }
+    }
+    out
+}
+
+fn normalize(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp"] {
+            meta.remove(f);
+        }
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.retain(|k, _| !k.starts_with("deployment.kubernetes.io/"));
+        }
+    }
+    v
+}
