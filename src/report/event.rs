@@ -10,7 +10,11 @@ use super::model::{
 
 /// One thing that happened during a run. JSON: `{"event": "stepFinished", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Event {
     RunStarted {
         run_id: String,

@@ -58,9 +58,21 @@ pub fn sample_run() -> RunReport {
         body: <html>\"Service Unavailable\" & 'retry'</html>\n\
         log: \x1b[31mupstream connect error\x1b[0m\x07 reset\n\
         raw: ]]> end";
-    let mut wait = step(2, "wait HTTPRoute shop/v2-canary Accepted", 900, 2000, Outcome::Failed);
+    let mut wait = step(
+        2,
+        "wait HTTPRoute shop/v2-canary Accepted",
+        900,
+        2000,
+        Outcome::Failed,
+    );
     wait.message = Some("timed out after 2s".into());
-    let mut ignored = step(1, "delete Pod shop/backend-v2-0", 400, 300, Outcome::Ignored);
+    let mut ignored = step(
+        1,
+        "delete Pod shop/backend-v2-0",
+        400,
+        300,
+        Outcome::Ignored,
+    );
     ignored.message = Some("pods \"backend-v2-0\" not found".into());
     let scenario = CaseReport {
         name: "v2 backend killed mid-rollout".into(),
@@ -75,7 +87,13 @@ pub fn sample_run() -> RunReport {
             step(0, "apply manifests/route-canary.yaml", 0, 380, Outcome::Ok),
             ignored,
             wait,
-            step(3, "scale Deployment shop/backend-v1 to 3", 2900, 0, Outcome::Skipped),
+            step(
+                3,
+                "scale Deployment shop/backend-v1 to 3",
+                2900,
+                0,
+                Outcome::Skipped,
+            ),
         ],
         assertions: vec![AssertionRecord {
             name: "route falls back to v1".into(),
@@ -85,10 +103,7 @@ pub fn sample_run() -> RunReport {
             attempts: 40,
             duration: ms(3300),
         }],
-        metrics: vec![
-            "error rate 30.0% (12/40)".into(),
-            "p99 latency 1.8s".into(),
-        ],
+        metrics: vec!["error rate 30.0% (12/40)".into(), "p99 latency 1.8s".into()],
         remediation: vec!["Add a retry policy with `retryOn: 5xx` to the HTTPRoute".into()],
         origin: Some("lock".into()),
     };
@@ -108,7 +123,13 @@ pub fn sample_run() -> RunReport {
     };
     let payments_fixtures = CaseReport {
         duration: ms(300),
-        steps: vec![step(0, "apply manifests/payments.yaml", 0, 280, Outcome::Ok)],
+        steps: vec![step(
+            0,
+            "apply manifests/payments.yaml",
+            0,
+            280,
+            Outcome::Ok,
+        )],
         ..fixtures.clone()
     };
     RunReport {
@@ -144,4 +165,78 @@ pub fn sample_run() -> RunReport {
             errors: vec!["delete NetworkPolicy shop/deny-v2: 403 Forbidden".into()],
         },
     }
+}
+
+/// The events an engine would emit for `sample_run`, in order.
+pub fn sample_events() -> Vec<super::event::Event> {
+    use super::event::{Event, LogLevel};
+    let report = sample_run();
+    let mut events = vec![Event::RunStarted {
+        run_id: report.run_id.clone(),
+        suites: report.suites.len(),
+    }];
+    for (i, suite) in report.suites.iter().enumerate() {
+        events.push(Event::SuiteStarted {
+            name: suite.name.clone(),
+            file: suite.file.clone(),
+            scenarios: suite
+                .cases
+                .iter()
+                .filter(|c| c.kind == CaseKind::Scenario)
+                .count(),
+        });
+        for case in &suite.cases {
+            let (s, c) = (suite.name.clone(), case.name.clone());
+            if !matches!(case.status, CaseStatus::Skipped { .. }) {
+                events.push(Event::CaseStarted {
+                    suite: s.clone(),
+                    case: c.clone(),
+                    kind: case.kind,
+                    steps: case.steps.len(),
+                });
+            }
+            for record in &case.steps {
+                events.push(Event::StepFinished {
+                    suite: s.clone(),
+                    case: c.clone(),
+                    record: record.clone(),
+                });
+            }
+            for record in &case.assertions {
+                events.push(Event::AssertionFinished {
+                    suite: s.clone(),
+                    case: c.clone(),
+                    record: record.clone(),
+                });
+            }
+            events.push(Event::CaseFinished {
+                suite: s,
+                report: case.clone(),
+            });
+        }
+        if i == 0 {
+            events.push(Event::RestoreStarted {
+                suite: suite.name.clone(),
+                entries: 3,
+            });
+            events.push(Event::RestoreFinished {
+                suite: suite.name.clone(),
+                summary: report.restore.clone(),
+            });
+        } else {
+            events.push(Event::Log {
+                level: LogLevel::Warn,
+                message: "LLM answer needed 3 repairs".into(),
+            });
+            events.push(Event::Log {
+                level: LogLevel::Debug,
+                message: "not shown".into(),
+            });
+        }
+        events.push(Event::SuiteFinished {
+            report: suite.clone(),
+        });
+    }
+    events.push(Event::RunFinished { report });
+    events
 }

@@ -32,10 +32,7 @@ impl HumanOptions {
 
     /// Like `detect`, for another stream (e.g. stderr).
     pub fn detect_for(stream: &impl IsTerminal) -> Self {
-        Self::decide(
-            stream.is_terminal(),
-            std::env::var_os("NO_COLOR").is_some(),
-        )
+        Self::decide(stream.is_terminal(), std::env::var_os("NO_COLOR").is_some())
     }
 
     pub fn decide(is_terminal: bool, no_color: bool) -> Self {
@@ -160,7 +157,11 @@ impl HumanReporter {
         let name = one_line(&case.display_name());
         let dur = fmt_duration(case.duration);
         match &case.status {
-            CaseStatus::Passed => vec![format!("  {} {name} {}", p.green("✓"), p.dim(&format!("({dur})")))],
+            CaseStatus::Passed => vec![format!(
+                "  {} {name} {}",
+                p.green("✓"),
+                p.dim(&format!("({dur})"))
+            )],
             CaseStatus::Failed { message, .. } | CaseStatus::Errored { message, .. } => {
                 let what = if matches!(case.status, CaseStatus::Errored { .. }) {
                     " errored"
@@ -168,7 +169,11 @@ impl HumanReporter {
                     ""
                 };
                 vec![
-                    format!("  {} {name}{what} {}", p.red("✗"), p.dim(&format!("({dur})"))),
+                    format!(
+                        "  {} {name}{what} {}",
+                        p.red("✗"),
+                        p.dim(&format!("({dur})"))
+                    ),
                     format!("      {}", p.red(&one_line(message))),
                 ]
             }
@@ -184,7 +189,11 @@ impl HumanReporter {
         let p = self.paint;
         let mut lines = Vec::new();
         if let Some(e) = &suite.error {
-            lines.push(format!("  {} suite error: {}", p.red("✗"), p.red(&one_line(e))));
+            lines.push(format!(
+                "  {} suite error: {}",
+                p.red("✗"),
+                p.red(&one_line(e))
+            ));
         }
         let t = suite.totals();
         lines.push(p.dim(&format!("  {t} in {}", fmt_duration(suite.duration))));
@@ -199,7 +208,12 @@ impl HumanReporter {
                 "  {}",
                 p.red_bold(&format!("⚠ {} LEFT BEHIND", summary.left_behind.len()))
             ));
-            lines.extend(summary.left_behind.iter().map(|l| format!("    {}", one_line(l))));
+            lines.extend(
+                summary
+                    .left_behind
+                    .iter()
+                    .map(|l| format!("    {}", one_line(l))),
+            );
         }
         lines.extend(
             summary
@@ -241,7 +255,7 @@ impl Reporter for HumanReporter {
                     "{} {}",
                     p.bold(&one_line(name)),
                     p.dim(&format!(
-                        "{}, {scenarios} scenario{}",
+                        "({}, {scenarios} scenario{})",
                         one_line(file),
                         plural(*scenarios)
                     ))
@@ -267,10 +281,9 @@ impl Reporter for HumanReporter {
                 }
             }
             Event::CaseFinished { suite, report } => self.case_finished(suite, report),
-            Event::RestoreStarted { entries, .. } => self.print(&[format!(
-                "  restoring {entries} change{}",
-                plural(*entries)
-            )]),
+            Event::RestoreStarted { entries, .. } => {
+                self.print(&[format!("  restoring {entries} change{}", plural(*entries))])
+            }
             Event::RestoreFinished { summary, .. } => self.restore_finished(summary),
             Event::SuiteFinished { report } => self.suite_finished(report),
             Event::RunFinished { report } => self.run_finished(report),
@@ -305,7 +318,10 @@ fn summary_lines(report: &RunReport, p: Paint) -> Vec<String> {
                 one_line(&suite.name),
                 one_line(&case.display_name()),
                 case.status.label().to_string(),
-                fmt_duration(case.duration),
+                match case.status {
+                    CaseStatus::Skipped { .. } => "-".into(),
+                    _ => fmt_duration(case.duration),
+                },
             ]);
         }
         if suite.unreported_error().is_some() {
@@ -365,7 +381,12 @@ fn summary_lines(report: &RunReport, p: Paint) -> Vec<String> {
             restore.restored.len(),
             plural(restore.restored.len())
         ));
-        lines.extend(restore.restored.iter().map(|r| format!("  {}", one_line(r))));
+        lines.extend(
+            restore
+                .restored
+                .iter()
+                .map(|r| format!("  {}", one_line(r))),
+        );
     }
     if !restore.left_behind.is_empty() {
         lines.push(String::new());
@@ -439,8 +460,8 @@ impl Paint {
     fn bold(self, s: &str) -> String {
         self.wrap("1", s)
     }
-    fn dim(self, s: impl AsRef<str>) -> String {
-        self.wrap("2", s.as_ref())
+    fn dim(self, s: &str) -> String {
+        self.wrap("2", s)
     }
 }
 
@@ -512,5 +533,133 @@ impl TermLike for SinkTerm {
 
     fn flush(&self) -> io::Result<()> {
         lock(&self.0).flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::sample_events;
+
+    /// A sink the test can read after the reporter wrote to it.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn run(options: HumanOptions) -> String {
+        let buf = Buf::default();
+        let mut r = HumanReporter::new(Box::new(buf.clone()), options);
+        for e in sample_events() {
+            r.event(&e);
+        }
+        assert!(r.error().is_none());
+        drop(r);
+        let text = buf.text();
+        if std::env::var_os("HEATCHECK_SHOW_HUMAN").is_some() {
+            eprintln!("{text:?}");
+        }
+        text
+    }
+
+    const PLAIN: HumanOptions = HumanOptions {
+        color: false,
+        progress: false,
+    };
+
+    #[test]
+    fn options_follow_terminal_and_no_color() {
+        assert_eq!(
+            HumanOptions::decide(true, false),
+            HumanOptions {
+                color: true,
+                progress: true
+            }
+        );
+        assert_eq!(
+            HumanOptions::decide(true, true),
+            HumanOptions {
+                color: false,
+                progress: true
+            }
+        );
+        assert_eq!(HumanOptions::decide(false, false), PLAIN);
+    }
+
+    #[test]
+    fn plain_output_snapshot() {
+        let out = run(PLAIN);
+        assert!(!out.contains('\x1b'), "no escapes without colour");
+        insta::assert_snapshot!("human_plain", out);
+    }
+
+    #[test]
+    fn summary_has_totals_restore_and_failures() {
+        let out = run(PLAIN);
+        assert!(out.contains("\n3 passed, 1 failed, 1 errored, 1 skipped in 12.5s\n"));
+        assert!(out.contains("⚠ LEFT BEHIND: 1 change NOT restored"));
+        assert!(out.contains(
+            "  ✗ shop-canary › v2 backend killed mid-rollout: route falls back to v1: expected 200, got 503 (12 of 40 requests)"
+        ));
+        assert!(out.contains("  ✗ payments (suite): scenario generation failed"));
+        // The hostile detail never reaches the terminal; only the one-line message does.
+        assert!(!out.contains("<html>"));
+    }
+
+    #[test]
+    fn colour_output_uses_ansi() {
+        let out = run(HumanOptions {
+            color: true,
+            progress: false,
+        });
+        assert!(out.contains("\x1b[32m✓\x1b[0m fixtures"));
+        assert!(out.contains("\x1b[31m✗\x1b[0m v2 backend killed mid-rollout"));
+        assert!(out.contains("\x1b[1;31m3 passed, 1 failed, 1 errored, 1 skipped in 12.5s\x1b[0m"));
+    }
+
+    #[test]
+    fn progress_mode_prints_results_but_not_every_step() {
+        let out = run(HumanOptions {
+            color: false,
+            progress: true,
+        });
+        assert!(out.contains("  ✓ steady state: shop served by v1 (1.2s)"));
+        assert!(out.contains("[+0.900s] FAIL wait HTTPRoute shop/v2-canary Accepted"));
+        assert!(out.contains("[+0.400s] ign  delete Pod"));
+        assert!(!out.contains("[+0.000s] ok   apply manifests/shop.yaml"));
+        assert!(out.contains("3 passed, 1 failed, 1 errored, 1 skipped in 12.5s"));
+    }
+
+    struct Broken;
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_error_is_kept() {
+        let mut r = HumanReporter::new(Box::new(Broken), PLAIN);
+        for e in sample_events() {
+            r.event(&e);
+        }
+        assert_eq!(r.error().unwrap().kind(), io::ErrorKind::BrokenPipe);
     }
 }

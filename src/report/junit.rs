@@ -109,7 +109,11 @@ fn system_out(case: &CaseReport) -> String {
     }
     if !case.remediation.is_empty() {
         lines.push("remediation:".into());
-        lines.extend(case.remediation.iter().map(|r| format!("  - {}", one_line(r))));
+        lines.extend(
+            case.remediation
+                .iter()
+                .map(|r| format!("  - {}", one_line(r))),
+        );
     }
     lines.join("\n")
 }
@@ -161,7 +165,9 @@ mod tests {
                     let a = a.unwrap();
                     (
                         String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                        a.unescape_value().unwrap().into_owned(),
+                        a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .into_owned(),
                     )
                 })
                 .collect(),
@@ -240,7 +246,9 @@ mod tests {
         assert_eq!(suite_error.attr("name"), "payments (suite)");
         let error = suite_error.one("error");
         assert_eq!(error.attr("type"), "SuiteError");
-        assert!(error.attr("message").starts_with("scenario generation failed"));
+        assert!(error
+            .attr("message")
+            .starts_with("scenario generation failed"));
         assert!(payments.one("system-err").text.contains("after 3 repairs"));
     }
 
@@ -273,7 +281,9 @@ mod tests {
             lines[3],
             "[+0.400s] ign  delete Pod shop/backend-v2-0 (300ms): pods \"backend-v2-0\" not found"
         );
-        assert!(out.contains("[+0.900s] FAIL wait HTTPRoute shop/v2-canary Accepted (2.0s): timed out after 2s"));
+        assert!(out.contains(
+            "[+0.900s] FAIL wait HTTPRoute shop/v2-canary Accepted (2.0s): timed out after 2s"
+        ));
         assert!(out.contains("assert FAIL route falls back to v1 (40 attempts, 3.3s)"));
         assert!(out.contains("metrics:\n  error rate 30.0% (12/40)\n  p99 latency 1.8s"));
         assert!(out.contains("remediation:\n  - Add a retry policy"));

@@ -50,7 +50,8 @@ pub fn sanitize(s: &str) -> String {
     strip_ansi(s)
         .chars()
         .filter(|&c| {
-            matches!(c, '\t' | '\n' | '\r') || !(c.is_control() || c == '\u{fffe}' || c == '\u{ffff}')
+            matches!(c, '\t' | '\n' | '\r')
+                || !(c.is_control() || c == '\u{fffe}' || c == '\u{ffff}')
         })
         .collect()
 }
@@ -60,7 +61,12 @@ pub fn sanitize(s: &str) -> String {
 pub fn one_line(s: &str) -> String {
     let clean = sanitize(s);
     let mut out = String::with_capacity(clean.len());
-    for (i, line) in clean.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+    for (i, line) in clean
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         if i > 0 {
             out.push(' ');
         }
@@ -108,7 +114,12 @@ pub fn step_line(step: &StepRecord) -> String {
         one_line(&step.name),
         fmt_duration(step.duration)
     );
-    if let Some(m) = step.message.as_deref().map(one_line).filter(|m| !m.is_empty()) {
+    if let Some(m) = step
+        .message
+        .as_deref()
+        .map(one_line)
+        .filter(|m| !m.is_empty())
+    {
         line.push_str(": ");
         line.push_str(&m);
     }
@@ -145,7 +156,10 @@ mod tests {
         assert_eq!(strip_ansi("\x1b[31mred\x1b[0m plain"), "red plain");
         assert_eq!(strip_ansi("a\x1b[2K\x1b[1Ab"), "ab");
         assert_eq!(strip_ansi("\x1b]0;title\x07text"), "text");
-        assert_eq!(strip_ansi("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"), "link");
+        assert_eq!(
+            strip_ansi("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"),
+            "link"
+        );
         assert_eq!(strip_ansi("\x1b(Bx\u{9b}1my"), "xy");
         assert_eq!(strip_ansi("trailing \x1b"), "trailing ");
     }
@@ -160,7 +174,10 @@ mod tests {
 
     #[test]
     fn one_line_folds_line_breaks() {
-        assert_eq!(one_line("  first\n\n  second \r\nthird\n"), "first second third");
+        assert_eq!(
+            one_line("  first\n\n  second \r\nthird\n"),
+            "first second third"
+        );
         assert_eq!(one_line("\x1b[1mbold\x1b[0m"), "bold");
     }
 
