@@ -121,9 +121,14 @@ impl HumanReporter {
         bar.set_style(ProgressStyle::with_template(template).expect("valid progress template"));
         bar.set_message(label);
         bar.enable_steady_tick(Duration::from_millis(120));
-        progress
+        // A case started twice (a retry) replaces its bar rather than orphaning it.
+        if let Some(old) = progress
             .bars
-            .insert((suite.to_string(), case.to_string()), bar);
+            .insert((suite.to_string(), case.to_string()), bar)
+        {
+            old.finish_and_clear();
+            progress.multi.remove(&old);
+        }
     }
 
     fn step_finished(&mut self, suite: &str, case: &str, line: String, outcome: Outcome) {
@@ -224,15 +229,26 @@ impl HumanReporter {
         self.print(&lines);
     }
 
-    fn run_finished(&mut self, report: &RunReport) {
+    fn clear_bars(&mut self) {
         if let Some(p) = &mut self.progress {
             for (_, bar) in p.bars.drain() {
                 bar.finish_and_clear();
                 p.multi.remove(&bar);
             }
         }
+    }
+
+    fn run_finished(&mut self, report: &RunReport) {
+        self.clear_bars();
         let lines = summary_lines(report, self.paint);
         self.print(&lines);
+    }
+}
+
+impl Drop for HumanReporter {
+    /// A run cut short (Ctrl-C, error) must not leave spinners on screen.
+    fn drop(&mut self) {
+        self.clear_bars();
     }
 }
 

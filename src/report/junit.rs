@@ -343,6 +343,28 @@ mod tests {
         assert!(case.one("system-out").text.contains(clean));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_round_trips_cleaned(
+            name in crate::report::text::tests::any_text(),
+            message in crate::report::text::tests::any_text(),
+            detail in crate::report::text::tests::any_text(),
+        ) {
+            use crate::report::text::sanitize;
+            let mut report = sample_run();
+            let case = &mut report.suites[0].cases[2];
+            case.name = name.clone();
+            case.steps[0].name = name.clone();
+            case.status = CaseStatus::Failed { message: message.clone(), detail: detail.clone() };
+            let doc = parse(&to_junit_xml(&report));
+            let case = doc.one("testsuites").all("testsuite")[0].all("testcase")[2];
+            proptest::prop_assert_eq!(case.attr("name"), one_line(&name));
+            let failure = case.one("failure");
+            proptest::prop_assert_eq!(failure.attr("message"), one_line(&message));
+            proptest::prop_assert_eq!(&failure.text, &sanitize(&detail));
+        }
+    }
+
     #[test]
     fn empty_run_is_valid() {
         let mut report = sample_run();

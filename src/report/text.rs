@@ -56,18 +56,18 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// `sanitize`, with every run of whitespace containing a line break folded to
-/// one space: for XML attributes and one-line terminal messages.
+/// `sanitize`, with line breaks (and the blanks around them) folded to one
+/// space and tabs made spaces: for XML attributes, whose parsers turn tabs
+/// and line breaks into spaces anyway, and one-line terminal messages.
 pub fn one_line(s: &str) -> String {
-    let clean = sanitize(s);
+    let clean = sanitize(s).replace('\t', " ");
     let mut out = String::with_capacity(clean.len());
-    for (i, line) in clean
-        .lines()
+    for line in clean
+        .split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .enumerate()
     {
-        if i > 0 {
+        if !out.is_empty() {
             out.push(' ');
         }
         out.push_str(line);
@@ -148,7 +148,7 @@ pub fn assertion_line(a: &AssertionRecord) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -179,6 +179,29 @@ mod tests {
             "first second third"
         );
         assert_eq!(one_line("\x1b[1mbold\x1b[0m"), "bold");
+        assert_eq!(one_line("a\tb\rc"), "a b c");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sanitized_text_has_no_escapes_or_controls(s in any_text()) {
+            let clean = sanitize(&s);
+            proptest::prop_assert!(clean
+                .chars()
+                .all(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control()));
+            let line = one_line(&s);
+            proptest::prop_assert!(!line.contains(['\n', '\r', '\t']));
+            proptest::prop_assert!(!line.starts_with(' ') && !line.ends_with(' '));
+        }
+    }
+
+    /// Arbitrary text, heavy on the characters that cause trouble.
+    pub(crate) fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<String>(),
+            "[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\[\\]<>&;'\"\\\\ a-z0-9\\u{fffe}\\u{ffff}]{0,40}",
+        ]
     }
 
     #[test]
