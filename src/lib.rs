@@ -1,7 +1,12 @@
 //! heatcheck: chaos-as-code for Kubernetes networking.
 
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 pub mod cluster;
+pub mod commands;
 pub mod engine;
 pub mod exit;
+pub mod jsonpath;
+pub mod probe;
+pub mod report;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod suite;
