@@ -8,7 +8,7 @@ use serde_saphyr::{Error as YamlError, MessageFormatter, UserMessageFormatter};
 
 use super::assertion::{ASSERTION_COMMON_KEYS, ASSERTION_KINDS};
 use super::error::{suggest, Diagnostic, SuiteError};
-use super::locate::Locator;
+use super::locate::{Locator, Pos};
 use super::step::{STEP_COMMON_KEYS, STEP_KINDS};
 use super::types::{Scenario, SourceInfo, Suite, API_VERSION, KIND};
 use super::validate::validate_suite;
@@ -95,15 +95,26 @@ fn check_header(text: &str, origin: &Path) -> Result<(), SuiteError> {
 /// Turn a serde-saphyr error into our one diagnostic format.
 pub(crate) fn yaml_diagnostic(err: &YamlError, text: &str, origin: &Path) -> Diagnostic {
     let inner = original(err);
-    let (message, hint) = describe(inner);
+    let (mut message, hint) = describe(inner);
     let location = err.location().or_else(|| inner.location());
-    let d = match location {
-        Some(loc) if loc.line() > 0 => {
-            Diagnostic::at(origin, text, loc.line() as usize, loc.column() as usize, message)
-        }
-        _ => Diagnostic::unlocated(origin, message),
+    let Some(loc) = location.filter(|l| l.line() > 0) else {
+        return Diagnostic::unlocated(origin, message).with_hint(hint);
     };
-    d.with_hint(hint)
+    let mut pos = Pos { line: loc.line() as usize, column: loc.column() as usize };
+    let locator = Locator::new(text);
+    let yaml_path = locator.enclosing_mapping(pos).map(str::to_string);
+    if let (YamlError::SerdeMissingField { .. }, Some(path)) = (inner, &yaml_path) {
+        // The parser stops at the end of the mapping; point at the mapping instead.
+        if !path.is_empty() {
+            message = format!("{message} in {path}");
+        }
+        pos = locator.locate(path).unwrap_or(pos);
+    }
+    let d = Diagnostic::at(origin, text, pos.line, pos.column, message).with_hint(hint);
+    match yaml_path {
+        Some(p) => d.with_yaml_path(p),
+        None => d,
+    }
 }
 
 fn original(mut err: &YamlError) -> &YamlError {

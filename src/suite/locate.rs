@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_saphyr::granit_parser::{Event, Parser};
 
 /// A 1-based position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
     pub line: usize,
     pub column: usize,
@@ -17,6 +17,8 @@ pub struct Pos {
 pub struct Locator {
     nodes: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
+    /// Every mapping: path, start, end.
+    maps: Vec<(String, Pos, Pos)>,
 }
 
 /// Path of a mapping entry; keys that are not plain identifiers are quoted
@@ -36,7 +38,7 @@ pub fn child_index(parent: &str, index: usize) -> String {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
+    Map { path: String, key: Option<String>, start: Pos },
     Seq { path: String, next: usize },
 }
 
@@ -57,7 +59,9 @@ impl Locator {
                 Event::DocumentStart(..) if started => break,
                 Event::DocumentStart(..) => started = true,
                 Event::MappingEnd | Event::SequenceEnd => {
-                    stack.pop();
+                    if let Some(Frame::Map { path, start, .. }) = stack.pop() {
+                        loc.maps.push((path, start, pos));
+                    }
                 }
                 _ => {}
             }
@@ -71,7 +75,7 @@ impl Locator {
                     *next += 1;
                     child_index(path, *next - 1)
                 }
-                Some(Frame::Map { path, key }) => match key.take() {
+                Some(Frame::Map { path, key, .. }) => match key.take() {
                     Some(k) => child_key(path, &k),
                     None => {
                         let name = match &event {
@@ -84,7 +88,7 @@ impl Locator {
                         if matches!(event, Event::MappingStart(..) | Event::SequenceStart(..)) {
                             // Skip the complex key's content under a throwaway path.
                             stack.push(match event {
-                                Event::MappingStart(..) => Frame::Map { path: "?".into(), key: None },
+                                Event::MappingStart(..) => Frame::Map { path: "?".into(), key: None, start: pos },
                                 _ => Frame::Seq { path: "?".into(), next: 0 },
                             });
                         }
@@ -94,7 +98,7 @@ impl Locator {
             };
             loc.nodes.entry(path.clone()).or_insert(pos);
             match event {
-                Event::MappingStart(..) => stack.push(Frame::Map { path, key: None }),
+                Event::MappingStart(..) => stack.push(Frame::Map { path, key: None, start: pos }),
                 Event::SequenceStart(..) => stack.push(Frame::Seq { path, next: 0 }),
                 _ => {}
             }
@@ -106,6 +110,15 @@ impl Locator {
     /// node itself; falls back to the closest known ancestor.
     pub fn locate(&self, path: &str) -> Option<Pos> {
         self.find(path, true)
+    }
+
+    /// Path of the innermost mapping whose text contains `pos`.
+    pub fn enclosing_mapping(&self, pos: Pos) -> Option<&str> {
+        self.maps
+            .iter()
+            .filter(|(path, start, end)| *start <= pos && pos <= *end && path != "?")
+            .max_by_key(|(_, start, _)| *start)
+            .map(|(path, _, _)| path.as_str())
     }
 
     /// Like [`Self::locate`] but prefers the value over its key.
@@ -174,6 +187,9 @@ spec:
         assert_eq!(l.locate_value("spec.scenarios[0].steps[1].wait"), Some(Pos { line: 7, column: 13 }));
         assert_eq!(l.locate_value("spec.scenarios[0].steps[0].sleep"), Some(Pos { line: 5, column: 18 }));
         assert_eq!(l.locate("spec.expect[\"$.pod\"]"), Some(Pos { line: 8, column: 12 }));
+        assert_eq!(l.enclosing_mapping(Pos { line: 7, column: 14 }), Some("spec.scenarios[0].steps[1].wait"));
+        assert_eq!(l.enclosing_mapping(Pos { line: 5, column: 18 }), Some("spec.scenarios[0].steps[0]"));
+        assert_eq!(l.enclosing_mapping(Pos { line: 1, column: 1 }), Some(""));
         // Unknown leaf: nearest ancestor.
         assert_eq!(l.locate("spec.scenarios[0].steps[1].wait.nope"), Some(Pos { line: 6, column: 11 }));
     }

@@ -438,7 +438,7 @@ impl<'a> Checker<'a> {
                 let json = child_key(&e, "json");
                 for (path, m) in &h.expect.json {
                     let jp = child_key(&json, path);
-                    self.jsonpath(path, &jp);
+                    self.jsonpath_key(path, &jp);
                     self.matcher(m, &jp);
                 }
             }
@@ -449,7 +449,7 @@ impl<'a> Checker<'a> {
                 let e = child_key(&k, "expect");
                 for (path, m) in &r.expect {
                     let jp = child_key(&e, path);
-                    self.jsonpath(path, &jp);
+                    self.jsonpath_key(path, &jp);
                     self.matcher(m, &jp);
                 }
             }
@@ -489,14 +489,23 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A JSON path held in a value (`by: $.x`).
     fn jsonpath(&mut self, jp: &str, path: &str) {
+        self.jsonpath_checked(jp, path, true);
+    }
+
+    /// A JSON path used as a mapping key (`expect: {"$.x": 1}`).
+    fn jsonpath_key(&mut self, jp: &str, path: &str) {
+        self.jsonpath_checked(jp, path, false);
+    }
+
+    fn jsonpath_checked(&mut self, jp: &str, path: &str, value: bool) {
         if templated(jp) {
             return;
         }
         if let Err(e) = jsonpath_rust::parser::parse_json_path(jp) {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("").trim();
-            self.at_value(path, format!("invalid JSON path \"{jp}\": {first}"));
+            let message = format!("invalid JSON path \"{jp}\": {}", jsonpath_reason(&e.to_string()));
+            self.push(path, message, value);
         }
     }
 
@@ -534,9 +543,80 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// One line out of the parser's multi-line report: what was expected, where.
+fn jsonpath_reason(report: &str) -> String {
+    let column = report
+        .split("-->")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|lc| lc.split(':').nth(1))
+        .map(str::to_string);
+    let expected = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= expected "))
+        .map(str::trim);
+    match (expected, column) {
+        (Some("jp_query"), _) => "a JSON path starts with \"$\", e.g. $.status.phase".to_string(),
+        (Some(what), Some(col)) => format!("expected {} at character {col}", what.replace('_', " ")),
+        _ => report.lines().next().unwrap_or("does not parse").trim().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonpath_reasons_are_one_line() {
+        let reason = |p: &str| jsonpath_reason(&jsonpath_rust::parser::parse_json_path(p).unwrap_err().to_string());
+        assert_eq!(reason("$.status["), "expected selector at character 10");
+        assert_eq!(reason("status.x"), "a JSON path starts with \"$\", e.g. $.status.phase");
+    }
+
+    fn suite_with(scenarios: serde_json::Value) -> Suite {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "heatcheck.dev/v1alpha1", "kind": "Suite", "metadata": {"name": "s"},
+            "spec": {"target": {"namespace": "shop"}, "scenarios": scenarios}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn validate_scenario_collects_every_problem_with_paths() {
+        let suite = suite_with(serde_json::json!([]));
+        let scenario: Scenario = serde_json::from_value(serde_json::json!({
+            "name": "ai one",
+            "steps": [
+                {"wait": {"kind": "Pod", "present": true, "available": true}},
+                {"fault": {"type": "networkDelay", "selector": "app=a", "duration": "10s", "percent": 0}},
+                {"delete": {"kind": "Pod", "name": "p", "namespace": "prod"}},
+                {"apply": {"manifest": "kind: {{#if x}}"}}
+            ],
+            "assertions": [{"order": {"kind": "Pod", "by": "metadata.name", "expect": ["a"]}}]
+        }))
+        .unwrap();
+        let problems = validate_scenario(&scenario, &suite);
+        let got: Vec<(String, String)> = problems
+            .iter()
+            .map(|d| (d.yaml_path.clone().unwrap_or_default(), d.message.clone()))
+            .collect();
+        let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "steps[0].wait",
+                "steps[1].fault.percent",
+                "steps[1].fault.latency",
+                "steps[2].delete.namespace",
+                "steps[3].apply.manifest",
+                "assertions[0].order.by",
+                "assertions[0].order.expect",
+            ],
+            "{got:#?}"
+        );
+        assert!(problems.iter().all(|d| d.line.is_none()));
+        assert!(got[3].1.contains("namespace \"prod\" is outside target.allowNamespaces [shop]"));
+    }
 
     #[test]
     fn thresholds() {
