@@ -60,10 +60,16 @@ impl Assertion {
         let detail = match &self.kind {
             AssertionKind::Http(h) => format!("{} {}", h.method, h.url),
             AssertionKind::Resource(r) => {
-                format!("{}/{}", r.kind, r.name.as_deref().or(r.selector.as_deref()).unwrap_or("*"))
+                format!(
+                    "{}/{}",
+                    r.kind,
+                    r.name.as_deref().or(r.selector.as_deref()).unwrap_or("*")
+                )
             }
             AssertionKind::Order(o) => format!("{} by {}", o.kind, o.by),
-            AssertionKind::Absent(o) | AssertionKind::Present(o) => format!("{}/{}", o.kind, o.name),
+            AssertionKind::Absent(o) | AssertionKind::Present(o) => {
+                format!("{}/{}", o.kind, o.name)
+            }
         };
         format!("{} {}", self.kind.key(), detail)
     }
@@ -207,7 +213,9 @@ impl<'de> Deserialize<'de> for StatusExpect {
         fn code<E: de::Error>(v: u64) -> Result<u16, E> {
             match u16::try_from(v) {
                 Ok(c) if (100..=599).contains(&c) => Ok(c),
-                _ => Err(E::custom(format!("invalid HTTP status {v}: expected 100..=599"))),
+                _ => Err(E::custom(format!(
+                    "invalid HTTP status {v}: expected 100..=599"
+                ))),
             }
         }
         deserializer.deserialize_any(V)
@@ -308,7 +316,11 @@ impl<'de> Visitor<'de> for AssertionVisitor {
     type Value = Assertion;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an assertion: a mapping with one of {}", ASSERTION_KINDS.join(", "))
+        write!(
+            f,
+            "an assertion: a mapping with one of {}",
+            ASSERTION_KINDS.join(", ")
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Assertion, A::Error> {
@@ -405,15 +417,21 @@ mod tests {
 
     #[test]
     fn defaults_and_status_forms() {
-        let a = parse(json!({"http": {"url": "u", "eventually": {"within": "1s"}, "expect": {"status": [200, 204]}}}));
-        let AssertionKind::Http(h) = a.kind else { panic!() };
+        let a = parse(
+            json!({"http": {"url": "u", "eventually": {"within": "1s"}, "expect": {"status": [200, 204]}}}),
+        );
+        let AssertionKind::Http(h) = a.kind else {
+            panic!()
+        };
         assert_eq!(h.method, "GET");
         assert_eq!(h.eventually.unwrap().every, Duration::from_millis(500));
         assert!(h.expect.status_ok(204) && !h.expect.status_ok(500));
         assert!(HttpExpect::default().status_ok(201));
         assert!(!HttpExpect::default().status_ok(404));
         let a = parse(json!({"order": {"kind": "X", "expect": []}}));
-        let AssertionKind::Order(o) = a.kind else { panic!() };
+        let AssertionKind::Order(o) = a.kind else {
+            panic!()
+        };
         assert_eq!(o.by, "$.metadata.creationTimestamp");
         assert!(serde_json::from_value::<StatusExpect>(json!(99)).is_err());
         assert!(serde_json::from_value::<StatusExpect>(json!([])).is_err());

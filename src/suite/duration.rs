@@ -180,13 +180,21 @@ mod tests {
     #[test]
     fn parses_combinations_largest_first() {
         assert_eq!(parse_duration("1m30s"), Ok(StdDuration::from_secs(90)));
-        assert_eq!(parse_duration("1h2m3s4ms"), Ok(StdDuration::from_millis(3_723_004)));
-        assert_eq!(parse_duration("2s500ms"), Ok(StdDuration::from_millis(2500)));
+        assert_eq!(
+            parse_duration("1h2m3s4ms"),
+            Ok(StdDuration::from_millis(3_723_004))
+        );
+        assert_eq!(
+            parse_duration("2s500ms"),
+            Ok(StdDuration::from_millis(2500))
+        );
     }
 
     #[test]
     fn rejects_bad_input_naming_accepted_forms() {
-        for bad in ["", "5", "5x", "s", "30s1m", "1s1s", "1.5s", "-1s", "5 m", "ms"] {
+        for bad in [
+            "", "5", "5x", "s", "30s1m", "1s1s", "1.5s", "-1s", "5 m", "ms",
+        ] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("500ms, 30s, 5m, 1h or 1m30s"), "{bad}: {err}");
         }
@@ -204,7 +212,9 @@ mod tests {
     #[test]
     fn schema_pattern_agrees_with_parser() {
         let re = regex::Regex::new(DURATION_PATTERN).unwrap();
-        for text in ["500ms", "1m30s", "1h", "2s500ms", "5", "5x", "30s1m", "1.5s"] {
+        for text in [
+            "500ms", "1m30s", "1h", "2s500ms", "5", "5x", "30s1m", "1.5s",
+        ] {
             let by_parser = parse_duration(text).is_ok();
             let by_schema = text.len() >= 2 && re.is_match(text);
             assert_eq!(by_parser, by_schema, "{text}");

@@ -138,7 +138,11 @@ impl SuiteError {
 }
 
 fn render_all(ds: &[Diagnostic]) -> String {
-    let mut out = ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n\n");
+    let mut out = ds
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n\n");
     if ds.len() > 1 {
         out.push_str(&format!("\n\n{} problems found", ds.len()));
     }
@@ -150,7 +154,12 @@ pub fn suggest(got: &str, candidates: &[&str]) -> Option<String> {
     let lower = got.to_lowercase();
     candidates
         .iter()
-        .map(|c| (c, strsim::normalized_damerau_levenshtein(&lower, &c.to_lowercase())))
+        .map(|c| {
+            (
+                c,
+                strsim::normalized_damerau_levenshtein(&lower, &c.to_lowercase()),
+            )
+        })
         .filter(|(_, score)| *score >= 0.6)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(c, _)| format!("did you mean \"{c}\"?"))
@@ -180,9 +189,18 @@ mod tests {
     #[test]
     fn suggestions_need_similarity() {
         let kinds = ["apply", "create", "delete", "wait"];
-        assert_eq!(suggest("aplly", &kinds).as_deref(), Some("did you mean \"apply\"?"));
-        assert_eq!(suggest("wiat", &kinds).as_deref(), Some("did you mean \"wait\"?"));
-        assert_eq!(suggest("Delete", &kinds).as_deref(), Some("did you mean \"delete\"?"));
+        assert_eq!(
+            suggest("aplly", &kinds).as_deref(),
+            Some("did you mean \"apply\"?")
+        );
+        assert_eq!(
+            suggest("wiat", &kinds).as_deref(),
+            Some("did you mean \"wait\"?")
+        );
+        assert_eq!(
+            suggest("Delete", &kinds).as_deref(),
+            Some("did you mean \"delete\"?")
+        );
         assert_eq!(suggest("frobnicate", &kinds), None);
     }
 }

@@ -15,8 +15,10 @@ use super::validate::validate_suite;
 
 /// Read, parse and validate one suite file.
 pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| SuiteError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_suite(&text, path)
 }
 
@@ -31,7 +33,10 @@ pub fn parse_suite(text: &str, origin: &Path) -> Result<Suite, SuiteError> {
         _ => PathBuf::from("."),
     };
     let dir = std::path::absolute(&parent).unwrap_or(parent);
-    suite.source = SourceInfo { path: origin.to_path_buf(), dir };
+    suite.source = SourceInfo {
+        path: origin.to_path_buf(),
+        dir,
+    };
     let target = &mut suite.spec.target;
     if target.allow_namespaces.is_empty() {
         target.allow_namespaces = vec![target.namespace.clone()];
@@ -52,7 +57,8 @@ pub fn parse_scenario_json(v: &serde_json::Value) -> Result<Scenario, String> {
 
 /// Parse one scenario from YAML text (e.g. a lockfile entry).
 pub fn parse_scenario_yaml(text: &str, origin: &Path) -> Result<Scenario, SuiteError> {
-    serde_saphyr::from_str(text).map_err(|e| SuiteError::Parse(Box::new(yaml_diagnostic(&e, text, origin))))
+    serde_saphyr::from_str(text)
+        .map_err(|e| SuiteError::Parse(Box::new(yaml_diagnostic(&e, text, origin))))
 }
 
 #[derive(Deserialize)]
@@ -100,7 +106,10 @@ pub(crate) fn yaml_diagnostic(err: &YamlError, text: &str, origin: &Path) -> Dia
     let Some(loc) = location.filter(|l| l.line() > 0) else {
         return Diagnostic::unlocated(origin, message).with_hint(hint);
     };
-    let mut pos = Pos { line: loc.line() as usize, column: loc.column() as usize };
+    let mut pos = Pos {
+        line: loc.line() as usize,
+        column: loc.column() as usize,
+    };
     let locator = Locator::new(text);
     let yaml_path = locator.enclosing_mapping(pos).map(str::to_string);
     if let (YamlError::SerdeMissingField { .. }, Some(path)) = (inner, &yaml_path) {
@@ -135,11 +144,16 @@ fn one_of(expected: &[&str]) -> String {
 /// Message and optional hint for one error.
 fn describe(err: &YamlError) -> (String, Option<String>) {
     match err {
-        YamlError::SerdeUnknownVariant { variant, expected, .. } => {
+        YamlError::SerdeUnknownVariant {
+            variant, expected, ..
+        } => {
             let (what, candidates): (&str, Vec<&str>) = if expected.as_slice() == STEP_KINDS {
                 ("step", [STEP_KINDS, STEP_COMMON_KEYS].concat())
             } else if expected.as_slice() == ASSERTION_KINDS {
-                ("assertion kind", [ASSERTION_KINDS, ASSERTION_COMMON_KEYS].concat())
+                (
+                    "assertion kind",
+                    [ASSERTION_KINDS, ASSERTION_COMMON_KEYS].concat(),
+                )
             } else {
                 ("value", expected.to_vec())
             };
@@ -148,19 +162,31 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
                 suggest(variant, &candidates),
             )
         }
-        YamlError::SerdeUnknownField { field, expected, .. } => (
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => (
             format!("unknown field \"{field}\"; {}", one_of(expected)),
             suggest(field, expected),
         ),
         YamlError::SerdeMissingField { field, .. } => {
             (format!("missing required field \"{field}\""), None)
         }
-        YamlError::SerdeInvalidType { unexpected, expected, .. } => {
-            (format!("invalid type: expected {expected}, found {unexpected}"), None)
-        }
-        YamlError::SerdeInvalidValue { unexpected, expected, .. } => {
-            (format!("invalid value: expected {expected}, found {unexpected}"), None)
-        }
+        YamlError::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("invalid type: expected {expected}, found {unexpected}"),
+            None,
+        ),
+        YamlError::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("invalid value: expected {expected}, found {unexpected}"),
+            None,
+        ),
         YamlError::SerdeInvalidLength { len, expected, .. } => {
             (format!("invalid length {len}: expected {expected}"), None)
         }
@@ -189,10 +215,13 @@ pub fn load_many(paths: &[PathBuf]) -> Vec<(PathBuf, Result<Suite, SuiteError>)>
             files.push(p.clone());
         }
     }
-    files.into_iter().map(|f| {
-        let r = load_suite(&f);
-        (f, r)
-    }).collect()
+    files
+        .into_iter()
+        .map(|f| {
+            let r = load_suite(&f);
+            (f, r)
+        })
+        .collect()
 }
 
 fn collect_suites(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -232,4 +261,63 @@ fn declares_suite(text: &str) -> bool {
             false
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUITE: &str = "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: s}\nspec: {target: {namespace: shop}}\n";
+
+    #[test]
+    fn load_many_expands_directories_by_the_documented_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("nested/manifests")).unwrap();
+        std::fs::write(d.join("a.yaml"), SUITE).unwrap();
+        std::fs::write(d.join("nested/b.yml"), SUITE).unwrap();
+        std::fs::write(d.join("broken.yaml"), "kind: Suite\nspec: [\n").unwrap();
+        std::fs::write(d.join("a.lock.yaml"), SUITE).unwrap();
+        std::fs::write(d.join("nested/manifests/m.yaml"), SUITE).unwrap();
+        std::fs::write(d.join("route.yaml"), "apiVersion: v1\nkind: Service\n").unwrap();
+        std::fs::write(d.join("notes.txt"), SUITE).unwrap();
+        let found = load_many(&[d.to_path_buf()]);
+        let names: Vec<String> = found
+            .iter()
+            .map(|(p, _)| p.strip_prefix(d).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.yaml", "broken.yaml", "nested/b.yml"]);
+        assert!(found[0].1.is_ok() && found[2].1.is_ok());
+        assert!(matches!(found[1].1, Err(SuiteError::Parse(_))));
+        // An explicitly named file is always loaded.
+        let named = load_many(&[d.join("route.yaml")]);
+        assert!(named[0].1.is_err());
+    }
+
+    #[test]
+    fn allow_namespaces_defaults_to_the_target() {
+        let suite = parse_suite(SUITE, Path::new("s.yaml")).unwrap();
+        assert_eq!(suite.spec.target.allow_namespaces, ["shop"]);
+        assert!(suite.source.dir.is_absolute());
+    }
+
+    #[test]
+    fn scenario_json_errors_are_strings() {
+        let ok = parse_scenario_json(&serde_json::json!({"name": "n", "steps": [{"sleep": "1s"}]}))
+            .unwrap();
+        assert_eq!(ok.steps.len(), 1);
+        let err = parse_scenario_json(&serde_json::json!({"name": "n", "steps": [{"slep": "1s"}]}))
+            .unwrap_err();
+        assert!(err.contains("slep"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error_naming_it() {
+        let err = load_suite(Path::new("/nonexistent/s.yaml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/s.yaml: cannot read file"),
+            "{err}"
+        );
+    }
 }

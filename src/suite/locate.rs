@@ -24,7 +24,10 @@ pub struct Locator {
 /// Path of a mapping entry; keys that are not plain identifiers are quoted
 /// (`expect.json["$.pod"]`) so that paths stay unambiguous.
 pub fn child_key(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     match (parent.is_empty(), plain) {
         (true, true) => key.to_string(),
         (false, true) => format!("{parent}.{key}"),
@@ -38,8 +41,15 @@ pub fn child_index(parent: &str, index: usize) -> String {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String>, start: Pos },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+        start: Pos,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 impl Locator {
@@ -50,10 +60,16 @@ impl Locator {
         let mut started = false;
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
-            let pos = Pos { line: span.start.line(), column: span.start.col() + 1 };
+            let pos = Pos {
+                line: span.start.line(),
+                column: span.start.col() + 1,
+            };
             let is_node = matches!(
                 event,
-                Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(..)
+                Event::Scalar(..)
+                    | Event::MappingStart(..)
+                    | Event::SequenceStart(..)
+                    | Event::Alias(..)
             );
             match event {
                 Event::DocumentStart(..) if started => break,
@@ -88,8 +104,15 @@ impl Locator {
                         if matches!(event, Event::MappingStart(..) | Event::SequenceStart(..)) {
                             // Skip the complex key's content under a throwaway path.
                             stack.push(match event {
-                                Event::MappingStart(..) => Frame::Map { path: "?".into(), key: None, start: pos },
-                                _ => Frame::Seq { path: "?".into(), next: 0 },
+                                Event::MappingStart(..) => Frame::Map {
+                                    path: "?".into(),
+                                    key: None,
+                                    start: pos,
+                                },
+                                _ => Frame::Seq {
+                                    path: "?".into(),
+                                    next: 0,
+                                },
                             });
                         }
                         continue;
@@ -98,7 +121,11 @@ impl Locator {
             };
             loc.nodes.entry(path.clone()).or_insert(pos);
             match event {
-                Event::MappingStart(..) => stack.push(Frame::Map { path, key: None, start: pos }),
+                Event::MappingStart(..) => stack.push(Frame::Map {
+                    path,
+                    key: None,
+                    start: pos,
+                }),
                 Event::SequenceStart(..) => stack.push(Frame::Seq { path, next: 0 }),
                 _ => {}
             }
@@ -182,16 +209,61 @@ spec:
     fn locates_keys_nodes_and_ancestors() {
         let l = Locator::new(DOC);
         assert_eq!(l.locate("spec.scenarios"), Some(Pos { line: 2, column: 3 }));
-        assert_eq!(l.locate("spec.scenarios[0]"), Some(Pos { line: 3, column: 7 }));
-        assert_eq!(l.locate("spec.scenarios[0].steps[1].wait"), Some(Pos { line: 6, column: 11 }));
-        assert_eq!(l.locate_value("spec.scenarios[0].steps[1].wait"), Some(Pos { line: 7, column: 13 }));
-        assert_eq!(l.locate_value("spec.scenarios[0].steps[0].sleep"), Some(Pos { line: 5, column: 18 }));
-        assert_eq!(l.locate("spec.expect[\"$.pod\"]"), Some(Pos { line: 8, column: 12 }));
-        assert_eq!(l.enclosing_mapping(Pos { line: 7, column: 14 }), Some("spec.scenarios[0].steps[1].wait"));
-        assert_eq!(l.enclosing_mapping(Pos { line: 5, column: 18 }), Some("spec.scenarios[0].steps[0]"));
+        assert_eq!(
+            l.locate("spec.scenarios[0]"),
+            Some(Pos { line: 3, column: 7 })
+        );
+        assert_eq!(
+            l.locate("spec.scenarios[0].steps[1].wait"),
+            Some(Pos {
+                line: 6,
+                column: 11
+            })
+        );
+        assert_eq!(
+            l.locate_value("spec.scenarios[0].steps[1].wait"),
+            Some(Pos {
+                line: 7,
+                column: 13
+            })
+        );
+        assert_eq!(
+            l.locate_value("spec.scenarios[0].steps[0].sleep"),
+            Some(Pos {
+                line: 5,
+                column: 18
+            })
+        );
+        assert_eq!(
+            l.locate("spec.expect[\"$.pod\"]"),
+            Some(Pos {
+                line: 8,
+                column: 12
+            })
+        );
+        assert_eq!(
+            l.enclosing_mapping(Pos {
+                line: 7,
+                column: 14
+            }),
+            Some("spec.scenarios[0].steps[1].wait")
+        );
+        assert_eq!(
+            l.enclosing_mapping(Pos {
+                line: 5,
+                column: 18
+            }),
+            Some("spec.scenarios[0].steps[0]")
+        );
         assert_eq!(l.enclosing_mapping(Pos { line: 1, column: 1 }), Some(""));
         // Unknown leaf: nearest ancestor.
-        assert_eq!(l.locate("spec.scenarios[0].steps[1].wait.nope"), Some(Pos { line: 6, column: 11 }));
+        assert_eq!(
+            l.locate("spec.scenarios[0].steps[1].wait.nope"),
+            Some(Pos {
+                line: 6,
+                column: 11
+            })
+        );
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl<'de> Visitor<'de> for MatcherVisitor {
     type Value = Matcher;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a scalar to compare with, or one of {equals: V}, {matches: REGEX}, {exists: BOOL}")
+        f.write_str(
+            "a scalar to compare with, or one of {equals: V}, {matches: REGEX}, {exists: BOOL}",
+        )
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Matcher, E> {
@@ -227,8 +229,14 @@ mod tests {
         assert_eq!(m(json!("True")), Matcher::Equals(json!("True")));
         assert_eq!(m(json!(3)), Matcher::Equals(json!(3)));
         assert_eq!(m(json!([1, 2])), Matcher::Equals(json!([1, 2])));
-        assert_eq!(m(json!({"equals": {"a": 1}})), Matcher::Equals(json!({"a": 1})));
-        assert_eq!(m(json!({"matches": "^v1-"})), Matcher::Matches("^v1-".into()));
+        assert_eq!(
+            m(json!({"equals": {"a": 1}})),
+            Matcher::Equals(json!({"a": 1}))
+        );
+        assert_eq!(
+            m(json!({"matches": "^v1-"})),
+            Matcher::Matches("^v1-".into())
+        );
         assert_eq!(m(json!({"exists": false})), Matcher::Exists(false));
         let err = serde_json::from_value::<Matcher>(json!({"equal": 1})).unwrap_err();
         assert!(err.to_string().contains("unknown field `equal`"), "{err}");
@@ -238,7 +246,12 @@ mod tests {
 
     #[test]
     fn serializes_back_to_the_same_shape() {
-        for v in [json!("x"), json!({"equals": {"a": 1}}), json!({"matches": "a+"}), json!({"exists": true})] {
+        for v in [
+            json!("x"),
+            json!({"equals": {"a": 1}}),
+            json!({"matches": "a+"}),
+            json!({"exists": true}),
+        ] {
             assert_eq!(serde_json::to_value(m(v.clone())).unwrap(), v);
         }
     }
@@ -251,12 +264,22 @@ mod tests {
             eq.check(Some(&json!("False"))).unwrap_err(),
             "expected \"True\", got \"False\""
         );
-        assert_eq!(eq.check(None).unwrap_err(), "expected \"True\", got nothing");
+        assert_eq!(
+            eq.check(None).unwrap_err(),
+            "expected \"True\", got nothing"
+        );
         assert_eq!(Matcher::Equals(json!(3)).check(Some(&json!(3.0))), Ok(()));
         assert_eq!(Matcher::Equals(json!("3")).check(Some(&json!(3))), Ok(()));
-        assert_eq!(Matcher::Equals(json!(true)).check(Some(&json!("True"))), Ok(()));
-        assert!(Matcher::Equals(json!(false)).check(Some(&json!("True"))).is_err());
-        assert!(Matcher::Equals(json!("1")).check(Some(&json!(true))).is_err());
+        assert_eq!(
+            Matcher::Equals(json!(true)).check(Some(&json!("True"))),
+            Ok(())
+        );
+        assert!(Matcher::Equals(json!(false))
+            .check(Some(&json!("True")))
+            .is_err());
+        assert!(Matcher::Equals(json!("1"))
+            .check(Some(&json!(true)))
+            .is_err());
     }
 
     #[test]
@@ -267,7 +290,10 @@ mod tests {
             re.check(Some(&json!("infra-backend-v2-abc"))).unwrap_err(),
             "expected a match for /^infra-backend-v1-/, got \"infra-backend-v2-abc\""
         );
-        assert_eq!(Matcher::Matches("^4".into()).check(Some(&json!(42))), Ok(()));
+        assert_eq!(
+            Matcher::Matches("^4".into()).check(Some(&json!(42))),
+            Ok(())
+        );
         assert_eq!(Matcher::Exists(true).check(Some(&json!(null))), Ok(()));
         assert_eq!(
             Matcher::Exists(true).check(None).unwrap_err(),
@@ -277,6 +303,8 @@ mod tests {
             Matcher::Exists(false).check(Some(&json!(1))).unwrap_err(),
             "expected nothing, got 1"
         );
-        assert!(Matcher::Matches("(".into()).check(Some(&json!("x"))).is_err());
+        assert!(Matcher::Matches("(".into())
+            .check(Some(&json!("x")))
+            .is_err());
     }
 }

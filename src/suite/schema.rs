@@ -5,12 +5,38 @@ use super::types::{Scenario, Suite};
 
 /// JSON Schema of a suite file.
 pub fn suite_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Suite)).expect("a schema is JSON")
+    let schema = serde_json::to_value(schemars::schema_for!(Suite)).expect("a schema is JSON");
+    with_identity(schema, "suite", "heatcheck Suite")
 }
 
 /// JSON Schema of one scenario (what the AI side must produce).
 pub fn scenario_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema is JSON")
+    let schema = serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema is JSON");
+    with_identity(schema, "scenario", "heatcheck Scenario")
+}
+
+/// `$id` and title on the root only: an `$id` on a nested definition would
+/// change the base of its `#/$defs/...` references.
+fn with_identity(schema: serde_json::Value, file: &str, title: &str) -> serde_json::Value {
+    let serde_json::Value::Object(map) = schema else {
+        return schema;
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "$schema".into(),
+        map.get("$schema").cloned().unwrap_or_default(),
+    );
+    out.insert(
+        "$id".into(),
+        format!("https://heatcheck.dev/schemas/{file}.schema.json").into(),
+    );
+    out.insert("title".into(), title.into());
+    for (k, v) in map {
+        if k != "$schema" && k != "title" {
+            out.insert(k, v);
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 #[cfg(test)]
@@ -31,7 +57,10 @@ mod tests {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas");
         let update = std::env::var_os("HEATCHECK_UPDATE_SCHEMAS").is_some();
         let mut stale = Vec::new();
-        for (file, schema) in [("suite.schema.json", suite_schema()), ("scenario.schema.json", scenario_schema())] {
+        for (file, schema) in [
+            ("suite.schema.json", suite_schema()),
+            ("scenario.schema.json", scenario_schema()),
+        ] {
             let path = dir.join(file);
             let want = pretty(&schema);
             if update {

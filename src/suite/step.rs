@@ -83,7 +83,12 @@ impl StepAction {
 impl Step {
     /// A step with no common keys set.
     pub fn new(action: StepAction) -> Self {
-        Step { name: None, timeout: None, continue_on_error: false, action }
+        Step {
+            name: None,
+            timeout: None,
+            continue_on_error: false,
+            action,
+        }
     }
 
     /// The timeout that applies: the step's own, else a `wait`'s inline
@@ -106,12 +111,17 @@ impl Step {
             None => format!(" {kind}"),
         };
         let detail = match &self.action {
-            StepAction::Apply(s) | StepAction::Create(s) => {
-                s.file.as_deref().map(|f| format!(" {f}")).unwrap_or_else(|| " inline manifest".into())
-            }
+            StepAction::Apply(s) | StepAction::Create(s) => s
+                .file
+                .as_deref()
+                .map(|f| format!(" {f}"))
+                .unwrap_or_else(|| " inline manifest".into()),
             StepAction::Delete(s) => match &s.file {
                 Some(f) => format!(" {f}"),
-                None => target(s.kind.as_deref().unwrap_or("?"), s.name.as_deref().or(s.selector.as_deref())),
+                None => target(
+                    s.kind.as_deref().unwrap_or("?"),
+                    s.name.as_deref().or(s.selector.as_deref()),
+                ),
             },
             StepAction::Patch(s) => target(&s.kind, Some(&s.name)),
             StepAction::Scale(s) => format!("{} to {}", target(&s.kind, Some(&s.name)), s.replicas),
@@ -268,8 +278,14 @@ pub struct WaitStep {
 /// The one condition of a validated [`WaitStep`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum WaitCondition {
-    JsonPath { path: String, expect: Matcher },
-    Condition { condition_type: String, status: String },
+    JsonPath {
+        path: String,
+        expect: Matcher,
+    },
+    Condition {
+        condition_type: String,
+        status: String,
+    },
     Present(bool),
     Available(bool),
 }
@@ -312,10 +328,15 @@ impl WaitStep {
                 (Some(v), None) => Matcher::Equals(v.clone()),
                 (None, Some(re)) => Matcher::Matches(re.clone()),
                 _ => {
-                    return Err("a wait on `jsonpath` needs exactly one of `equals` or `matches`".into())
+                    return Err(
+                        "a wait on `jsonpath` needs exactly one of `equals` or `matches`".into(),
+                    )
                 }
             };
-            return Ok(WaitCondition::JsonPath { path: path.clone(), expect });
+            return Ok(WaitCondition::JsonPath {
+                path: path.clone(),
+                expect,
+            });
         }
         if let Some(c) = &self.condition {
             return Ok(WaitCondition::Condition {
@@ -441,7 +462,10 @@ impl DeleteStep {
     /// The raw manifest text when the step deletes by `file`; None when it
     /// deletes by kind and name/selector.
     pub fn resolve_source(&self, suite_dir: &Path) -> Result<Option<String>, super::SuiteError> {
-        self.file.as_deref().map(|f| read_manifest(suite_dir, f)).transpose()
+        self.file
+            .as_deref()
+            .map(|f| read_manifest(suite_dir, f))
+            .transpose()
     }
 }
 
@@ -621,16 +645,24 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let s = step(json!({"scale": {"name": "d", "replicas": 2}}));
-        let StepAction::Scale(sc) = s.action else { panic!() };
+        let StepAction::Scale(sc) = s.action else {
+            panic!()
+        };
         assert_eq!(sc.kind, "Deployment");
         let s = step(json!({"delete": {"kind": "Pod", "selector": "app=x"}}));
-        let StepAction::Delete(d) = s.action else { panic!() };
+        let StepAction::Delete(d) = s.action else {
+            panic!()
+        };
         assert!(d.wait);
         let s = step(json!({"fault": {"type": "podKill", "selector": "app=x", "duration": "1s"}}));
-        let StepAction::Fault(f) = s.action else { panic!() };
+        let StepAction::Fault(f) = s.action else {
+            panic!()
+        };
         assert_eq!((f.percent, f.engine), (100, FaultEngine::ChaosMesh));
         let s = step(json!({"patch": {"kind": "Service", "name": "s", "patch": {}}}));
-        let StepAction::Patch(p) = s.action else { panic!() };
+        let StepAction::Patch(p) = s.action else {
+            panic!()
+        };
         assert_eq!(p.patch_type, PatchType::Merge);
     }
 
@@ -640,7 +672,10 @@ mod tests {
         assert!(err.to_string().contains("unknown variant `aplly`"), "{err}");
         let err = serde_json::from_value::<Step>(json!({"name": "x"})).unwrap_err();
         assert!(err.to_string().contains("needs one action"), "{err}");
-        let err = serde_json::from_value::<Step>(json!({"sleep": "1s", "wait": {"kind": "Pod", "present": true}})).unwrap_err();
+        let err = serde_json::from_value::<Step>(
+            json!({"sleep": "1s", "wait": {"kind": "Pod", "present": true}}),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("exactly one action"), "{err}");
         let err = serde_json::from_value::<Step>(json!({"apply": {"fil": "x"}})).unwrap_err();
         assert!(err.to_string().contains("unknown field `fil`"), "{err}");
@@ -650,21 +685,42 @@ mod tests {
     fn wait_condition_rules() {
         let w = |v: Value| -> WaitStep { serde_json::from_value(v).unwrap() };
         assert_eq!(
-            w(json!({"kind": "HTTPRoute", "name": "r", "jsonpath": "$.a", "equals": "True"})).condition(),
-            Ok(WaitCondition::JsonPath { path: "$.a".into(), expect: Matcher::Equals(json!("True")) })
+            w(json!({"kind": "HTTPRoute", "name": "r", "jsonpath": "$.a", "equals": "True"}))
+                .condition(),
+            Ok(WaitCondition::JsonPath {
+                path: "$.a".into(),
+                expect: Matcher::Equals(json!("True"))
+            })
         );
         assert_eq!(
             w(json!({"kind": "Pod", "condition": "Ready"})).condition(),
-            Ok(WaitCondition::Condition { condition_type: "Ready".into(), status: "True".into() })
+            Ok(WaitCondition::Condition {
+                condition_type: "Ready".into(),
+                status: "True".into()
+            })
         );
-        assert_eq!(w(json!({"kind": "Pod", "present": false})).condition(), Ok(WaitCondition::Present(false)));
-        assert!(w(json!({"kind": "Pod"})).condition().unwrap_err().contains("found none"));
-        assert!(w(json!({"kind": "Pod", "present": true, "available": true}))
+        assert_eq!(
+            w(json!({"kind": "Pod", "present": false})).condition(),
+            Ok(WaitCondition::Present(false))
+        );
+        assert!(w(json!({"kind": "Pod"}))
             .condition()
             .unwrap_err()
-            .contains("found present, available"));
-        assert!(w(json!({"kind": "Pod", "jsonpath": "$.a"})).condition().is_err());
-        assert!(w(json!({"kind": "Pod", "present": true, "status": "False"})).condition().is_err());
+            .contains("found none"));
+        assert!(
+            w(json!({"kind": "Pod", "present": true, "available": true}))
+                .condition()
+                .unwrap_err()
+                .contains("found present, available")
+        );
+        assert!(w(json!({"kind": "Pod", "jsonpath": "$.a"}))
+            .condition()
+            .is_err());
+        assert!(
+            w(json!({"kind": "Pod", "present": true, "status": "False"}))
+                .condition()
+                .is_err()
+        );
     }
 
     #[test]
@@ -682,11 +738,23 @@ mod tests {
     fn resolves_manifest_sources() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("m.yaml"), "kind: ConfigMap\n").unwrap();
-        let file = ApplyStep { file: Some("m.yaml".into()), ..Default::default() };
-        assert_eq!(file.resolve_source(dir.path()).unwrap(), "kind: ConfigMap\n");
-        let inline = ApplyStep { manifest: Some("kind: Secret".into()), ..Default::default() };
+        let file = ApplyStep {
+            file: Some("m.yaml".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            file.resolve_source(dir.path()).unwrap(),
+            "kind: ConfigMap\n"
+        );
+        let inline = ApplyStep {
+            manifest: Some("kind: Secret".into()),
+            ..Default::default()
+        };
         assert_eq!(inline.resolve_source(dir.path()).unwrap(), "kind: Secret");
-        let missing = ApplyStep { file: Some("nope.yaml".into()), ..Default::default() };
+        let missing = ApplyStep {
+            file: Some("nope.yaml".into()),
+            ..Default::default()
+        };
         let err = missing.resolve_source(dir.path()).unwrap_err().to_string();
         assert!(err.contains("nope.yaml"), "{err}");
     }

@@ -33,7 +33,11 @@ pub struct TemplateError {
 
 impl TemplateError {
     fn new(template: &str, message: String, variable: Option<String>) -> Self {
-        TemplateError { template: shorten(template), message, variable }
+        TemplateError {
+            template: shorten(template),
+            message,
+            variable,
+        }
     }
 }
 
@@ -51,12 +55,17 @@ pub fn check_syntax(template: &str) -> Result<(), String> {
     if !template.contains("{{") {
         return Ok(());
     }
-    Template::compile(template).map(|_| ()).map_err(|e| match e.pos() {
-        Some((line, col)) => {
-            format!("invalid template syntax ({}, at line {line}, column {col} of the template)", e.reason())
-        }
-        None => format!("invalid template syntax ({})", e.reason()),
-    })
+    Template::compile(template)
+        .map(|_| ())
+        .map_err(|e| match e.pos() {
+            Some((line, col)) => {
+                format!(
+                    "invalid template syntax ({}, at line {line}, column {col} of the template)",
+                    e.reason()
+                )
+            }
+            None => format!("invalid template syntax ({})", e.reason()),
+        })
 }
 
 /// Renders suite strings against a fixed context.
@@ -76,19 +85,32 @@ impl Templater {
         registry.register_helper(
             "gateway",
             Box::new(
-                move |h: &Helper, _: &Handlebars, ctx: &Context, _: &mut RenderContext, out: &mut dyn Output| -> HelperResult {
+                move |h: &Helper,
+                      _: &Handlebars,
+                      ctx: &Context,
+                      _: &mut RenderContext,
+                      out: &mut dyn Output|
+                      -> HelperResult {
                     let name = h
                         .param(0)
                         .and_then(|p| p.value().as_str())
                         .ok_or(RenderErrorReason::ParamNotFoundForIndex("gateway", 0))?;
                     let namespace = match h.hash_get("namespace") {
                         Some(ns) => ns.value().as_str().map(str::to_string),
-                        None => ctx.data().get("namespace").and_then(Value::as_str).map(str::to_string),
+                        None => ctx
+                            .data()
+                            .get("namespace")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     }
-                    .ok_or_else(|| RenderErrorReason::Other("gateway: no namespace given and none in context".into()))?;
-                    let url = resolver
-                        .gateway_url(&namespace, name)
-                        .map_err(|e| RenderErrorReason::Other(format!("gateway {namespace}/{name}: {e}")))?;
+                    .ok_or_else(|| {
+                        RenderErrorReason::Other(
+                            "gateway: no namespace given and none in context".into(),
+                        )
+                    })?;
+                    let url = resolver.gateway_url(&namespace, name).map_err(|e| {
+                        RenderErrorReason::Other(format!("gateway {namespace}/{name}: {e}"))
+                    })?;
                     out.write(&url)?;
                     Ok(())
                 },
@@ -96,7 +118,10 @@ impl Templater {
         );
         registry.register_helper("yaml", Box::new(dump_helper("yaml")));
         registry.register_helper("json", Box::new(dump_helper("json")));
-        Templater { registry, context: Value::Object(vars) }
+        Templater {
+            registry,
+            context: Value::Object(vars),
+        }
     }
 
     /// Render one template string.
@@ -113,9 +138,12 @@ impl Templater {
     pub fn render_value(&self, v: &Value) -> Result<Value, TemplateError> {
         Ok(match v {
             Value::String(s) => Value::String(self.render(s)?),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|i| self.render_value(i)).collect::<Result<_, _>>()?)
-            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_value(i))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => {
                 let mut out = Map::with_capacity(map.len());
                 for (k, val) in map {
@@ -136,11 +164,19 @@ impl Templater {
 /// `{{yaml x}}` / `{{json x}}`: print a value as YAML or (compact) JSON.
 fn dump_helper(
     format: &'static str,
-) -> impl Fn(&Helper, &Handlebars, &Context, &mut RenderContext, &mut dyn Output) -> HelperResult + Send + Sync
-{
-    move |h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output| -> HelperResult {
+) -> impl Fn(&Helper, &Handlebars, &Context, &mut RenderContext, &mut dyn Output) -> HelperResult
+       + Send
+       + Sync {
+    move |h: &Helper,
+          _: &Handlebars,
+          _: &Context,
+          _: &mut RenderContext,
+          out: &mut dyn Output|
+          -> HelperResult {
         let name: &'static str = if format == "yaml" { "yaml" } else { "json" };
-        let param = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex(name, 0))?;
+        let param = h
+            .param(0)
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex(name, 0))?;
         if param.is_value_missing() {
             let path = param.relative_path().cloned().unwrap_or_default();
             return Err(RenderErrorReason::MissingVariable(Some(path)).into());
@@ -151,7 +187,8 @@ fn dump_helper(
                 .trim_end()
                 .to_string()
         } else {
-            serde_json::to_string(param.value()).map_err(|e| RenderErrorReason::Other(format!("json: {e}")))?
+            serde_json::to_string(param.value())
+                .map_err(|e| RenderErrorReason::Other(format!("json: {e}")))?
         };
         out.write(&text)?;
         Ok(())
@@ -164,12 +201,16 @@ fn to_template_error(template: &str, e: &RenderError) -> TemplateError {
             let name = name.clone().unwrap_or_default();
             TemplateError::new(template, format!("unknown variable \"{name}\""), Some(name))
         }
-        RenderErrorReason::TemplateError(t) => {
-            TemplateError::new(template, format!("invalid template syntax ({})", t.reason()), None)
-        }
-        RenderErrorReason::HelperNotFound(h) => {
-            TemplateError::new(template, format!("unknown helper or variable \"{h}\""), Some(h.clone()))
-        }
+        RenderErrorReason::TemplateError(t) => TemplateError::new(
+            template,
+            format!("invalid template syntax ({})", t.reason()),
+            None,
+        ),
+        RenderErrorReason::HelperNotFound(h) => TemplateError::new(
+            template,
+            format!("unknown helper or variable \"{h}\""),
+            Some(h.clone()),
+        ),
         RenderErrorReason::Other(msg) => TemplateError::new(template, msg.clone(), None),
         other => TemplateError::new(template, other.to_string(), None),
     }
@@ -179,14 +220,26 @@ fn to_template_error(template: &str, e: &RenderError) -> TemplateError {
 /// target namespace), `runId`, `env` (only the allowlisted variables that
 /// are set) and `suite` (`{name, labels}`).
 pub fn template_context(suite: &Suite, run_id: &str) -> Map<String, Value> {
-    let mut ctx: Map<String, Value> = suite.spec.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut ctx: Map<String, Value> = suite
+        .spec
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let env: Map<String, Value> = suite
         .spec
         .env
         .iter()
-        .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), Value::String(v))))
+        .filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|v| (name.clone(), Value::String(v)))
+        })
         .collect();
-    ctx.insert("namespace".into(), Value::String(suite.spec.target.namespace.clone()));
+    ctx.insert(
+        "namespace".into(),
+        Value::String(suite.spec.target.namespace.clone()),
+    );
     ctx.insert("runId".into(), Value::String(run_id.to_string()));
     ctx.insert("env".into(), Value::Object(env));
     ctx.insert(
@@ -219,7 +272,10 @@ mod tests {
     #[test]
     fn renders_vars_without_html_escaping() {
         let t = templater(json!({"host": "a&b.example.com", "namespace": "ns", "n": 3}));
-        assert_eq!(t.render("http://{{host}}/x?{{n}}").unwrap(), "http://a&b.example.com/x?3");
+        assert_eq!(
+            t.render("http://{{host}}/x?{{n}}").unwrap(),
+            "http://a&b.example.com/x?3"
+        );
         assert_eq!(t.render("no template").unwrap(), "no template");
     }
 
@@ -228,7 +284,10 @@ mod tests {
         let t = templater(json!({"namespace": "ns"}));
         let err = t.render("http://{{hots}}/shop").unwrap_err();
         assert_eq!(err.variable.as_deref(), Some("hots"));
-        assert_eq!(err.to_string(), "unknown variable \"hots\" in template \"http://{{hots}}/shop\"");
+        assert_eq!(
+            err.to_string(),
+            "unknown variable \"hots\" in template \"http://{{hots}}/shop\""
+        );
         let err = t.render("{{env.TOKEN}}").unwrap_err();
         assert!(err.message.contains("env.TOKEN"), "{err}");
         let err = t.render("{{yaml nothing}}").unwrap_err();
@@ -238,10 +297,19 @@ mod tests {
     #[test]
     fn gateway_helper_uses_context_or_explicit_namespace() {
         let t = templater(json!({"namespace": "ns"}));
-        assert_eq!(t.render("{{gateway \"gw\"}}/shop").unwrap(), "http://gw.ns:8080/shop");
-        assert_eq!(t.render("{{gateway \"gw\" namespace=\"other\"}}").unwrap(), "http://gw.other:8080");
+        assert_eq!(
+            t.render("{{gateway \"gw\"}}/shop").unwrap(),
+            "http://gw.ns:8080/shop"
+        );
+        assert_eq!(
+            t.render("{{gateway \"gw\" namespace=\"other\"}}").unwrap(),
+            "http://gw.other:8080"
+        );
         let err = t.render("{{gateway \"missing\"}}").unwrap_err();
-        assert!(err.message.contains("gateway ns/missing: not found"), "{err}");
+        assert!(
+            err.message.contains("gateway ns/missing: not found"),
+            "{err}"
+        );
     }
 
     #[test]

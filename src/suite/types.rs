@@ -20,7 +20,6 @@ pub const KIND: &str = "Suite";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "heatcheck Suite", extend("$id" = "https://heatcheck.dev/schemas/suite.schema.json"))]
 pub struct Suite {
     /// Must be `heatcheck.dev/v1alpha1`.
     pub api_version: String,
@@ -116,7 +115,10 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { timeout: default_timeout(), interval: default_interval() }
+        Defaults {
+            timeout: default_timeout(),
+            interval: default_interval(),
+        }
     }
 }
 
@@ -124,7 +126,6 @@ impl Default for Defaults {
 /// have the same shape (see `schemas/scenario.schema.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "heatcheck Scenario", extend("$id" = "https://heatcheck.dev/schemas/scenario.schema.json"))]
 pub struct Scenario {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +187,10 @@ pub enum StopCondition {
     /// `- maxDuration: 5m`
     MaxDuration(Duration),
     /// `- probe: NAME` with `successRate: {below: 0.5, for: 10s}`
-    Probe { probe: String, success_rate: SuccessRateBelow },
+    Probe {
+        probe: String,
+        success_rate: SuccessRateBelow,
+    },
     /// `- resource: {kind, name, jsonpath, equals}`
     Resource(ResourceStop),
 }
@@ -219,7 +223,10 @@ impl Serialize for StopCondition {
         let mut map = serializer.serialize_map(None)?;
         match self {
             StopCondition::MaxDuration(d) => map.serialize_entry("maxDuration", d)?,
-            StopCondition::Probe { probe, success_rate } => {
+            StopCondition::Probe {
+                probe,
+                success_rate,
+            } => {
                 map.serialize_entry("probe", probe)?;
                 map.serialize_entry("successRate", success_rate)?;
             }
@@ -397,14 +404,20 @@ mod tests {
             let s: StopCondition = serde_json::from_value(v.clone()).unwrap();
             assert_eq!(serde_json::to_value(&s).unwrap(), v);
         }
-        for bad in [json!({"probe": "shop"}), json!({"maxDuration": "1m", "probe": "x"}), json!({"maxDur": "1m"})] {
+        for bad in [
+            json!({"probe": "shop"}),
+            json!({"maxDuration": "1m", "probe": "x"}),
+            json!({"maxDur": "1m"}),
+        ] {
             assert!(serde_json::from_value::<StopCondition>(bad).is_err());
         }
     }
 
     #[test]
     fn ai_defaults() {
-        let ai: AiConfig = serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p"})).unwrap();
+        let ai: AiConfig =
+            serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p"}))
+                .unwrap();
         assert_eq!((ai.count, ai.max_repairs, ai.token_budget), (3, 2, 8000));
         assert!(!ai.include_events && !ai.anonymize);
     }

@@ -46,7 +46,8 @@ fn templated(s: &str) -> bool {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -59,7 +60,9 @@ fn parse_rate_threshold(s: &str) -> Result<(), String> {
         .map_err(|_| format!("invalid success rate \"{s}\": expected e.g. \">= 0.99\""))?;
     let _ = op;
     if !(0.0..=1.0).contains(&v) {
-        return Err(format!("invalid success rate \"{s}\": the rate must be within 0..1"));
+        return Err(format!(
+            "invalid success rate \"{s}\": the rate must be within 0..1"
+        ));
     }
     Ok(())
 }
@@ -77,7 +80,9 @@ fn split_op(s: &str) -> Result<(&str, &str), String> {
             return Ok((op, rest.trim()));
         }
     }
-    Err(format!("invalid threshold \"{s}\": expected a comparison (>=, >, <=, <, ==) then a value"))
+    Err(format!(
+        "invalid threshold \"{s}\": expected a comparison (>=, >, <=, <, ==) then a value"
+    ))
 }
 
 impl<'a> Checker<'a> {
@@ -99,7 +104,8 @@ impl<'a> Checker<'a> {
 
     fn finish(mut self) -> Vec<Diagnostic> {
         // Document order; unlocated ones last, in the order found.
-        self.out.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
+        self.out
+            .sort_by_key(|d| (d.line.is_none(), d.line, d.column));
         self.out
     }
 
@@ -115,8 +121,18 @@ impl<'a> Checker<'a> {
 
     fn push(&mut self, path: &str, message: String, value: bool) {
         let located = self.source.as_ref().and_then(|(text, loc)| {
-            let pos = if value { loc.locate_value(path) } else { loc.locate(path) }?;
-            Some(Diagnostic::at(&self.file, text, pos.line, pos.column, message.clone()))
+            let pos = if value {
+                loc.locate_value(path)
+            } else {
+                loc.locate(path)
+            }?;
+            Some(Diagnostic::at(
+                &self.file,
+                text,
+                pos.line,
+                pos.column,
+                message.clone(),
+            ))
         });
         let d = located.unwrap_or_else(|| Diagnostic::unlocated(&self.file, message));
         self.out.push(d.with_yaml_path(path));
@@ -146,22 +162,37 @@ impl<'a> Checker<'a> {
             if BUILTIN_VARS.contains(&name.as_str()) {
                 self.at(
                     &child_key("spec.vars", name),
-                    format!("variable \"{name}\" is built in; choose another name (built-ins: {})", BUILTIN_VARS.join(", ")),
+                    format!(
+                        "variable \"{name}\" is built in; choose another name (built-ins: {})",
+                        BUILTIN_VARS.join(", ")
+                    ),
                 );
             }
         }
         for (i, name) in spec.env.iter().enumerate() {
-            let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let ok = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
-                self.at_value(&child_index("spec.env", i), format!("invalid environment variable name \"{name}\""));
+                self.at_value(
+                    &child_index("spec.env", i),
+                    format!("invalid environment variable name \"{name}\""),
+                );
             }
         }
         if spec.defaults.interval.0.is_zero() {
-            self.at_value("spec.defaults.interval", "the poll interval must be greater than 0s");
+            self.at_value(
+                "spec.defaults.interval",
+                "the poll interval must be greater than 0s",
+            );
         }
         if spec.defaults.timeout.0.is_zero() {
-            self.at_value("spec.defaults.timeout", "the default timeout must be greater than 0s");
+            self.at_value(
+                "spec.defaults.timeout",
+                "the default timeout must be greater than 0s",
+            );
         }
         for (i, step) in spec.fixtures.iter().enumerate() {
             self.step(step, &child_index("spec.fixtures", i));
@@ -175,10 +206,16 @@ impl<'a> Checker<'a> {
             if probe.name.trim().is_empty() {
                 self.at_value(&child_key(&p, "name"), "a probe name must not be empty");
             } else if !probe_names.insert(probe.name.as_str()) {
-                self.at_value(&child_key(&p, "name"), format!("probe name \"{}\" is used twice", probe.name));
+                self.at_value(
+                    &child_key(&p, "name"),
+                    format!("probe name \"{}\" is used twice", probe.name),
+                );
             }
             if probe.every.0.is_zero() {
-                self.at_value(&child_key(&p, "every"), "a probe interval must be greater than 0s");
+                self.at_value(
+                    &child_key(&p, "every"),
+                    "a probe interval must be greater than 0s",
+                );
             }
             let e = child_key(&p, "expect");
             if let Some(r) = &probe.expect.success_rate {
@@ -196,36 +233,54 @@ impl<'a> Checker<'a> {
         for (i, stop) in spec.stop_conditions.iter().enumerate() {
             let p = child_index("spec.stopConditions", i);
             match stop {
-                StopCondition::Probe { probe, success_rate } => {
+                StopCondition::Probe {
+                    probe,
+                    success_rate,
+                } => {
                     if !probe_names.contains(probe.as_str()) {
-                        let known: Vec<&str> = spec.probes.iter().map(|p| p.name.as_str()).collect();
+                        let known: Vec<&str> =
+                            spec.probes.iter().map(|p| p.name.as_str()).collect();
                         self.at_value(
                             &child_key(&p, "probe"),
                             format!("unknown probe \"{probe}\"; probes: [{}]", known.join(", ")),
                         );
                     }
                     if !(0.0..=1.0).contains(&success_rate.below) {
-                        self.at_value(&format!("{p}.successRate.below"), "successRate.below must be within 0..1");
+                        self.at_value(
+                            &format!("{p}.successRate.below"),
+                            "successRate.below must be within 0..1",
+                        );
                     }
                 }
-                StopCondition::Resource(r) => self.jsonpath(&r.jsonpath, &format!("{p}.resource.jsonpath")),
+                StopCondition::Resource(r) => {
+                    self.jsonpath(&r.jsonpath, &format!("{p}.resource.jsonpath"))
+                }
                 StopCondition::MaxDuration(d) => {
                     if d.0.is_zero() {
-                        self.at_value(&child_key(&p, "maxDuration"), "maxDuration must be greater than 0s");
+                        self.at_value(
+                            &child_key(&p, "maxDuration"),
+                            "maxDuration must be greater than 0s",
+                        );
                     }
                 }
             }
         }
         if let Some(policy) = &spec.policy {
             if policy.max_pods_affected.is_some_and(|v| v > 100) {
-                self.at_value("spec.policy.maxPodsAffected", "maxPodsAffected is a percentage: 0..=100");
+                self.at_value(
+                    "spec.policy.maxPodsAffected",
+                    "maxPodsAffected is a percentage: 0..=100",
+                );
             }
         }
         let mut names = HashSet::new();
         for (i, scenario) in spec.scenarios.iter().enumerate() {
             let p = child_index("spec.scenarios", i);
             if !scenario.name.trim().is_empty() && !names.insert(scenario.name.as_str()) {
-                self.at_value(&child_key(&p, "name"), format!("scenario name \"{}\" is used twice", scenario.name));
+                self.at_value(
+                    &child_key(&p, "name"),
+                    format!("scenario name \"{}\" is used twice", scenario.name),
+                );
             }
             self.scenario(scenario, &p);
         }
@@ -258,7 +313,13 @@ impl<'a> Checker<'a> {
             self.at_value(&child_key(p, "name"), "a scenario name must not be empty");
         }
         if scenario.steps.is_empty() && scenario.assertions.is_empty() {
-            self.at(p, format!("scenario \"{}\" has no steps and no assertions", scenario.name));
+            self.at(
+                p,
+                format!(
+                    "scenario \"{}\" has no steps and no assertions",
+                    scenario.name
+                ),
+            );
         }
         let steps = child_key(p, "steps");
         for (i, step) in scenario.steps.iter().enumerate() {
@@ -275,7 +336,10 @@ impl<'a> Checker<'a> {
     fn step(&mut self, step: &Step, p: &str) {
         self.templates(step, p);
         if step.timeout.is_some_and(|t| t.0.is_zero()) {
-            self.at_value(&child_key(p, "timeout"), "a timeout must be greater than 0s");
+            self.at_value(
+                &child_key(p, "timeout"),
+                "a timeout must be greater than 0s",
+            );
         }
         let a = child_key(p, step.action.kind());
         if let Some(ns) = step.action.namespace() {
@@ -303,7 +367,9 @@ impl<'a> Checker<'a> {
                         self.at(&a, "delete needs a kind (or a file)");
                     }
                     match (&d.name, &d.selector) {
-                        (None, None) => self.at(&a, "delete needs a name or a selector (or a file)"),
+                        (None, None) => {
+                            self.at(&a, "delete needs a name or a selector (or a file)")
+                        }
                         (Some(_), Some(_)) => self.at(&a, "give either name or selector, not both"),
                         _ => {}
                     }
@@ -320,7 +386,11 @@ impl<'a> Checker<'a> {
                     } else {
                         "a mapping"
                     };
-                    self.at_value(&child_key(&a, "patch"), format!("for type {:?} the patch must be {want}", s.patch_type).to_lowercase());
+                    self.at_value(
+                        &child_key(&a, "patch"),
+                        format!("for type {:?} the patch must be {want}", s.patch_type)
+                            .to_lowercase(),
+                    );
                 }
             }
             StepAction::Scale(_) | StepAction::Restart(_) | StepAction::Sleep(_) => {}
@@ -337,7 +407,10 @@ impl<'a> Checker<'a> {
                     self.at(&a, "give either name or selector, not both");
                 }
                 if w.timeout.is_some() && step.timeout.is_some() {
-                    self.at(&child_key(&a, "timeout"), "timeout is given twice (on the step and in wait)");
+                    self.at(
+                        &child_key(&a, "timeout"),
+                        "timeout is given twice (on the step and in wait)",
+                    );
                 }
             }
             StepAction::Fault(f) => {
@@ -348,7 +421,10 @@ impl<'a> Checker<'a> {
                     self.at_value(&child_key(&a, "loss"), "loss is a percentage: 0..=100");
                 }
                 if f.duration.0.is_zero() {
-                    self.at_value(&child_key(&a, "duration"), "a fault duration must be greater than 0s");
+                    self.at_value(
+                        &child_key(&a, "duration"),
+                        "a fault duration must be greater than 0s",
+                    );
                 }
                 if f.selector.trim().is_empty() {
                     self.at_value(&child_key(&a, "selector"), "the selector must not be empty");
@@ -357,14 +433,21 @@ impl<'a> Checker<'a> {
                 let need = |field: &str, present: bool, wanted: bool| -> Option<String> {
                     match (present, wanted) {
                         (false, true) => Some(format!("a {} fault needs `{field}`", t.as_str())),
-                        (true, false) => Some(format!("`{field}` does not apply to a {} fault", t.as_str())),
+                        (true, false) => Some(format!(
+                            "`{field}` does not apply to a {} fault",
+                            t.as_str()
+                        )),
                         _ => None,
                     }
                 };
                 let rules = [
                     ("latency", f.latency.is_some(), t == FaultType::NetworkDelay),
                     ("loss", f.loss.is_some(), t == FaultType::NetworkLoss),
-                    ("target", f.target.is_some(), t == FaultType::NetworkPartition),
+                    (
+                        "target",
+                        f.target.is_some(),
+                        t == FaultType::NetworkPartition,
+                    ),
                 ];
                 for (field, present, wanted) in rules {
                     if let Some(msg) = need(field, present, wanted) {
@@ -372,10 +455,16 @@ impl<'a> Checker<'a> {
                     }
                 }
                 if f.jitter.is_some() && t != FaultType::NetworkDelay {
-                    self.at(&child_key(&a, "jitter"), format!("`jitter` does not apply to a {} fault", t.as_str()));
+                    self.at(
+                        &child_key(&a, "jitter"),
+                        format!("`jitter` does not apply to a {} fault", t.as_str()),
+                    );
                 }
                 if f.direction.is_some() && t == FaultType::PodKill {
-                    self.at(&child_key(&a, "direction"), "`direction` does not apply to a podKill fault");
+                    self.at(
+                        &child_key(&a, "direction"),
+                        "`direction` does not apply to a podKill fault",
+                    );
                 }
             }
         }
@@ -387,7 +476,10 @@ impl<'a> Checker<'a> {
         }
         if !self.allow_namespaces.iter().any(|a| a == ns) {
             let allowed = self.allow_namespaces.join(", ");
-            self.at_value(path, format!("namespace \"{ns}\" is outside target.allowNamespaces [{allowed}]"));
+            self.at_value(
+                path,
+                format!("namespace \"{ns}\" is outside target.allowNamespaces [{allowed}]"),
+            );
         }
     }
 
@@ -404,7 +496,10 @@ impl<'a> Checker<'a> {
             }
             Err(e) => self.at_value(
                 path,
-                format!("manifest file \"{written}\" not readable (resolved to {}): {e}", resolved.display()),
+                format!(
+                    "manifest file \"{written}\" not readable (resolved to {}): {e}",
+                    resolved.display()
+                ),
             ),
         }
     }
@@ -420,11 +515,20 @@ impl<'a> Checker<'a> {
                     self.at_value(&child_key(&k, "url"), "the url must not be empty");
                 }
                 if h.method.is_empty() || !h.method.bytes().all(|b| b.is_ascii_uppercase()) {
-                    self.at_value(&child_key(&k, "method"), format!("invalid HTTP method \"{}\": expected e.g. GET, POST", h.method));
+                    self.at_value(
+                        &child_key(&k, "method"),
+                        format!(
+                            "invalid HTTP method \"{}\": expected e.g. GET, POST",
+                            h.method
+                        ),
+                    );
                 }
                 if let Some(ev) = &h.eventually {
                     if ev.within.0.is_zero() || ev.every.0.is_zero() {
-                        self.at(&child_key(&k, "eventually"), "eventually.within and eventually.every must be greater than 0s");
+                        self.at(
+                            &child_key(&k, "eventually"),
+                            "eventually.within and eventually.every must be greater than 0s",
+                        );
                     }
                 }
                 let e = child_key(&k, "expect");
@@ -456,7 +560,10 @@ impl<'a> Checker<'a> {
             AssertionKind::Order(o) => {
                 self.jsonpath(&o.by, &child_key(&k, "by"));
                 if o.expect.len() < 2 {
-                    self.at(&child_key(&k, "expect"), "an order assertion needs at least two names");
+                    self.at(
+                        &child_key(&k, "expect"),
+                        "an order assertion needs at least two names",
+                    );
                 }
                 let mut seen = BTreeSet::new();
                 for n in &o.expect {
@@ -471,7 +578,11 @@ impl<'a> Checker<'a> {
 
     fn matcher(&mut self, m: &Matcher, path: &str) {
         if let Some(re) = m.regex() {
-            let p = if path.ends_with(".matches") { path.to_string() } else { child_key(path, "matches") };
+            let p = if path.ends_with(".matches") {
+                path.to_string()
+            } else {
+                child_key(path, "matches")
+            };
             self.regex(re, &p);
         }
     }
@@ -483,7 +594,12 @@ impl<'a> Checker<'a> {
         if let Err(e) = regex::Regex::new(re) {
             // The regex crate's message is multi-line; keep its last line.
             let text = e.to_string();
-            let why = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim();
+            let why = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid")
+                .trim();
             let why = why.strip_prefix("error: ").unwrap_or(why);
             self.at_value(path, format!("invalid regex \"{re}\": {why}"));
         }
@@ -504,7 +620,10 @@ impl<'a> Checker<'a> {
             return;
         }
         if let Err(e) = jsonpath_rust::parser::parse_json_path(jp) {
-            let message = format!("invalid JSON path \"{jp}\": {}", jsonpath_reason(&e.to_string()));
+            let message = format!(
+                "invalid JSON path \"{jp}\": {}",
+                jsonpath_reason(&e.to_string())
+            );
             self.push(path, message, value);
         }
     }
@@ -557,8 +676,15 @@ fn jsonpath_reason(report: &str) -> String {
         .map(str::trim);
     match (expected, column) {
         (Some("jp_query"), _) => "a JSON path starts with \"$\", e.g. $.status.phase".to_string(),
-        (Some(what), Some(col)) => format!("expected {} at character {col}", what.replace('_', " ")),
-        _ => report.lines().next().unwrap_or("does not parse").trim().to_string(),
+        (Some(what), Some(col)) => {
+            format!("expected {} at character {col}", what.replace('_', " "))
+        }
+        _ => report
+            .lines()
+            .next()
+            .unwrap_or("does not parse")
+            .trim()
+            .to_string(),
     }
 }
 
@@ -568,9 +694,18 @@ mod tests {
 
     #[test]
     fn jsonpath_reasons_are_one_line() {
-        let reason = |p: &str| jsonpath_reason(&jsonpath_rust::parser::parse_json_path(p).unwrap_err().to_string());
+        let reason = |p: &str| {
+            jsonpath_reason(
+                &jsonpath_rust::parser::parse_json_path(p)
+                    .unwrap_err()
+                    .to_string(),
+            )
+        };
         assert_eq!(reason("$.status["), "expected selector at character 10");
-        assert_eq!(reason("status.x"), "a JSON path starts with \"$\", e.g. $.status.phase");
+        assert_eq!(
+            reason("status.x"),
+            "a JSON path starts with \"$\", e.g. $.status.phase"
+        );
     }
 
     fn suite_with(scenarios: serde_json::Value) -> Suite {
@@ -615,7 +750,9 @@ mod tests {
             "{got:#?}"
         );
         assert!(problems.iter().all(|d| d.line.is_none()));
-        assert!(got[3].1.contains("namespace \"prod\" is outside target.allowNamespaces [shop]"));
+        assert!(got[3]
+            .1
+            .contains("namespace \"prod\" is outside target.allowNamespaces [shop]"));
     }
 
     #[test]
