@@ -266,3 +266,13 @@ fn the_scenario_schema_accepts_every_example_scenario() {
         assert_eq!(&back, scenario);
     }
 }
+#[test]
+fn invalid_number() {
+    insta::assert_snapshot!(error_text(
+        "  scenarios:
+    - name: a
+      steps:
+        - scale: {name: d, replicas: two}
+"
+    ));
+}

@@ -101,7 +101,7 @@ fn check_header(text: &str, origin: &Path) -> Result<(), SuiteError> {
 /// Turn a serde-saphyr error into our one diagnostic format.
 pub(crate) fn yaml_diagnostic(err: &YamlError, text: &str, origin: &Path) -> Diagnostic {
     let inner = original(err);
-    let (mut message, hint) = describe(inner);
+    let (mut message, hint) = describe(inner, text);
     let location = err.location().or_else(|| inner.location());
     let Some(loc) = location.filter(|l| l.line() > 0) else {
         return Diagnostic::unlocated(origin, message).with_hint(hint);
@@ -141,8 +141,16 @@ fn one_of(expected: &[&str]) -> String {
     }
 }
 
+/// The plain scalar starting at `line:column` (1-based) of `text`.
+fn scalar_at(text: &str, line: usize, column: usize) -> String {
+    let src = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let rest: String = src.chars().skip(column.saturating_sub(1)).collect();
+    let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
+    rest[..end].trim().to_string()
+}
+
 /// Message and optional hint for one error.
-fn describe(err: &YamlError) -> (String, Option<String>) {
+fn describe(err: &YamlError, text: &str) -> (String, Option<String>) {
     match err {
         YamlError::SerdeUnknownVariant {
             variant, expected, ..
@@ -191,6 +199,22 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
             (format!("invalid length {len}: expected {expected}"), None)
         }
         YamlError::Message { msg, .. } => (msg.clone(), None),
+        YamlError::DuplicateMappingKey { key: Some(k), .. } => {
+            (format!("duplicate key \"{k}\""), None)
+        }
+        YamlError::InvalidScalar { ty, location } => {
+            let want = match *ty {
+                "bool" => "true or false".to_string(),
+                "f32" | "f64" => "a number".to_string(),
+                t if t.starts_with('u') => format!("a non-negative integer ({t})"),
+                t => format!("an integer ({t})"),
+            };
+            let found = scalar_at(text, location.line() as usize, location.column() as usize);
+            (
+                format!("invalid value: expected {want}, found \"{found}\""),
+                None,
+            )
+        }
         other => {
             let text: Cow<'_, str> = UserMessageFormatter.format_message(other);
             (text.into_owned(), None)
