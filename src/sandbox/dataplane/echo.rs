@@ -46,14 +46,20 @@ struct RequestAssertions<'a> {
 /// Go's `textproto.CanonicalMIMEHeaderKey`: "x-request-id" -> "X-Request-Id". Names with
 /// characters outside the token set are returned unchanged, as Go does.
 pub fn canonical_header_name(name: &str) -> String {
-    let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let valid = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !valid {
         return name.to_string();
     }
     let mut upper = true;
     name.chars()
         .map(|c| {
-            let out = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
             upper = c == '-';
             out
         })
@@ -83,7 +89,9 @@ pub fn echo_body(req: &EchoRequest<'_>, ctx: &EchoContext<'_>) -> Vec<u8> {
             None => xff.push(ip.to_string()),
         }
     }
-    headers.entry("X-Forwarded-Proto".into()).or_insert_with(|| vec!["http".into()]);
+    headers
+        .entry("X-Forwarded-Proto".into())
+        .or_insert_with(|| vec!["http".into()]);
     let body = RequestAssertions {
         path: req.path_and_query,
         host: req.host,
@@ -126,7 +134,11 @@ mod tests {
             headers: &h,
             client: Some("127.0.0.1".parse().unwrap()),
         };
-        let ctx = EchoContext { namespace: "infra", service: "infra-backend-v1", pod: "infra-backend-v1-abc" };
+        let ctx = EchoContext {
+            namespace: "infra",
+            service: "infra-backend-v1",
+            pod: "infra-backend-v1-abc",
+        };
         let v: Value = serde_json::from_slice(&echo_body(&req, &ctx)).unwrap();
         assert_eq!(
             v,
@@ -137,6 +149,20 @@ mod tests {
             })
         );
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["path", "host", "method", "proto", "headers", "namespace", "ingress", "service", "pod", "sni"]);
+        assert_eq!(
+            keys,
+            [
+                "path",
+                "host",
+                "method",
+                "proto",
+                "headers",
+                "namespace",
+                "ingress",
+                "service",
+                "pod",
+                "sni"
+            ]
+        );
     }
 }

@@ -80,7 +80,17 @@ fn bind(addr: SocketAddrV4) -> io::Result<tokio::net::TcpListener> {
 
 /// Bind every port on `ip`, all or nothing.
 fn bind_all(ip: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<(u16, tokio::net::TcpListener)>> {
-    ports.iter().map(|&p| bind(SocketAddrV4::new(ip, p)).map(|l| (p, l))).collect()
+    ports
+        .iter()
+        .map(|&p| bind(SocketAddrV4::new(ip, p)).map(|l| (p, l)))
+        .collect()
+}
+
+/// The sockets of a new gateway: its IP, whether ports are ephemeral, (declared port, socket).
+pub struct BoundGateway {
+    pub ip: Ipv4Addr,
+    pub ephemeral: bool,
+    pub sockets: Vec<(u16, tokio::net::TcpListener)>,
 }
 
 /// Choose an IP for a new gateway and bind its ports: declared ports on the first candidate
@@ -89,11 +99,17 @@ fn bind_all(ip: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<(u16, tokio::net::Tcp
 pub fn bind_new_gateway(
     ports: &[u16],
     mut candidates: impl Iterator<Item = Ipv4Addr>,
-) -> io::Result<(Ipv4Addr, bool, Vec<(u16, tokio::net::TcpListener)>)> {
+) -> io::Result<BoundGateway> {
     for _ in 0..IP_ATTEMPTS {
         let Some(ip) = candidates.next() else { break };
         match bind_all(ip, ports) {
-            Ok(bound) => return Ok((ip, false, bound)),
+            Ok(sockets) => {
+                return Ok(BoundGateway {
+                    ip,
+                    ephemeral: false,
+                    sockets,
+                })
+            }
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => break,
             Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => break,
             Err(_) => continue,
@@ -103,15 +119,31 @@ pub fn bind_new_gateway(
     let zeros = vec![0; ports.len()];
     let bound = match bind_all(ip, &zeros) {
         Ok(b) => (ip, b),
-        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => (Ipv4Addr::LOCALHOST, bind_all(Ipv4Addr::LOCALHOST, &zeros)?),
+        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+            (Ipv4Addr::LOCALHOST, bind_all(Ipv4Addr::LOCALHOST, &zeros)?)
+        }
         Err(e) => return Err(e),
     };
     let (ip, sockets) = bound;
-    Ok((ip, true, ports.iter().copied().zip(sockets.into_iter().map(|(_, l)| l)).collect()))
+    let sockets = ports
+        .iter()
+        .copied()
+        .zip(sockets.into_iter().map(|(_, l)| l))
+        .collect();
+    Ok(BoundGateway {
+        ip,
+        ephemeral: true,
+        sockets,
+    })
 }
 
 impl Listeners {
-    fn start(table: &Arc<TableCell>, key: &str, port: u16, l: tokio::net::TcpListener) -> io::Result<PortServing> {
+    fn start(
+        table: &Arc<TableCell>,
+        key: &str,
+        port: u16,
+        l: tokio::net::TcpListener,
+    ) -> io::Result<PortServing> {
         let bound = l.local_addr()?;
         let task = tokio::spawn(serve(l, table.clone(), key.to_string(), port));
         Ok(PortServing { bound, task })
@@ -128,11 +160,23 @@ impl Listeners {
     }
 
     /// Make the sockets match the table; returns the bindings of every gateway in it.
-    pub async fn sync(&mut self, route_table: &RouteTable, table: &Arc<TableCell>) -> Vec<GatewayBinding> {
+    pub async fn sync(
+        &mut self,
+        route_table: &RouteTable,
+        table: &Arc<TableCell>,
+    ) -> Vec<GatewayBinding> {
         let mut wanted: Vec<&super::routing::GatewayTable> = route_table.gateways().collect();
         wanted.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        let wanted_keys: HashSet<String> = wanted.iter().map(|g| format!("{}/{}", g.namespace, g.name)).collect();
-        let gone: Vec<String> = self.gateways.keys().filter(|k| !wanted_keys.contains(*k)).cloned().collect();
+        let wanted_keys: HashSet<String> = wanted
+            .iter()
+            .map(|g| format!("{}/{}", g.namespace, g.name))
+            .collect();
+        let gone: Vec<String> = self
+            .gateways
+            .keys()
+            .filter(|k| !wanted_keys.contains(*k))
+            .cloned()
+            .collect();
         for k in gone {
             self.stop_gateway(&k).await;
         }
@@ -147,16 +191,28 @@ impl Listeners {
             let ports = gw.served_ports();
             if !self.gateways.contains_key(&key) {
                 let used = self.used_ips.clone();
-                let candidates = std::iter::repeat_with(random_ip).filter(move |ip| !used.contains(ip));
+                let candidates =
+                    std::iter::repeat_with(random_ip).filter(move |ip| !used.contains(ip));
                 match bind_new_gateway(&ports, candidates) {
-                    Ok((ip, ephemeral, sockets)) => {
-                        let mut serving = GatewayServing { uid: gw.uid.clone(), ip, ephemeral, ports: BTreeMap::new() };
+                    Ok(BoundGateway {
+                        ip,
+                        ephemeral,
+                        sockets,
+                    }) => {
+                        let mut serving = GatewayServing {
+                            uid: gw.uid.clone(),
+                            ip,
+                            ephemeral,
+                            ports: BTreeMap::new(),
+                        };
                         for (port, l) in sockets {
                             match Self::start(table, &key, port, l) {
                                 Ok(p) => {
                                     serving.ports.insert(port, p);
                                 }
-                                Err(e) => tracing::warn!("gateway {key}: listener on port {port} failed: {e}"),
+                                Err(e) => tracing::warn!(
+                                    "gateway {key}: listener on port {port} failed: {e}"
+                                ),
                             }
                         }
                         self.used_ips.insert(ip);
@@ -168,16 +224,29 @@ impl Listeners {
                     }
                 }
             } else if let Some(serving) = self.gateways.get_mut(&key) {
-                let stale: Vec<u16> = serving.ports.keys().filter(|p| !ports.contains(p)).copied().collect();
+                let stale: Vec<u16> = serving
+                    .ports
+                    .keys()
+                    .filter(|p| !ports.contains(p))
+                    .copied()
+                    .collect();
                 for p in stale {
                     if let Some(ps) = serving.ports.remove(&p) {
                         ps.task.abort();
                         let _ = ps.task.await;
                     }
                 }
-                let missing: Vec<u16> = ports.iter().filter(|p| !serving.ports.contains_key(p)).copied().collect();
+                let missing: Vec<u16> = ports
+                    .iter()
+                    .filter(|p| !serving.ports.contains_key(p))
+                    .copied()
+                    .collect();
                 for p in missing {
-                    let declared = if serving.ephemeral { Err(io::ErrorKind::AddrInUse.into()) } else { bind(SocketAddrV4::new(serving.ip, p)) };
+                    let declared = if serving.ephemeral {
+                        Err(io::ErrorKind::AddrInUse.into())
+                    } else {
+                        bind(SocketAddrV4::new(serving.ip, p))
+                    };
                     let l = match declared {
                         Ok(l) => Ok(l),
                         Err(_) => {
@@ -193,12 +262,20 @@ impl Listeners {
                     }
                 }
             }
-            let Some(serving) = self.gateways.get(&key) else { continue };
-            let mut addresses = vec![GatewayAddress { r#type: "IPAddress".into(), value: serving.ip.to_string() }];
+            let Some(serving) = self.gateways.get(&key) else {
+                continue;
+            };
+            let mut addresses = vec![GatewayAddress {
+                r#type: "IPAddress".into(),
+                value: serving.ip.to_string(),
+            }];
             if serving.ephemeral {
                 for p in &ports {
                     if let Some(ps) = serving.ports.get(p) {
-                        addresses.push(GatewayAddress { r#type: HOST_PORT_ADDRESS_TYPE.into(), value: ps.bound.to_string() });
+                        addresses.push(GatewayAddress {
+                            r#type: HOST_PORT_ADDRESS_TYPE.into(),
+                            value: ps.bound.to_string(),
+                        });
                     }
                 }
             }
@@ -206,7 +283,11 @@ impl Listeners {
                 .listeners
                 .iter()
                 .map(|l| {
-                    let bound = serving.ports.get(&l.port).filter(|_| l.served).map(|p| p.bound);
+                    let bound = serving
+                        .ports
+                        .get(&l.port)
+                        .filter(|_| l.served)
+                        .map(|p| p.bound);
                     ListenerBinding {
                         name: l.name.clone(),
                         port: l.port,
@@ -217,7 +298,12 @@ impl Listeners {
                     }
                 })
                 .collect();
-            out.push(GatewayBinding { namespace: gw.namespace.clone(), name: gw.name.clone(), addresses, listeners });
+            out.push(GatewayBinding {
+                namespace: gw.namespace.clone(),
+                name: gw.name.clone(),
+                addresses,
+                listeners,
+            });
         }
         out
     }

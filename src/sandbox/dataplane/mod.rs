@@ -93,7 +93,11 @@ impl DataPlane {
 
     /// The current table (to inspect routing decisions or route statuses).
     pub fn table(&self) -> Arc<RouteTable> {
-        self.inner.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .table
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// What the gateway says about each HTTPRoute parentRef, for `status.parents`.
@@ -106,7 +110,12 @@ impl DataPlane {
     /// status (addresses, listeners with attached route counts).
     pub async fn sync_listeners(&self) -> Vec<GatewayBinding> {
         let table = self.table();
-        self.inner.listeners.lock().await.sync(&table, &self.inner.table).await
+        self.inner
+            .listeners
+            .lock()
+            .await
+            .sync(&table, &self.inner.table)
+            .await
     }
 
     /// Close every listener.

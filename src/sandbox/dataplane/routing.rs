@@ -317,6 +317,12 @@ impl RuleTarget {
     }
 }
 
+/// Per listener index of one gateway: (route index, served hostnames).
+type ListenerAttachments = BTreeMap<usize, Vec<(usize, Vec<HostPattern>)>>;
+
+/// A route's rule actions as seen from one gateway namespace, and its ResolvedRefs condition.
+type RouteTargets = (Vec<Arc<RuleTarget>>, Condition);
+
 /// One parsed route, before attachment.
 struct ParsedRoute<'v> {
     obj: &'v Value,
@@ -608,11 +614,7 @@ impl<'v> Builder<'v> {
         })
     }
 
-    fn rule_targets(
-        &mut self,
-        route: &ParsedRoute<'v>,
-        gw_ns: &str,
-    ) -> (Vec<Arc<RuleTarget>>, Condition) {
+    fn rule_targets(&mut self, route: &ParsedRoute<'v>, gw_ns: &str) -> RouteTargets {
         let mut resolved = Condition::ok("ResolvedRefs");
         let default_rules = [serde_json::json!({})];
         let rule_values = match route.obj.pointer("/spec/rules").and_then(Value::as_array) {
@@ -660,10 +662,8 @@ impl<'v> Builder<'v> {
             .collect();
         let mut table = RouteTable::default();
         // Per gateway, per listener index: (route index, hostnames).
-        let mut attachments: HashMap<String, BTreeMap<usize, Vec<(usize, Vec<HostPattern>)>>> =
-            HashMap::new();
-        let mut targets: HashMap<(usize, String), (Vec<Arc<RuleTarget>>, Condition)> =
-            HashMap::new();
+        let mut attachments: HashMap<String, ListenerAttachments> = HashMap::new();
+        let mut targets: HashMap<(usize, String), RouteTargets> = HashMap::new();
 
         let gateways: HashMap<(&str, &str), &Value> = view
             .gateways
@@ -746,18 +746,21 @@ impl<'v> Builder<'v> {
                 let mut entries_meta: Vec<(HostPattern, (usize, usize, usize), Entry)> = Vec::new();
                 for (ri, hosts) in here {
                     let route = &routes[*ri];
-                    let (rule_targets, _) = targets
-                        .get(&(*ri, gw_ns.to_string()))
-                        .expect("targets built at attachment");
+                    // Built when the route attached through this gateway's namespace.
+                    let Some((rule_targets, _)) = targets.get(&(*ri, gw_ns.to_string())) else {
+                        continue;
+                    };
                     for host in hosts {
-                        for (rule_i, matches) in route.rules.iter().enumerate() {
+                        for (rule_i, (matches, target)) in
+                            route.rules.iter().zip(rule_targets).enumerate()
+                        {
                             for (mi, m) in matches.iter().enumerate() {
                                 entries_meta.push((
                                     host.clone(),
                                     (*ri, rule_i, mi),
                                     Entry {
                                         matcher: m.clone(),
-                                        target: rule_targets[rule_i].clone(),
+                                        target: target.clone(),
                                     },
                                 ));
                             }
@@ -817,7 +820,7 @@ impl<'v> Builder<'v> {
         ri: usize,
         pref: &Value,
         gw: &Value,
-        out: &mut BTreeMap<usize, Vec<(usize, Vec<HostPattern>)>>,
+        out: &mut ListenerAttachments,
     ) -> Condition {
         let section = s(pref, "/sectionName");
         let port = pref.get("port").and_then(Value::as_u64);

@@ -34,7 +34,11 @@ struct PortCtx {
 
 /// Accept connections until the task is aborted (dropping the task closes its connections).
 pub async fn serve(listener: TcpListener, table: Arc<TableCell>, gateway: String, port: u16) {
-    let ctx = Arc::new(PortCtx { table, gateway, port });
+    let ctx = Arc::new(PortCtx {
+        table,
+        gateway,
+        port,
+    });
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -57,7 +61,10 @@ pub async fn serve(listener: TcpListener, table: Arc<TableCell>, gateway: String
 }
 
 fn header_safe(s: &str) -> HeaderValue {
-    let clean: String = s.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
+    let clean: String = s
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
 }
 
@@ -65,12 +72,17 @@ fn plain(status: u16, body: &'static str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if !body.is_empty() {
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
     resp
 }
 
-async fn handle(req: Request<Incoming>, ctx: Arc<PortCtx>, peer: SocketAddr) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<PortCtx>,
+    peer: SocketAddr,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     // Read the body first: the backend would, and it keeps the connection reusable.
     if Limited::new(body, MAX_BODY_BYTES).collect().await.is_err() {
@@ -94,24 +106,46 @@ async fn handle(req: Request<Incoming>, ctx: Arc<PortCtx>, peer: SocketAddr) -> 
     let resp = match decision {
         Decision::NotFound => {
             let mut resp = plain(404, "");
-            let detail = format!("no route for host {:?} path {:?}", req_parts.host, req_parts.path);
-            resp.headers_mut().insert("x-heatcheck-detail", header_safe(&detail));
+            let detail = format!(
+                "no route for host {:?} path {:?}",
+                req_parts.host, req_parts.path
+            );
+            resp.headers_mut()
+                .insert("x-heatcheck-detail", header_safe(&detail));
             resp
         }
-        Decision::Error { status, message, detail, route, delay } => {
+        Decision::Error {
+            status,
+            message,
+            detail,
+            route,
+            delay,
+        } => {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             let mut resp = plain(status, message);
-            resp.headers_mut().insert("x-heatcheck-route", header_safe(route));
-            resp.headers_mut().insert("x-heatcheck-detail", header_safe(&detail));
+            resp.headers_mut()
+                .insert("x-heatcheck-route", header_safe(route));
+            resp.headers_mut()
+                .insert("x-heatcheck-detail", header_safe(&detail));
             resp
         }
-        Decision::Forward { route, namespace, service, pod, delay } => {
+        Decision::Forward {
+            route,
+            namespace,
+            service,
+            pod,
+            delay,
+        } => {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let path_and_query = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let echo = EchoRequest {
                 method: parts.method.as_str(),
                 path_and_query,
@@ -119,13 +153,29 @@ async fn handle(req: Request<Incoming>, ctx: Arc<PortCtx>, peer: SocketAddr) -> 
                 headers: &parts.headers,
                 client: Some(peer.ip()),
             };
-            let body = echo_body(&echo, &EchoContext { namespace, service, pod });
+            let body = echo_body(
+                &echo,
+                &EchoContext {
+                    namespace,
+                    service,
+                    pod,
+                },
+            );
             let mut resp = Response::new(Full::new(Bytes::from(body)));
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
             h.insert("x-heatcheck-route", header_safe(route));
-            h.insert("x-heatcheck-backend", header_safe(&format!("{namespace}/{service}/{pod}")));
+            h.insert(
+                "x-heatcheck-backend",
+                header_safe(&format!("{namespace}/{service}/{pod}")),
+            );
             resp
         }
     };
