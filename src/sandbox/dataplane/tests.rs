@@ -906,3 +906,156 @@ async fn keep_alive_and_concurrent_clients() {
     assert_eq!(http_get(&base, "x", "/").await.0, 200);
     dp.shutdown().await;
 }
+
+/// Rough throughput comparison with a plain hyper echo server (run with `--ignored`; numbers
+/// only mean something in release builds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_against_plain_echo() {
+    use http_body_util::{BodyExt, Full};
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = plain.accept().await.unwrap();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let (parts, body) = req.into_parts();
+                        let _ = body.collect().await;
+                        let headers: BTreeMap<String, Vec<String>> = parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| {
+                                (k.to_string(), vec![v.to_str().unwrap_or("").to_string()])
+                            })
+                            .collect();
+                        let body = serde_json::to_vec(
+                            &json!({"path": parts.uri.to_string(), "headers": headers, "pod": "p"}),
+                        )
+                        .unwrap();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            bytes::Bytes::from(body),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let dp = DataPlane::new();
+    let gw = gateway(
+        NS,
+        "my-gateway",
+        json!([{"name": "http", "port": 8080, "protocol": "HTTP"}]),
+    );
+    let mut v = base_view();
+    v.gateways = vec![gw.clone()];
+    for i in 0..20 {
+        v.httproutes.push(route(
+            NS,
+            &format!("r{i}"),
+            T0,
+            json!([format!("h{i}.example.com")]),
+            json!([{"matches": [prefix("/shop")], "backendRefs": to("infra-backend-v2")}]),
+        ));
+    }
+    v.httproutes.push(route(
+        NS,
+        "main",
+        T0,
+        json!(["lior.example.com"]),
+        json!([{"matches": [prefix("/shop")], "backendRefs": to("infra-backend-v1")}]),
+    ));
+    dp.update(v);
+    let b = dp.sync_listeners().await;
+    let base = gateway_base_url(&with_status(&gw, &b[0]), None).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    async fn run(client: &reqwest::Client, url: String) -> f64 {
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (c, u) = (client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..1000 {
+                    let r = c
+                        .get(&u)
+                        .header("host", "lior.example.com")
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        8000.0 / start.elapsed().as_secs_f64()
+    }
+    let plain_rps = run(&client, format!("http://{plain_addr}/shop/x")).await;
+    let dp_rps = run(&client, format!("{base}/shop/x")).await;
+    println!(
+        "plain {plain_rps:.0} req/s, dataplane {dp_rps:.0} req/s, ratio {:.2}",
+        plain_rps / dp_rps
+    );
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_follow_the_gateway_spec() {
+    let dp = DataPlane::new();
+    let mut v = base_view();
+    v.gateways = vec![gateway(
+        NS,
+        "my-gateway",
+        json!([
+            {"name": "http", "port": 8080, "protocol": "HTTP"},
+            {"name": "tls", "port": 8443, "protocol": "HTTPS"},
+        ]),
+    )];
+    v.httproutes.push(route(
+        NS,
+        "r",
+        T0,
+        json!([]),
+        json!([{"backendRefs": to("infra-backend-v1")}]),
+    ));
+    dp.update(v.clone());
+    let b = dp.sync_listeners().await.remove(0);
+    let (http, tls) = (&b.listeners[0], &b.listeners[1]);
+    assert!(http.served && http.bound.port() != 0);
+    assert_eq!(
+        (tls.served, tls.bound.port(), tls.attached_routes),
+        (false, 0, 1)
+    );
+    // A listener added later is served on the same IP; a removed one stops.
+    v.gateways[0]["spec"]["listeners"] = json!([
+        {"name": "http", "port": 8080, "protocol": "HTTP"},
+        {"name": "extra", "port": 9090, "protocol": "HTTP"},
+    ]);
+    dp.update(v.clone());
+    let b2 = dp.sync_listeners().await.remove(0);
+    assert_eq!(b2.addresses[0], b.addresses[0]);
+    assert_eq!(b2.listeners[0].bound, http.bound);
+    let extra = b2.listeners[1].bound;
+    assert!(b2.listeners[1].served && extra.ip() == http.bound.ip());
+    assert!(tokio::net::TcpStream::connect(extra).await.is_ok());
+    v.gateways[0]["spec"]["listeners"] =
+        json!([{"name": "http", "port": 8080, "protocol": "HTTP"}]);
+    dp.update(v);
+    assert_eq!(dp.sync_listeners().await[0].listeners.len(), 1);
+    assert!(
+        tokio::net::TcpStream::connect(extra).await.is_err(),
+        "removed listener must stop"
+    );
+    dp.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(http.bound).await.is_err(),
+        "shutdown closes listeners"
+    );
+}
