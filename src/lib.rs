@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod commands;
 pub mod engine;
 pub mod exit;
+pub mod gateway_url;
 pub mod jsonpath;
 pub mod probe;
 pub mod report;

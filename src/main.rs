@@ -99,6 +99,7 @@ enum Command {
     Completions {
         shell: clap_complete::Shell,
     },
+    #[cfg(feature = "sandbox")]
     /// Serve the embedded sandbox until Ctrl-C: a Kubernetes API server and gateway data plane on loopback.
     Sandbox {
         /// Write a kubeconfig for the sandbox here (context heatcheck-sandbox).
@@ -165,6 +166,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "heatcheck", &mut std::io::stdout());
             exit::SUCCESS
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { kubeconfig, manifests, port } => commands::sandbox::sandbox(&kubeconfig, &manifests, port),
     };
     ExitCode::from(code as u8)

@@ -3,7 +3,6 @@
 //! knows whether it talks to the sandbox or a real API server.
 
 mod error;
-pub mod gateway;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -31,9 +31,15 @@ pub enum StepError {
     #[error("{0}")]
     Failed(String),
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Cluster(Box<ClusterError>),
     #[error("aborted")]
     Aborted,
+}
+
+impl From<ClusterError> for StepError {
+    fn from(e: ClusterError) -> Self {
+        StepError::Cluster(Box::new(e))
+    }
 }
 
 impl From<String> for StepError {
@@ -134,7 +140,7 @@ impl GatewayResolver for ClusterGatewayResolver {
             loop {
                 let last = match client.get(&r, Some(&namespace), &name).await.map_err(|e| e.to_string())? {
                     None => format!("gateway {namespace}/{name} not found"),
-                    Some(gw) => match crate::cluster::gateway::gateway_base_url(&gw, None) {
+                    Some(gw) => match crate::gateway_url::gateway_base_url(&gw, None) {
                         Ok(url) => return Ok(url),
                         Err(e) => e,
                     },

@@ -150,7 +150,7 @@ impl Journal {
             return Vec::new();
         }
         let mut v: Vec<Entry> = inner.entries.iter().filter(|e| e.scope == scope).cloned().collect();
-        v.sort_by(|a, b| b.seq.cmp(&a.seq));
+        v.sort_by_key(|e| std::cmp::Reverse(e.seq));
         v
     }
 
@@ -167,7 +167,7 @@ impl Journal {
                 None => scopes.push((e.seq, e.scope.clone())),
             }
         }
-        scopes.sort_by(|a, b| b.0.cmp(&a.0));
+        scopes.sort_by_key(|s| std::cmp::Reverse(s.0));
         scopes.into_iter().map(|(_, s)| s).collect()
     }
 

@@ -50,7 +50,7 @@ pub async fn check(ctx: &SuiteContext, h: &HttpAssertion) -> Result<String, Chec
         let mut b = body.clone();
         if b.len() > 2000 {
             b.truncate(2000);
-            b.push_str("…");
+            b.push('…');
         }
         format!("{method} {url} -> {status}\n{b}")
     };

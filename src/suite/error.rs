@@ -5,7 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// One problem found in a suite file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Diagnostic {
     /// The suite file, as given by the caller.
     pub file: PathBuf,

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::routing::RouteTable;
 use super::server::{serve, TableCell};
-use super::url::HOST_PORT_ADDRESS_TYPE;
+use crate::gateway_url::HOST_PORT_ADDRESS_TYPE;
 
 /// How many loopback IPs to try for the declared ports before falling back to ephemeral ports.
 const IP_ATTEMPTS: usize = 8;

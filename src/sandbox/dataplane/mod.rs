@@ -46,7 +46,6 @@ pub mod policy;
 pub mod routing;
 pub mod selector;
 mod server;
-mod url;
 pub mod view;
 
 use std::sync::{Arc, RwLock};
@@ -54,7 +53,7 @@ use std::sync::{Arc, RwLock};
 pub use listeners::{GatewayAddress, GatewayBinding, ListenerBinding};
 pub use routing::{Condition, RouteParentStatus, RouteTable};
 pub use server::MAX_BODY_BYTES;
-pub use url::{gateway_base_url, HOST_PORT_ADDRESS_TYPE};
+pub use crate::gateway_url::{gateway_base_url, HOST_PORT_ADDRESS_TYPE};
 pub use view::{ActiveFault, ClusterView, Direction, FaultAction};
 
 struct Inner {
