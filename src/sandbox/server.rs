@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::Request;
+type Request = http::Request<Body>;
 use http::{header, Response};
 
 use super::api::{self, error_response, ApiState};
@@ -77,6 +77,10 @@ impl Faults {
 pub struct ApiHandle {
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// `https://127.0.0.1:PORT`, same port; its certificate is signed by `ca_pem`.
+    pub https_url: String,
+    /// PEM of the CA that signed the serving certificate.
+    pub ca_pem: String,
     pub token: String,
     pub addr: SocketAddr,
     pub store: Store,
@@ -86,11 +90,14 @@ pub struct ApiHandle {
 }
 
 impl ApiHandle {
-    /// A kubeconfig with cluster, user and context `heatcheck-sandbox`.
+    /// A kubeconfig with cluster, user and context `heatcheck-sandbox`. It
+    /// uses the HTTPS endpoint: client-go sends tokens only over TLS.
     pub fn kubeconfig_yaml(&self) -> String {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: heatcheck-sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: heatcheck-sandbox\n  context:\n    cluster: heatcheck-sandbox\n    user: heatcheck-sandbox\n    namespace: default\ncurrent-context: heatcheck-sandbox\nusers:\n- name: heatcheck-sandbox\n  user:\n    token: {token}\npreferences: {{}}\n",
-            url = self.url,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: heatcheck-sandbox\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n- name: heatcheck-sandbox\n  context:\n    cluster: heatcheck-sandbox\n    user: heatcheck-sandbox\n    namespace: default\ncurrent-context: heatcheck-sandbox\nusers:\n- name: heatcheck-sandbox\n  user:\n    token: {token}\npreferences: {{}}\n",
+            url = self.https_url,
             token = self.token
         )
     }
@@ -168,8 +175,10 @@ async fn serve_one(
     api::handle(&state, req).await
 }
 
-/// Binds 127.0.0.1:`config.port` and serves the Kubernetes API for `store`.
+/// Binds 127.0.0.1:`config.port` and serves the Kubernetes API for `store`,
+/// over HTTPS and plain HTTP on the same port (told apart by the first byte).
 pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std::io::Error> {
+    let tls = api::tls::generate()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
     let token = Arc::new(config.token.unwrap_or_else(random_token));
@@ -180,28 +189,36 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
         server_address: addr.to_string(),
     };
     let faults = Arc::new(Mutex::new(Faults::default()));
-    let app = {
-        let (token, faults) = (token.clone(), faults.clone());
-        axum::Router::new().fallback(move |req: Request| {
-            let (state, token, faults) = (state.clone(), token.clone(), faults.clone());
-            async move { serve_one(state, token, faults, req).await }
-        })
+    let conn = Conn {
+        state,
+        token: token.clone(),
+        faults: faults.clone(),
+        acceptor: tls.acceptor.clone(),
     };
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.changed() => break,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    let conn = conn.clone();
+                    tokio::spawn(async move { conn.serve(stream).await });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!("sandbox API accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
-        });
-        if let Err(e) = served.await {
-            tracing::warn!("sandbox API server stopped: {e}");
         }
     });
     Ok(ApiHandle {
         url: format!("http://{addr}"),
+        https_url: format!("https://{addr}"),
+        ca_pem: tls.ca_pem,
         token: token.to_string(),
         addr,
         store,
@@ -209,6 +226,59 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
         shutdown_tx,
         task,
     })
+}
+
+/// What each connection needs.
+#[derive(Clone)]
+struct Conn {
+    state: ApiState,
+    token: Arc<String>,
+    faults: Arc<Mutex<Faults>>,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl Conn {
+    async fn serve(self, stream: tokio::net::TcpStream) {
+        let mut first = [0u8; 1];
+        // A TLS connection starts with a handshake record (0x16).
+        let is_tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+        if is_tls {
+            match self.acceptor.clone().accept(stream).await {
+                Ok(s) => self.http(s).await,
+                Err(e) => tracing::debug!("sandbox TLS handshake failed: {e}"),
+            }
+        } else {
+            self.http(stream).await;
+        }
+    }
+
+    async fn http<IO>(self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut stop = self.state.shutdown.clone();
+        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let c = self.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    serve_one(c.state, c.token, c.faults, req.map(Body::new)).await,
+                )
+            }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        let stopping = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopping => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -235,7 +305,7 @@ mod tests {
     async fn kubeconfig_names_the_server_and_token() {
         let h = serve_api(Store::new(), ApiConfig::default()).await.unwrap();
         let k = h.kubeconfig_yaml();
-        assert!(k.contains(&format!("server: {}", h.url)));
+        assert!(k.contains(&format!("server: {}", h.https_url)));
         assert!(k.contains(&format!("token: {}", h.token)));
         assert!(k.contains("current-context: heatcheck-sandbox"));
         h.shutdown().await;

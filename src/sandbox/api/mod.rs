@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod path;
 mod resource;
 pub mod table;
+pub mod tls;
 mod watch;
 
 use axum::body::Body;
