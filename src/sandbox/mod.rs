@@ -1,7 +1,16 @@
 //! The embedded sandbox: a Kubernetes API server on loopback plus an emulated
-//! Gateway data plane. It imports nothing from the rest of heatcheck.
+//! Gateway data plane. It imports nothing from the engine, the AI or the
+//! reports (only the shared `gateway_url` function).
 
+pub mod api;
+pub mod controllers;
 pub mod dataplane;
 pub mod error;
+mod instance;
+pub mod patch;
 pub mod registry;
+pub mod selector;
+pub mod server;
 pub mod store;
+
+pub use instance::{Sandbox, SandboxOptions};

@@ -1,0 +1,323 @@
+//! The Kubernetes REST protocol on top of the [`Store`]: routing, content
+//! negotiation, request decoding and the verbs. Authentication, fault
+//! injection and the socket live in `sandbox::server`.
+
+pub mod apply;
+pub mod discovery;
+pub mod path;
+mod resource;
+pub mod table;
+pub mod tls;
+mod watch;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+
+use crate::sandbox::error::ApiError;
+use crate::sandbox::store::Store;
+
+use path::Route;
+
+/// Largest request body accepted, as the real server's limit.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What request handling needs. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    /// Flips to true on shutdown; open watches end then.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// `host:port` reported in `/api` discovery.
+    pub server_address: String,
+}
+
+impl ApiState {
+    /// State for in-process use (tests): never shut down.
+    pub fn new(store: Store) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // Keep the sender alive so receivers never see a closed channel.
+        std::mem::forget(tx);
+        ApiState {
+            store,
+            shutdown: rx,
+            server_address: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+/// Decoded query string; later duplicates win, as Go's url.Values.Get does
+/// for the first value (the API server only reads the first one).
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(uri: &http::Uri) -> Result<Self, ApiError> {
+        match axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri) {
+            Ok(q) => Ok(Query(q.0)),
+            Err(e) => Err(ApiError::bad_request(format!("invalid query string: {e}"))),
+        }
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
+    }
+}
+
+/// A request with its body read.
+pub struct Req {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Query,
+    pub body: Bytes,
+}
+
+impl Req {
+    fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The media type (without parameters), lower-cased.
+    pub fn media_type(&self) -> String {
+        self.content_type()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    }
+
+    /// Whether any Accept entry has parameter `as={what}` (Table, ...).
+    pub fn accepts_as(&self, what: &str) -> bool {
+        accept_entries(&self.headers)
+            .iter()
+            .any(|params| params.iter().any(|(k, v)| k == "as" && v == what))
+    }
+
+    /// Decodes a JSON or YAML object body (create, update).
+    pub fn object_body(&self) -> Result<Value, ApiError> {
+        let mt = self.media_type();
+        let v = match mt.as_str() {
+            "" | "application/json" | "*/*" => decode_json(&self.body)?,
+            "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(&self.body)?,
+            _ => return Err(ApiError::unsupported_media_type(&self.content_type())),
+        };
+        if !v.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
+        }
+        Ok(v)
+    }
+}
+
+/// Accept header entries, each as its `key=value` parameters (the media
+/// type itself under the key "").
+fn accept_entries(headers: &HeaderMap) -> Vec<Vec<(String, String)>> {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|entry| {
+            let mut parts = entry.split(';');
+            let mut out = vec![(String::new(), parts.next().unwrap_or("").trim().to_string())];
+            for p in parts {
+                if let Some((k, v)) = p.split_once('=') {
+                    out.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+pub fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {e}"
+        ))
+    })
+}
+
+pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
+    serde_saphyr::from_slice::<Value>(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as YAML: {e}"
+        ))
+    })
+}
+
+pub fn json_response(code: u16, v: &Value) -> Response<Body> {
+    json_response_as(code, v, "application/json")
+}
+
+pub fn json_response_as(code: u16, v: &Value, content_type: &str) -> Response<Body> {
+    let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.code, &e.status())
+}
+
+/// Reads at most [`MAX_BODY`] bytes; more is 413.
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large()),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "failed to read the request body: {e}"
+        ))),
+    }
+}
+
+/// Handles one (already authenticated) request. Never panics on input;
+/// every failure is a metav1.Status.
+pub async fn handle(state: &ApiState, req: Request<Body>) -> Response<Body> {
+    match handle_inner(state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn handle_inner(state: &ApiState, req: Request<Body>) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(&parts.uri)?;
+    let route = path::parse(parts.uri.path());
+    let body = read_body(body).await?;
+    let r = Req {
+        method: parts.method,
+        headers: parts.headers,
+        query,
+        body,
+    };
+    let reg = state.store.registry();
+    let read_only = |r: &Req| {
+        if r.method == Method::GET || r.method == Method::HEAD {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ))
+        }
+    };
+    let not_found = || ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: "the server could not find the requested resource".into(),
+        details: None,
+    };
+    match route {
+        Route::Version => {
+            read_only(&r)?;
+            Ok(json_response(200, &discovery::version()))
+        }
+        Route::Health => {
+            read_only(&r)?;
+            Ok(Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Body::from("ok"))
+                .unwrap_or_default())
+        }
+        Route::CoreVersions => {
+            read_only(&r)?;
+            if wants_aggregated(&r.headers) {
+                Ok(json_response_as(
+                    200,
+                    &discovery::aggregated(&reg, true),
+                    discovery::AGGREGATED_CONTENT_TYPE,
+                ))
+            } else {
+                Ok(json_response(
+                    200,
+                    &discovery::core_versions(&state.server_address),
+                ))
+            }
+        }
+        Route::Groups => {
+            read_only(&r)?;
+            if wants_aggregated(&r.headers) {
+                Ok(json_response_as(
+                    200,
+                    &discovery::aggregated(&reg, false),
+                    discovery::AGGREGATED_CONTENT_TYPE,
+                ))
+            } else {
+                Ok(json_response(200, &discovery::group_list(&reg)))
+            }
+        }
+        Route::Group(g) => {
+            read_only(&r)?;
+            discovery::group(&reg, &g)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(not_found)
+        }
+        Route::ResourceList { group, version } => {
+            read_only(&r)?;
+            discovery::resource_list(&reg, &group, &version)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(not_found)
+        }
+        // No OpenAPI documents: kubectl then skips client-side schema
+        // validation and field-validation probing.
+        Route::OpenApiV2 | Route::OpenApiV3(_) => Err(not_found()),
+        Route::Unknown => Err(not_found()),
+        Route::Resource(p) => resource::dispatch(state, &reg, p, r).await,
+    }
+}
+
+/// Whether the client asks for aggregated discovery (apidiscovery.k8s.io/v2).
+fn wants_aggregated(headers: &HeaderMap) -> bool {
+    accept_entries(headers).iter().any(|params| {
+        let has = |k: &str, v: &str| params.iter().any(|(pk, pv)| pk == k && pv == v);
+        has("g", "apidiscovery.k8s.io") && has("v", "v2") && has("as", "APIGroupDiscoveryList")
+    })
+}
+
+/// The `dryRun` query parameter: only "All" is valid.
+pub fn dry_run(q: &Query) -> Result<bool, ApiError> {
+    match q.get("dryRun") {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: \"{other}\": supported values: \"All\""
+        ))),
+    }
+}
+
+/// Rejects an unknown `fieldValidation` value, as the server does.
+pub fn check_field_validation(q: &Query) -> Result<(), ApiError> {
+    match q.get("fieldValidation") {
+        None | Some("" | "Ignore" | "Warn" | "Strict") => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+        ))),
+    }
+}
+
+/// A Status for a successful delete of a collection or an immediate delete.
+pub fn success_status(details: Value) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+#[cfg(test)]
+mod tests;

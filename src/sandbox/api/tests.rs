@@ -1,0 +1,1 @@
+//! In-process tests of the request handling, including a no-panic proptest.
