@@ -696,6 +696,7 @@ mod tests {
             rv,
             "converged within 10 passes and stays quiet"
         );
-        assert!(rollout_done(&dep(&store, "idem"), 2));
+        let d = dep(&store, "idem");
+        assert!(rollout_done(&d, 2), "{d:#}\n{:#}", serde_json::Value::Array(rs_of(&store, "idem")));
     }
 }

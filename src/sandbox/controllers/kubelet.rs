@@ -87,18 +87,18 @@ impl Kubelet {
             },
         };
         self.ips.insert(uid.clone(), ip.clone());
-        let start_time = pod
-            .pointer("/status/startTime")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(now_rfc3339);
+        let recorded = pod.pointer("/status/startTime").and_then(Value::as_str).map(str::to_string);
         let started = *self.started.entry(uid).or_insert_with(|| {
-            // After a restart or resync, age the pod by its recorded start.
-            let age = util::parse_time(&start_time)
+            // A pod started before we saw it (a restarted controller) is aged
+            // by its recorded start time; a new one starts now.
+            let age = recorded
+                .as_deref()
+                .and_then(util::parse_time)
                 .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
                 .unwrap_or_default();
             Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
         });
+        let start_time = recorded.unwrap_or_else(now_rfc3339);
         let ready_at = started + self.ready_delay;
         let ready = Instant::now() >= ready_at;
         let status = pod_status(&pod, &ip, &start_time, ready);

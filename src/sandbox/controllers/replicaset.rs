@@ -103,14 +103,13 @@ pub(crate) fn available_at(pod: &Value, min_ready: i64) -> Option<Instant> {
 
 /// Counts for a workload's status: (ready, available, next availability instant).
 pub(crate) fn readiness(pods: &[Value], min_ready: i64) -> (i64, i64, Option<Instant>) {
-    let now = Instant::now();
     let mut ready = 0;
     let mut available = 0;
     let mut wake: Option<Instant> = None;
     for p in pods {
         if let Some(at) = available_at(p, min_ready) {
             ready += 1;
-            if at <= now {
+            if at <= Instant::now() {
                 available += 1;
             } else {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
