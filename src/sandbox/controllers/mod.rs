@@ -1,0 +1,259 @@
+//! In-process controllers that make the sandbox's store behave like a
+//! cluster: workloads get pods, services get endpoints, Gateway API objects
+//! get status, chaos objects take (and stop taking) effect.
+//!
+//! Each controller is level-triggered: it subscribes to the store's event
+//! broadcast, collects the namespaces touched, and recomputes the desired
+//! state there, writing only differences (the store keeps resourceVersion on
+//! no-op writes, so a converged controller goes quiet). A lagged receiver
+//! falls back to a full resync; time-driven work (readiness delay, chaos
+//! durations) asks for a wake-up.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::registry::ResKey;
+use super::store::{Store, WatchEvent};
+
+mod chaosmesh;
+mod daemonset;
+mod deployment;
+mod duration;
+mod endpoints;
+mod faults;
+mod gateway;
+mod kubelet;
+mod litmus;
+mod replicaset;
+mod select;
+mod statefulset;
+mod util;
+
+pub use faults::{active_faults, ResolvedAction, ResolvedFault};
+
+/// Tunables for the emulated cluster.
+#[derive(Clone, Debug, Default)]
+pub struct ControllerConfig {
+    /// How long a started pod stays Running but not Ready.
+    pub pod_ready_delay: Duration,
+}
+
+/// The running controller tasks; dropping the handle stops them.
+pub struct ControllerHandle {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ControllerHandle {
+    pub fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for ControllerHandle {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Starts every controller on the current tokio runtime.
+pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHandle {
+    let tasks = vec![
+        spawn(&store, kubelet::Kubelet::new(config.pod_ready_delay)),
+        spawn(&store, replicaset::ReplicaSets),
+        spawn(&store, deployment::Deployments),
+        spawn(&store, statefulset::StatefulSets),
+        spawn(&store, daemonset::DaemonSets),
+        spawn(&store, endpoints::Endpoints),
+        spawn(&store, gateway::GatewayApi),
+        spawn(&store, chaosmesh::ChaosMesh::default()),
+        spawn(&store, litmus::Litmus::default()),
+    ];
+    ControllerHandle { tasks }
+}
+
+/// Which namespaces a reconcile pass covers.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Scope {
+    All,
+    Namespaces(BTreeSet<String>),
+}
+
+impl Scope {
+    fn none() -> Self {
+        Scope::Namespaces(BTreeSet::new())
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Scope::Namespaces(s) if s.is_empty())
+    }
+
+    fn add(&mut self, ns: Option<&str>) {
+        match (self, ns) {
+            (Scope::All, _) => {}
+            (s @ Scope::Namespaces(_), None) => *s = Scope::All,
+            (Scope::Namespaces(set), Some(ns)) => {
+                set.insert(ns.to_string());
+            }
+        }
+    }
+
+    /// The objects of a kind inside the scope.
+    pub(crate) fn list(&self, store: &Store, key: &ResKey) -> Vec<serde_json::Value> {
+        match self {
+            Scope::All => util::list(store, key, None),
+            Scope::Namespaces(set) => set
+                .iter()
+                .flat_map(|ns| util::list(store, key, Some(ns)))
+                .collect(),
+        }
+    }
+}
+
+/// One controller: which kinds wake it, and a pass over a scope.
+pub(crate) trait Reconciler: Send + 'static {
+    fn watches(&self, key: &ResKey) -> bool;
+
+    /// Controllers whose objects refer across namespaces resync everything
+    /// on any event they watch.
+    fn global(&self) -> bool {
+        false
+    }
+
+    /// Brings the scope to its desired state; returns when it wants to run
+    /// again even without events (a timer).
+    fn reconcile(&mut self, store: &Store, scope: &Scope) -> Option<Instant>;
+}
+
+fn spawn<R: Reconciler>(store: &Store, r: R) -> JoinHandle<()> {
+    // Subscribe before the first pass, so nothing written meanwhile is missed.
+    let rx = store.subscribe();
+    tokio::spawn(run(store.clone(), r, rx))
+}
+
+async fn run<R: Reconciler>(
+    store: Store,
+    mut r: R,
+    mut rx: tokio::sync::broadcast::Receiver<WatchEvent>,
+) {
+    let mut pending = Scope::All;
+    let mut wake: Option<Instant> = None;
+    let note = |r: &R, pending: &mut Scope, ev: &WatchEvent| {
+        if r.watches(&ev.key) {
+            pending.add(if r.global() {
+                None
+            } else {
+                ev.namespace.as_deref()
+            });
+        }
+    };
+    loop {
+        if !pending.is_empty() {
+            let scope = std::mem::replace(&mut pending, Scope::none());
+            let next = r.reconcile(&store, &scope);
+            // A partial pass only knows its own timers; keep the earliest.
+            wake = match (wake, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let got = match wake {
+            Some(at) => tokio::select! {
+                ev = rx.recv() => Some(ev),
+                _ = tokio::time::sleep_until(at) => None,
+            },
+            None => Some(rx.recv().await),
+        };
+        match got {
+            None => {
+                wake = None;
+                pending = Scope::All;
+                continue;
+            }
+            Some(Ok(ev)) => note(&r, &mut pending, &ev),
+            Some(Err(RecvError::Lagged(_))) => pending = Scope::All,
+            Some(Err(RecvError::Closed)) => return,
+        }
+        // Batch whatever else is already queued into the same pass.
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => note(&r, &mut pending, &ev),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(_)) => pending = Scope::All,
+                Err(TryRecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use super::util::{key, W};
+    use crate::sandbox::store::Store;
+
+    /// Polls until `f` yields a value; panics with `what` after a generous timeout.
+    pub async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn create(store: &Store, group: &str, plural: &str, obj: Value) -> Value {
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        store
+            .create(
+                &key(group, plural),
+                ns.as_deref().or(Some("default")),
+                obj,
+                &W,
+            )
+            .expect("create")
+    }
+
+    pub fn pods(store: &Store, ns: &str) -> Vec<Value> {
+        super::util::list(store, &key("", "pods"), Some(ns))
+    }
+
+    pub fn ready_pods(store: &Store, ns: &str, prefix: &str) -> Vec<Value> {
+        pods(store, ns)
+            .into_iter()
+            .filter(|p| super::util::name(p).starts_with(prefix))
+            .filter(super::kubelet::pod_ready)
+            .collect()
+    }
+
+    pub fn deployment(name: &str, replicas: i64) -> Value {
+        serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "echo", "image": "registry.k8s.io/echoserver:2.5",
+                        "ports": [{"name": "http", "containerPort": 8080}]}]}
+                }
+            }
+        })
+    }
+}
