@@ -697,6 +697,10 @@ mod tests {
             "converged within 10 passes and stays quiet"
         );
         let d = dep(&store, "idem");
-        assert!(rollout_done(&d, 2), "{d:#}\n{:#}", serde_json::Value::Array(rs_of(&store, "idem")));
+        assert!(
+            rollout_done(&d, 2),
+            "{d:#}\n{:#}",
+            serde_json::Value::Array(rs_of(&store, "idem"))
+        );
     }
 }

@@ -19,6 +19,9 @@ pub(crate) const CONTROLLER_NAME: &str = "heatcheck.dev/sandbox-gateway";
 
 pub(crate) struct GatewayApi;
 
+/// Accepted routes per (gateway namespace, gateway name, listener name).
+type Attached = BTreeMap<(String, String, String), BTreeSet<(String, String)>>;
+
 impl Reconciler for GatewayApi {
     fn watches(&self, key: &ResKey) -> bool {
         key.group == GW
@@ -428,7 +431,7 @@ impl World {
         store: &Store,
         route: &Value,
         listeners: &BTreeMap<(String, String), Vec<Listener>>,
-        attached: &mut BTreeMap<(String, String, String), BTreeSet<(String, String)>>,
+        attached: &mut Attached,
     ) {
         if util::is_terminating(route) {
             return;

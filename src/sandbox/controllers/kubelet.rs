@@ -87,7 +87,10 @@ impl Kubelet {
             },
         };
         self.ips.insert(uid.clone(), ip.clone());
-        let recorded = pod.pointer("/status/startTime").and_then(Value::as_str).map(str::to_string);
+        let recorded = pod
+            .pointer("/status/startTime")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let started = *self.started.entry(uid).or_insert_with(|| {
             // A pod started before we saw it (a restarted controller) is aged
             // by its recorded start time; a new one starts now.
