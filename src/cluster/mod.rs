@@ -312,7 +312,7 @@ impl ClusterClient {
                     namespace: None,
                     message: s.message.clone(),
                 },
-                404 if !name.is_empty() => ClusterError::NotFound {
+                404 if !name.is_empty() && (verb == "get" || s.message.contains(&format!("\"{name}\""))) => ClusterError::NotFound {
                     kind: kind.to_string(),
                     name: name.to_string(),
                     namespace: None,

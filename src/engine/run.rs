@@ -17,7 +17,7 @@ use crate::exit;
 use crate::probe::check_assertion;
 use crate::report::event::{Event, Reporter};
 use crate::report::model::{AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, StepRecord, SuiteReport};
-use crate::suite::{template_context, Scenario, Step, Suite, Templater};
+use crate::suite::{template_context, ApplyStep, Scenario, Step, StepAction, Suite, Templater};
 
 /// How a run behaves (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -185,10 +185,15 @@ impl Engine {
         let fixtures_scope = format!("fixtures:{name}");
 
         // Fixtures.
-        let fixtures = self.run_steps_case(&ctx, &fixtures_scope, "fixtures", CaseKind::Fixtures, &suite.spec.fixtures).await;
+        let mut fixture_steps = Vec::new();
+        if suite.spec.target.create_namespace {
+            fixture_steps.push(create_namespace_step(&suite.spec.target.namespace));
+        }
+        fixture_steps.extend(suite.spec.fixtures.iter().cloned());
+        let fixtures = self.run_steps_case(&ctx, &fixtures_scope, "fixtures", CaseKind::Fixtures, &fixture_steps).await;
         let fixtures_ok = matches!(fixtures.report.status, CaseStatus::Passed);
         aborted |= fixtures.aborted;
-        if !suite.spec.fixtures.is_empty() {
+        if !fixture_steps.is_empty() {
             cases.push(fixtures.report);
         }
 
@@ -427,6 +432,17 @@ impl Engine {
         self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
         (CaseOutcome { report, aborted }, restore)
     }
+}
+
+/// `target.createNamespace`: the namespace is the first fixture (and so the last thing removed).
+fn create_namespace_step(ns: &str) -> Step {
+    let mut step = Step::new(StepAction::Apply(ApplyStep {
+        file: None,
+        manifest: Some(format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")),
+        namespace: None,
+    }));
+    step.name = Some(format!("create namespace {ns}"));
+    step
 }
 
 fn scenario_report(sc: &Scenario, status: CaseStatus, duration: Duration, steps: Vec<StepRecord>, assertions: Vec<AssertionRecord>) -> CaseReport {
