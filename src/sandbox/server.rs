@@ -51,7 +51,7 @@ impl Faults {
             return None;
         }
         self.seen += 1;
-        if spec.every_nth == 0 || self.seen % u64::from(spec.every_nth) != 0 {
+        if spec.every_nth == 0 || !self.seen.is_multiple_of(u64::from(spec.every_nth)) {
             return None;
         }
         let msg = format!("injected fault ({})", spec.status);

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod discovery;
+pub mod openapi;
 pub mod path;
 mod resource;
 pub mod table;
@@ -113,6 +114,14 @@ impl Req {
         let v = match mt.as_str() {
             "" | "application/json" | "*/*" => decode_json(&self.body)?,
             "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(&self.body)?,
+            "application/vnd.kubernetes.protobuf" => {
+                return Err(ApiError {
+                    code: 415,
+                    reason: "UnsupportedMediaType",
+                    message: "the heatcheck sandbox does not decode protobuf request bodies; send JSON or YAML (kubectl's typed generators such as `kubectl create configmap` use protobuf: use `kubectl create -f` or `kubectl apply` instead)".into(),
+                    details: None,
+                })
+            }
             _ => return Err(ApiError::unsupported_media_type(&self.content_type())),
         };
         if !v.is_object() {
@@ -277,9 +286,18 @@ async fn handle_inner(state: &ApiState, req: Request<Body>) -> Result<Response<B
                 .map(|v| json_response(200, &v))
                 .ok_or_else(not_found)
         }
-        // No OpenAPI documents: kubectl then skips client-side schema
-        // validation and field-validation probing.
-        Route::OpenApiV2 | Route::OpenApiV3(_) => Err(not_found()),
+        Route::OpenApiV3(None) => {
+            read_only(&r)?;
+            Ok(json_response(200, &openapi::root(&reg)))
+        }
+        Route::OpenApiV3(Some(gv)) => {
+            read_only(&r)?;
+            openapi::group_version_doc(&reg, &gv)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(not_found)
+        }
+        // Only v3 is served; clients fall back to it or skip schema use.
+        Route::OpenApiV2 => Err(not_found()),
         Route::Unknown => Err(not_found()),
         Route::Resource(p) => resource::dispatch(state, &reg, p, r).await,
     }

@@ -511,11 +511,10 @@ fn patch_kind(rt: &ResourceType, part: Part, r: &Req) -> Result<PatchKind, ApiEr
             })
         }
         _ => Err(ApiError::unsupported_media_type(
-            &r.headers
+            r.headers
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string(),
+                .unwrap_or_default(),
         )),
     }
 }

@@ -33,8 +33,8 @@ pub fn generate() -> io::Result<ServerTls> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?)
-        .map_err(err)?;
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?).map_err(err)?;
 
     let leaf_key = KeyPair::generate().map_err(err)?;
     let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])

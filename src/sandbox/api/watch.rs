@@ -243,10 +243,7 @@ pub(super) fn watch(
             }
         }
     };
-    let content_type = match render_kind_hint(r) {
-        Some(ct) => ct,
-        None => "application/json",
-    };
+    let content_type = render_kind_hint(r).unwrap_or("application/json");
     Ok(Response::builder()
         .status(200)
         .header(header::CONTENT_TYPE, content_type)
