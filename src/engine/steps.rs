@@ -310,7 +310,8 @@ fn available(o: &Value) -> bool {
 
 async fn inject_fault(ctx: &SuiteContext, scope: &str, f: &FaultStep, index: usize, timeout: Duration) -> Result<String, StepError> {
     let ns = ctx.step_namespace(f.namespace.as_deref())?;
-    let short_run: String = ctx.run_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>().to_lowercase();
+    // The run id ends in a random suffix: unique per run, short enough for a name.
+    let short_run: String = ctx.run_id.rsplit('-').next().unwrap_or_default().to_lowercase();
     let name = format!("heatcheck-{}-{short_run}-{index}", kebab(f.fault_type.as_str()));
     let mut step = f.clone();
     step.selector = ctx.templater.render(&f.selector).map_err(|e| StepError::Failed(e.to_string()))?;

@@ -443,10 +443,12 @@ impl<'a> Checker<'a> {
                 let rules = [
                     ("latency", f.latency.is_some(), t == FaultType::NetworkDelay),
                     ("loss", f.loss.is_some(), t == FaultType::NetworkLoss),
+                    // A partition without `target` cuts the pods off from everything,
+                    // the gateway included.
                     (
                         "target",
                         f.target.is_some(),
-                        t == FaultType::NetworkPartition,
+                        f.target.is_some() && t == FaultType::NetworkPartition,
                     ),
                 ];
                 for (field, present, wanted) in rules {
