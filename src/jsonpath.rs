@@ -7,7 +7,11 @@ use serde_json::Value;
 /// `{.status.x}` / `.status.x` / `status.x` become `$.status.x`.
 pub fn normalize(path: &str) -> String {
     let p = path.trim();
-    let p = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')).unwrap_or(p).trim();
+    let p = p
+        .strip_prefix('{')
+        .and_then(|p| p.strip_suffix('}'))
+        .unwrap_or(p)
+        .trim();
     if p.starts_with('$') {
         p.to_string()
     } else if p.starts_with('.') || p.starts_with('[') {
@@ -47,7 +51,10 @@ mod tests {
         let v = json!({"status": {"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]}});
         let p = "$.status.parents[0].conditions[?(@.type=='Accepted')].status";
         assert_eq!(first(&v, p).unwrap(), Some(json!("True")));
-        assert_eq!(first(&v, "{.status.parents[0].conditions[0].type}").unwrap(), Some(json!("Accepted")));
+        assert_eq!(
+            first(&v, "{.status.parents[0].conditions[0].type}").unwrap(),
+            Some(json!("Accepted"))
+        );
         assert_eq!(first(&v, ".status.missing").unwrap(), None);
         assert!(check("$.[[").is_err());
     }

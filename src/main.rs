@@ -87,18 +87,14 @@ enum Command {
         output: Output,
     },
     /// List a suite's fixtures, steady-state checks and scenarios.
-    List {
-        suite: PathBuf,
-    },
+    List { suite: PathBuf },
     /// Print the JSON Schema of the suite format (or of one scenario).
     Schema {
         #[arg(long)]
         scenario: bool,
     },
     /// Print shell completions.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     #[cfg(feature = "sandbox")]
     /// Serve the embedded sandbox until Ctrl-C: a Kubernetes API server and gateway data plane on loopback.
     Sandbox {
@@ -125,7 +121,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::INVALID } else { exit::SUCCESS };
+            let code = if e.use_stderr() {
+                exit::INVALID
+            } else {
+                exit::SUCCESS
+            };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -159,15 +159,26 @@ fn main() -> ExitCode {
             vars,
             state_dir,
         }),
-        Command::Validate { paths, output } => commands::validate::validate(&paths, matches!(output, Output::Json)),
+        Command::Validate { paths, output } => {
+            commands::validate::validate(&paths, matches!(output, Output::Json))
+        }
         Command::List { suite } => commands::list::list(&suite),
         Command::Schema { scenario } => commands::schema::schema(scenario),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "heatcheck", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "heatcheck",
+                &mut std::io::stdout(),
+            );
             exit::SUCCESS
         }
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { kubeconfig, manifests, port } => commands::sandbox::sandbox(&kubeconfig, &manifests, port),
+        Command::Sandbox {
+            kubeconfig,
+            manifests,
+            port,
+        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port),
     };
     ExitCode::from(code as u8)
 }

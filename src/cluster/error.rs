@@ -34,7 +34,10 @@ pub enum ClusterError {
     #[error("{0}")]
     Invalid(String),
     #[error("timed out after {after:?} waiting for {what}")]
-    Timeout { what: String, after: std::time::Duration },
+    Timeout {
+        what: String,
+        after: std::time::Duration,
+    },
 }
 
 fn hint_suffix(kind: &str) -> String {
@@ -52,7 +55,10 @@ fn hint_suffix(kind: &str) -> String {
 impl ClusterError {
     /// True when the failure is about reaching the cluster at all (exit code 3).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClusterError::Unreachable { .. } | ClusterError::Config(_))
+        matches!(
+            self,
+            ClusterError::Unreachable { .. } | ClusterError::Config(_)
+        )
     }
 
     /// Transient failures worth another attempt: 429, 5xx, connection resets.

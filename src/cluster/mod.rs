@@ -95,9 +95,14 @@ impl ClusterClient {
     }
 
     pub fn from_config(config: kube::Config) -> Result<Self, ClusterError> {
-        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
         let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+        let client =
+            kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
         Ok(ClusterClient {
             client,
             server,
@@ -131,8 +136,15 @@ impl ClusterClient {
 
     /// Finds the resource for a kind, with an optional apiVersion ("apps/v1").
     /// Discovery is re-run once on a miss: fixtures may just have installed a CRD.
-    pub async fn resolve(&self, api_version: Option<&str>, kind: &str) -> Result<Resolved, ClusterError> {
-        let cache_key = (api_version.unwrap_or_default().to_string(), kind.to_string());
+    pub async fn resolve(
+        &self,
+        api_version: Option<&str>,
+        kind: &str,
+    ) -> Result<Resolved, ClusterError> {
+        let cache_key = (
+            api_version.unwrap_or_default().to_string(),
+            kind.to_string(),
+        );
         if let Some(r) = self.kinds.lock().await.get(&cache_key) {
             return Ok(r.clone());
         }
@@ -141,7 +153,11 @@ impl ClusterClient {
             if let Some((ar, caps)) = find_kind(&disc, api_version, kind) {
                 let r = Resolved {
                     namespaced: caps.scope == Scope::Namespaced,
-                    subresources: caps.subresources.iter().map(|(s, _)| s.plural.rsplit('/').next().unwrap_or_default().to_string()).collect(),
+                    subresources: caps
+                        .subresources
+                        .iter()
+                        .map(|(s, _)| s.plural.rsplit('/').next().unwrap_or_default().to_string())
+                        .collect(),
                     ar,
                 };
                 self.kinds.lock().await.insert(cache_key, r.clone());
@@ -173,7 +189,9 @@ impl ClusterClient {
     fn api(&self, r: &Resolved, ns: Option<&str>) -> Api<DynamicObject> {
         match (r.namespaced, ns) {
             (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &r.ar),
-            (true, None) => Api::namespaced_with(self.client.clone(), &self.default_namespace, &r.ar),
+            (true, None) => {
+                Api::namespaced_with(self.client.clone(), &self.default_namespace, &r.ar)
+            }
             (false, _) => Api::all_with(self.client.clone(), &r.ar),
         }
     }
@@ -186,7 +204,12 @@ impl ClusterClient {
         }
     }
 
-    pub async fn get(&self, r: &Resolved, ns: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError> {
+    pub async fn get(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
         match self.api(r, ns).get_opt(name).await {
             Ok(o) => Ok(o.map(to_value)),
             Err(e) => Err(self.map_err(e, "get", r.kind(), name)),
@@ -194,7 +217,12 @@ impl ClusterClient {
     }
 
     /// Every object (pages of 500), optionally filtered by a label selector.
-    pub async fn list(&self, r: &Resolved, ns: Option<&str>, selector: Option<&str>) -> Result<Vec<Value>, ClusterError> {
+    pub async fn list(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
         let api = self.list_api(r, ns);
         let mut out = Vec::new();
         let mut lp = ListParams::default().limit(500);
@@ -202,7 +230,10 @@ impl ClusterClient {
             lp = lp.labels(s);
         }
         loop {
-            let page = api.list(&lp).await.map_err(|e| self.map_err(e, "list", r.kind(), ""))?;
+            let page = api
+                .list(&lp)
+                .await
+                .map_err(|e| self.map_err(e, "list", r.kind(), ""))?;
             out.extend(page.items.into_iter().map(to_value));
             match page.metadata.continue_ {
                 Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
@@ -214,7 +245,12 @@ impl ClusterClient {
 
     /// Server-side apply with the `heatcheck` field manager (forcing conflicts,
     /// as a test tool that owns its fixtures must).
-    pub async fn apply(&self, r: &Resolved, ns: Option<&str>, obj: &Value) -> Result<Value, ClusterError> {
+    pub async fn apply(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClusterError> {
         let name = object_name(obj)?;
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         self.api(r, ns)
@@ -224,9 +260,15 @@ impl ClusterClient {
             .map_err(|e| self.map_err(e, "apply", r.kind(), &name))
     }
 
-    pub async fn create(&self, r: &Resolved, ns: Option<&str>, obj: &Value) -> Result<Value, ClusterError> {
+    pub async fn create(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClusterError> {
         let name = object_name(obj).unwrap_or_default();
-        let dobj: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))?;
+        let dobj: DynamicObject = serde_json::from_value(obj.clone())
+            .map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))?;
         self.api(r, ns)
             .create(&PostParams::default(), &dobj)
             .await
@@ -234,9 +276,15 @@ impl ClusterClient {
             .map_err(|e| self.map_err(e, "create", r.kind(), &name))
     }
 
-    pub async fn replace(&self, r: &Resolved, ns: Option<&str>, obj: &Value) -> Result<Value, ClusterError> {
+    pub async fn replace(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClusterError> {
         let name = object_name(obj)?;
-        let dobj: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))?;
+        let dobj: DynamicObject = serde_json::from_value(obj.clone())
+            .map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))?;
         self.api(r, ns)
             .replace(&name, &PostParams::default(), &dobj)
             .await
@@ -245,7 +293,12 @@ impl ClusterClient {
     }
 
     /// Deletes one object; `Ok(false)` when it was already gone.
-    pub async fn delete(&self, r: &Resolved, ns: Option<&str>, name: &str) -> Result<bool, ClusterError> {
+    pub async fn delete(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError> {
         let dp = DeleteParams::background();
         match self.api(r, ns).delete(name, &dp).await {
             Ok(_) => Ok(true),
@@ -255,7 +308,15 @@ impl ClusterClient {
     }
 
     /// Polls until the object is gone (or replaced by one with another uid).
-    pub async fn wait_gone(&self, r: &Resolved, ns: Option<&str>, name: &str, uid: Option<&str>, timeout: Duration, every: Duration) -> Result<(), ClusterError> {
+    pub async fn wait_gone(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.get(r, ns, name).await? {
@@ -277,23 +338,38 @@ impl ClusterClient {
         }
     }
 
-    pub async fn patch(&self, r: &Resolved, ns: Option<&str>, name: &str, kind: PatchType, body: &Value) -> Result<Value, ClusterError> {
+    pub async fn patch(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchType,
+        body: &Value,
+    ) -> Result<Value, ClusterError> {
         let pp = PatchParams::default();
         let api = self.api(r, ns);
         let res = match kind {
             PatchType::Merge => api.patch(name, &pp, &Patch::Merge(body)).await,
             PatchType::Strategic => api.patch(name, &pp, &Patch::Strategic(body)).await,
             PatchType::Json => {
-                let p: json_patch::Patch = serde_json::from_value(body.clone())
-                    .map_err(|e| ClusterError::Invalid(format!("JSON patch for {} {name}: {e}", r.kind())))?;
+                let p: json_patch::Patch = serde_json::from_value(body.clone()).map_err(|e| {
+                    ClusterError::Invalid(format!("JSON patch for {} {name}: {e}", r.kind()))
+                })?;
                 api.patch(name, &pp, &Patch::<Value>::Json(p)).await
             }
         };
-        res.map(to_value).map_err(|e| self.map_err(e, "patch", r.kind(), name))
+        res.map(to_value)
+            .map_err(|e| self.map_err(e, "patch", r.kind(), name))
     }
 
     /// Sets replicas through the scale subresource (as `kubectl scale` does).
-    pub async fn scale(&self, r: &Resolved, ns: Option<&str>, name: &str, replicas: u32) -> Result<(), ClusterError> {
+    pub async fn scale(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        replicas: u32,
+    ) -> Result<(), ClusterError> {
         let api = self.api(r, ns);
         let body = json!({"spec": {"replicas": replicas}});
         api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&body))
@@ -312,11 +388,15 @@ impl ClusterClient {
                     namespace: None,
                     message: s.message.clone(),
                 },
-                404 if !name.is_empty() && (verb == "get" || s.message.contains(&format!("\"{name}\""))) => ClusterError::NotFound {
-                    kind: kind.to_string(),
-                    name: name.to_string(),
-                    namespace: None,
-                },
+                404 if !name.is_empty()
+                    && (verb == "get" || s.message.contains(&format!("\"{name}\""))) =>
+                {
+                    ClusterError::NotFound {
+                        kind: kind.to_string(),
+                        name: name.to_string(),
+                        namespace: None,
+                    }
+                }
                 _ => ClusterError::Api {
                     verb: verb.to_string(),
                     kind: kind.to_string(),
@@ -355,7 +435,11 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     msg
 }
 
-fn find_kind(disc: &Discovery, api_version: Option<&str>, kind: &str) -> Option<(ApiResource, ApiCapabilities)> {
+fn find_kind(
+    disc: &Discovery,
+    api_version: Option<&str>,
+    kind: &str,
+) -> Option<(ApiResource, ApiCapabilities)> {
     if let Some(av) = api_version {
         let (group, version) = av.split_once('/').unwrap_or(("", av));
         return disc.resolve_gvk(&GroupVersionKind::gvk(group, version, kind));
@@ -391,7 +475,10 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
 
 impl ClusterClient {
     /// A client from kubeconfig text (the sandbox writes one).
-    pub async fn from_kubeconfig_yaml(text: &str, context: Option<String>) -> Result<Self, ClusterError> {
+    pub async fn from_kubeconfig_yaml(
+        text: &str,
+        context: Option<String>,
+    ) -> Result<Self, ClusterError> {
         let kc = Kubeconfig::from_yaml(text).map_err(|e| ClusterError::Config(e.to_string()))?;
         let opts = KubeConfigOptions {
             context,

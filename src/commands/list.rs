@@ -30,7 +30,12 @@ pub fn list(path: &Path) -> i32 {
     }
     println!("scenarios:");
     for sc in &suite.spec.scenarios {
-        println!("  {} ({} steps, {} assertions)", sc.name, sc.steps.len(), sc.assertions.len());
+        println!(
+            "  {} ({} steps, {} assertions)",
+            sc.name,
+            sc.steps.len(),
+            sc.assertions.len()
+        );
         if let Some(d) = &sc.description {
             println!("      {}", d.trim().replace('\n', "\n      "));
         }

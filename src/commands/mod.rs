@@ -13,7 +13,8 @@ use crate::suite::{load_many, Suite, SuiteError};
 
 /// Logs go to stderr; RUST_LOG wins over --log.
 pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -50,11 +51,17 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<(PathBuf, SuiteE
         }
     }
     if paths.iter().all(|p| p.exists()) && ok.is_empty() && bad.is_empty() {
-        bad.push((paths[0].clone(), SuiteError::Other(format!("no suite files found in {}", display_paths(paths)))));
+        bad.push((
+            paths[0].clone(),
+            SuiteError::Other(format!("no suite files found in {}", display_paths(paths))),
+        ));
     }
     for p in paths {
         if !p.exists() {
-            bad.push((p.clone(), SuiteError::Other(format!("{}: no such file or directory", p.display()))));
+            bad.push((
+                p.clone(),
+                SuiteError::Other(format!("{}: no such file or directory", p.display())),
+            ));
         }
     }
     if bad.is_empty() {
@@ -65,7 +72,11 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<(PathBuf, SuiteE
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn print_suite_errors(errors: &[(PathBuf, SuiteError)]) {

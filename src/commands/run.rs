@@ -38,12 +38,23 @@ pub fn run(args: RunArgs) -> i32 {
         }
     };
     if !args.scenarios.is_empty() {
-        let known: Vec<&str> = suites.iter().flat_map(|s| s.spec.scenarios.iter().map(|sc| sc.name.as_str())).collect();
-        let unknown: Vec<&String> = args.scenarios.iter().filter(|n| !known.contains(&n.as_str())).collect();
+        let known: Vec<&str> = suites
+            .iter()
+            .flat_map(|s| s.spec.scenarios.iter().map(|sc| sc.name.as_str()))
+            .collect();
+        let unknown: Vec<&String> = args
+            .scenarios
+            .iter()
+            .filter(|n| !known.contains(&n.as_str()))
+            .collect();
         if !unknown.is_empty() {
             eprintln!(
                 "error: no scenario named {} (known: {})",
-                unknown.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
+                unknown
+                    .iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 known.join(", ")
             );
             return exit::INVALID;
@@ -97,7 +108,10 @@ async fn run_async(args: RunArgs, suites: Vec<crate::suite::Suite>) -> i32 {
     let reporter: Box<dyn Reporter> = if args.json_output {
         Box::new(JsonEventReporter::new(std::io::stdout()))
     } else {
-        Box::new(HumanReporter::new(Box::new(std::io::stdout()), HumanOptions::detect()))
+        Box::new(HumanReporter::new(
+            Box::new(std::io::stdout()),
+            HumanOptions::detect(),
+        ))
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signals = tokio::spawn(async move {
@@ -105,7 +119,9 @@ async fn run_async(args: RunArgs, suites: Vec<crate::suite::Suite>) -> i32 {
         eprintln!("\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)");
         let _ = cancel_tx.send(true);
         wait_for_signal().await;
-        eprintln!("heatcheck: second interrupt; the journal keeps what is left: run `heatcheck recover`");
+        eprintln!(
+            "heatcheck: second interrupt; the journal keeps what is left: run `heatcheck recover`"
+        );
         std::process::exit(exit::ABORTED);
     });
     let engine = Engine {

@@ -12,7 +12,12 @@ use crate::sandbox::{Sandbox, SandboxOptions};
 pub fn sandbox(kubeconfig: &Path, manifests: &[PathBuf], port: u16) -> i32 {
     install_crypto();
     runtime().block_on(async {
-        let sb = match Sandbox::start(SandboxOptions { port, ..Default::default() }).await {
+        let sb = match Sandbox::start(SandboxOptions {
+            port,
+            ..Default::default()
+        })
+        .await
+        {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: cannot start the sandbox: {e}");
@@ -25,7 +30,10 @@ pub fn sandbox(kubeconfig: &Path, manifests: &[PathBuf], port: u16) -> i32 {
             return exit::INVALID;
         }
         println!("api {}", sb.url());
-        println!("kubeconfig {} (context heatcheck-sandbox)", kubeconfig.display());
+        println!(
+            "kubeconfig {} (context heatcheck-sandbox)",
+            kubeconfig.display()
+        );
         if let Err(e) = apply_manifests(&sb, manifests).await {
             eprintln!("error: {e}");
             sb.shutdown().await;
@@ -38,9 +46,16 @@ pub fn sandbox(kubeconfig: &Path, manifests: &[PathBuf], port: u16) -> i32 {
             loop {
                 let current = bindings.borrow_and_update().clone();
                 for b in current {
-                    let key = crate::sandbox::registry::ResKey::new("gateway.networking.k8s.io", "gateways");
-                    let Ok(gw) = store.get(&key, Some(&b.namespace), &b.name) else { continue };
-                    let Ok(url) = crate::gateway_url::gateway_base_url(&gw, None) else { continue };
+                    let key = crate::sandbox::registry::ResKey::new(
+                        "gateway.networking.k8s.io",
+                        "gateways",
+                    );
+                    let Ok(gw) = store.get(&key, Some(&b.namespace), &b.name) else {
+                        continue;
+                    };
+                    let Ok(url) = crate::gateway_url::gateway_base_url(&gw, None) else {
+                        continue;
+                    };
                     let id = format!("{}/{}", b.namespace, b.name);
                     if printed.get(&id) != Some(&url) {
                         println!("gateway {id} {url}");
@@ -64,7 +79,9 @@ async fn apply_manifests(sb: &Sandbox, paths: &[PathBuf]) -> Result<(), String> 
     if paths.is_empty() {
         return Ok(());
     }
-    let client = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await.map_err(|e| e.to_string())?;
+    let client = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -83,11 +100,28 @@ async fn apply_manifests(sb: &Sandbox, paths: &[PathBuf]) -> Result<(), String> 
         let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         for obj in parse_documents(&text, &f.display().to_string())? {
             let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-            let r = client.resolve(obj["apiVersion"].as_str(), &kind).await.map_err(|e| e.to_string())?;
-            let ns = r.namespaced.then(|| obj.pointer("/metadata/namespace").and_then(|v| v.as_str()).unwrap_or("default").to_string());
-            client.apply(&r, ns.as_deref(), &obj).await.map_err(|e| format!("{}: {e}", f.display()))?;
-            let name = obj.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default();
-            println!("applied {kind} {}{name}", ns.map(|n| format!("{n}/")).unwrap_or_default());
+            let r = client
+                .resolve(obj["apiVersion"].as_str(), &kind)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ns = r.namespaced.then(|| {
+                obj.pointer("/metadata/namespace")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("default")
+                    .to_string()
+            });
+            client
+                .apply(&r, ns.as_deref(), &obj)
+                .await
+                .map_err(|e| format!("{}: {e}", f.display()))?;
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            println!(
+                "applied {kind} {}{name}",
+                ns.map(|n| format!("{n}/")).unwrap_or_default()
+            );
         }
     }
     Ok(())

@@ -10,7 +10,13 @@ pub fn validate(paths: &[PathBuf], json_output: bool) -> i32 {
     let mut results = load_many(paths);
     for p in paths {
         if !p.exists() {
-            results.push((p.clone(), Err(SuiteError::Other(format!("{}: no such file or directory", p.display())))));
+            results.push((
+                p.clone(),
+                Err(SuiteError::Other(format!(
+                    "{}: no such file or directory",
+                    p.display()
+                ))),
+            ));
         }
     }
     let invalid = results.iter().filter(|(_, r)| r.is_err()).count();
@@ -27,16 +33,32 @@ pub fn validate(paths: &[PathBuf], json_output: bool) -> i32 {
                 }),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"files": files, "invalid": invalid})).expect("serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"files": files, "invalid": invalid}))
+                .expect("serializes")
+        );
     } else {
         for (path, r) in &results {
             match r {
-                Ok(s) => println!("ok      {} (suite {}, {} scenarios)", path.display(), s.metadata.name, s.spec.scenarios.len()),
+                Ok(s) => println!(
+                    "ok      {} (suite {}, {} scenarios)",
+                    path.display(),
+                    s.metadata.name,
+                    s.spec.scenarios.len()
+                ),
                 Err(e) => eprintln!("error: {e}\n"),
             }
         }
         if results.is_empty() {
-            eprintln!("error: no suite files found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "error: no suite files found in {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             return exit::INVALID;
         }
         let n = results.len();

@@ -97,7 +97,13 @@ impl SuiteContext {
 
     /// Records the object's current state in the journal before a mutation.
     /// Returns the current object (None when absent).
-    pub async fn record_prior(&self, scope: &str, r: &Resolved, ns: Option<&str>, name: &str) -> Result<Option<Value>, StepError> {
+    pub async fn record_prior(
+        &self,
+        scope: &str,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, StepError> {
         let current = self.client.get(r, ns, name).await?;
         let prior = match &current {
             Some(o) => Prior::Present { object: o.clone() },
@@ -109,7 +115,11 @@ impl SuiteContext {
                 scope: scope.to_string(),
                 api_version: r.ar.api_version.clone(),
                 kind: r.ar.kind.clone(),
-                namespace: if r.namespaced { ns.map(str::to_string) } else { None },
+                namespace: if r.namespaced {
+                    ns.map(str::to_string)
+                } else {
+                    None
+                },
                 name: name.to_string(),
                 prior,
             })
@@ -138,7 +148,11 @@ impl GatewayResolver for ClusterGatewayResolver {
                 .map_err(|e| e.to_string())?;
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
-                let last = match client.get(&r, Some(&namespace), &name).await.map_err(|e| e.to_string())? {
+                let last = match client
+                    .get(&r, Some(&namespace), &name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     None => format!("gateway {namespace}/{name} not found"),
                     Some(gw) => match crate::gateway_url::gateway_base_url(&gw, None) {
                         Ok(url) => return Ok(url),

@@ -6,7 +6,12 @@ use serde_json::{json, Map, Value};
 use crate::suite::{format_duration, Direction, FaultEngine, FaultStep, FaultType};
 
 /// The chaos object for a fault step. `name` is unique per run and step.
-pub fn render(step: &FaultStep, name: &str, namespace: &str, run_id: &str) -> Result<Value, String> {
+pub fn render(
+    step: &FaultStep,
+    name: &str,
+    namespace: &str,
+    run_id: &str,
+) -> Result<Value, String> {
     match step.engine {
         FaultEngine::ChaosMesh => chaos_mesh(step, name, namespace, run_id),
         FaultEngine::Litmus => litmus(step, name, namespace, run_id),
@@ -85,7 +90,11 @@ fn set_values(s: &str) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| format!("expected (v1,v2) in selector, got {s:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 fn labels(run_id: &str) -> Value {
@@ -115,7 +124,9 @@ fn chaos_mesh(step: &FaultStep, name: &str, ns: &str, run_id: &str) -> Result<Va
             "NetworkChaos"
         }
         FaultType::NetworkLoss => {
-            let loss = step.loss.ok_or("a networkLoss fault needs `loss` (percent)")?;
+            let loss = step
+                .loss
+                .ok_or("a networkLoss fault needs `loss` (percent)")?;
             spec["action"] = json!("loss");
             spec["loss"] = json!({"loss": loss.to_string(), "correlation": "0"});
             "NetworkChaos"
@@ -153,14 +164,18 @@ fn litmus(step: &FaultStep, name: &str, ns: &str, run_id: &str) -> Result<Value,
     let experiment = match step.fault_type {
         FaultType::NetworkDelay => {
             let latency = step.latency.ok_or("a networkDelay fault needs `latency`")?;
-            env.push(json!({"name": "NETWORK_LATENCY", "value": latency.0.as_millis().to_string()}));
+            env.push(
+                json!({"name": "NETWORK_LATENCY", "value": latency.0.as_millis().to_string()}),
+            );
             if let Some(j) = step.jitter {
                 env.push(json!({"name": "JITTER", "value": j.0.as_millis().to_string()}));
             }
             "pod-network-latency"
         }
         FaultType::NetworkLoss => {
-            let loss = step.loss.ok_or("a networkLoss fault needs `loss` (percent)")?;
+            let loss = step
+                .loss
+                .ok_or("a networkLoss fault needs `loss` (percent)")?;
             env.push(json!({"name": "NETWORK_PACKET_LOSS_PERCENTAGE", "value": loss.to_string()}));
             "pod-network-loss"
         }
@@ -188,18 +203,43 @@ fn litmus(step: &FaultStep, name: &str, ns: &str, run_id: &str) -> Result<Value,
 pub fn injected(obj: &Value) -> Result<bool, String> {
     match obj.get("kind").and_then(Value::as_str) {
         Some("ChaosEngine") => {
-            let state = obj.pointer("/status/engineStatus").and_then(Value::as_str).unwrap_or_default();
-            let exp = obj.pointer("/status/experiments/0/status").and_then(Value::as_str).unwrap_or_default();
-            Ok(matches!(state, "initialized" | "completed") && matches!(exp, "Running" | "Completed"))
+            let state = obj
+                .pointer("/status/engineStatus")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let exp = obj
+                .pointer("/status/experiments/0/status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Ok(matches!(state, "initialized" | "completed")
+                && matches!(exp, "Running" | "Completed"))
         }
         _ => {
-            let conds = obj.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-            let is = |t: &str| conds.iter().any(|c| c["type"] == t && c["status"] == "True");
-            if let Some(msg) = obj.pointer("/status/experiment/containerRecords").and_then(Value::as_array).and_then(|recs| {
-                recs.iter().find_map(|r| r.pointer("/events").and_then(Value::as_array).and_then(|evs| {
-                    evs.iter().find(|e| e["type"] == "Failed").map(|e| e["message"].as_str().unwrap_or("failed").to_string())
-                }))
-            }) {
+            let conds = obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let is = |t: &str| {
+                conds
+                    .iter()
+                    .any(|c| c["type"] == t && c["status"] == "True")
+            };
+            if let Some(msg) = obj
+                .pointer("/status/experiment/containerRecords")
+                .and_then(Value::as_array)
+                .and_then(|recs| {
+                    recs.iter().find_map(|r| {
+                        r.pointer("/events")
+                            .and_then(Value::as_array)
+                            .and_then(|evs| {
+                                evs.iter()
+                                    .find(|e| e["type"] == "Failed")
+                                    .map(|e| e["message"].as_str().unwrap_or("failed").to_string())
+                            })
+                    })
+                })
+            {
                 return Err(msg);
             }
             Ok(is("AllInjected") || is("AllRecovered"))
@@ -230,29 +270,52 @@ mod tests {
 
     #[test]
     fn renders_chaos_mesh_delay() {
-        let o = render(&step(FaultType::NetworkDelay, FaultEngine::ChaosMesh), "f1", "ns", "r1").unwrap();
+        let o = render(
+            &step(FaultType::NetworkDelay, FaultEngine::ChaosMesh),
+            "f1",
+            "ns",
+            "r1",
+        )
+        .unwrap();
         assert_eq!(o["kind"], "NetworkChaos");
         assert_eq!(o["spec"]["mode"], "fixed-percent");
         assert_eq!(o["spec"]["value"], "50");
         assert_eq!(o["spec"]["delay"]["latency"], "1s");
         assert_eq!(o["spec"]["duration"], "1m30s");
         assert_eq!(o["spec"]["selector"]["labelSelectors"]["app"], "backend");
-        assert_eq!(o["spec"]["selector"]["expressionSelectors"][0]["values"], json!(["a", "b"]));
+        assert_eq!(
+            o["spec"]["selector"]["expressionSelectors"][0]["values"],
+            json!(["a", "b"])
+        );
     }
 
     #[test]
     fn renders_litmus_latency() {
-        let o = render(&step(FaultType::NetworkDelay, FaultEngine::Litmus), "f1", "ns", "r1").unwrap();
+        let o = render(
+            &step(FaultType::NetworkDelay, FaultEngine::Litmus),
+            "f1",
+            "ns",
+            "r1",
+        )
+        .unwrap();
         assert_eq!(o["kind"], "ChaosEngine");
         let env = &o["spec"]["experiments"][0]["spec"]["components"]["env"];
-        assert!(env.as_array().unwrap().contains(&json!({"name": "NETWORK_LATENCY", "value": "1000"})));
-        assert!(env.as_array().unwrap().contains(&json!({"name": "TOTAL_CHAOS_DURATION", "value": "90"})));
+        assert!(env
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "NETWORK_LATENCY", "value": "1000"})));
+        assert!(env
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "TOTAL_CHAOS_DURATION", "value": "90"})));
     }
 
     #[test]
     fn refuses_an_empty_selector() {
         let mut s = step(FaultType::PodKill, FaultEngine::ChaosMesh);
         s.selector = " ".into();
-        assert!(render(&s, "f", "ns", "r").unwrap_err().contains("every pod"));
+        assert!(render(&s, "f", "ns", "r")
+            .unwrap_err()
+            .contains("every pod"));
     }
 }

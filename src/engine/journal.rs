@@ -35,7 +35,12 @@ impl Entry {
     }
 
     fn object_key(&self) -> (String, String, Option<String>, String) {
-        (self.api_version.clone(), self.kind.clone(), self.namespace.clone(), self.name.clone())
+        (
+            self.api_version.clone(),
+            self.kind.clone(),
+            self.namespace.clone(),
+            self.name.clone(),
+        )
     }
 }
 
@@ -54,7 +59,9 @@ pub enum Prior {
 enum Line {
     Entry(Entry),
     /// Everything recorded under `scope` has been restored.
-    Restored { scope: String },
+    Restored {
+        scope: String,
+    },
 }
 
 /// Shared handle; clones write to the same file.
@@ -80,7 +87,11 @@ pub enum JournalError {
         source: std::io::Error,
     },
     #[error("journal {path} line {line}: {message}")]
-    Corrupt { path: String, line: usize, message: String },
+    Corrupt {
+        path: String,
+        line: usize,
+        message: String,
+    },
 }
 
 impl Journal {
@@ -106,8 +117,16 @@ impl Journal {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let (entries, restored) = if path.exists() { read_lines(path)? } else { (Vec::new(), Vec::new()) };
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let (entries, restored) = if path.exists() {
+            read_lines(path)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
         Ok(Journal {
             inner: Arc::new(Mutex::new(Inner {
@@ -129,10 +148,11 @@ impl Journal {
     /// it returns: the caller mutates only afterwards.
     pub fn record(&self, mut entry: Entry) -> Result<bool, JournalError> {
         let mut inner = self.lock();
-        let already = inner
-            .entries
-            .iter()
-            .any(|e| e.scope == entry.scope && e.object_key() == entry.object_key() && !inner.restored_scopes.contains(&e.scope));
+        let already = inner.entries.iter().any(|e| {
+            e.scope == entry.scope
+                && e.object_key() == entry.object_key()
+                && !inner.restored_scopes.contains(&e.scope)
+        });
         if already {
             return Ok(false);
         }
@@ -149,7 +169,12 @@ impl Journal {
         if inner.restored_scopes.iter().any(|s| s == scope) {
             return Vec::new();
         }
-        let mut v: Vec<Entry> = inner.entries.iter().filter(|e| e.scope == scope).cloned().collect();
+        let mut v: Vec<Entry> = inner
+            .entries
+            .iter()
+            .filter(|e| e.scope == scope)
+            .cloned()
+            .collect();
         v.sort_by_key(|e| std::cmp::Reverse(e.seq));
         v
     }
@@ -173,7 +198,9 @@ impl Journal {
 
     pub fn mark_restored(&self, scope: &str) -> Result<(), JournalError> {
         let mut inner = self.lock();
-        inner.write_line(&Line::Restored { scope: scope.to_string() })?;
+        inner.write_line(&Line::Restored {
+            scope: scope.to_string(),
+        })?;
         inner.restored_scopes.push(scope.to_string());
         Ok(())
     }
@@ -188,7 +215,11 @@ impl Inner {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let path = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let path = self
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let mut text = serde_json::to_string(line).expect("journal lines serialize");
         text.push('\n');
         file.write_all(text.as_bytes())
@@ -199,13 +230,19 @@ impl Inner {
 
 fn read_lines(path: &Path) -> Result<(Vec<Entry>, Vec<String>), JournalError> {
     let p = path.display().to_string();
-    let f = File::open(path).map_err(|source| JournalError::Io { path: p.clone(), source })?;
+    let f = File::open(path).map_err(|source| JournalError::Io {
+        path: p.clone(),
+        source,
+    })?;
     let mut entries = Vec::new();
     let mut restored = Vec::new();
     let lines: Vec<String> = BufReader::new(f)
         .lines()
         .collect::<Result<_, _>>()
-        .map_err(|source| JournalError::Io { path: p.clone(), source })?;
+        .map_err(|source| JournalError::Io {
+            path: p.clone(),
+            source,
+        })?;
     let n = lines.len();
     for (i, text) in lines.into_iter().enumerate() {
         if text.trim().is_empty() {
@@ -249,10 +286,23 @@ mod tests {
     fn first_record_wins_and_undo_order_is_reverse() {
         let j = Journal::in_memory();
         assert!(j.record(entry("s", "a", Prior::Absent)).unwrap());
-        assert!(j.record(entry("s", "b", Prior::Present { object: json!({"x": 1}) })).unwrap());
-        assert!(!j.record(entry("s", "a", Prior::Present { object: json!({}) })).unwrap());
+        assert!(j
+            .record(entry(
+                "s",
+                "b",
+                Prior::Present {
+                    object: json!({"x": 1})
+                }
+            ))
+            .unwrap());
+        assert!(!j
+            .record(entry("s", "a", Prior::Present { object: json!({}) }))
+            .unwrap());
         let p = j.pending("s");
-        assert_eq!(p.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), vec!["b", "a"]);
+        assert_eq!(
+            p.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            vec!["b", "a"]
+        );
         assert_eq!(p[1].prior, Prior::Absent);
     }
 
@@ -268,7 +318,8 @@ mod tests {
         }
         // Simulate a crash in the middle of writing a line.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"record\":\"entry\",\"seq\":9,\"sco").unwrap();
+        f.write_all(b"{\"record\":\"entry\",\"seq\":9,\"sco")
+            .unwrap();
         let j = Journal::open(&path).unwrap();
         assert_eq!(j.open_scopes(), vec!["fixtures".to_string()]);
         assert_eq!(j.pending("fixtures").len(), 1);

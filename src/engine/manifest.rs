@@ -6,13 +6,17 @@ use serde_json::Value;
 /// flattening `List` kinds. Every object must have apiVersion, kind and
 /// metadata.name (or generateName).
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, String> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| format!("{origin}: {e}"))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| format!("{origin}: {e}"))?;
     let mut out = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         match doc {
             Value::Null => {}
             Value::Object(_) => {
-                if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List"))
+                if doc
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k == "List" || k.ends_with("List"))
                     && doc.get("items").is_some()
                 {
                     for item in doc["items"].as_array().cloned().unwrap_or_default() {
@@ -22,7 +26,13 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, String> {
                     out.push(check_object(doc, origin, i)?);
                 }
             }
-            other => return Err(format!("{origin}: document {} is not a mapping (got {})", i + 1, kind_of(&other))),
+            other => {
+                return Err(format!(
+                    "{origin}: document {} is not a mapping (got {})",
+                    i + 1,
+                    kind_of(&other)
+                ))
+            }
         }
     }
     Ok(out)
@@ -40,10 +50,20 @@ fn kind_of(v: &Value) -> &'static str {
 
 fn check_object(obj: Value, origin: &str, i: usize) -> Result<Value, String> {
     let missing = |what: &str| format!("{origin}: document {} has no {what}", i + 1);
-    obj.get("apiVersion").and_then(Value::as_str).ok_or_else(|| missing("apiVersion"))?;
-    obj.get("kind").and_then(Value::as_str).ok_or_else(|| missing("kind"))?;
-    let named = obj.pointer("/metadata/name").and_then(Value::as_str).is_some()
-        || obj.pointer("/metadata/generateName").and_then(Value::as_str).is_some();
+    obj.get("apiVersion")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing("apiVersion"))?;
+    obj.get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing("kind"))?;
+    let named = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_some()
+        || obj
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+            .is_some();
     if !named {
         return Err(missing("metadata.name"));
     }
@@ -66,6 +86,8 @@ mod tests {
     fn names_what_is_missing() {
         let e = parse_documents("apiVersion: v1\nkind: ConfigMap\n", "m.yaml").unwrap_err();
         assert_eq!(e, "m.yaml: document 1 has no metadata.name");
-        assert!(parse_documents("- a\n", "m.yaml").unwrap_err().contains("not a mapping"));
+        assert!(parse_documents("- a\n", "m.yaml")
+            .unwrap_err()
+            .contains("not a mapping"));
     }
 }

@@ -30,7 +30,12 @@ impl RestoreOutcome {
 
 /// Restores one scope of the journal, newest change first. Each object is
 /// attempted even when an earlier one fails; transient API errors are retried.
-pub async fn restore_scope(client: &ClusterClient, journal: &Journal, scope: &str, timeout: Duration) -> RestoreOutcome {
+pub async fn restore_scope(
+    client: &ClusterClient,
+    journal: &Journal,
+    scope: &str,
+    timeout: Duration,
+) -> RestoreOutcome {
     let mut out = RestoreOutcome::default();
     for entry in journal.pending(scope) {
         match with_retries(|| restore_entry(client, &entry, timeout)).await {
@@ -70,16 +75,34 @@ where
 }
 
 /// Returns a description of what was done, or None when nothing was needed.
-async fn restore_entry(client: &ClusterClient, entry: &Entry, timeout: Duration) -> Result<Option<String>, ClusterError> {
-    let r = client.resolve(Some(&entry.api_version), &entry.kind).await?;
+async fn restore_entry(
+    client: &ClusterClient,
+    entry: &Entry,
+    timeout: Duration,
+) -> Result<Option<String>, ClusterError> {
+    let r = client
+        .resolve(Some(&entry.api_version), &entry.kind)
+        .await?;
     let ns = entry.namespace.as_deref();
     let current = client.get(&r, ns, &entry.name).await?;
     match (&entry.prior, current) {
         (Prior::Absent, None) => Ok(None),
         (Prior::Absent, Some(cur)) => {
-            let uid = cur.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string);
+            let uid = cur
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             client.delete(&r, ns, &entry.name).await?;
-            client.wait_gone(&r, ns, &entry.name, uid.as_deref(), timeout, Duration::from_millis(100)).await?;
+            client
+                .wait_gone(
+                    &r,
+                    ns,
+                    &entry.name,
+                    uid.as_deref(),
+                    timeout,
+                    Duration::from_millis(100),
+                )
+                .await?;
             Ok(Some(format!("deleted {}", entry.describe())))
         }
         (Prior::Present { object }, None) => {
@@ -108,7 +131,10 @@ async fn restore_entry(client: &ClusterClient, entry: &Entry, timeout: Duration)
 fn is_controller_owned(obj: &Value) -> bool {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .is_some_and(|refs| refs.iter().any(|r| r.get("controller").and_then(Value::as_bool) == Some(true)))
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        })
 }
 
 /// Metadata the server owns; never sent back.
@@ -151,7 +177,10 @@ mod tests {
     fn cleaning_drops_server_fields_only() {
         let o = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "uid": "u", "resourceVersion": "3", "labels": {"x": "y"}, "managedFields": []}, "data": {"k": "v"}, "status": {}});
         let c = clean_for_create(&o);
-        assert_eq!(c, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}}));
+        assert_eq!(
+            c,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}})
+        );
         let mut o2 = o.clone();
         o2["metadata"]["resourceVersion"] = json!("9");
         assert!(same_content(&o, &o2));

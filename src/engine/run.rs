@@ -16,7 +16,10 @@ use crate::cluster::ClusterClient;
 use crate::exit;
 use crate::probe::check_assertion;
 use crate::report::event::{Event, Reporter};
-use crate::report::model::{AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, StepRecord, SuiteReport};
+use crate::report::model::{
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
+    StepRecord, SuiteReport,
+};
 use crate::suite::{template_context, ApplyStep, Scenario, Step, StepAction, Suite, Templater};
 
 /// How a run behaves (from the command line).
@@ -80,12 +83,23 @@ impl Engine {
             suites: suites.len(),
         });
         let journal = match &self.options.state_dir {
-            Some(dir) => match Journal::open(&dir.join("runs").join(&self.run_id).join("journal.jsonl")) {
-                Ok(j) => j,
-                Err(e) => {
-                    return self.finish(started_at, started, Vec::new(), RestoreSummary { errors: vec![e.to_string()], ..Default::default() }, exit::INVALID);
+            Some(dir) => {
+                match Journal::open(&dir.join("runs").join(&self.run_id).join("journal.jsonl")) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        return self.finish(
+                            started_at,
+                            started,
+                            Vec::new(),
+                            RestoreSummary {
+                                errors: vec![e.to_string()],
+                                ..Default::default()
+                            },
+                            exit::INVALID,
+                        );
+                    }
                 }
-            },
+            }
             None => Journal::in_memory(),
         };
         let mut reports = Vec::new();
@@ -94,7 +108,14 @@ impl Engine {
         let mut failed = false;
         for suite in suites {
             if aborted || (failed && self.options.fail_fast) {
-                reports.push(skipped_suite(&suite, if aborted { "run aborted" } else { "--fail-fast: an earlier suite failed" }));
+                reports.push(skipped_suite(
+                    &suite,
+                    if aborted {
+                        "run aborted"
+                    } else {
+                        "--fail-fast: an earlier suite failed"
+                    },
+                ));
                 continue;
             }
             let (report, restore, suite_aborted) = self.run_suite(suite, &journal).await;
@@ -120,7 +141,14 @@ impl Engine {
         self.finish(started_at, started, reports, summary, code)
     }
 
-    fn finish(&self, started_at: chrono::DateTime<chrono::Utc>, started: Instant, suites: Vec<SuiteReport>, restore: RestoreSummary, exit_code: i32) -> RunReport {
+    fn finish(
+        &self,
+        started_at: chrono::DateTime<chrono::Utc>,
+        started: Instant,
+        suites: Vec<SuiteReport>,
+        restore: RestoreSummary,
+        exit_code: i32,
+    ) -> RunReport {
         let report = RunReport {
             run_id: self.run_id.clone(),
             started_at,
@@ -129,7 +157,9 @@ impl Engine {
             exit_code,
             restore,
         };
-        self.emitter.emit(Event::RunFinished { report: report.clone() });
+        self.emitter.emit(Event::RunFinished {
+            report: report.clone(),
+        });
         report
     }
 
@@ -154,7 +184,11 @@ impl Engine {
         })
     }
 
-    async fn run_suite(&self, suite: Suite, journal: &Journal) -> (SuiteReport, RestoreOutcome, bool) {
+    async fn run_suite(
+        &self,
+        suite: Suite,
+        journal: &Journal,
+    ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
         let name = suite.metadata.name.clone();
         let file = suite.source.path.display().to_string();
@@ -162,7 +196,10 @@ impl Engine {
             .spec
             .scenarios
             .iter()
-            .filter(|s| self.options.scenarios.is_empty() || self.options.scenarios.iter().any(|n| n == &s.name))
+            .filter(|s| {
+                self.options.scenarios.is_empty()
+                    || self.options.scenarios.iter().any(|n| n == &s.name)
+            })
             .cloned()
             .collect();
         self.emitter.emit(Event::SuiteStarted {
@@ -174,7 +211,13 @@ impl Engine {
         let ctx = match self.context(suite.clone(), journal) {
             Ok(c) => c,
             Err(e) => {
-                let report = SuiteReport { name, file, cases: vec![], duration: started.elapsed(), error: Some(e) };
+                let report = SuiteReport {
+                    name,
+                    file,
+                    cases: vec![],
+                    duration: started.elapsed(),
+                    error: Some(e),
+                };
                 return (report, RestoreOutcome::default(), false);
             }
         };
@@ -190,7 +233,15 @@ impl Engine {
             fixture_steps.push(create_namespace_step(&suite.spec.target.namespace));
         }
         fixture_steps.extend(suite.spec.fixtures.iter().cloned());
-        let fixtures = self.run_steps_case(&ctx, &fixtures_scope, "fixtures", CaseKind::Fixtures, &fixture_steps).await;
+        let fixtures = self
+            .run_steps_case(
+                &ctx,
+                &fixtures_scope,
+                "fixtures",
+                CaseKind::Fixtures,
+                &fixture_steps,
+            )
+            .await;
         let fixtures_ok = matches!(fixtures.report.status, CaseStatus::Passed);
         aborted |= fixtures.aborted;
         if !fixture_steps.is_empty() {
@@ -222,7 +273,13 @@ impl Engine {
                 None
             };
             if let Some(reason) = skip {
-                cases.push(scenario_report(sc, CaseStatus::Skipped { reason }, Duration::ZERO, vec![], vec![]));
+                cases.push(scenario_report(
+                    sc,
+                    CaseStatus::Skipped { reason },
+                    Duration::ZERO,
+                    vec![],
+                    vec![],
+                ));
                 continue;
             }
             let (case, r) = self.run_scenario(&ctx, sc).await;
@@ -239,13 +296,31 @@ impl Engine {
         if !self.options.no_restore {
             let pending = journal.pending(&fixtures_scope);
             if !pending.is_empty() {
-                self.emitter.emit(Event::RestoreStarted { suite: name.clone(), entries: pending.len() });
-                let r = restore_scope(&self.client, journal, &fixtures_scope, ctx.default_timeout()).await;
-                self.emitter.emit(Event::RestoreFinished { suite: name.clone(), summary: summary_of(&r) });
+                self.emitter.emit(Event::RestoreStarted {
+                    suite: name.clone(),
+                    entries: pending.len(),
+                });
+                let r = restore_scope(
+                    &self.client,
+                    journal,
+                    &fixtures_scope,
+                    ctx.default_timeout(),
+                )
+                .await;
+                self.emitter.emit(Event::RestoreFinished {
+                    suite: name.clone(),
+                    summary: summary_of(&r),
+                });
                 restore.merge(r);
             }
         } else {
-            restore.left_behind.extend(journal.open_scopes().iter().flat_map(|s| journal.pending(s)).map(|e| e.describe()));
+            restore.left_behind.extend(
+                journal
+                    .open_scopes()
+                    .iter()
+                    .flat_map(|s| journal.pending(s))
+                    .map(|e| e.describe()),
+            );
         }
         let report = SuiteReport {
             name,
@@ -254,7 +329,9 @@ impl Engine {
             duration: started.elapsed(),
             error: suite_error,
         };
-        self.emitter.emit(Event::SuiteFinished { report: report.clone() });
+        self.emitter.emit(Event::SuiteFinished {
+            report: report.clone(),
+        });
         (report, restore, aborted)
     }
 
@@ -262,14 +339,26 @@ impl Engine {
         let started = Instant::now();
         let name = a.display_name();
         let suite = ctx.suite.metadata.name.clone();
-        self.emitter.emit(Event::CaseStarted { suite: suite.clone(), case: name.clone(), kind: CaseKind::SteadyState, steps: 0 });
+        self.emitter.emit(Event::CaseStarted {
+            suite: suite.clone(),
+            case: name.clone(),
+            kind: CaseKind::SteadyState,
+            steps: 0,
+        });
         let (status, records, aborted) = match check_assertion(ctx, a, "").await {
             Ok(rec) => {
-                self.emitter.emit(Event::AssertionFinished { suite: suite.clone(), case: name.clone(), record: rec.clone() });
+                self.emitter.emit(Event::AssertionFinished {
+                    suite: suite.clone(),
+                    case: name.clone(),
+                    record: rec.clone(),
+                });
                 let st = if rec.passed {
                     CaseStatus::Passed
                 } else {
-                    CaseStatus::Failed { message: rec.message.clone(), detail: rec.detail.clone().unwrap_or_default() }
+                    CaseStatus::Failed {
+                        message: rec.message.clone(),
+                        detail: rec.detail.clone().unwrap_or_default(),
+                    }
                 };
                 (st, vec![rec], false)
             }
@@ -287,16 +376,31 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
         };
-        self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
+        self.emitter.emit(Event::CaseFinished {
+            suite,
+            report: report.clone(),
+        });
         CaseOutcome { report, aborted }
     }
 
     /// Runs steps as one case (fixtures). Stops at the first failing step
     /// unless it has continueOnError.
-    async fn run_steps_case(&self, ctx: &SuiteContext, scope: &str, name: &str, kind: CaseKind, steps: &[Step]) -> CaseOutcome {
+    async fn run_steps_case(
+        &self,
+        ctx: &SuiteContext,
+        scope: &str,
+        name: &str,
+        kind: CaseKind,
+        steps: &[Step],
+    ) -> CaseOutcome {
         let started = Instant::now();
         let suite = ctx.suite.metadata.name.clone();
-        self.emitter.emit(Event::CaseStarted { suite: suite.clone(), case: name.to_string(), kind, steps: steps.len() });
+        self.emitter.emit(Event::CaseStarted {
+            suite: suite.clone(),
+            case: name.to_string(),
+            kind,
+            steps: steps.len(),
+        });
         let (records, error) = self.run_steps(ctx, scope, name, steps, started).await;
         let aborted = matches!(error, Some(StepError::Aborted));
         let status = match &error {
@@ -315,11 +419,21 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
         };
-        self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
+        self.emitter.emit(Event::CaseFinished {
+            suite,
+            report: report.clone(),
+        });
         CaseOutcome { report, aborted }
     }
 
-    async fn run_steps(&self, ctx: &SuiteContext, scope: &str, case: &str, steps: &[Step], case_started: Instant) -> (Vec<StepRecord>, Option<StepError>) {
+    async fn run_steps(
+        &self,
+        ctx: &SuiteContext,
+        scope: &str,
+        case: &str,
+        steps: &[Step],
+        case_started: Instant,
+    ) -> (Vec<StepRecord>, Option<StepError>) {
         let suite = ctx.suite.metadata.name.clone();
         let mut records = Vec::new();
         let mut error = None;
@@ -354,25 +468,44 @@ impl Engine {
                 outcome,
                 message,
             };
-            self.emitter.emit(Event::StepFinished { suite: suite.clone(), case: case.to_string(), record: record.clone() });
+            self.emitter.emit(Event::StepFinished {
+                suite: suite.clone(),
+                case: case.to_string(),
+                record: record.clone(),
+            });
             records.push(record);
         }
         (records, error)
     }
 
-    async fn run_scenario(&self, ctx: &SuiteContext, sc: &Scenario) -> (CaseOutcome, RestoreOutcome) {
+    async fn run_scenario(
+        &self,
+        ctx: &SuiteContext,
+        sc: &Scenario,
+    ) -> (CaseOutcome, RestoreOutcome) {
         let started = Instant::now();
         let suite = ctx.suite.metadata.name.clone();
         let scope = format!("scenario:{suite}/{}", sc.name);
-        self.emitter.emit(Event::CaseStarted { suite: suite.clone(), case: sc.name.clone(), kind: CaseKind::Scenario, steps: sc.steps.len() });
-        let (steps, step_error) = self.run_steps(ctx, &scope, &sc.name, &sc.steps, started).await;
+        self.emitter.emit(Event::CaseStarted {
+            suite: suite.clone(),
+            case: sc.name.clone(),
+            kind: CaseKind::Scenario,
+            steps: sc.steps.len(),
+        });
+        let (steps, step_error) = self
+            .run_steps(ctx, &scope, &sc.name, &sc.steps, started)
+            .await;
         let mut aborted = matches!(step_error, Some(StepError::Aborted));
         let mut assertions: Vec<AssertionRecord> = Vec::new();
         if step_error.is_none() {
             for a in &sc.assertions {
                 match check_assertion(ctx, a, "").await {
                     Ok(rec) => {
-                        self.emitter.emit(Event::AssertionFinished { suite: suite.clone(), case: sc.name.clone(), record: rec.clone() });
+                        self.emitter.emit(Event::AssertionFinished {
+                            suite: suite.clone(),
+                            case: sc.name.clone(),
+                            record: rec.clone(),
+                        });
                         assertions.push(rec);
                     }
                     Err(_) => {
@@ -387,15 +520,26 @@ impl Engine {
         if !self.options.no_restore {
             let pending = ctx.journal.pending(&scope);
             if !pending.is_empty() {
-                self.emitter.emit(Event::RestoreStarted { suite: suite.clone(), entries: pending.len() });
-                restore = restore_scope(&self.client, &ctx.journal, &scope, ctx.default_timeout()).await;
-                self.emitter.emit(Event::RestoreFinished { suite: suite.clone(), summary: summary_of(&restore) });
+                self.emitter.emit(Event::RestoreStarted {
+                    suite: suite.clone(),
+                    entries: pending.len(),
+                });
+                restore =
+                    restore_scope(&self.client, &ctx.journal, &scope, ctx.default_timeout()).await;
+                self.emitter.emit(Event::RestoreFinished {
+                    suite: suite.clone(),
+                    summary: summary_of(&restore),
+                });
             }
             if !aborted && restore.ok() {
                 for a in &ctx.suite.spec.steady_state {
                     match check_assertion(ctx, a, "steady state after: ").await {
                         Ok(rec) => {
-                            self.emitter.emit(Event::AssertionFinished { suite: suite.clone(), case: sc.name.clone(), record: rec.clone() });
+                            self.emitter.emit(Event::AssertionFinished {
+                                suite: suite.clone(),
+                                case: sc.name.clone(),
+                                record: rec.clone(),
+                            });
                             assertions.push(rec);
                         }
                         Err(_) => {
@@ -407,29 +551,52 @@ impl Engine {
             }
         }
         let status = if aborted {
-            CaseStatus::Errored { message: "aborted; changes were restored".into(), detail: step_log(&steps) }
+            CaseStatus::Errored {
+                message: "aborted; changes were restored".into(),
+                detail: step_log(&steps),
+            }
         } else if let Some(e) = &step_error {
             errored_with_log(e, &steps)
         } else if !restore.ok() {
             CaseStatus::Errored {
-                message: format!("restore failed: {}", restore.errors.first().cloned().unwrap_or_default()),
+                message: format!(
+                    "restore failed: {}",
+                    restore.errors.first().cloned().unwrap_or_default()
+                ),
                 detail: restore.errors.join("\n"),
             }
         } else if let Some(first) = assertions.iter().find(|a| !a.passed) {
             let failures: Vec<String> = assertions
                 .iter()
                 .filter(|a| !a.passed)
-                .map(|a| format!("{}: {}\n{}", a.name, a.message, a.detail.clone().unwrap_or_default()))
+                .map(|a| {
+                    format!(
+                        "{}: {}\n{}",
+                        a.name,
+                        a.message,
+                        a.detail.clone().unwrap_or_default()
+                    )
+                })
                 .collect();
             let n = assertions.iter().filter(|a| !a.passed).count();
-            let message = if n > 1 { format!("{}: {} (and {} more)", first.name, first.message, n - 1) } else { format!("{}: {}", first.name, first.message) };
-            CaseStatus::Failed { message, detail: failures.join("\n\n") }
+            let message = if n > 1 {
+                format!("{}: {} (and {} more)", first.name, first.message, n - 1)
+            } else {
+                format!("{}: {}", first.name, first.message)
+            };
+            CaseStatus::Failed {
+                message,
+                detail: failures.join("\n\n"),
+            }
         } else {
             CaseStatus::Passed
         };
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
         report.origin = Some("suite".into());
-        self.emitter.emit(Event::CaseFinished { suite, report: report.clone() });
+        self.emitter.emit(Event::CaseFinished {
+            suite,
+            report: report.clone(),
+        });
         (CaseOutcome { report, aborted }, restore)
     }
 }
@@ -438,14 +605,22 @@ impl Engine {
 fn create_namespace_step(ns: &str) -> Step {
     let mut step = Step::new(StepAction::Apply(ApplyStep {
         file: None,
-        manifest: Some(format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")),
+        manifest: Some(format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
+        )),
         namespace: None,
     }));
     step.name = Some(format!("create namespace {ns}"));
     step
 }
 
-fn scenario_report(sc: &Scenario, status: CaseStatus, duration: Duration, steps: Vec<StepRecord>, assertions: Vec<AssertionRecord>) -> CaseReport {
+fn scenario_report(
+    sc: &Scenario,
+    status: CaseStatus,
+    duration: Duration,
+    steps: Vec<StepRecord>,
+    assertions: Vec<AssertionRecord>,
+) -> CaseReport {
     CaseReport {
         name: sc.name.clone(),
         kind: CaseKind::Scenario,
@@ -468,7 +643,17 @@ fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
             .spec
             .scenarios
             .iter()
-            .map(|sc| scenario_report(sc, CaseStatus::Skipped { reason: reason.to_string() }, Duration::ZERO, vec![], vec![]))
+            .map(|sc| {
+                scenario_report(
+                    sc,
+                    CaseStatus::Skipped {
+                        reason: reason.to_string(),
+                    },
+                    Duration::ZERO,
+                    vec![],
+                    vec![],
+                )
+            })
             .collect(),
         duration: Duration::ZERO,
         error: None,
@@ -476,13 +661,26 @@ fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
 }
 
 fn errored(e: &StepError) -> CaseStatus {
-    CaseStatus::Errored { message: e.to_string(), detail: e.to_string() }
+    CaseStatus::Errored {
+        message: e.to_string(),
+        detail: e.to_string(),
+    }
 }
 
 fn step_log(steps: &[StepRecord]) -> String {
     steps
         .iter()
-        .map(|s| format!("{:?} {}{}", s.outcome, s.name, s.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()))
+        .map(|s| {
+            format!(
+                "{:?} {}{}",
+                s.outcome,
+                s.name,
+                s.message
+                    .as_ref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -493,7 +691,10 @@ fn errored_with_log(e: &StepError, steps: &[StepRecord]) -> CaseStatus {
         Some(s) => format!("step {} ({}) failed: {e}", s.index + 1, s.name),
         None => e.to_string(),
     };
-    CaseStatus::Errored { message, detail: step_log(steps) }
+    CaseStatus::Errored {
+        message,
+        detail: step_log(steps),
+    }
 }
 
 fn summary_of(r: &RestoreOutcome) -> RestoreSummary {

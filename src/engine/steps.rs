@@ -7,11 +7,18 @@ use serde_json::{json, Value};
 use super::context::{StepError, SuiteContext, RUN_LABEL};
 use super::{fault, manifest};
 use crate::cluster::{PatchType, Resolved};
-use crate::suite::{DeleteStep, FaultStep, Matcher, PatchStep, Step, StepAction, WaitCondition, WaitStep};
+use crate::suite::{
+    DeleteStep, FaultStep, Matcher, PatchStep, Step, StepAction, WaitCondition, WaitStep,
+};
 
 /// Runs one step; `scope` names the journal scope its changes belong to.
 /// Returns a short note for the step log (what was touched).
-pub async fn run_step(ctx: &SuiteContext, scope: &str, step: &Step, index: usize) -> Result<String, StepError> {
+pub async fn run_step(
+    ctx: &SuiteContext,
+    scope: &str,
+    step: &Step,
+    index: usize,
+) -> Result<String, StepError> {
     let timeout = step.effective_timeout(ctx.suite.spec.defaults.timeout);
     let work = execute(ctx, scope, step, index, timeout);
     // Waits carry their own deadline; everything else gets the step timeout here.
@@ -30,12 +37,23 @@ pub async fn run_step(ctx: &SuiteContext, scope: &str, step: &Step, index: usize
     }
 }
 
-async fn execute(ctx: &SuiteContext, scope: &str, step: &Step, index: usize, timeout: Duration) -> Result<String, StepError> {
+async fn execute(
+    ctx: &SuiteContext,
+    scope: &str,
+    step: &Step,
+    index: usize,
+    timeout: Duration,
+) -> Result<String, StepError> {
     match &step.action {
         StepAction::Apply(a) | StepAction::Create(a) => {
             let create = matches!(step.action, StepAction::Create(_));
-            let text = a.resolve_source(&ctx.suite.source.dir).map_err(|e| StepError::Failed(e.to_string()))?;
-            let rendered = ctx.templater.render(&text).map_err(|e| StepError::Failed(e.to_string()))?;
+            let text = a
+                .resolve_source(&ctx.suite.source.dir)
+                .map_err(|e| StepError::Failed(e.to_string()))?;
+            let rendered = ctx
+                .templater
+                .render(&text)
+                .map_err(|e| StepError::Failed(e.to_string()))?;
             let origin = a.file.clone().unwrap_or_else(|| "inline manifest".into());
             let objects = manifest::parse_documents(&rendered, &origin)?;
             let mut touched = Vec::new();
@@ -47,21 +65,45 @@ async fn execute(ctx: &SuiteContext, scope: &str, step: &Step, index: usize, tim
         StepAction::Delete(d) => delete(ctx, scope, d, timeout).await,
         StepAction::Patch(p) => patch(ctx, scope, p).await,
         StepAction::Scale(s) => {
-            let r = ctx.client.resolve(s.api_version.as_deref(), &s.kind).await?;
+            let r = ctx
+                .client
+                .resolve(s.api_version.as_deref(), &s.kind)
+                .await?;
             let ns = ctx.step_namespace(s.namespace.as_deref())?;
-            let name = ctx.templater.render(&s.name).map_err(|e| StepError::Failed(e.to_string()))?;
-            require(ctx.record_prior(scope, &r, Some(&ns), &name).await?, &r, &ns, &name)?;
+            let name = ctx
+                .templater
+                .render(&s.name)
+                .map_err(|e| StepError::Failed(e.to_string()))?;
+            require(
+                ctx.record_prior(scope, &r, Some(&ns), &name).await?,
+                &r,
+                &ns,
+                &name,
+            )?;
             ctx.client.scale(&r, Some(&ns), &name, s.replicas).await?;
             Ok(format!("{} {ns}/{name} scaled to {}", r.kind(), s.replicas))
         }
         StepAction::Restart(s) => {
-            let r = ctx.client.resolve(s.api_version.as_deref(), &s.kind).await?;
+            let r = ctx
+                .client
+                .resolve(s.api_version.as_deref(), &s.kind)
+                .await?;
             let ns = ctx.step_namespace(s.namespace.as_deref())?;
-            let name = ctx.templater.render(&s.name).map_err(|e| StepError::Failed(e.to_string()))?;
-            require(ctx.record_prior(scope, &r, Some(&ns), &name).await?, &r, &ns, &name)?;
+            let name = ctx
+                .templater
+                .render(&s.name)
+                .map_err(|e| StepError::Failed(e.to_string()))?;
+            require(
+                ctx.record_prior(scope, &r, Some(&ns), &name).await?,
+                &r,
+                &ns,
+                &name,
+            )?;
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let body = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
-            ctx.client.patch(&r, Some(&ns), &name, PatchType::Merge, &body).await?;
+            ctx.client
+                .patch(&r, Some(&ns), &name, PatchType::Merge, &body)
+                .await?;
             Ok(format!("{} {ns}/{name} restarted", r.kind()))
         }
         StepAction::Wait(w) => wait(ctx, w, timeout).await,
@@ -78,18 +120,31 @@ fn require(current: Option<Value>, r: &Resolved, ns: &str, name: &str) -> Result
 }
 
 /// Applies (server-side) or creates one object, journaling its prior state.
-async fn apply_object(ctx: &SuiteContext, scope: &str, mut obj: Value, step_ns: Option<&str>, create: bool) -> Result<String, StepError> {
+async fn apply_object(
+    ctx: &SuiteContext,
+    scope: &str,
+    mut obj: Value,
+    step_ns: Option<&str>,
+    create: bool,
+) -> Result<String, StepError> {
     let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = obj["kind"].as_str().unwrap_or_default().to_string();
     let r = ctx.client.resolve(Some(&api_version), &kind).await?;
     let ns = if r.namespaced {
-        let written = obj.pointer("/metadata/namespace").and_then(Value::as_str).or(step_ns);
+        let written = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .or(step_ns);
         let ns = ctx.step_namespace(written)?;
         obj["metadata"]["namespace"] = json!(ns);
         Some(ns)
     } else {
         if kind == "Namespace" {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             ctx.check_namespace(&name)?;
         }
         None
@@ -97,13 +152,20 @@ async fn apply_object(ctx: &SuiteContext, scope: &str, mut obj: Value, step_ns: 
     let name = match obj.pointer("/metadata/name").and_then(Value::as_str) {
         Some(n) => n.to_string(),
         None if create => {
-            // generateName: nothing to record before; record the created name after.
-            let created = ctx.client.create(&r, ns.as_deref(), &with_run_label(obj, &ctx.run_id)).await?;
-            let name = created["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            ctx.record_prior(scope, &r, ns.as_deref(), &name).await.ok();
-            return Ok(describe(&r, ns.as_deref(), &name));
+            // generateName: pick the name here, so the journal knows it before the create.
+            let prefix = obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let name = format!("{prefix}{}", random_suffix());
+            obj["metadata"]["name"] = json!(name);
+            name
         }
-        None => return Err(StepError::Failed(format!("{kind} without metadata.name cannot be applied (use create for generateName)"))),
+        None => {
+            return Err(StepError::Failed(format!(
+                "{kind} without metadata.name cannot be applied (use create for generateName)"
+            )))
+        }
     };
     let current = ctx.record_prior(scope, &r, ns.as_deref(), &name).await?;
     if current.is_none() {
@@ -115,6 +177,16 @@ async fn apply_object(ctx: &SuiteContext, scope: &str, mut obj: Value, step_ns: 
         ctx.client.apply(&r, ns.as_deref(), &obj).await?;
     }
     Ok(describe(&r, ns.as_deref(), &name))
+}
+
+/// Five characters from the alphabet Kubernetes uses for generated names.
+fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn with_run_label(mut obj: Value, run_id: &str) -> Value {
@@ -132,52 +204,103 @@ fn describe(r: &Resolved, ns: Option<&str>, name: &str) -> String {
     }
 }
 
-async fn delete(ctx: &SuiteContext, scope: &str, d: &DeleteStep, timeout: Duration) -> Result<String, StepError> {
+async fn delete(
+    ctx: &SuiteContext,
+    scope: &str,
+    d: &DeleteStep,
+    timeout: Duration,
+) -> Result<String, StepError> {
     let mut targets: Vec<(Resolved, Option<String>, String)> = Vec::new();
-    if let Some(text) = d.resolve_source(&ctx.suite.source.dir).map_err(|e| StepError::Failed(e.to_string()))? {
-        let rendered = ctx.templater.render(&text).map_err(|e| StepError::Failed(e.to_string()))?;
+    if let Some(text) = d
+        .resolve_source(&ctx.suite.source.dir)
+        .map_err(|e| StepError::Failed(e.to_string()))?
+    {
+        let rendered = ctx
+            .templater
+            .render(&text)
+            .map_err(|e| StepError::Failed(e.to_string()))?;
         for obj in manifest::parse_documents(&rendered, d.file.as_deref().unwrap_or_default())? {
-            let r = ctx.client.resolve(obj["apiVersion"].as_str(), obj["kind"].as_str().unwrap_or_default()).await?;
+            let r = ctx
+                .client
+                .resolve(
+                    obj["apiVersion"].as_str(),
+                    obj["kind"].as_str().unwrap_or_default(),
+                )
+                .await?;
             let ns = if r.namespaced {
-                Some(ctx.step_namespace(obj.pointer("/metadata/namespace").and_then(Value::as_str).or(d.namespace.as_deref()))?)
+                Some(
+                    ctx.step_namespace(
+                        obj.pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .or(d.namespace.as_deref()),
+                    )?,
+                )
             } else {
                 None
             };
-            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             targets.push((r, ns, name));
         }
     } else {
-        let kind = d.kind.as_deref().ok_or_else(|| StepError::Failed("delete needs kind (or file)".into()))?;
+        let kind = d
+            .kind
+            .as_deref()
+            .ok_or_else(|| StepError::Failed("delete needs kind (or file)".into()))?;
         let r = ctx.client.resolve(d.api_version.as_deref(), kind).await?;
-        let ns = if r.namespaced { Some(ctx.step_namespace(d.namespace.as_deref())?) } else { None };
+        let ns = if r.namespaced {
+            Some(ctx.step_namespace(d.namespace.as_deref())?)
+        } else {
+            None
+        };
         match (&d.name, &d.selector) {
             (Some(name), _) => {
-                let name = ctx.templater.render(name).map_err(|e| StepError::Failed(e.to_string()))?;
+                let name = ctx
+                    .templater
+                    .render(name)
+                    .map_err(|e| StepError::Failed(e.to_string()))?;
                 targets.push((r, ns, name));
             }
             (None, Some(sel)) => {
-                let sel = ctx.templater.render(sel).map_err(|e| StepError::Failed(e.to_string()))?;
+                let sel = ctx
+                    .templater
+                    .render(sel)
+                    .map_err(|e| StepError::Failed(e.to_string()))?;
                 for o in ctx.client.list(&r, ns.as_deref(), Some(&sel)).await? {
-                    let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    let name = o["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
                     targets.push((r.clone(), ns.clone(), name));
                 }
                 if targets.is_empty() {
                     return Ok(format!("no {kind} matched {sel}"));
                 }
             }
-            (None, None) => return Err(StepError::Failed("delete needs name, selector or file".into())),
+            (None, None) => {
+                return Err(StepError::Failed(
+                    "delete needs name, selector or file".into(),
+                ))
+            }
         }
     }
     let mut done = Vec::new();
     for (r, ns, name) in targets {
         let current = ctx.record_prior(scope, &r, ns.as_deref(), &name).await?;
         let Some(current) = current else {
-            return Err(StepError::Failed(format!("{} not found", describe(&r, ns.as_deref(), &name))));
+            return Err(StepError::Failed(format!(
+                "{} not found",
+                describe(&r, ns.as_deref(), &name)
+            )));
         };
         ctx.client.delete(&r, ns.as_deref(), &name).await?;
         if d.wait {
             let uid = current.pointer("/metadata/uid").and_then(Value::as_str);
-            ctx.client.wait_gone(&r, ns.as_deref(), &name, uid, timeout, ctx.interval()).await?;
+            ctx.client
+                .wait_gone(&r, ns.as_deref(), &name, uid, timeout, ctx.interval())
+                .await?;
         }
         done.push(describe(&r, ns.as_deref(), &name));
     }
@@ -185,17 +308,37 @@ async fn delete(ctx: &SuiteContext, scope: &str, d: &DeleteStep, timeout: Durati
 }
 
 async fn patch(ctx: &SuiteContext, scope: &str, p: &PatchStep) -> Result<String, StepError> {
-    let r = ctx.client.resolve(p.api_version.as_deref(), &p.kind).await?;
-    let ns = if r.namespaced { Some(ctx.step_namespace(p.namespace.as_deref())?) } else { None };
-    let name = ctx.templater.render(&p.name).map_err(|e| StepError::Failed(e.to_string()))?;
-    let body = ctx.templater.render_value(&p.patch).map_err(|e| StepError::Failed(e.to_string()))?;
-    require(ctx.record_prior(scope, &r, ns.as_deref(), &name).await?, &r, ns.as_deref().unwrap_or("-"), &name)?;
+    let r = ctx
+        .client
+        .resolve(p.api_version.as_deref(), &p.kind)
+        .await?;
+    let ns = if r.namespaced {
+        Some(ctx.step_namespace(p.namespace.as_deref())?)
+    } else {
+        None
+    };
+    let name = ctx
+        .templater
+        .render(&p.name)
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let body = ctx
+        .templater
+        .render_value(&p.patch)
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    require(
+        ctx.record_prior(scope, &r, ns.as_deref(), &name).await?,
+        &r,
+        ns.as_deref().unwrap_or("-"),
+        &name,
+    )?;
     let kind = match p.patch_type {
         crate::suite::PatchType::Merge => PatchType::Merge,
         crate::suite::PatchType::Json => PatchType::Json,
         crate::suite::PatchType::Strategic => PatchType::Strategic,
     };
-    ctx.client.patch(&r, ns.as_deref(), &name, kind, &body).await?;
+    ctx.client
+        .patch(&r, ns.as_deref(), &name, kind, &body)
+        .await?;
     Ok(describe(&r, ns.as_deref(), &name))
 }
 
@@ -203,10 +346,27 @@ async fn patch(ctx: &SuiteContext, scope: &str, p: &PatchStep) -> Result<String,
 /// selector matches). The error names the last observation.
 async fn wait(ctx: &SuiteContext, w: &WaitStep, timeout: Duration) -> Result<String, StepError> {
     let cond = w.condition().map_err(StepError::Failed)?;
-    let r = ctx.client.resolve(w.api_version.as_deref(), &w.kind).await?;
-    let ns = if r.namespaced { Some(ctx.step_namespace(w.namespace.as_deref())?) } else { None };
-    let name = w.name.as_deref().map(|n| ctx.templater.render(n)).transpose().map_err(|e| StepError::Failed(e.to_string()))?;
-    let selector = w.selector.as_deref().map(|s| ctx.templater.render(s)).transpose().map_err(|e| StepError::Failed(e.to_string()))?;
+    let r = ctx
+        .client
+        .resolve(w.api_version.as_deref(), &w.kind)
+        .await?;
+    let ns = if r.namespaced {
+        Some(ctx.step_namespace(w.namespace.as_deref())?)
+    } else {
+        None
+    };
+    let name = w
+        .name
+        .as_deref()
+        .map(|n| ctx.templater.render(n))
+        .transpose()
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let selector = w
+        .selector
+        .as_deref()
+        .map(|s| ctx.templater.render(s))
+        .transpose()
+        .map_err(|e| StepError::Failed(e.to_string()))?;
     let what = match (&name, &selector) {
         (Some(n), _) => describe(&r, ns.as_deref(), n),
         (None, Some(s)) => format!("{} matching {s}", r.kind()),
@@ -215,8 +375,17 @@ async fn wait(ctx: &SuiteContext, w: &WaitStep, timeout: Duration) -> Result<Str
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let objects = match &name {
-            Some(n) => ctx.client.get(&r, ns.as_deref(), n).await?.into_iter().collect(),
-            None => ctx.client.list(&r, ns.as_deref(), selector.as_deref()).await?,
+            Some(n) => ctx
+                .client
+                .get(&r, ns.as_deref(), n)
+                .await?
+                .into_iter()
+                .collect(),
+            None => {
+                ctx.client
+                    .list(&r, ns.as_deref(), selector.as_deref())
+                    .await?
+            }
         };
         let verdict = evaluate_wait(&cond, &objects);
         match verdict {
@@ -246,15 +415,23 @@ fn evaluate_wait(cond: &WaitCondition, objects: &[Value]) -> Result<(), String> 
         return Err("not found".into());
     }
     for o in objects {
-        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+        let name = o
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
         let r = match cond {
             WaitCondition::JsonPath { path, expect } => {
                 let v = crate::jsonpath::first(o, path)?;
                 expect.check(v.as_ref())
             }
-            WaitCondition::Condition { condition_type, status } => {
+            WaitCondition::Condition {
+                condition_type,
+                status,
+            } => {
                 let got = condition_status(o, condition_type);
-                Matcher::Equals(json!(status)).check(got.as_ref()).map_err(|e| format!("condition {condition_type}: {e}"))
+                Matcher::Equals(json!(status))
+                    .check(got.as_ref())
+                    .map_err(|e| format!("condition {condition_type}: {e}"))
             }
             WaitCondition::Available(want) => {
                 let ok = available(o);
@@ -263,8 +440,12 @@ fn evaluate_wait(cond: &WaitCondition, objects: &[Value]) -> Result<(), String> 
                 } else {
                     Err(format!(
                         "expected available={want}, got {} of {} replicas available",
-                        o.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
-                        o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+                        o.pointer("/status/availableReplicas")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0),
+                        o.pointer("/spec/replicas")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1)
                     ))
                 }
             }
@@ -308,29 +489,55 @@ fn available(o: &Value) -> bool {
         && int("/status/replicas").unwrap_or(0) == desired
 }
 
-async fn inject_fault(ctx: &SuiteContext, scope: &str, f: &FaultStep, index: usize, timeout: Duration) -> Result<String, StepError> {
+async fn inject_fault(
+    ctx: &SuiteContext,
+    scope: &str,
+    f: &FaultStep,
+    index: usize,
+    timeout: Duration,
+) -> Result<String, StepError> {
     let ns = ctx.step_namespace(f.namespace.as_deref())?;
     // The run id ends in a random suffix: unique per run, short enough for a name.
-    let short_run: String = ctx.run_id.rsplit('-').next().unwrap_or_default().to_lowercase();
-    let name = format!("heatcheck-{}-{short_run}-{index}", kebab(f.fault_type.as_str()));
+    let short_run: String = ctx
+        .run_id
+        .rsplit('-')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    let name = format!(
+        "heatcheck-{}-{short_run}-{index}",
+        kebab(f.fault_type.as_str())
+    );
     let mut step = f.clone();
-    step.selector = ctx.templater.render(&f.selector).map_err(|e| StepError::Failed(e.to_string()))?;
+    step.selector = ctx
+        .templater
+        .render(&f.selector)
+        .map_err(|e| StepError::Failed(e.to_string()))?;
     let obj = fault::render(&step, &name, &ns, &ctx.run_id)?;
     let r = ctx
         .client
-        .resolve(obj["apiVersion"].as_str(), obj["kind"].as_str().unwrap_or_default())
+        .resolve(
+            obj["apiVersion"].as_str(),
+            obj["kind"].as_str().unwrap_or_default(),
+        )
         .await?;
     ctx.record_prior(scope, &r, Some(&ns), &name).await?;
     ctx.client.create(&r, Some(&ns), &obj).await?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(o) = ctx.client.get(&r, Some(&ns), &name).await? {
-            if fault::injected(&o).map_err(|e| StepError::Failed(format!("{} {ns}/{name} failed: {e}", r.kind())))? {
+            if fault::injected(&o)
+                .map_err(|e| StepError::Failed(format!("{} {ns}/{name} failed: {e}", r.kind())))?
+            {
                 return Ok(format!("{} {ns}/{name} injected", r.kind()));
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(StepError::Failed(format!("{} {ns}/{name} was not injected within {}", r.kind(), crate::suite::format_duration(timeout))));
+            return Err(StepError::Failed(format!(
+                "{} {ns}/{name} was not injected within {}",
+                r.kind(),
+                crate::suite::format_duration(timeout)
+            )));
         }
         ctx.sleep(ctx.interval()).await?;
     }
@@ -368,7 +575,14 @@ mod tests {
     fn route_conditions_are_found_in_parents() {
         let r = json!({"status": {"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]}});
         assert_eq!(condition_status(&r, "Accepted"), Some(json!("True")));
-        assert!(evaluate_wait(&WaitCondition::Condition { condition_type: "Accepted".into(), status: "True".into() }, &[r]).is_ok());
+        assert!(evaluate_wait(
+            &WaitCondition::Condition {
+                condition_type: "Accepted".into(),
+                status: "True".into()
+            },
+            &[r]
+        )
+        .is_ok());
         assert!(evaluate_wait(&WaitCondition::Present(false), &[]).is_ok());
         assert_eq!(kebab("networkDelay"), "network-delay");
     }

@@ -21,7 +21,11 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn check(ctx: &SuiteContext, h: &HttpAssertion) -> Result<String, CheckFailure> {
-    let render = |s: &str| ctx.templater.render(s).map_err(|e| CheckFailure::new(e.to_string()));
+    let render = |s: &str| {
+        ctx.templater
+            .render(s)
+            .map_err(|e| CheckFailure::new(e.to_string()))
+    };
     let url = render(&h.url)?;
     let method = Method::from_bytes(h.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| CheckFailure::new(format!("invalid HTTP method {:?}", h.method)))?;
@@ -54,36 +58,51 @@ pub async fn check(ctx: &SuiteContext, h: &HttpAssertion) -> Result<String, Chec
         }
         format!("{method} {url} -> {status}\n{b}")
     };
-    let fail = |msg: String| CheckFailure::with_detail(format!("{method} {url}: {msg}"), show_body());
+    let fail =
+        |msg: String| CheckFailure::with_detail(format!("{method} {url}: {msg}"), show_body());
     if !h.expect.status_ok(status) {
         let want = match &h.expect.status {
-            Some(s) => s.codes().iter().map(u16::to_string).collect::<Vec<_>>().join(" or "),
+            Some(s) => s
+                .codes()
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or "),
             None => "2xx".into(),
         };
         return Err(fail(format!("expected status {want}, got {status}")));
     }
     for (name, m) in &h.expect.headers {
-        let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).map(|s| Value::String(s.to_string()));
-        m.check(got.as_ref()).map_err(|e| fail(format!("header {name}: {e}")))?;
+        let got = headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(|s| Value::String(s.to_string()));
+        m.check(got.as_ref())
+            .map_err(|e| fail(format!("header {name}: {e}")))?;
     }
     if let Some(needle) = &h.expect.body_contains {
         let needle = render(needle)?;
         if !body.contains(&needle) {
-            return Err(fail(format!("expected body to contain {needle:?}, it does not")));
+            return Err(fail(format!(
+                "expected body to contain {needle:?}, it does not"
+            )));
         }
     }
     if let Some(re) = &h.expect.body_matches {
-        let rx = regex::Regex::new(re).map_err(|e| CheckFailure::new(format!("invalid regex {re:?}: {e}")))?;
+        let rx = regex::Regex::new(re)
+            .map_err(|e| CheckFailure::new(format!("invalid regex {re:?}: {e}")))?;
         if !rx.is_match(&body) {
             return Err(fail(format!("expected body to match /{re}/, it does not")));
         }
     }
     if !h.expect.json.is_empty() {
-        let doc: Value = serde_json::from_str(&body).map_err(|e| fail(format!("expected a JSON body: {e}")))?;
+        let doc: Value =
+            serde_json::from_str(&body).map_err(|e| fail(format!("expected a JSON body: {e}")))?;
         for (path, m) in &h.expect.json {
             let m = render_matcher(ctx, m)?;
             let got = crate::jsonpath::first(&doc, path).map_err(CheckFailure::new)?;
-            m.check(got.as_ref()).map_err(|e| fail(format!("{path}: {e}")))?;
+            m.check(got.as_ref())
+                .map_err(|e| fail(format!("{path}: {e}")))?;
         }
     }
     Ok(format!("{method} {url} -> {status}"))
@@ -92,8 +111,16 @@ pub async fn check(ctx: &SuiteContext, h: &HttpAssertion) -> Result<String, Chec
 /// Matcher values may hold templates (e.g. `{{namespace}}`).
 fn render_matcher(ctx: &SuiteContext, m: &Matcher) -> Result<Matcher, CheckFailure> {
     Ok(match m {
-        Matcher::Equals(v) => Matcher::Equals(ctx.templater.render_value(v).map_err(|e| CheckFailure::new(e.to_string()))?),
-        Matcher::Matches(r) => Matcher::Matches(ctx.templater.render(r).map_err(|e| CheckFailure::new(e.to_string()))?),
+        Matcher::Equals(v) => Matcher::Equals(
+            ctx.templater
+                .render_value(v)
+                .map_err(|e| CheckFailure::new(e.to_string()))?,
+        ),
+        Matcher::Matches(r) => Matcher::Matches(
+            ctx.templater
+                .render(r)
+                .map_err(|e| CheckFailure::new(e.to_string()))?,
+        ),
         Matcher::Exists(b) => Matcher::Exists(*b),
     })
 }

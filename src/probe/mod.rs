@@ -21,7 +21,10 @@ pub struct CheckFailure {
 impl CheckFailure {
     pub fn new(message: impl Into<String>) -> Self {
         let message = message.into();
-        CheckFailure { detail: message.clone(), message }
+        CheckFailure {
+            detail: message.clone(),
+            message,
+        }
     }
 
     pub fn with_detail(message: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -47,7 +50,11 @@ impl From<crate::cluster::ClusterError> for CheckFailure {
 /// Runs an assertion, retrying within its `eventually` window (HTTP) or the
 /// suite's default for cluster checks that are given one. `name_prefix` marks
 /// steady-state checks in reports.
-pub async fn check_assertion(ctx: &SuiteContext, a: &Assertion, name_prefix: &str) -> Result<AssertionRecord, StepError> {
+pub async fn check_assertion(
+    ctx: &SuiteContext,
+    a: &Assertion,
+    name_prefix: &str,
+) -> Result<AssertionRecord, StepError> {
     let started = Instant::now();
     let (within, every) = match &a.kind {
         AssertionKind::Http(h) => h
@@ -83,7 +90,11 @@ pub async fn check_assertion(ctx: &SuiteContext, a: &Assertion, name_prefix: &st
                 }
                 if started.elapsed() + every > within {
                     let detail = if within > Duration::ZERO {
-                        format!("{}\n(after {attempts} attempts over {})", f.detail, crate::suite::format_duration(started.elapsed()))
+                        format!(
+                            "{}\n(after {attempts} attempts over {})",
+                            f.detail,
+                            crate::suite::format_duration(started.elapsed())
+                        )
                     } else {
                         f.detail
                     };

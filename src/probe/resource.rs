@@ -8,7 +8,9 @@ use crate::engine::context::SuiteContext;
 use crate::suite::{ObjectRef, OrderAssertion, ResourceAssertion};
 
 fn render(ctx: &SuiteContext, s: &str) -> Result<String, CheckFailure> {
-    ctx.templater.render(s).map_err(|e| CheckFailure::new(e.to_string()))
+    ctx.templater
+        .render(s)
+        .map_err(|e| CheckFailure::new(e.to_string()))
 }
 
 fn ns_for(ctx: &SuiteContext, namespaced: bool, written: Option<&str>) -> Option<String> {
@@ -16,11 +18,19 @@ fn ns_for(ctx: &SuiteContext, namespaced: bool, written: Option<&str>) -> Option
 }
 
 fn name_of(o: &Value) -> &str {
-    o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")
+    o.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
 }
 
-pub async fn check_resource(ctx: &SuiteContext, a: &ResourceAssertion) -> Result<String, CheckFailure> {
-    let r = ctx.client.resolve(a.api_version.as_deref(), &a.kind).await?;
+pub async fn check_resource(
+    ctx: &SuiteContext,
+    a: &ResourceAssertion,
+) -> Result<String, CheckFailure> {
+    let r = ctx
+        .client
+        .resolve(a.api_version.as_deref(), &a.kind)
+        .await?;
     let ns = ns_for(ctx, r.namespaced, a.namespace.as_deref());
     let objects = match (&a.name, &a.selector) {
         (Some(n), _) => {
@@ -28,7 +38,12 @@ pub async fn check_resource(ctx: &SuiteContext, a: &ResourceAssertion) -> Result
             match ctx.client.get(&r, ns.as_deref(), &n).await? {
                 Some(o) => vec![o],
                 None if a.count == Some(0) => vec![],
-                None => return Err(CheckFailure::new(format!("expected {} {n} to exist, it does not", r.kind()))),
+                None => {
+                    return Err(CheckFailure::new(format!(
+                        "expected {} {n} to exist, it does not",
+                        r.kind()
+                    )))
+                }
             }
         }
         (None, sel) => {
@@ -41,7 +56,12 @@ pub async fn check_resource(ctx: &SuiteContext, a: &ResourceAssertion) -> Result
             let names: Vec<&str> = objects.iter().map(name_of).collect();
             return Err(CheckFailure::with_detail(
                 format!("expected {want} {}, got {}", r.kind(), objects.len()),
-                format!("expected {want} {}, got {}: {}", r.kind(), objects.len(), names.join(", ")),
+                format!(
+                    "expected {want} {}, got {}: {}",
+                    r.kind(),
+                    objects.len(),
+                    names.join(", ")
+                ),
             ));
         }
     }
@@ -70,7 +90,10 @@ pub fn order_names(objects: &[Value], by: &str) -> Result<Vec<String>, String> {
             Some(other) => other.to_string(),
             None => String::new(),
         };
-        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+        let ns = o
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         keyed.push((key, format!("{ns}/{}", name_of(o)), name_of(o).to_string()));
     }
     keyed.sort();
@@ -78,37 +101,76 @@ pub fn order_names(objects: &[Value], by: &str) -> Result<Vec<String>, String> {
 }
 
 pub async fn check_order(ctx: &SuiteContext, a: &OrderAssertion) -> Result<String, CheckFailure> {
-    let r = ctx.client.resolve(a.api_version.as_deref(), &a.kind).await?;
+    let r = ctx
+        .client
+        .resolve(a.api_version.as_deref(), &a.kind)
+        .await?;
     let ns = ns_for(ctx, r.namespaced, a.namespace.as_deref());
     let sel = a.selector.as_deref().map(|s| render(ctx, s)).transpose()?;
-    let expect: Vec<String> = a.expect.iter().map(|n| render(ctx, n)).collect::<Result<_, _>>()?;
+    let expect: Vec<String> = a
+        .expect
+        .iter()
+        .map(|n| render(ctx, n))
+        .collect::<Result<_, _>>()?;
     let all = ctx.client.list(&r, ns.as_deref(), sel.as_deref()).await?;
-    let relevant: Vec<Value> = all.into_iter().filter(|o| expect.iter().any(|e| e == name_of(o))).collect();
-    let missing: Vec<&String> = expect.iter().filter(|e| !relevant.iter().any(|o| name_of(o) == e.as_str())).collect();
+    let relevant: Vec<Value> = all
+        .into_iter()
+        .filter(|o| expect.iter().any(|e| e == name_of(o)))
+        .collect();
+    let missing: Vec<&String> = expect
+        .iter()
+        .filter(|e| !relevant.iter().any(|o| name_of(o) == e.as_str()))
+        .collect();
     if !missing.is_empty() {
         return Err(CheckFailure::new(format!(
             "expected {} in order [{}], but {} missing",
             r.kind(),
             expect.join(", "),
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let got = order_names(&relevant, &a.by).map_err(CheckFailure::new)?;
     if got != expect {
         let detail: Vec<String> = relevant
             .iter()
-            .map(|o| format!("{} {}={}", name_of(o), a.by, crate::jsonpath::first(o, &a.by).ok().flatten().unwrap_or(Value::Null)))
+            .map(|o| {
+                format!(
+                    "{} {}={}",
+                    name_of(o),
+                    a.by,
+                    crate::jsonpath::first(o, &a.by)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(Value::Null)
+                )
+            })
             .collect();
         return Err(CheckFailure::with_detail(
-            format!("expected order [{}] by {}, got [{}]", expect.join(", "), a.by, got.join(", ")),
+            format!(
+                "expected order [{}] by {}, got [{}]",
+                expect.join(", "),
+                a.by,
+                got.join(", ")
+            ),
             detail.join("\n"),
         ));
     }
     Ok(format!("order [{}]", got.join(", ")))
 }
 
-pub async fn check_presence(ctx: &SuiteContext, a: &ObjectRef, want: bool) -> Result<String, CheckFailure> {
-    let r = ctx.client.resolve(a.api_version.as_deref(), &a.kind).await?;
+pub async fn check_presence(
+    ctx: &SuiteContext,
+    a: &ObjectRef,
+    want: bool,
+) -> Result<String, CheckFailure> {
+    let r = ctx
+        .client
+        .resolve(a.api_version.as_deref(), &a.kind)
+        .await?;
     let ns = ns_for(ctx, r.namespaced, a.namespace.as_deref());
     let name = render(ctx, &a.name)?;
     let exists = ctx.client.get(&r, ns.as_deref(), &name).await?.is_some();
@@ -119,8 +181,12 @@ pub async fn check_presence(ctx: &SuiteContext, a: &ObjectRef, want: bool) -> Re
     match (want, exists) {
         (true, true) => Ok(format!("{what} exists")),
         (false, false) => Ok(format!("{what} is absent")),
-        (true, false) => Err(CheckFailure::new(format!("expected {what} to exist, it does not"))),
-        (false, true) => Err(CheckFailure::new(format!("expected {what} to be absent, it exists"))),
+        (true, false) => Err(CheckFailure::new(format!(
+            "expected {what} to exist, it does not"
+        ))),
+        (false, true) => Err(CheckFailure::new(format!(
+            "expected {what} to be absent, it exists"
+        ))),
     }
 }
 
@@ -132,7 +198,14 @@ mod tests {
     #[test]
     fn order_breaks_ties_by_namespace_and_name() {
         let o = |name: &str, ts: &str| json!({"metadata": {"name": name, "namespace": "ns", "creationTimestamp": ts}});
-        let objs = vec![o("my-route-v3", "2026-11-26T08:00:01Z"), o("my-route", "2026-11-26T08:00:02Z"), o("a-route", "2026-11-26T08:00:01Z")];
-        assert_eq!(order_names(&objs, "$.metadata.creationTimestamp").unwrap(), vec!["a-route", "my-route-v3", "my-route"]);
+        let objs = vec![
+            o("my-route-v3", "2026-11-26T08:00:01Z"),
+            o("my-route", "2026-11-26T08:00:02Z"),
+            o("a-route", "2026-11-26T08:00:01Z"),
+        ];
+        assert_eq!(
+            order_names(&objs, "$.metadata.creationTimestamp").unwrap(),
+            vec!["a-route", "my-route-v3", "my-route"]
+        );
     }
 }

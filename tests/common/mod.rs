@@ -34,11 +34,18 @@ impl Outcome {
     }
 
     pub fn report(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("report.json")).expect("report.json written")).expect("report is JSON")
+        serde_json::from_str(
+            &std::fs::read_to_string(self.dir.join("report.json")).expect("report.json written"),
+        )
+        .expect("report is JSON")
     }
 
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -77,14 +84,25 @@ impl Case {
 
     /// `heatcheck run suite.yaml --sandbox --junit junit.xml --report-json report.json ARGS`.
     pub fn run_sandbox(&self) -> Outcome {
-        let mut args: Vec<String> = vec!["run".into(), "suite.yaml".into(), "--sandbox".into(), "--junit".into(), "junit.xml".into(), "--report-json".into(), "report.json".into()];
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "suite.yaml".into(),
+            "--sandbox".into(),
+            "--junit".into(),
+            "junit.xml".into(),
+            "--report-json".into(),
+            "report.json".into(),
+        ];
         args.extend(self.args.iter().cloned());
         self.exec(&args)
     }
 
     pub fn exec(&self, args: &[String]) -> Outcome {
         let mut cmd = Command::new(bin());
-        cmd.current_dir(self.dir.path()).args(args).env("NO_COLOR", "1").env_remove("KUBECONFIG");
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -118,11 +136,22 @@ impl SandboxProcess {
             .spawn()
             .expect("start heatcheck sandbox");
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !kubeconfig.exists() || !std::fs::read_to_string(&kubeconfig).unwrap_or_default().contains("current-context") {
-            assert!(Instant::now() < deadline, "sandbox did not write its kubeconfig");
+        while !kubeconfig.exists()
+            || !std::fs::read_to_string(&kubeconfig)
+                .unwrap_or_default()
+                .contains("current-context")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "sandbox did not write its kubeconfig"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        SandboxProcess { child, kubeconfig, _dir: dir }
+        SandboxProcess {
+            child,
+            kubeconfig,
+            _dir: dir,
+        }
     }
 }
 
@@ -144,7 +173,10 @@ pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
     })
     .await
     .expect("connect");
-    let discovery = kube::discovery::Discovery::new(client.kube().clone()).run().await.expect("discovery");
+    let discovery = kube::discovery::Discovery::new(client.kube().clone())
+        .run()
+        .await
+        .expect("discovery");
     let mut out = BTreeMap::new();
     for group in discovery.groups() {
         for (ar, caps) in group.recommended_resources() {
@@ -154,15 +186,24 @@ pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
             if ["Event", "Endpoints", "EndpointSlice"].contains(&ar.kind.as_str()) {
                 continue;
             }
-            let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(client.kube().clone(), &ar);
+            let api: kube::Api<kube::api::DynamicObject> =
+                kube::Api::all_with(client.kube().clone(), &ar);
             let list = api.list(&Default::default()).await.expect("list");
             for o in list.items {
                 let v = serde_json::to_value(&o).unwrap();
-                let owned = v.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|r| r.iter().any(|r| r["controller"] == true));
+                let owned = v
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|r| r["controller"] == true));
                 if owned {
                     continue;
                 }
-                let key = format!("{}/{}/{}", ar.kind, o.metadata.namespace.clone().unwrap_or_default(), o.metadata.name.clone().unwrap_or_default());
+                let key = format!(
+                    "{}/{}/{}",
+                    ar.kind,
+                    o.metadata.namespace.clone().unwrap_or_default(),
+                    o.metadata.name.clone().unwrap_or_default()
+                );
                 out.insert(key, normalize(v));
             }
         }
@@ -175,7 +216,14 @@ fn normalize(mut v: Value) -> Value {
         o.remove("status");
     }
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for f in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp"] {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+            "deletionTimestamp",
+        ] {
             meta.remove(f);
         }
         if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
@@ -183,4 +231,109 @@ fn normalize(mut v: Value) -> Value {
         }
     }
     v
+}
+
+/// Counts in a JUnit document: (testcases, failures, errors, skipped), read
+/// back with an XML parser as a CI system would.
+pub fn junit_counts(xml: &str) -> (usize, usize, usize, usize) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut cases, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
+    loop {
+        match reader.read_event().expect("well-formed JUnit XML") {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testcase" => cases += 1,
+                b"failure" => failures += 1,
+                b"error" => errors += 1,
+                b"skipped" => skipped += 1,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    (cases, failures, errors, skipped)
+}
+
+/// The text and attributes of every <failure>/<error> element.
+pub fn junit_failures(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().expect("well-formed JUnit XML") {
+            Event::Start(e) if matches!(e.name().as_ref(), b"failure" | b"error") => {
+                let msg = e
+                    .attributes()
+                    .filter_map(Result::ok)
+                    .find(|a| a.key.as_ref() == b"message")
+                    .map(|a| a.unescape_value().unwrap().into_owned())
+                    .unwrap_or_default();
+                current = Some(msg);
+                text.clear();
+            }
+            Event::Text(t) if current.is_some() => text.push_str(&t.decode().unwrap()),
+            Event::CData(t) if current.is_some() => text.push_str(&String::from_utf8_lossy(&t)),
+            Event::End(e) if matches!(e.name().as_ref(), b"failure" | b"error") => {
+                if let Some(m) = current.take() {
+                    out.push((m, text.clone()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The base manifest every end-to-end case starts from: a gateway, a
+/// backend with two pods and a route for `shop.example.com`.
+pub const BASE: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: any
+  listeners: [{name: http, protocol: HTTP, port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: echo, image: echo}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 8080}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [shop.example.com]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+"#;
+
+/// A suite header with the base fixtures in namespace `ns`.
+pub fn suite_with(ns: &str, body: &str) -> String {
+    format!(
+        r#"apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {{name: e2e}}
+spec:
+  target: {{namespace: {ns}, createNamespace: true}}
+  defaults: {{timeout: 20s, interval: 100ms}}
+  fixtures:
+    - apply: {{file: base.yaml}}
+    - wait: {{kind: Deployment, name: web, available: true}}
+    - wait: {{kind: HTTPRoute, name: web, condition: Accepted}}
+{body}"#
+    )
 }

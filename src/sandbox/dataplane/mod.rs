@@ -50,10 +50,10 @@ pub mod view;
 
 use std::sync::{Arc, RwLock};
 
+pub use crate::gateway_url::{gateway_base_url, HOST_PORT_ADDRESS_TYPE};
 pub use listeners::{GatewayAddress, GatewayBinding, ListenerBinding};
 pub use routing::{Condition, RouteParentStatus, RouteTable};
 pub use server::MAX_BODY_BYTES;
-pub use crate::gateway_url::{gateway_base_url, HOST_PORT_ADDRESS_TYPE};
 pub use view::{ActiveFault, ClusterView, Direction, FaultAction};
 
 struct Inner {
