@@ -13,7 +13,7 @@ pub fn list(path: &Path) -> i32 {
     };
     println!("suite {} ({})", suite.metadata.name, path.display());
     if let Some(d) = &suite.metadata.description {
-        println!("  {}", d.trim());
+        println!("  {}", d.trim().replace('\n', "\n  "));
     }
     println!("target namespace: {}", suite.spec.target.namespace);
     if !suite.spec.fixtures.is_empty() {
