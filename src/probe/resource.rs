@@ -65,18 +65,38 @@ pub async fn check_resource(
             ));
         }
     }
+    let secret = r.kind() == "Secret";
     for o in &objects {
         for (path, m) in &a.expect {
             let got = crate::jsonpath::first(o, path).map_err(CheckFailure::new)?;
             m.check(got.as_ref()).map_err(|e| {
+                // Secret values never reach a report: say that it failed, not what it holds.
+                let e = if secret { "the value does not match (Secret values are not shown)".to_string() } else { e };
+                let shown = if secret { mask_secret(o) } else { o.clone() };
                 CheckFailure::with_detail(
                     format!("{} {}: {path}: {e}", r.kind(), name_of(o)),
-                    serde_json::to_string_pretty(o).unwrap_or_default(),
+                    serde_json::to_string_pretty(&shown).unwrap_or_default(),
                 )
             })?;
         }
     }
     Ok(format!("{} {} checked", objects.len(), r.kind()))
+}
+
+/// A Secret with its keys kept and every value replaced by "***".
+pub fn mask_secret(o: &Value) -> Value {
+    let mut o = o.clone();
+    for field in ["data", "stringData"] {
+        if let Some(map) = o.get_mut(field).and_then(Value::as_object_mut) {
+            for v in map.values_mut() {
+                *v = Value::String("***".into());
+            }
+        }
+    }
+    if let Some(a) = o.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    o
 }
 
 /// Sort key: the value at `by` as text (RFC 3339 timestamps sort as text),
@@ -194,6 +214,15 @@ pub async fn check_presence(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn secret_values_are_masked_keys_kept() {
+        let s = json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}, "stringData": {"token": "t0k"}});
+        let m = mask_secret(&s);
+        assert_eq!(m["data"]["password"], "***");
+        assert_eq!(m["stringData"]["token"], "***");
+        assert!(!m.to_string().contains("aHVudGVyMg"));
+    }
 
     #[test]
     fn order_breaks_ties_by_namespace_and_name() {
