@@ -267,8 +267,7 @@ impl ClusterClient {
         obj: &Value,
     ) -> Result<Value, ClusterError> {
         let name = object_name(obj).unwrap_or_default();
-        let dobj: DynamicObject = serde_json::from_value(obj.clone())
-            .map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))?;
+        let dobj = to_dynamic(r, obj, &name)?;
         self.api(r, ns)
             .create(&PostParams::default(), &dobj)
             .await
@@ -283,8 +282,7 @@ impl ClusterClient {
         obj: &Value,
     ) -> Result<Value, ClusterError> {
         let name = object_name(obj)?;
-        let dobj: DynamicObject = serde_json::from_value(obj.clone())
-            .map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))?;
+        let dobj = to_dynamic(r, obj, &name)?;
         self.api(r, ns)
             .replace(&name, &PostParams::default(), &dobj)
             .await
@@ -454,6 +452,11 @@ fn find_kind(
         }
     }
     None
+}
+
+fn to_dynamic(r: &Resolved, obj: &Value, name: &str) -> Result<DynamicObject, ClusterError> {
+    serde_json::from_value(obj.clone())
+        .map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))
 }
 
 pub fn to_value(o: DynamicObject) -> Value {

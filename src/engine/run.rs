@@ -478,6 +478,31 @@ impl Engine {
         (records, error)
     }
 
+    /// Checks assertions in order, recording each; true when aborted.
+    async fn check_all(
+        &self,
+        ctx: &SuiteContext,
+        case: &str,
+        list: &[crate::suite::Assertion],
+        prefix: &str,
+        out: &mut Vec<AssertionRecord>,
+    ) -> bool {
+        for a in list {
+            match check_assertion(ctx, a, prefix).await {
+                Ok(rec) => {
+                    self.emitter.emit(Event::AssertionFinished {
+                        suite: ctx.suite.metadata.name.clone(),
+                        case: case.to_string(),
+                        record: rec.clone(),
+                    });
+                    out.push(rec);
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     async fn run_scenario(
         &self,
         ctx: &SuiteContext,
@@ -498,22 +523,9 @@ impl Engine {
         let mut aborted = matches!(step_error, Some(StepError::Aborted));
         let mut assertions: Vec<AssertionRecord> = Vec::new();
         if step_error.is_none() {
-            for a in &sc.assertions {
-                match check_assertion(ctx, a, "").await {
-                    Ok(rec) => {
-                        self.emitter.emit(Event::AssertionFinished {
-                            suite: suite.clone(),
-                            case: sc.name.clone(),
-                            record: rec.clone(),
-                        });
-                        assertions.push(rec);
-                    }
-                    Err(_) => {
-                        aborted = true;
-                        break;
-                    }
-                }
-            }
+            aborted |= self
+                .check_all(ctx, &sc.name, &sc.assertions, "", &mut assertions)
+                .await;
         }
         // Restore this scenario's changes, then the steady state must hold again.
         let mut restore = RestoreOutcome::default();
@@ -532,22 +544,16 @@ impl Engine {
                 });
             }
             if !aborted && restore.ok() {
-                for a in &ctx.suite.spec.steady_state {
-                    match check_assertion(ctx, a, "steady state after: ").await {
-                        Ok(rec) => {
-                            self.emitter.emit(Event::AssertionFinished {
-                                suite: suite.clone(),
-                                case: sc.name.clone(),
-                                record: rec.clone(),
-                            });
-                            assertions.push(rec);
-                        }
-                        Err(_) => {
-                            aborted = true;
-                            break;
-                        }
-                    }
-                }
+                let steady = &ctx.suite.spec.steady_state;
+                aborted |= self
+                    .check_all(
+                        ctx,
+                        &sc.name,
+                        steady,
+                        "steady state after: ",
+                        &mut assertions,
+                    )
+                    .await;
             }
         }
         let status = if aborted {

@@ -65,40 +65,28 @@ async fn execute(
         StepAction::Delete(d) => delete(ctx, scope, d, timeout).await,
         StepAction::Patch(p) => patch(ctx, scope, p).await,
         StepAction::Scale(s) => {
-            let r = ctx
-                .client
-                .resolve(s.api_version.as_deref(), &s.kind)
-                .await?;
-            let ns = ctx.step_namespace(s.namespace.as_deref())?;
-            let name = ctx
-                .templater
-                .render(&s.name)
-                .map_err(|e| StepError::Failed(e.to_string()))?;
-            require(
-                ctx.record_prior(scope, &r, Some(&ns), &name).await?,
-                &r,
-                &ns,
-                &name,
-            )?;
+            let (r, ns, name) = existing_target(
+                ctx,
+                scope,
+                s.api_version.as_deref(),
+                &s.kind,
+                s.namespace.as_deref(),
+                &s.name,
+            )
+            .await?;
             ctx.client.scale(&r, Some(&ns), &name, s.replicas).await?;
             Ok(format!("{} {ns}/{name} scaled to {}", r.kind(), s.replicas))
         }
         StepAction::Restart(s) => {
-            let r = ctx
-                .client
-                .resolve(s.api_version.as_deref(), &s.kind)
-                .await?;
-            let ns = ctx.step_namespace(s.namespace.as_deref())?;
-            let name = ctx
-                .templater
-                .render(&s.name)
-                .map_err(|e| StepError::Failed(e.to_string()))?;
-            require(
-                ctx.record_prior(scope, &r, Some(&ns), &name).await?,
-                &r,
-                &ns,
-                &name,
-            )?;
+            let (r, ns, name) = existing_target(
+                ctx,
+                scope,
+                s.api_version.as_deref(),
+                &s.kind,
+                s.namespace.as_deref(),
+                &s.name,
+            )
+            .await?;
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let body = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
             ctx.client
@@ -113,6 +101,30 @@ async fn execute(
         }
         StepAction::Fault(f) => inject_fault(ctx, scope, f, index, timeout).await,
     }
+}
+
+/// Resolves a named, namespaced object that must exist, journaling it first.
+async fn existing_target(
+    ctx: &SuiteContext,
+    scope: &str,
+    api_version: Option<&str>,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<(Resolved, String, String), StepError> {
+    let r = ctx.client.resolve(api_version, kind).await?;
+    let ns = ctx.step_namespace(namespace)?;
+    let name = ctx
+        .templater
+        .render(name)
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    require(
+        ctx.record_prior(scope, &r, Some(&ns), &name).await?,
+        &r,
+        &ns,
+        &name,
+    )?;
+    Ok((r, ns, name))
 }
 
 fn require(current: Option<Value>, r: &Resolved, ns: &str, name: &str) -> Result<Value, StepError> {
