@@ -419,3 +419,43 @@ fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// One scenario per step and assertion kind, each made to fail; every failure
+/// must say what was expected and what was found.
+#[test]
+fn every_step_and_assertion_kind_fails_with_a_clear_reason() {
+    let scenarios: &[(&str, &str, &str)] = &[
+        ("apply a broken manifest", "steps: [{apply: {manifest: 'kind: ConfigMap'}}]", "document 1 has no apiVersion"),
+        ("create an existing object", "steps: [{create: {file: base.yaml}}]", "already exists"),
+        ("delete a missing object", "steps: [{delete: {kind: ConfigMap, name: nope}}]", "ConfigMap e2e-fails/nope not found"),
+        ("patch a missing object", "steps: [{patch: {kind: ConfigMap, name: nope, patch: {data: {a: b}}}}]", "ConfigMap e2e-fails/nope not found"),
+        ("scale a missing deployment", "steps: [{scale: {name: nope, replicas: 1}}]", "Deployment e2e-fails/nope not found"),
+        ("restart a missing deployment", "steps: [{restart: {name: nope}}]", "Deployment e2e-fails/nope not found"),
+        ("a kind nobody serves", "steps: [{wait: {kind: Widget, name: w, present: true, timeout: 1s}}]", "Widget is not served by this cluster"),
+        ("a fault that selects nothing", "steps: [{fault: {type: podKill, selector: app=nothing, duration: 5s}, timeout: 1s}]", "was not injected within 1s"),
+        ("resource expectation", "assertions: [{resource: {kind: Service, name: web, expect: {'$.spec.ports[0].port': 9999}}}]", "Service web: $.spec.ports[0].port: expected 9999, got 8080"),
+        ("resource count", "assertions: [{resource: {kind: Pod, selector: app=web, count: 5}}]", "expected 5 Pod, got 2"),
+        ("order", "assertions: [{order: {kind: Deployment, expect: [web, ghost]}}]", "but ghost missing"),
+        ("absent", "assertions: [{absent: {kind: Service, name: web}}]", "expected Service e2e-fails/web to be absent, it exists"),
+        ("present", "assertions: [{present: {kind: Service, name: ghost}}]", "expected Service e2e-fails/ghost to exist, it does not"),
+        ("http status", "assertions: [{http: {url: '{{gateway \"gw\"}}/', headers: {Host: nowhere.example.com}, expect: {status: 200}}}]", "expected status 200, got 404"),
+    ];
+    let mut body = String::from("  scenarios:\n");
+    for (name, spec, _) in scenarios {
+        let steps = if spec.starts_with("assertions") { "steps: []\n      " } else { "" };
+        body.push_str(&format!("    - name: {name}\n      {steps}{spec}\n"));
+    }
+    let case = Case::suite(&suite_with("e2e-fails", &body)).file("base.yaml", BASE);
+    let out = case.run_sandbox();
+    out.assert_code(1);
+    let report = out.report();
+    let cases = report["suites"][0]["cases"].as_array().unwrap();
+    for (name, _, expected) in scenarios {
+        let c = cases.iter().find(|c| c["name"] == *name).unwrap_or_else(|| panic!("no case {name}"));
+        assert!(c["status"] == "failed" || c["status"] == "errored", "{name}: {c}");
+        let message = c["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{name}: expected the message to contain {expected:?}, got {message:?}");
+    }
+    let (_, failures, errors, _) = junit_counts(&out.junit());
+    assert_eq!(failures + errors, scenarios.len());
+}

@@ -247,6 +247,30 @@ pub fn injected(obj: &Value) -> Result<bool, String> {
     }
 }
 
+/// The chaos object's status in a few words, for a timeout message:
+/// "Selected=False, AllInjected=False" or "engineStatus=initialized".
+pub fn describe_status(obj: &Value) -> String {
+    if let Some(state) = obj.pointer("/status/engineStatus").and_then(Value::as_str) {
+        return format!("engineStatus={state}");
+    }
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c["type"] == "Selected" || c["type"] == "AllInjected")
+                .map(|c| {
+                    format!(
+                        "{}={}",
+                        c["type"].as_str().unwrap_or("?"),
+                        c["status"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,8 @@ pub async fn run_step(
     // Waits carry their own deadline; everything else gets the step timeout here.
     let limit = match step.action {
         StepAction::Sleep(d) => d.0 + timeout,
-        StepAction::Wait(_) => timeout + Duration::from_secs(5),
+        // These poll with their own deadline and explain what they last saw.
+        StepAction::Wait(_) | StepAction::Fault(_) => timeout + Duration::from_secs(5),
         _ => timeout,
     };
     let mut cancel = ctx.cancel.clone();
@@ -537,18 +538,25 @@ async fn inject_fault(
     ctx.client.create(&r, Some(&ns), &obj).await?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
+        let mut seen = String::new();
         if let Some(o) = ctx.client.get(&r, Some(&ns), &name).await? {
             if fault::injected(&o)
                 .map_err(|e| StepError::Failed(format!("{} {ns}/{name} failed: {e}", r.kind())))?
             {
                 return Ok(format!("{} {ns}/{name} injected", r.kind()));
             }
+            seen = fault::describe_status(&o);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(StepError::Failed(format!(
-                "{} {ns}/{name} was not injected within {}",
+                "{} {ns}/{name} was not injected within {}{}",
                 r.kind(),
-                crate::suite::format_duration(timeout)
+                crate::suite::format_duration(timeout),
+                if seen.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({seen})")
+                }
             )));
         }
         ctx.sleep(ctx.interval()).await?;
