@@ -1,14 +1,20 @@
 //! One whole sandbox: the object store, the API server, the controllers and
 //! the gateway data plane, wired together.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use super::controllers::{active_faults, spawn_controllers, ControllerConfig, ControllerHandle, ResolvedAction};
-use super::dataplane::{ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding};
+use super::controllers::{
+    active_faults, spawn_controllers, ControllerConfig, ControllerHandle, FaultHook,
+    ResolvedAction, ResolvedFault,
+};
+use super::dataplane::{
+    ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding,
+};
 use super::registry::ResKey;
 use super::server::{serve_api, ApiConfig, ApiHandle};
 use super::store::{Store, WriteOptions};
@@ -41,15 +47,32 @@ impl Sandbox {
             },
         )
         .await?;
+        let dataplane = DataPlane::new();
+        // Both the chaos daemon and the sync loop rebuild the routing table;
+        // each reads the store and swaps the table under this lock, so a
+        // rebuild from an older read never replaces a newer one.
+        let rebuild = Arc::new(Mutex::new(()));
+        let apply_faults: FaultHook = {
+            let (store, dp, rebuild) = (store.clone(), dataplane.clone(), rebuild.clone());
+            Arc::new(move |faults: &[ResolvedFault]| {
+                let _g = rebuild.lock().unwrap_or_else(|e| e.into_inner());
+                dp.update(view(&store, faults));
+            })
+        };
         let controllers = spawn_controllers(
             store.clone(),
             ControllerConfig {
                 pod_ready_delay: opts.pod_ready_delay,
+                apply_faults: Some(apply_faults),
             },
         );
-        let dataplane = DataPlane::new();
         let (tx, bindings) = watch::channel(Vec::new());
-        let sync = tokio::spawn(sync_dataplane(store.clone(), dataplane.clone(), tx));
+        let sync = tokio::spawn(sync_dataplane(
+            store.clone(),
+            dataplane.clone(),
+            rebuild,
+            tx,
+        ));
         Ok(Sandbox {
             api,
             store,
@@ -107,7 +130,8 @@ fn list(store: &Store, group: &str, plural: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn view(store: &Store) -> ClusterView {
+/// The data plane's input, with `faults` as the network faults in effect.
+fn view(store: &Store, faults: &[ResolvedFault]) -> ClusterView {
     const GW: &str = "gateway.networking.k8s.io";
     ClusterView {
         gateways: list(store, GW, "gateways"),
@@ -117,14 +141,16 @@ fn view(store: &Store) -> ClusterView {
         network_policies: list(store, "networking.k8s.io", "networkpolicies"),
         namespaces: list(store, "", "namespaces"),
         reference_grants: list(store, GW, "referencegrants"),
-        faults: active_faults(store)
-            .into_iter()
+        faults: faults
+            .iter()
             .map(|f| ActiveFault {
-                id: f.id,
-                namespace: f.namespace,
-                pods: f.pods,
+                id: f.id.clone(),
+                namespace: f.namespace.clone(),
+                pods: f.pods.clone(),
                 action: match f.action {
-                    ResolvedAction::Delay { latency, jitter } => FaultAction::Delay { latency, jitter },
+                    ResolvedAction::Delay { latency, jitter } => {
+                        FaultAction::Delay { latency, jitter }
+                    }
                     ResolvedAction::Loss { percent } => FaultAction::Loss { percent },
                     ResolvedAction::Partition => FaultAction::Partition,
                 },
@@ -140,10 +166,18 @@ fn view(store: &Store) -> ClusterView {
 
 /// Rebuilds the routing table and the listeners on every relevant change,
 /// then publishes each Gateway's addresses in its status.
-async fn sync_dataplane(store: Store, dp: DataPlane, tx: watch::Sender<Vec<GatewayBinding>>) {
+async fn sync_dataplane(
+    store: Store,
+    dp: DataPlane,
+    rebuild: Arc<Mutex<()>>,
+    tx: watch::Sender<Vec<GatewayBinding>>,
+) {
     let mut rx = store.subscribe();
     loop {
-        dp.update(view(&store));
+        {
+            let _g = rebuild.lock().unwrap_or_else(|e| e.into_inner());
+            dp.update(view(&store, &active_faults(&store)));
+        }
         let bindings = dp.sync_listeners().await;
         for b in &bindings {
             publish_addresses(&store, b);
@@ -152,7 +186,13 @@ async fn sync_dataplane(store: Store, dp: DataPlane, tx: watch::Sender<Vec<Gatew
         // Wait for a change that matters, then take every event already queued.
         loop {
             match rx.recv().await {
-                Ok(e) if ROUTING_KINDS.iter().any(|(g, p)| e.key.group == *g && e.key.plural == *p) => break,
+                Ok(e)
+                    if ROUTING_KINDS
+                        .iter()
+                        .any(|(g, p)| e.key.group == *g && e.key.plural == *p) =>
+                {
+                    break
+                }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => break,
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -179,7 +219,13 @@ fn publish_addresses(store: &Store, b: &GatewayBinding) {
             gw["status"] = json!({});
         }
         gw["status"]["addresses"] = addresses;
-        match store.update_status(&key, Some(&b.namespace), &b.name, gw, &WriteOptions::default()) {
+        match store.update_status(
+            &key,
+            Some(&b.namespace),
+            &b.name,
+            gw,
+            &WriteOptions::default(),
+        ) {
             Err(e) if e.code == 409 => continue,
             _ => return,
         }

@@ -4,6 +4,17 @@
 //! pod-delete deletes pods every CHAOS_INTERVAL). `engineState: stop` ends
 //! it at once. Status follows the chaos-operator: `engineStatus`
 //! initialized/completed/stopped, `experiments[]` with status and verdict.
+//!
+//! The split with the chaos daemon ([`super::daemon`], standing in for the
+//! experiment job that really injects): this controller selects targets and
+//! writes experiments as `Waiting for Job Creation` (verdict `N/A`, as the
+//! operator does before the job starts); when the duration is over it only
+//! decides the verdict (`Pass`), and on `engineState: stop` it waits. The
+//! daemon, after the data plane applied or removed the fault, moves an
+//! experiment to `Running` (verdict `Awaited`), to `Completed` (verdict
+//! decided) or to `Forcefully Aborted` (engine stopping); see
+//! [`confirm_engine`]. Only then does this controller write `completed` or
+//! `stopped` for the engine.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +31,7 @@ use crate::sandbox::registry::ResKey;
 use crate::sandbox::store::{now_rfc3339, random_suffix, DeleteOptions, Store};
 
 pub(crate) const GROUP: &str = "litmuschaos.io";
+const WAITING: &str = "Waiting for Job Creation";
 const RUNNING: &str = "Running";
 const COMPLETED: &str = "Completed";
 const ABORTED: &str = "Forcefully Aborted";
@@ -63,7 +75,7 @@ pub(crate) fn running_experiments(engine: &Value) -> Vec<RunningExperiment> {
         .and_then(Value::as_array)
         .map(|exps| {
             exps.iter()
-                .filter(|e| e.get("status").and_then(Value::as_str) == Some(RUNNING))
+                .filter(|e| in_flight(e) && undecided(e))
                 .filter_map(|e| {
                     let name = e.get("name").and_then(Value::as_str)?.to_string();
                     let spec = specs
@@ -94,6 +106,85 @@ pub(crate) fn running_experiments(engine: &Value) -> Vec<RunningExperiment> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Started (or about to) and not yet ended.
+fn in_flight(exp_status: &Value) -> bool {
+    matches!(
+        exp_status.get("status").and_then(Value::as_str),
+        Some(WAITING | RUNNING)
+    )
+}
+
+/// No verdict yet: the fault should still be in effect.
+fn undecided(exp_status: &Value) -> bool {
+    matches!(
+        exp_status.get("verdict").and_then(Value::as_str),
+        None | Some("N/A" | "Awaited")
+    )
+}
+
+/// The chaos daemon's side: the engine status once the data plane applies
+/// exactly the faults with ids in `applied`, or `None` when it already says
+/// so. Experiments the emulator has no network fault for need nothing applied.
+pub(crate) fn confirm_engine(engine: &Value, applied: &[String]) -> Option<Value> {
+    if util::is_terminating(engine)
+        || engine
+            .pointer("/status/engineStatus")
+            .and_then(Value::as_str)
+            != Some("initialized")
+    {
+        return None;
+    }
+    let active = engine
+        .pointer("/spec/engineState")
+        .and_then(Value::as_str)
+        .unwrap_or("active")
+        == "active";
+    let specs = engine
+        .pointer("/spec/experiments")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let status = engine.get("status")?;
+    let mut next = status.clone();
+    for e in next
+        .get_mut("experiments")
+        .and_then(Value::as_array_mut)?
+        .iter_mut()
+        .filter(|e| in_flight(e))
+    {
+        let name = e
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let fault = specs
+            .iter()
+            .find(|s| exp_name(s) == name)
+            .and_then(network_action)
+            .is_some();
+        let is_applied = applied.contains(&super::faults::litmus_id(engine, &name));
+        if !active {
+            if !is_applied {
+                e["status"] = json!(ABORTED);
+                e["verdict"] = json!("Stopped");
+                e["lastUpdateTime"] = json!(now_rfc3339());
+            }
+        } else if !undecided(e) {
+            if !is_applied {
+                e["status"] = json!(COMPLETED);
+                e["lastUpdateTime"] = json!(now_rfc3339());
+            }
+        } else if e.get("status").and_then(Value::as_str) == Some(WAITING) && (is_applied || !fault)
+        {
+            e["status"] = json!(RUNNING);
+            e["verdict"] = json!("Awaited");
+            e["experimentPod"] = json!(format!("{name}-{}", random_suffix(6)));
+            e["lastUpdateTime"] = json!(now_rfc3339());
+        }
+    }
+    (next != *status).then_some(next)
 }
 
 /// An experiment's env override (`spec.components.env`).
@@ -311,17 +402,10 @@ impl Litmus {
             .unwrap_or_default();
         match (state, status) {
             ("stop", "initialized") => {
-                let exps: Vec<Value> = exps
-                    .into_iter()
-                    .map(|mut e| {
-                        if e.get("status").and_then(Value::as_str) == Some(RUNNING) {
-                            e["status"] = json!(ABORTED);
-                            e["verdict"] = json!("Stopped");
-                            e["lastUpdateTime"] = json!(now_rfc3339());
-                        }
-                        e
-                    })
-                    .collect();
+                // The daemon aborts running experiments once their faults are gone.
+                if exps.iter().any(in_flight) {
+                    return None;
+                }
                 util::write_status(
                     store,
                     &k,
@@ -368,9 +452,9 @@ impl Litmus {
             let mut entry = json!({
                 "name": name,
                 "runner": format!("{}-runner", util::name(engine)),
-                "experimentPod": format!("{name}-{}", random_suffix(6)),
-                "status": RUNNING,
-                "verdict": "Awaited",
+                "experimentPod": "Yet to be launched",
+                "status": WAITING,
+                "verdict": "N/A",
                 "lastUpdateTime": now,
             });
             if targets.is_empty() {
@@ -422,7 +506,7 @@ impl Litmus {
                 .find(|s| exp_name(s) == name)
                 .cloned()
                 .unwrap_or(json!({"name": name}));
-            if e.get("status").and_then(Value::as_str) != Some(RUNNING) {
+            if !in_flight(&e) || !undecided(&e) {
                 next_exps.push(e);
                 continue;
             }
@@ -438,9 +522,8 @@ impl Litmus {
             });
             let ends = started + total_duration(&spec);
             if now >= ends {
-                e["status"] = json!(COMPLETED);
+                // The daemon marks it Completed once the fault is gone.
                 e["verdict"] = json!("Pass");
-                e["lastUpdateTime"] = json!(now_rfc3339());
             } else {
                 soon(ends);
                 if name == "pod-delete" {
@@ -463,9 +546,7 @@ impl Litmus {
             }
             next_exps.push(e);
         }
-        let all_done = next_exps
-            .iter()
-            .all(|e| e.get("status").and_then(Value::as_str) != Some(RUNNING));
+        let all_done = !next_exps.iter().any(in_flight);
         if all_done {
             let status = json!({"engineStatus": "completed", "experiments": next_exps});
             if util::write_status(store, &key(GROUP, "chaosengines"), engine, status) {

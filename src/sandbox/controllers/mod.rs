@@ -10,6 +10,7 @@
 //! durations) asks for a wake-up.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -20,6 +21,7 @@ use super::registry::ResKey;
 use super::store::{Store, WatchEvent};
 
 mod chaosmesh;
+mod daemon;
 mod daemonset;
 mod deployment;
 mod duration;
@@ -35,11 +37,27 @@ mod util;
 
 pub use faults::{active_faults, ResolvedAction, ResolvedFault};
 
+/// Makes the data plane apply exactly these faults (and no others) before
+/// returning; the chaos daemon reports faults injected only after it.
+pub type FaultHook = Arc<dyn Fn(&[ResolvedFault]) + Send + Sync>;
+
 /// Tunables for the emulated cluster.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ControllerConfig {
     /// How long a started pod stays Running but not Ready.
     pub pod_ready_delay: Duration,
+    /// Where the chaos daemon applies faults; `None` applies them nowhere
+    /// (statuses still progress).
+    pub apply_faults: Option<FaultHook>,
+}
+
+impl std::fmt::Debug for ControllerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerConfig")
+            .field("pod_ready_delay", &self.pod_ready_delay)
+            .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
+            .finish()
+    }
 }
 
 /// The running controller tasks; dropping the handle stops them.
@@ -73,6 +91,7 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, gateway::GatewayApi),
         spawn(&store, chaosmesh::ChaosMesh::default()),
         spawn(&store, litmus::Litmus::default()),
+        spawn(&store, daemon::ChaosDaemon::new(config.apply_faults)),
     ];
     ControllerHandle { tasks }
 }
@@ -327,6 +346,7 @@ mod tests {
             Box::new(gateway::GatewayApi),
             Box::new(chaosmesh::ChaosMesh::default()),
             Box::new(litmus::Litmus::default()),
+            Box::new(daemon::ChaosDaemon::new(None)),
         ];
         let mut settle = |store: &Store| {
             let mut last = 0;
