@@ -396,6 +396,19 @@ mod tests {
         nc
     }
 
+    fn get_nc(store: &Store, name: &str) -> Value {
+        store
+            .get(&key(GROUP, "networkchaos"), Some("default"), name)
+            .unwrap()
+    }
+
+    async fn wait_condition(store: &Store, name: &str, kind: &str) -> Value {
+        wait_for(kind, || {
+            Some(get_nc(store, name)).filter(|nc| condition_true(&nc["status"], kind))
+        })
+        .await
+    }
+
     #[tokio::test]
     async fn network_delay_is_active_then_recovers() {
         let store = Store::new();
@@ -407,12 +420,20 @@ mod tests {
             "networkchaos",
             network_chaos("lag", Some("1s")),
         );
-        let faults = wait_for("fault active", || {
-            Some(active_faults(&store)).filter(|f| !f.is_empty())
-        })
-        .await;
+        let nc = wait_condition(&store, "lag", "AllInjected").await;
+        assert!(!condition_true(&nc["status"], "AllRecovered"));
+        for r in nc["status"]["experiment"]["containerRecords"]
+            .as_array()
+            .unwrap()
+        {
+            assert_eq!(r["phase"], INJECTED);
+            assert_eq!(r["injectedCount"], 1);
+            assert_eq!(r["events"][0]["operation"], "Apply");
+        }
+        let faults = active_faults(&store);
         assert_eq!(faults.len(), 1);
         let f = &faults[0];
+        assert_eq!(f.id, "networkchaos/default/lag");
         assert_eq!(f.namespace, "default");
         assert_eq!(f.pods.len(), 2);
         assert_eq!(f.direction, "to");
@@ -423,25 +444,110 @@ mod tests {
                 jitter: Duration::from_millis(10)
             }
         );
-        let nc = wait_for("recovered", || {
-            store
-                .get(&key(GROUP, "networkchaos"), Some("default"), "lag")
-                .ok()
-                .filter(|nc| nc["status"]["experiment"]["desiredPhase"] == "Stop")
-        })
-        .await;
+        let nc = wait_condition(&store, "lag", "AllRecovered").await;
+        assert_eq!(nc["status"]["experiment"]["desiredPhase"], "Stop");
         assert!(active_faults(&store).is_empty());
-        let conds = nc["status"]["conditions"].as_array().unwrap();
-        assert!(conds
-            .iter()
-            .any(|c| c["type"] == "AllRecovered" && c["status"] == "True"));
-        assert!(conds
-            .iter()
-            .any(|c| c["type"] == "AllInjected" && c["status"] == "False"));
+        assert!(!condition_true(&nc["status"], "AllInjected"));
         let r = &nc["status"]["experiment"]["containerRecords"][0];
         assert_eq!(r["phase"], NOT_INJECTED);
         assert_eq!(r["recoveredCount"], 1);
         assert_eq!(r["events"][1]["operation"], "Recover");
+    }
+
+    /// The data plane hook has applied the fault before AllInjected turns
+    /// True, and removed it before AllRecovered does.
+    #[tokio::test]
+    async fn status_follows_the_data_plane() {
+        let store = Store::new();
+        let (hook, calls) = recording_hook(&store, GROUP, "networkchaos", "lag");
+        let _h = spawn_controllers(
+            store.clone(),
+            ControllerConfig {
+                apply_faults: Some(hook),
+                ..Default::default()
+            },
+        );
+        ready_app(&store, "slow", 2).await;
+        create(
+            &store,
+            GROUP,
+            "networkchaos",
+            network_chaos("lag", Some("1s")),
+        );
+        let id = "networkchaos/default/lag";
+        wait_condition(&store, "lag", "AllInjected").await;
+        {
+            let calls = calls.lock().unwrap();
+            let last = calls.last().expect("the hook was called");
+            assert!(last.ids.iter().any(|i| i == id), "fault applied now");
+            let first = calls
+                .iter()
+                .find(|c| c.ids.iter().any(|i| i == id))
+                .unwrap();
+            assert!(
+                !condition_true(&first.status, "AllInjected"),
+                "applied before it was reported: {:?}",
+                first.status
+            );
+        }
+        wait_condition(&store, "lag", "AllRecovered").await;
+        let calls = calls.lock().unwrap();
+        assert!(calls.last().unwrap().ids.is_empty(), "fault removed now");
+        let removal = calls
+            .iter()
+            .rposition(|c| c.ids.iter().any(|i| i == id))
+            .map(|i| &calls[i + 1])
+            .unwrap();
+        assert!(removal.ids.is_empty());
+        assert!(
+            !condition_true(&removal.status, "AllRecovered"),
+            "removed before it was reported: {:?}",
+            removal.status
+        );
+    }
+
+    #[test]
+    fn confirm_waits_for_the_daemon() {
+        let nc = json!({"status": {
+            "conditions": conditions(true, false, false, false),
+            "experiment": {"desiredPhase": "Run", "containerRecords": [
+                {"id": "default/a", "selectorKey": ".", "phase": NOT_INJECTED,
+                 "injectedCount": 0, "recoveredCount": 0, "events": []},
+                {"id": "default/b", "selectorKey": ".Target", "phase": NOT_INJECTED,
+                 "injectedCount": 0, "recoveredCount": 0, "events": []}]}}});
+        assert_eq!(confirm_network_chaos(&nc, false), None, "not applied yet");
+        let status = confirm_network_chaos(&nc, true).unwrap();
+        assert!(condition_true(&status, "AllInjected"));
+        assert!(condition_true(&status, "Selected"));
+        assert!(!condition_true(&status, "AllRecovered"));
+        for r in status["experiment"]["containerRecords"].as_array().unwrap() {
+            assert_eq!(r["phase"], INJECTED);
+            assert_eq!(r["injectedCount"], 1);
+        }
+        let mut nc = json!({ "status": status });
+        assert_eq!(confirm_network_chaos(&nc, true), None, "a fixpoint");
+        nc["status"]["experiment"]["desiredPhase"] = json!("Stop");
+        let status = confirm_network_chaos(&nc, false).unwrap();
+        assert!(condition_true(&status, "AllRecovered"));
+        assert!(!condition_true(&status, "AllInjected"));
+        let r = &status["experiment"]["containerRecords"][0];
+        assert_eq!(r["phase"], NOT_INJECTED);
+        assert_eq!(r["recoveredCount"], 1);
+        assert_eq!(r["events"][1]["operation"], "Recover");
+    }
+
+    /// An action the data plane does not model is reported injected: there
+    /// is nothing to apply.
+    #[tokio::test]
+    async fn unmodelled_action_is_still_reported() {
+        let store = Store::new();
+        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        ready_app(&store, "slow", 1).await;
+        let mut nc = network_chaos("bw", None);
+        nc["spec"]["action"] = json!("bandwidth");
+        create(&store, GROUP, "networkchaos", nc);
+        wait_condition(&store, "bw", "AllInjected").await;
+        assert!(active_faults(&store).is_empty());
     }
 
     #[tokio::test]
@@ -474,6 +580,8 @@ mod tests {
             )
             .unwrap();
         wait_for("paused", || active_faults(&store).is_empty().then_some(())).await;
+        let nc = wait_condition(&store, "forever", "AllRecovered").await;
+        assert!(condition_true(&nc["status"], "Paused"));
         let mut nc = store
             .get(&key(GROUP, "networkchaos"), Some("default"), "forever")
             .unwrap();
@@ -491,6 +599,13 @@ mod tests {
             (active_faults(&store).len() == 1).then_some(())
         })
         .await;
+        let nc = wait_condition(&store, "forever", "AllInjected").await;
+        assert!(!condition_true(&nc["status"], "Paused"));
+        let r = &nc["status"]["experiment"]["containerRecords"][0];
+        assert_eq!(
+            (&r["injectedCount"], &r["recoveredCount"]),
+            (&json!(2), &json!(1))
+        );
         store
             .delete(
                 &key(GROUP, "networkchaos"),

@@ -624,10 +624,17 @@ mod tests {
             "chaosengines",
             engine("lat", "pod-network-latency", "600"),
         );
-        let faults = wait_for("active", || {
-            Some(active_faults(&store)).filter(|f| !f.is_empty())
+        let e = wait_for("running", || {
+            Some(get(&store, "lat")).filter(|e| e["status"]["experiments"][0]["status"] == RUNNING)
         })
         .await;
+        assert_ne!(
+            e["status"]["experiments"][0]["experimentPod"],
+            "Yet to be launched"
+        );
+        let faults = active_faults(&store);
+        assert_eq!(faults.len(), 1);
+        assert_eq!(faults[0].id, "chaosengine/default/lat/pod-network-latency");
         assert_eq!(faults[0].pods.len(), 2, "50% of 4 pods");
         assert_eq!(
             faults[0].action,
@@ -680,6 +687,10 @@ mod tests {
             Some(get(&store, "short")).filter(|e| e["status"]["engineStatus"] == "completed")
         })
         .await;
+        assert!(e["status"]["experiments"][0]["experimentPod"]
+            .as_str()
+            .unwrap()
+            .starts_with("pod-network-loss-"));
         assert_eq!(e["status"]["experiments"][0]["status"], COMPLETED);
         assert_eq!(e["status"]["experiments"][0]["verdict"], "Pass");
         assert!(active_faults(&store).is_empty());
@@ -728,6 +739,109 @@ mod tests {
         assert!(
             active_faults(&store).is_empty(),
             "pod-delete is not a network fault"
+        );
+    }
+
+    /// The data plane hook has applied the fault before the experiment is
+    /// `Running`, and removed it before the engine reports `stopped`.
+    #[tokio::test]
+    async fn status_follows_the_data_plane() {
+        let store = Store::new();
+        let (hook, calls) = recording_hook(&store, GROUP, "chaosengines", "lat");
+        let _h = spawn_controllers(
+            store.clone(),
+            ControllerConfig {
+                apply_faults: Some(hook),
+                ..Default::default()
+            },
+        );
+        app(&store).await;
+        create(
+            &store,
+            GROUP,
+            "chaosengines",
+            engine("lat", "pod-network-latency", "600"),
+        );
+        let id = "chaosengine/default/lat/pod-network-latency";
+        let exp_status = |s: &Value| s["experiments"][0]["status"].clone();
+        wait_for("running", || {
+            (exp_status(&get(&store, "lat")["status"]) == RUNNING).then_some(())
+        })
+        .await;
+        {
+            let calls = calls.lock().unwrap();
+            assert!(calls.last().unwrap().ids.iter().any(|i| i == id));
+            let first = calls
+                .iter()
+                .find(|c| c.ids.iter().any(|i| i == id))
+                .unwrap();
+            assert_eq!(exp_status(&first.status), WAITING);
+        }
+        let mut e = get(&store, "lat");
+        e["spec"]["engineState"] = json!("stop");
+        store
+            .update(
+                &key(GROUP, "chaosengines"),
+                Some("default"),
+                "lat",
+                e,
+                &util::W,
+            )
+            .unwrap();
+        wait_for("stopped", || {
+            (get(&store, "lat")["status"]["engineStatus"] == "stopped").then_some(())
+        })
+        .await;
+        let calls = calls.lock().unwrap();
+        assert!(calls.last().unwrap().ids.is_empty());
+        let i = calls
+            .iter()
+            .rposition(|c| c.ids.iter().any(|i| i == id))
+            .unwrap();
+        assert_eq!(
+            exp_status(&calls[i + 1].status),
+            RUNNING,
+            "removed before aborted"
+        );
+    }
+
+    #[test]
+    fn confirm_moves_experiments_after_the_data_plane() {
+        let mut e = engine("x", "pod-network-latency", "60");
+        e["metadata"]["uid"] = json!("u");
+        e["status"] = json!({"engineStatus": "initialized", "experiments": [
+            {"name": "pod-network-latency", "status": WAITING, "verdict": "N/A",
+             "experimentPod": "Yet to be launched"}]});
+        let id = "chaosengine/default/x/pod-network-latency".to_string();
+        assert_eq!(confirm_engine(&e, &[]), None, "not applied yet");
+        let status = confirm_engine(&e, std::slice::from_ref(&id)).unwrap();
+        assert_eq!(status["experiments"][0]["status"], RUNNING);
+        assert_eq!(status["experiments"][0]["verdict"], "Awaited");
+        e["status"] = status;
+        assert_eq!(
+            confirm_engine(&e, std::slice::from_ref(&id)),
+            None,
+            "a fixpoint"
+        );
+        // Duration over: the controller decided; still applied means still Running.
+        e["status"]["experiments"][0]["verdict"] = json!("Pass");
+        assert_eq!(confirm_engine(&e, std::slice::from_ref(&id)), None);
+        let status = confirm_engine(&e, &[]).unwrap();
+        assert_eq!(status["experiments"][0]["status"], COMPLETED);
+        assert_eq!(status["experiments"][0]["verdict"], "Pass");
+        // Stopping aborts once removed.
+        e["status"]["experiments"][0]["verdict"] = json!("Awaited");
+        e["spec"]["engineState"] = json!("stop");
+        let status = confirm_engine(&e, &[]).unwrap();
+        assert_eq!(status["experiments"][0]["status"], ABORTED);
+        assert_eq!(status["experiments"][0]["verdict"], "Stopped");
+        // A pod-delete has nothing to apply.
+        let mut d = engine("d", "pod-delete", "60");
+        d["status"] = json!({"engineStatus": "initialized", "experiments": [
+            {"name": "pod-delete", "status": WAITING, "verdict": "N/A"}]});
+        assert_eq!(
+            confirm_engine(&d, &[]).unwrap()["experiments"][0]["status"],
+            RUNNING
         );
     }
 }

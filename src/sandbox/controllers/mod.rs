@@ -212,6 +212,7 @@ async fn run<R: Reconciler>(
 
 #[cfg(test)]
 pub(crate) mod testutil {
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use serde_json::Value;
@@ -258,6 +259,54 @@ pub(crate) mod testutil {
             .filter(|p| super::util::name(p).starts_with(prefix))
             .filter(super::kubelet::pod_ready)
             .collect()
+    }
+
+    /// One call of a recording [`super::FaultHook`]: the fault ids it was
+    /// given and the watched object's status at that moment.
+    #[derive(Clone, Debug)]
+    pub struct HookCall {
+        pub ids: Vec<String>,
+        pub status: Value,
+    }
+
+    /// A hook that records each call, with the status of one object
+    /// (`group`/`plural`, default namespace, `name`) as the store has it then.
+    pub fn recording_hook(
+        store: &Store,
+        group: &str,
+        plural: &str,
+        name: &str,
+    ) -> (super::FaultHook, Arc<Mutex<Vec<HookCall>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (store, k, name, sink) = (
+            store.clone(),
+            key(group, plural),
+            name.to_string(),
+            log.clone(),
+        );
+        let hook: super::FaultHook = Arc::new(move |faults: &[super::ResolvedFault]| {
+            let status = store
+                .get(&k, Some("default"), &name)
+                .ok()
+                .and_then(|o| o.get("status").cloned())
+                .unwrap_or(Value::Null);
+            sink.lock().unwrap().push(HookCall {
+                ids: faults.iter().map(|f| f.id.clone()).collect(),
+                status,
+            });
+        });
+        (hook, log)
+    }
+
+    /// Whether a NetworkChaos status has condition `kind` True.
+    pub fn condition_true(status: &Value, kind: &str) -> bool {
+        status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == kind && c["status"] == "True")
+            })
     }
 
     pub fn deployment(name: &str, replicas: i64) -> Value {
