@@ -1,14 +1,20 @@
 //! One whole sandbox: the object store, the API server, the controllers and
 //! the gateway data plane, wired together.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use super::controllers::{active_faults, spawn_controllers, ControllerConfig, ControllerHandle, ResolvedAction};
-use super::dataplane::{ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding};
+use super::controllers::{
+    active_faults, spawn_controllers, ControllerConfig, ControllerHandle, FaultHook,
+    ResolvedAction, ResolvedFault,
+};
+use super::dataplane::{
+    ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding,
+};
 use super::registry::ResKey;
 use super::server::{serve_api, ApiConfig, ApiHandle};
 use super::store::{Store, WriteOptions};
@@ -41,15 +47,32 @@ impl Sandbox {
             },
         )
         .await?;
+        let dataplane = DataPlane::new();
+        // Both the chaos daemon and the sync loop rebuild the routing table;
+        // each reads the store and swaps the table under this lock, so a
+        // rebuild from an older read never replaces a newer one.
+        let rebuild = Arc::new(Mutex::new(()));
+        let apply_faults: FaultHook = {
+            let (store, dp, rebuild) = (store.clone(), dataplane.clone(), rebuild.clone());
+            Arc::new(move |faults: &[ResolvedFault]| {
+                let _g = rebuild.lock().unwrap_or_else(|e| e.into_inner());
+                dp.update(view(&store, faults));
+            })
+        };
         let controllers = spawn_controllers(
             store.clone(),
             ControllerConfig {
                 pod_ready_delay: opts.pod_ready_delay,
+                apply_faults: Some(apply_faults),
             },
         );
-        let dataplane = DataPlane::new();
         let (tx, bindings) = watch::channel(Vec::new());
-        let sync = tokio::spawn(sync_dataplane(store.clone(), dataplane.clone(), tx));
+        let sync = tokio::spawn(sync_dataplane(
+            store.clone(),
+            dataplane.clone(),
+            rebuild,
+            tx,
+        ));
         Ok(Sandbox {
             api,
             store,
@@ -69,6 +92,8 @@ impl Sandbox {
     }
 
     /// The API server's URL (HTTPS; plain HTTP is served on the same port).
+    // Deliberately the HTTPS URL, not `api.url`: clients get TLS by default.
+    #[allow(clippy::misnamed_getters)]
     pub fn url(&self) -> &str {
         &self.api.https_url
     }
@@ -107,7 +132,8 @@ fn list(store: &Store, group: &str, plural: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn view(store: &Store) -> ClusterView {
+/// The data plane's input, with `faults` as the network faults in effect.
+fn view(store: &Store, faults: &[ResolvedFault]) -> ClusterView {
     const GW: &str = "gateway.networking.k8s.io";
     ClusterView {
         gateways: list(store, GW, "gateways"),
@@ -117,14 +143,16 @@ fn view(store: &Store) -> ClusterView {
         network_policies: list(store, "networking.k8s.io", "networkpolicies"),
         namespaces: list(store, "", "namespaces"),
         reference_grants: list(store, GW, "referencegrants"),
-        faults: active_faults(store)
-            .into_iter()
+        faults: faults
+            .iter()
             .map(|f| ActiveFault {
-                id: f.id,
-                namespace: f.namespace,
-                pods: f.pods,
+                id: f.id.clone(),
+                namespace: f.namespace.clone(),
+                pods: f.pods.clone(),
                 action: match f.action {
-                    ResolvedAction::Delay { latency, jitter } => FaultAction::Delay { latency, jitter },
+                    ResolvedAction::Delay { latency, jitter } => {
+                        FaultAction::Delay { latency, jitter }
+                    }
                     ResolvedAction::Loss { percent } => FaultAction::Loss { percent },
                     ResolvedAction::Partition => FaultAction::Partition,
                 },
@@ -140,10 +168,18 @@ fn view(store: &Store) -> ClusterView {
 
 /// Rebuilds the routing table and the listeners on every relevant change,
 /// then publishes each Gateway's addresses in its status.
-async fn sync_dataplane(store: Store, dp: DataPlane, tx: watch::Sender<Vec<GatewayBinding>>) {
+async fn sync_dataplane(
+    store: Store,
+    dp: DataPlane,
+    rebuild: Arc<Mutex<()>>,
+    tx: watch::Sender<Vec<GatewayBinding>>,
+) {
     let mut rx = store.subscribe();
     loop {
-        dp.update(view(&store));
+        {
+            let _g = rebuild.lock().unwrap_or_else(|e| e.into_inner());
+            dp.update(view(&store, &active_faults(&store)));
+        }
         let bindings = dp.sync_listeners().await;
         for b in &bindings {
             publish_addresses(&store, b);
@@ -152,7 +188,13 @@ async fn sync_dataplane(store: Store, dp: DataPlane, tx: watch::Sender<Vec<Gatew
         // Wait for a change that matters, then take every event already queued.
         loop {
             match rx.recv().await {
-                Ok(e) if ROUTING_KINDS.iter().any(|(g, p)| e.key.group == *g && e.key.plural == *p) => break,
+                Ok(e)
+                    if ROUTING_KINDS
+                        .iter()
+                        .any(|(g, p)| e.key.group == *g && e.key.plural == *p) =>
+                {
+                    break
+                }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => break,
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -179,9 +221,189 @@ fn publish_addresses(store: &Store, b: &GatewayBinding) {
             gw["status"] = json!({});
         }
         gw["status"]["addresses"] = addresses;
-        match store.update_status(&key, Some(&b.namespace), &b.name, gw, &WriteOptions::default()) {
+        match store.update_status(
+            &key,
+            Some(&b.namespace),
+            &b.name,
+            gw,
+            &WriteOptions::default(),
+        ) {
             Err(e) if e.code == 409 => continue,
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::gateway_url::gateway_base_url;
+
+    const NS: &str = "e2e";
+
+    fn create(store: &Store, group: &str, plural: &str, obj: Value) {
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        store
+            .create(
+                &ResKey::new(group, plural),
+                ns.as_deref(),
+                obj,
+                &WriteOptions::default(),
+            )
+            .expect("create");
+    }
+
+    /// Polls `f` every 10ms until it yields; panics after 20s.
+    async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+        what: &str,
+        mut f: impl FnMut() -> F,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn app(store: &Store) {
+        create(
+            store,
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+        );
+        create(
+            store,
+            "apps",
+            "deployments",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": NS},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "echo", "image": "registry.k8s.io/echoserver:2.5",
+                            "ports": [{"name": "http", "containerPort": 8080}]}]}}}}),
+        );
+        create(
+            store,
+            "",
+            "services",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+        );
+        create(
+            store,
+            "gateway.networking.k8s.io",
+            "gateways",
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": "gw", "namespace": NS},
+                "spec": {"gatewayClassName": "any",
+                    "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        );
+        create(
+            store,
+            "gateway.networking.k8s.io",
+            "httproutes",
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": "web", "namespace": NS},
+                "spec": {"parentRefs": [{"name": "gw"}],
+                    "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}),
+        );
+    }
+
+    /// Spins (yielding) until `f` holds, so the moment a status changes is
+    /// seen at once, not up to a poll interval later; panics after 20s.
+    async fn spin_until(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn chaos_condition(store: &Store, kind: &str) -> bool {
+        store
+            .get(
+                &ResKey::new("chaos-mesh.org", "networkchaos"),
+                Some(NS),
+                "lag",
+            )
+            .ok()
+            .and_then(|nc| nc.pointer("/status/conditions").cloned())
+            .and_then(|cs| cs.as_array().cloned())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == kind && c["status"] == "True")
+            })
+    }
+
+    /// Status then request, with no waiting in between: the gateway already
+    /// delays when AllInjected=True and no longer does when AllRecovered=True.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gateway_delays_as_soon_as_the_chaos_says_injected() {
+        let sb = Sandbox::start(SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        let store = sb.store.clone();
+        app(&store);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = wait_for("the gateway to answer 200", || {
+            let (store, client) = (store.clone(), client.clone());
+            async move {
+                let gw = store
+                    .get(
+                        &ResKey::new("gateway.networking.k8s.io", "gateways"),
+                        Some(NS),
+                        "gw",
+                    )
+                    .ok()?;
+                let url = gateway_base_url(&gw, None).ok()?;
+                let resp = client.get(format!("{url}/")).send().await.ok()?;
+                (resp.status() == 200).then_some(url)
+            }
+        })
+        .await;
+        let timed = |client: reqwest::Client, url: String| async move {
+            let start = Instant::now();
+            let resp = client.get(format!("{url}/")).send().await.expect("request");
+            assert_eq!(resp.status(), 200);
+            start.elapsed()
+        };
+        create(
+            &store,
+            "chaos-mesh.org",
+            "networkchaos",
+            json!({"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos",
+                "metadata": {"name": "lag", "namespace": NS},
+                "spec": {"action": "delay", "mode": "all", "duration": "2s",
+                    "selector": {"namespaces": [NS], "labelSelectors": {"app": "web"}},
+                    "delay": {"latency": "300ms"}}}),
+        );
+        spin_until("AllInjected", || chaos_condition(&store, "AllInjected")).await;
+        let took =
+            futures::future::join_all((0..3).map(|_| timed(client.clone(), url.clone()))).await;
+        for t in &took {
+            assert!(
+                *t >= Duration::from_millis(300),
+                "delayed at once: {took:?}"
+            );
+        }
+        spin_until("AllRecovered", || chaos_condition(&store, "AllRecovered")).await;
+        let t = timed(client.clone(), url.clone()).await;
+        assert!(
+            t < Duration::from_millis(300),
+            "not delayed once recovered: {t:?}"
+        );
+        sb.shutdown().await;
     }
 }

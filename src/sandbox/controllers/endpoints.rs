@@ -412,6 +412,7 @@ mod tests {
             store.clone(),
             ControllerConfig {
                 pod_ready_delay: Duration::from_millis(400),
+                ..Default::default()
             },
         );
         create(&store, "", "services", service("web", "web"));

@@ -1,12 +1,12 @@
-//! The network faults in effect, read back from chaos objects' status, for
-//! the gateway data plane to apply.
+//! The network faults that should be in effect, read from chaos objects'
+//! status, for the chaos daemon to hand to the gateway data plane.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::chaosmesh::{GROUP, INJECTED};
+use super::chaosmesh::GROUP;
 use super::duration::parse_duration;
 use super::litmus;
 use super::util::{self, key};
@@ -33,20 +33,26 @@ pub enum ResolvedAction {
     Partition,
 }
 
-/// Network faults currently in effect: injected, not recovered, not deleted.
+/// Network faults that should be in effect: Chaos Mesh NetworkChaos whose
+/// `desiredPhase` is Run (every main-selector record, whatever its phase:
+/// the phase is what the chaos daemon reports after applying) and Litmus
+/// experiments selected but not yet decided. Not deleted, not terminating.
 /// A chaos object whose targets span namespaces yields one entry per namespace.
 pub fn active_faults(store: &Store) -> Vec<ResolvedFault> {
+    let ncs = util::list(store, &key(GROUP, "networkchaos"), None);
+    let engines = util::list(store, &key(litmus::GROUP, "chaosengines"), None);
+    faults_of(&ncs, &engines)
+}
+
+/// [`active_faults`] over given snapshots, so a caller can act on exactly
+/// the objects it computed the faults from.
+pub(crate) fn faults_of(network_chaos: &[Value], engines: &[Value]) -> Vec<ResolvedFault> {
     let mut out = Vec::new();
-    for nc in util::list(store, &key(GROUP, "networkchaos"), None) {
-        if util::is_terminating(&nc)
-            || nc
-                .pointer("/status/experiment/desiredPhase")
-                .and_then(Value::as_str)
-                != Some("Run")
-        {
+    for nc in network_chaos {
+        if !wants_run(nc) {
             continue;
         }
-        let Some(action) = chaos_mesh_action(&nc) else {
+        let Some(action) = chaos_mesh_action(nc) else {
             continue;
         };
         let ids = nc
@@ -55,7 +61,6 @@ pub fn active_faults(store: &Store) -> Vec<ResolvedFault> {
             .map(|rs| {
                 rs.iter()
                     .filter(|r| r.get("selectorKey").and_then(Value::as_str) == Some("."))
-                    .filter(|r| r.get("phase").and_then(Value::as_str) == Some(INJECTED))
                     .filter_map(|r| r.get("id").and_then(Value::as_str))
                     .map(str::to_string)
                     .collect::<Vec<_>>()
@@ -65,27 +70,47 @@ pub fn active_faults(store: &Store) -> Vec<ResolvedFault> {
             .pointer("/spec/direction")
             .and_then(Value::as_str)
             .unwrap_or("to");
-        let id = format!("networkchaos/{}/{}", util::namespace(&nc), util::name(&nc));
-        push_by_namespace(&mut out, &id, ids, &action, direction);
+        push_by_namespace(&mut out, &network_chaos_id(nc), ids, &action, direction);
     }
-    for engine in util::list(store, &key(litmus::GROUP, "chaosengines"), None) {
-        if util::is_terminating(&engine) || !litmus::is_running(&engine) {
+    for engine in engines {
+        if util::is_terminating(engine) || !litmus::is_running(engine) {
             continue;
         }
-        for exp in litmus::running_experiments(&engine) {
+        for exp in litmus::running_experiments(engine) {
             let Some(action) = litmus::network_action(&exp.spec) else {
                 continue;
             };
-            let id = format!(
-                "chaosengine/{}/{}/{}",
-                util::namespace(&engine),
-                util::name(&engine),
-                exp.name
+            push_by_namespace(
+                &mut out,
+                &litmus_id(engine, &exp.name),
+                exp.targets,
+                &action,
+                "to",
             );
-            push_by_namespace(&mut out, &id, exp.targets, &action, "to");
         }
     }
     out
+}
+
+/// A live NetworkChaos whose controller wants the fault applied.
+pub(crate) fn wants_run(nc: &Value) -> bool {
+    !util::is_terminating(nc)
+        && nc
+            .pointer("/status/experiment/desiredPhase")
+            .and_then(Value::as_str)
+            == Some("Run")
+}
+
+pub(crate) fn network_chaos_id(nc: &Value) -> String {
+    format!("networkchaos/{}/{}", util::namespace(nc), util::name(nc))
+}
+
+pub(crate) fn litmus_id(engine: &Value, experiment: &str) -> String {
+    format!(
+        "chaosengine/{}/{}/{experiment}",
+        util::namespace(engine),
+        util::name(engine)
+    )
 }
 
 fn push_by_namespace(
@@ -115,7 +140,7 @@ fn push_by_namespace(
     }
 }
 
-fn chaos_mesh_action(nc: &Value) -> Option<ResolvedAction> {
+pub(crate) fn chaos_mesh_action(nc: &Value) -> Option<ResolvedAction> {
     let spec = nc.get("spec")?;
     let dur = |ptr: &str| {
         spec.pointer(ptr)

@@ -329,6 +329,7 @@ mod tests {
             store.clone(),
             ControllerConfig {
                 pod_ready_delay: Duration::from_millis(300),
+                ..Default::default()
             },
         );
         create(&store, "", "pods", bare_pod("slow"));

@@ -4,6 +4,17 @@
 //! pod-delete deletes pods every CHAOS_INTERVAL). `engineState: stop` ends
 //! it at once. Status follows the chaos-operator: `engineStatus`
 //! initialized/completed/stopped, `experiments[]` with status and verdict.
+//!
+//! The split with the chaos daemon ([`super::daemon`], standing in for the
+//! experiment job that really injects): this controller selects targets and
+//! writes experiments as `Waiting for Job Creation` (verdict `N/A`, as the
+//! operator does before the job starts); when the duration is over it only
+//! decides the verdict (`Pass`), and on `engineState: stop` it waits. The
+//! daemon, after the data plane applied or removed the fault, moves an
+//! experiment to `Running` (verdict `Awaited`), to `Completed` (verdict
+//! decided) or to `Forcefully Aborted` (engine stopping); see
+//! [`confirm_engine`]. Only then does this controller write `completed` or
+//! `stopped` for the engine.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +31,7 @@ use crate::sandbox::registry::ResKey;
 use crate::sandbox::store::{now_rfc3339, random_suffix, DeleteOptions, Store};
 
 pub(crate) const GROUP: &str = "litmuschaos.io";
+const WAITING: &str = "Waiting for Job Creation";
 const RUNNING: &str = "Running";
 const COMPLETED: &str = "Completed";
 const ABORTED: &str = "Forcefully Aborted";
@@ -63,7 +75,7 @@ pub(crate) fn running_experiments(engine: &Value) -> Vec<RunningExperiment> {
         .and_then(Value::as_array)
         .map(|exps| {
             exps.iter()
-                .filter(|e| e.get("status").and_then(Value::as_str) == Some(RUNNING))
+                .filter(|e| in_flight(e) && undecided(e))
                 .filter_map(|e| {
                     let name = e.get("name").and_then(Value::as_str)?.to_string();
                     let spec = specs
@@ -94,6 +106,85 @@ pub(crate) fn running_experiments(engine: &Value) -> Vec<RunningExperiment> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Started (or about to) and not yet ended.
+fn in_flight(exp_status: &Value) -> bool {
+    matches!(
+        exp_status.get("status").and_then(Value::as_str),
+        Some(WAITING | RUNNING)
+    )
+}
+
+/// No verdict yet: the fault should still be in effect.
+fn undecided(exp_status: &Value) -> bool {
+    matches!(
+        exp_status.get("verdict").and_then(Value::as_str),
+        None | Some("N/A" | "Awaited")
+    )
+}
+
+/// The chaos daemon's side: the engine status once the data plane applies
+/// exactly the faults with ids in `applied`, or `None` when it already says
+/// so. Experiments the emulator has no network fault for need nothing applied.
+pub(crate) fn confirm_engine(engine: &Value, applied: &[String]) -> Option<Value> {
+    if util::is_terminating(engine)
+        || engine
+            .pointer("/status/engineStatus")
+            .and_then(Value::as_str)
+            != Some("initialized")
+    {
+        return None;
+    }
+    let active = engine
+        .pointer("/spec/engineState")
+        .and_then(Value::as_str)
+        .unwrap_or("active")
+        == "active";
+    let specs = engine
+        .pointer("/spec/experiments")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let status = engine.get("status")?;
+    let mut next = status.clone();
+    for e in next
+        .get_mut("experiments")
+        .and_then(Value::as_array_mut)?
+        .iter_mut()
+        .filter(|e| in_flight(e))
+    {
+        let name = e
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let fault = specs
+            .iter()
+            .find(|s| exp_name(s) == name)
+            .and_then(network_action)
+            .is_some();
+        let is_applied = applied.contains(&super::faults::litmus_id(engine, &name));
+        if !active {
+            if !is_applied {
+                e["status"] = json!(ABORTED);
+                e["verdict"] = json!("Stopped");
+                e["lastUpdateTime"] = json!(now_rfc3339());
+            }
+        } else if !undecided(e) {
+            if !is_applied {
+                e["status"] = json!(COMPLETED);
+                e["lastUpdateTime"] = json!(now_rfc3339());
+            }
+        } else if e.get("status").and_then(Value::as_str) == Some(WAITING) && (is_applied || !fault)
+        {
+            e["status"] = json!(RUNNING);
+            e["verdict"] = json!("Awaited");
+            e["experimentPod"] = json!(format!("{name}-{}", random_suffix(6)));
+            e["lastUpdateTime"] = json!(now_rfc3339());
+        }
+    }
+    (next != *status).then_some(next)
 }
 
 /// An experiment's env override (`spec.components.env`).
@@ -311,17 +402,10 @@ impl Litmus {
             .unwrap_or_default();
         match (state, status) {
             ("stop", "initialized") => {
-                let exps: Vec<Value> = exps
-                    .into_iter()
-                    .map(|mut e| {
-                        if e.get("status").and_then(Value::as_str) == Some(RUNNING) {
-                            e["status"] = json!(ABORTED);
-                            e["verdict"] = json!("Stopped");
-                            e["lastUpdateTime"] = json!(now_rfc3339());
-                        }
-                        e
-                    })
-                    .collect();
+                // The daemon aborts running experiments once their faults are gone.
+                if exps.iter().any(in_flight) {
+                    return None;
+                }
                 util::write_status(
                     store,
                     &k,
@@ -368,9 +452,9 @@ impl Litmus {
             let mut entry = json!({
                 "name": name,
                 "runner": format!("{}-runner", util::name(engine)),
-                "experimentPod": format!("{name}-{}", random_suffix(6)),
-                "status": RUNNING,
-                "verdict": "Awaited",
+                "experimentPod": "Yet to be launched",
+                "status": WAITING,
+                "verdict": "N/A",
                 "lastUpdateTime": now,
             });
             if targets.is_empty() {
@@ -422,7 +506,7 @@ impl Litmus {
                 .find(|s| exp_name(s) == name)
                 .cloned()
                 .unwrap_or(json!({"name": name}));
-            if e.get("status").and_then(Value::as_str) != Some(RUNNING) {
+            if !in_flight(&e) || !undecided(&e) {
                 next_exps.push(e);
                 continue;
             }
@@ -438,9 +522,8 @@ impl Litmus {
             });
             let ends = started + total_duration(&spec);
             if now >= ends {
-                e["status"] = json!(COMPLETED);
+                // The daemon marks it Completed once the fault is gone.
                 e["verdict"] = json!("Pass");
-                e["lastUpdateTime"] = json!(now_rfc3339());
             } else {
                 soon(ends);
                 if name == "pod-delete" {
@@ -463,9 +546,7 @@ impl Litmus {
             }
             next_exps.push(e);
         }
-        let all_done = next_exps
-            .iter()
-            .all(|e| e.get("status").and_then(Value::as_str) != Some(RUNNING));
+        let all_done = !next_exps.iter().any(in_flight);
         if all_done {
             let status = json!({"engineStatus": "completed", "experiments": next_exps});
             if util::write_status(store, &key(GROUP, "chaosengines"), engine, status) {
@@ -543,10 +624,17 @@ mod tests {
             "chaosengines",
             engine("lat", "pod-network-latency", "600"),
         );
-        let faults = wait_for("active", || {
-            Some(active_faults(&store)).filter(|f| !f.is_empty())
+        let e = wait_for("running", || {
+            Some(get(&store, "lat")).filter(|e| e["status"]["experiments"][0]["status"] == RUNNING)
         })
         .await;
+        assert_ne!(
+            e["status"]["experiments"][0]["experimentPod"],
+            "Yet to be launched"
+        );
+        let faults = active_faults(&store);
+        assert_eq!(faults.len(), 1);
+        assert_eq!(faults[0].id, "chaosengine/default/lat/pod-network-latency");
         assert_eq!(faults[0].pods.len(), 2, "50% of 4 pods");
         assert_eq!(
             faults[0].action,
@@ -599,6 +687,10 @@ mod tests {
             Some(get(&store, "short")).filter(|e| e["status"]["engineStatus"] == "completed")
         })
         .await;
+        assert!(e["status"]["experiments"][0]["experimentPod"]
+            .as_str()
+            .unwrap()
+            .starts_with("pod-network-loss-"));
         assert_eq!(e["status"]["experiments"][0]["status"], COMPLETED);
         assert_eq!(e["status"]["experiments"][0]["verdict"], "Pass");
         assert!(active_faults(&store).is_empty());
@@ -647,6 +739,109 @@ mod tests {
         assert!(
             active_faults(&store).is_empty(),
             "pod-delete is not a network fault"
+        );
+    }
+
+    /// The data plane hook has applied the fault before the experiment is
+    /// `Running`, and removed it before the engine reports `stopped`.
+    #[tokio::test]
+    async fn status_follows_the_data_plane() {
+        let store = Store::new();
+        let (hook, calls) = recording_hook(&store, GROUP, "chaosengines", "lat");
+        let _h = spawn_controllers(
+            store.clone(),
+            ControllerConfig {
+                apply_faults: Some(hook),
+                ..Default::default()
+            },
+        );
+        app(&store).await;
+        create(
+            &store,
+            GROUP,
+            "chaosengines",
+            engine("lat", "pod-network-latency", "600"),
+        );
+        let id = "chaosengine/default/lat/pod-network-latency";
+        let exp_status = |s: &Value| s["experiments"][0]["status"].clone();
+        wait_for("running", || {
+            (exp_status(&get(&store, "lat")["status"]) == RUNNING).then_some(())
+        })
+        .await;
+        {
+            let calls = calls.lock().unwrap();
+            assert!(calls.last().unwrap().ids.iter().any(|i| i == id));
+            let first = calls
+                .iter()
+                .find(|c| c.ids.iter().any(|i| i == id))
+                .unwrap();
+            assert_eq!(exp_status(&first.status), WAITING);
+        }
+        let mut e = get(&store, "lat");
+        e["spec"]["engineState"] = json!("stop");
+        store
+            .update(
+                &key(GROUP, "chaosengines"),
+                Some("default"),
+                "lat",
+                e,
+                &util::W,
+            )
+            .unwrap();
+        wait_for("stopped", || {
+            (get(&store, "lat")["status"]["engineStatus"] == "stopped").then_some(())
+        })
+        .await;
+        let calls = calls.lock().unwrap();
+        assert!(calls.last().unwrap().ids.is_empty());
+        let i = calls
+            .iter()
+            .rposition(|c| c.ids.iter().any(|i| i == id))
+            .unwrap();
+        assert_eq!(
+            exp_status(&calls[i + 1].status),
+            RUNNING,
+            "removed before aborted"
+        );
+    }
+
+    #[test]
+    fn confirm_moves_experiments_after_the_data_plane() {
+        let mut e = engine("x", "pod-network-latency", "60");
+        e["metadata"]["uid"] = json!("u");
+        e["status"] = json!({"engineStatus": "initialized", "experiments": [
+            {"name": "pod-network-latency", "status": WAITING, "verdict": "N/A",
+             "experimentPod": "Yet to be launched"}]});
+        let id = "chaosengine/default/x/pod-network-latency".to_string();
+        assert_eq!(confirm_engine(&e, &[]), None, "not applied yet");
+        let status = confirm_engine(&e, std::slice::from_ref(&id)).unwrap();
+        assert_eq!(status["experiments"][0]["status"], RUNNING);
+        assert_eq!(status["experiments"][0]["verdict"], "Awaited");
+        e["status"] = status;
+        assert_eq!(
+            confirm_engine(&e, std::slice::from_ref(&id)),
+            None,
+            "a fixpoint"
+        );
+        // Duration over: the controller decided; still applied means still Running.
+        e["status"]["experiments"][0]["verdict"] = json!("Pass");
+        assert_eq!(confirm_engine(&e, std::slice::from_ref(&id)), None);
+        let status = confirm_engine(&e, &[]).unwrap();
+        assert_eq!(status["experiments"][0]["status"], COMPLETED);
+        assert_eq!(status["experiments"][0]["verdict"], "Pass");
+        // Stopping aborts once removed.
+        e["status"]["experiments"][0]["verdict"] = json!("Awaited");
+        e["spec"]["engineState"] = json!("stop");
+        let status = confirm_engine(&e, &[]).unwrap();
+        assert_eq!(status["experiments"][0]["status"], ABORTED);
+        assert_eq!(status["experiments"][0]["verdict"], "Stopped");
+        // A pod-delete has nothing to apply.
+        let mut d = engine("d", "pod-delete", "60");
+        d["status"] = json!({"engineStatus": "initialized", "experiments": [
+            {"name": "pod-delete", "status": WAITING, "verdict": "N/A"}]});
+        assert_eq!(
+            confirm_engine(&d, &[]).unwrap()["experiments"][0]["status"],
+            RUNNING
         );
     }
 }

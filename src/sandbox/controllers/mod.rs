@@ -10,6 +10,7 @@
 //! durations) asks for a wake-up.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -20,6 +21,7 @@ use super::registry::ResKey;
 use super::store::{Store, WatchEvent};
 
 mod chaosmesh;
+mod daemon;
 mod daemonset;
 mod deployment;
 mod duration;
@@ -35,11 +37,27 @@ mod util;
 
 pub use faults::{active_faults, ResolvedAction, ResolvedFault};
 
+/// Makes the data plane apply exactly these faults (and no others) before
+/// returning; the chaos daemon reports faults injected only after it.
+pub type FaultHook = Arc<dyn Fn(&[ResolvedFault]) + Send + Sync>;
+
 /// Tunables for the emulated cluster.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ControllerConfig {
     /// How long a started pod stays Running but not Ready.
     pub pod_ready_delay: Duration,
+    /// Where the chaos daemon applies faults; `None` applies them nowhere
+    /// (statuses still progress).
+    pub apply_faults: Option<FaultHook>,
+}
+
+impl std::fmt::Debug for ControllerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerConfig")
+            .field("pod_ready_delay", &self.pod_ready_delay)
+            .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
+            .finish()
+    }
 }
 
 /// The running controller tasks; dropping the handle stops them.
@@ -73,6 +91,7 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, gateway::GatewayApi),
         spawn(&store, chaosmesh::ChaosMesh::default()),
         spawn(&store, litmus::Litmus::default()),
+        spawn(&store, daemon::ChaosDaemon::new(config.apply_faults)),
     ];
     ControllerHandle { tasks }
 }
@@ -193,6 +212,7 @@ async fn run<R: Reconciler>(
 
 #[cfg(test)]
 pub(crate) mod testutil {
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use serde_json::Value;
@@ -239,6 +259,54 @@ pub(crate) mod testutil {
             .filter(|p| super::util::name(p).starts_with(prefix))
             .filter(super::kubelet::pod_ready)
             .collect()
+    }
+
+    /// One call of a recording [`super::FaultHook`]: the fault ids it was
+    /// given and the watched object's status at that moment.
+    #[derive(Clone, Debug)]
+    pub struct HookCall {
+        pub ids: Vec<String>,
+        pub status: Value,
+    }
+
+    /// A hook that records each call, with the status of one object
+    /// (`group`/`plural`, default namespace, `name`) as the store has it then.
+    pub fn recording_hook(
+        store: &Store,
+        group: &str,
+        plural: &str,
+        name: &str,
+    ) -> (super::FaultHook, Arc<Mutex<Vec<HookCall>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (store, k, name, sink) = (
+            store.clone(),
+            key(group, plural),
+            name.to_string(),
+            log.clone(),
+        );
+        let hook: super::FaultHook = Arc::new(move |faults: &[super::ResolvedFault]| {
+            let status = store
+                .get(&k, Some("default"), &name)
+                .ok()
+                .and_then(|o| o.get("status").cloned())
+                .unwrap_or(Value::Null);
+            sink.lock().unwrap().push(HookCall {
+                ids: faults.iter().map(|f| f.id.clone()).collect(),
+                status,
+            });
+        });
+        (hook, log)
+    }
+
+    /// Whether a NetworkChaos status has condition `kind` True.
+    pub fn condition_true(status: &Value, kind: &str) -> bool {
+        status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == kind && c["status"] == "True")
+            })
     }
 
     pub fn deployment(name: &str, replicas: i64) -> Value {
@@ -327,6 +395,7 @@ mod tests {
             Box::new(gateway::GatewayApi),
             Box::new(chaosmesh::ChaosMesh::default()),
             Box::new(litmus::Litmus::default()),
+            Box::new(daemon::ChaosDaemon::new(None)),
         ];
         let mut settle = |store: &Store| {
             let mut last = 0;
