@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::controllers::{
     active_faults, spawn_controllers, ControllerConfig, ControllerHandle, FaultHook,
-    ResolvedAction, ResolvedFault,
+    ResolvedAction, ResolvedFault, RoutesHook,
 };
 use super::dataplane::{
     ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding,
@@ -59,11 +59,19 @@ impl Sandbox {
                 dp.update(view(&store, faults));
             })
         };
+        let sync_routes: RoutesHook = {
+            let (store, dp, rebuild) = (store.clone(), dataplane.clone(), rebuild.clone());
+            Arc::new(move || {
+                let _g = rebuild.lock().unwrap_or_else(|e| e.into_inner());
+                dp.update(view(&store, &active_faults(&store)));
+            })
+        };
         let controllers = spawn_controllers(
             store.clone(),
             ControllerConfig {
                 pod_ready_delay: opts.pod_ready_delay,
                 apply_faults: Some(apply_faults),
+                sync_routes: Some(sync_routes),
             },
         );
         let (tx, bindings) = watch::channel(Vec::new());

@@ -17,7 +17,12 @@ use crate::sandbox::store::Store;
 pub(crate) const GW: &str = "gateway.networking.k8s.io";
 pub(crate) const CONTROLLER_NAME: &str = "heatcheck.dev/sandbox-gateway";
 
-pub(crate) struct GatewayApi;
+#[derive(Default)]
+pub(crate) struct GatewayApi {
+    /// Called after reading the objects and before writing their status, so
+    /// that a route reported Accepted is already routed by the data plane.
+    pub(crate) before_status: Option<super::RoutesHook>,
+}
 
 /// Accepted routes per (gateway namespace, gateway name, listener name).
 type Attached = BTreeMap<(String, String, String), BTreeSet<(String, String)>>;
@@ -34,7 +39,11 @@ impl Reconciler for GatewayApi {
     }
 
     fn reconcile(&mut self, store: &Store, _scope: &Scope) -> Option<Instant> {
-        World::load(store).sync(store);
+        let world = World::load(store);
+        if let Some(hook) = &self.before_status {
+            hook();
+        }
+        world.sync(store);
         None
     }
 }

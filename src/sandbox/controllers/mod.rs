@@ -41,6 +41,9 @@ pub use faults::{active_faults, ResolvedAction, ResolvedFault};
 /// returning; the chaos daemon reports faults injected only after it.
 pub type FaultHook = Arc<dyn Fn(&[ResolvedFault]) + Send + Sync>;
 
+/// Brings the data plane up to date with the store, synchronously.
+pub type RoutesHook = Arc<dyn Fn() + Send + Sync>;
+
 /// Tunables for the emulated cluster.
 #[derive(Clone, Default)]
 pub struct ControllerConfig {
@@ -49,6 +52,9 @@ pub struct ControllerConfig {
     /// Where the chaos daemon applies faults; `None` applies them nowhere
     /// (statuses still progress).
     pub apply_faults: Option<FaultHook>,
+    /// Called by the Gateway API controller before it writes statuses, so
+    /// `Accepted` never precedes the data plane knowing the route.
+    pub sync_routes: Option<RoutesHook>,
 }
 
 impl std::fmt::Debug for ControllerConfig {
@@ -56,6 +62,7 @@ impl std::fmt::Debug for ControllerConfig {
         f.debug_struct("ControllerConfig")
             .field("pod_ready_delay", &self.pod_ready_delay)
             .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
+            .field("sync_routes", &self.sync_routes.as_ref().map(|_| "Fn"))
             .finish()
     }
 }
@@ -88,7 +95,12 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, statefulset::StatefulSets),
         spawn(&store, daemonset::DaemonSets),
         spawn(&store, endpoints::Endpoints),
-        spawn(&store, gateway::GatewayApi),
+        spawn(
+            &store,
+            gateway::GatewayApi {
+                before_status: config.sync_routes.clone(),
+            },
+        ),
         spawn(&store, chaosmesh::ChaosMesh::default()),
         spawn(&store, litmus::Litmus::default()),
         spawn(&store, daemon::ChaosDaemon::new(config.apply_faults)),
@@ -392,7 +404,7 @@ mod tests {
             Box::new(statefulset::StatefulSets),
             Box::new(daemonset::DaemonSets),
             Box::new(endpoints::Endpoints),
-            Box::new(gateway::GatewayApi),
+            Box::new(gateway::GatewayApi::default()),
             Box::new(chaosmesh::ChaosMesh::default()),
             Box::new(litmus::Litmus::default()),
             Box::new(daemon::ChaosDaemon::new(None)),
