@@ -353,7 +353,7 @@ fn ctrl_c_mid_scenario_restores_and_exits_4() {
         - present: {kind: ConfigMap, name: interrupted}
 "#;
     let case = Case::suite(&suite_with("e2e-sigint", body)).file("base.yaml", BASE);
-    let mut child = Command::new(common::bin())
+    let child = Command::new(common::bin())
         .current_dir(case.dir.path())
         .args([
             "run",
@@ -443,7 +443,11 @@ fn every_step_and_assertion_kind_fails_with_a_clear_reason() {
     ];
     let mut body = String::from("  scenarios:\n");
     for (name, spec, _) in scenarios {
-        let steps = if spec.starts_with("assertions") { "steps: []\n      " } else { "" };
+        let steps = if spec.starts_with("assertions") {
+            "steps: []\n      "
+        } else {
+            ""
+        };
         body.push_str(&format!("    - name: {name}\n      {steps}{spec}\n"));
     }
     let case = Case::suite(&suite_with("e2e-fails", &body)).file("base.yaml", BASE);
@@ -452,10 +456,19 @@ fn every_step_and_assertion_kind_fails_with_a_clear_reason() {
     let report = out.report();
     let cases = report["suites"][0]["cases"].as_array().unwrap();
     for (name, _, expected) in scenarios {
-        let c = cases.iter().find(|c| c["name"] == *name).unwrap_or_else(|| panic!("no case {name}"));
-        assert!(c["status"] == "failed" || c["status"] == "errored", "{name}: {c}");
+        let c = cases
+            .iter()
+            .find(|c| c["name"] == *name)
+            .unwrap_or_else(|| panic!("no case {name}"));
+        assert!(
+            c["status"] == "failed" || c["status"] == "errored",
+            "{name}: {c}"
+        );
         let message = c["message"].as_str().unwrap_or_default();
-        assert!(message.contains(expected), "{name}: expected the message to contain {expected:?}, got {message:?}");
+        assert!(
+            message.contains(expected),
+            "{name}: expected the message to contain {expected:?}, got {message:?}"
+        );
     }
     let (_, failures, errors, _) = junit_counts(&out.junit());
     assert_eq!(failures + errors, scenarios.len());

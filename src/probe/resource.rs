@@ -71,7 +71,11 @@ pub async fn check_resource(
             let got = crate::jsonpath::first(o, path).map_err(CheckFailure::new)?;
             m.check(got.as_ref()).map_err(|e| {
                 // Secret values never reach a report: say that it failed, not what it holds.
-                let e = if secret { "the value does not match (Secret values are not shown)".to_string() } else { e };
+                let e = if secret {
+                    "the value does not match (Secret values are not shown)".to_string()
+                } else {
+                    e
+                };
                 let shown = if secret { mask_secret(o) } else { o.clone() };
                 CheckFailure::with_detail(
                     format!("{} {}: {path}: {e}", r.kind(), name_of(o)),
@@ -93,7 +97,10 @@ pub fn mask_secret(o: &Value) -> Value {
             }
         }
     }
-    if let Some(a) = o.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+    if let Some(a) = o
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
     o

@@ -269,7 +269,11 @@ pub fn junit_failures(xml: &str) -> Vec<(String, String)> {
                     .attributes()
                     .filter_map(Result::ok)
                     .find(|a| a.key.as_ref() == b"message")
-                    .map(|a| a.unescape_value().unwrap().into_owned())
+                    .map(|a| {
+                        a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .into_owned()
+                    })
                     .unwrap_or_default();
                 current = Some(msg);
                 text.clear();
