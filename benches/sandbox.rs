@@ -379,6 +379,14 @@ async fn api() {
 
     // Baseline: the same creates straight on a fresh in-process Store.
     let store = Store::new();
+    store
+        .create(
+            &ResKey::new("", "namespaces"),
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            &WriteOptions::default(),
+        )
+        .expect("store namespace");
     let t = Instant::now();
     for i in 0..API_CREATES {
         store
