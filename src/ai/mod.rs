@@ -1,0 +1,3 @@
+//! The AI side: LLM providers (and, later, context gathering, prompts, lockfiles).
+
+pub mod provider;
