@@ -158,8 +158,8 @@ mod tests {
             objs[0]["rules"],
             json!([
                 {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get", "create", "delete"]},
-                {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]},
                 {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "update"]},
+                {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]},
             ])
         );
         assert_eq!(objs[1]["kind"], "ClusterRole");
