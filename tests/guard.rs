@@ -125,7 +125,7 @@ fn a_policy_violating_scenario_never_executes_a_single_step() {
         "\"escape to kube-system\" step 1 (apply inline manifest): apply ConfigMap kube-system/evil: namespace kube-system is outside target.allowNamespaces (guard-refuse)",
         "\"delete the namespace\" step 1 (delete Namespace/{{namespace}}): delete Namespace guard-refuse: steps never create, change or delete a Namespace",
         "\"cluster-scoped kind\" step 1 (apply inline manifest): apply GatewayClass mine: GatewayClass is cluster-scoped, denied by default",
-        "\"every pod\" step 1 (delete Pod): delete Pod guard-refuse/(selector \"\"): an empty selector matches every pod in the namespace",
+        "\"every pod\" step 1 (delete Pod/): delete Pod guard-refuse/(selector \"\"): an empty selector matches every pod in the namespace",
         "\"too many pods\" step 1 (fault podKill on app=web): podKill fault: it hits 80% of the selected pods, above maxPodsAffected 50%",
         "5 policy violation(s); nothing was run",
     ] {

@@ -295,7 +295,8 @@ async fn plan_step(
         let r = match client.resolve(tc.api_version.as_deref(), &tc.kind).await {
             Ok(r) => r,
             Err(e) => {
-                out.push(planned(tc.action, tc.describe(false), Err(e.to_string())));
+                let scoped = policy.cluster_scoped(&tc.kind) == Some(true);
+                out.push(planned(tc.action, tc.describe(scoped), Err(e.to_string())));
                 continue;
             }
         };
@@ -502,9 +503,9 @@ fn human(p: &SuitePlan) -> String {
             s.push_str(&format!("    refused: {v}\n"));
         }
     }
-    s.push_str(&format!(
-        "\n  least-privilege RBAC for this suite (bind it to the identity that runs heatcheck):\n"
-    ));
+    s.push_str(
+        "\n  least-privilege RBAC for this suite (bind it to the identity that runs heatcheck):\n",
+    );
     for line in p.rbac_yaml.lines() {
         s.push_str(&format!("    {line}\n"));
     }

@@ -49,7 +49,7 @@ impl From<GuardError> for StepError {
     fn from(e: GuardError) -> Self {
         match e {
             GuardError::Refused(_) => StepError::Failed(e.to_string()),
-            GuardError::Cluster(c) => StepError::Cluster(Box::new(c)),
+            GuardError::Cluster(c) => StepError::Cluster(c),
         }
     }
 }

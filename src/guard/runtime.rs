@@ -15,7 +15,13 @@ pub enum GuardError {
     #[error("refused by policy: {0}")]
     Refused(String),
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Cluster(Box<ClusterError>),
+}
+
+impl From<ClusterError> for GuardError {
+    fn from(e: ClusterError) -> Self {
+        GuardError::Cluster(Box::new(e))
+    }
 }
 
 /// Checks one object a step is about to mutate. `in_fixtures`: the suite's
