@@ -264,7 +264,15 @@ fn planned(verb: &str, object: String, result: Result<String, String>) -> Planne
     PlannedObject {
         verb: verb.to_string(),
         object,
-        result: result.unwrap_or_else(|e| format!("dry run failed: {e}")),
+        result: result.unwrap_or_else(|e| {
+            // Dry runs do not chain: what an earlier step creates is not there yet.
+            let hint = if e.contains("not found") {
+                " (expected if an earlier step or fixture creates it)"
+            } else {
+                ""
+            };
+            format!("dry run failed: {e}{hint}")
+        }),
         ok,
     }
 }
