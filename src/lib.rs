@@ -6,6 +6,7 @@ pub mod commands;
 pub mod engine;
 pub mod exit;
 pub mod gateway_url;
+pub mod guard;
 pub mod jsonpath;
 pub mod probe;
 pub mod report;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use heatcheck::commands;
 use heatcheck::exit;
@@ -12,6 +12,7 @@ const EXAMPLES: &str = "\
 Examples:
   heatcheck run suites/httproute-conflict/suite.yaml --sandbox
   heatcheck run suites/ --kubeconfig ~/.kube/config --context staging --junit report.xml
+  heatcheck plan suites/scale-to-zero/suite.yaml --sandbox
   heatcheck validate suites/
   heatcheck list suites/httproute-conflict/suite.yaml
   heatcheck sandbox --kubeconfig /tmp/sandbox.kubeconfig --manifests suites/httproute-conflict/manifests";
@@ -29,6 +30,43 @@ struct Cli {
     log: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Policy flags: each can only tighten the suite's `policy` (a looser value is
+/// ignored with a note).
+#[derive(Args, Clone, Default)]
+struct PolicyArgs {
+    /// Only these namespaces (repeatable); intersected with the suite's.
+    #[arg(long = "allow-namespace", value_name = "NS")]
+    allow_namespaces: Vec<String>,
+    /// Refuse steps on this kind (repeatable).
+    #[arg(long = "deny-kind", value_name = "KIND")]
+    deny_kinds: Vec<String>,
+    /// Largest percent of a namespace's pods one step may delete or fault (the smaller wins).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    max_pods_affected: Option<u8>,
+    /// Longest sleep, fault or scenario (sum of its sleeps and faults); the shorter wins.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_duration: Option<heatcheck::suite::Duration>,
+    /// Refuse steps using this verb or step kind (repeatable), e.g. delete, scale.
+    #[arg(long = "forbid-verb", value_name = "VERB")]
+    forbid_verbs: Vec<String>,
+}
+
+impl PolicyArgs {
+    fn overrides(self) -> heatcheck::guard::PolicyOverrides {
+        heatcheck::guard::PolicyOverrides {
+            allow_namespaces: self.allow_namespaces,
+            deny_kinds: self.deny_kinds,
+            max_pods_affected: self.max_pods_affected,
+            max_duration: self.max_duration,
+            forbid_verbs: self.forbid_verbs,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
+    heatcheck::suite::parse_duration(s).map(heatcheck::suite::Duration)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,6 +116,34 @@ enum Command {
         /// Where run state (journals) is kept.
         #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
         state_dir: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Show what a run would do, changing nothing: steps, the objects each
+    /// touches (server-side dry run), the policy verdict and the RBAC it needs.
+    Plan {
+        /// Suite files or directories.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// Plan against a fresh embedded sandbox.
+        #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+        sandbox: bool,
+        /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context to use.
+        #[arg(long)]
+        context: Option<String>,
+        /// Only these scenarios (repeatable).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// Set a suite variable (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        #[arg(long, value_enum, default_value = "human")]
+        output: Output,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Check suites without touching a cluster; reports every problem.
     Validate {
@@ -145,6 +211,7 @@ fn main() -> ExitCode {
             no_restore,
             vars,
             state_dir,
+            policy,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -158,6 +225,26 @@ fn main() -> ExitCode {
             no_restore,
             vars,
             state_dir,
+            policy: policy.overrides(),
+        }),
+        Command::Plan {
+            suites,
+            sandbox,
+            kubeconfig,
+            context,
+            scenarios,
+            vars,
+            output,
+            policy,
+        } => commands::plan::plan(commands::plan::PlanArgs {
+            suites,
+            sandbox,
+            kubeconfig,
+            context,
+            scenarios,
+            vars,
+            policy: policy.overrides(),
+            json_output: matches!(output, Output::Json),
         }),
         Command::Validate { paths, output } => {
             commands::validate::validate(&paths, matches!(output, Output::Json))

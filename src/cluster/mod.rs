@@ -251,8 +251,19 @@ impl ClusterClient {
         ns: Option<&str>,
         obj: &Value,
     ) -> Result<Value, ClusterError> {
+        self.apply_with(r, ns, obj, false).await
+    }
+
+    async fn apply_with(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+        dry_run: bool,
+    ) -> Result<Value, ClusterError> {
         let name = object_name(obj)?;
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+        pp.dry_run = dry_run;
         self.api(r, ns)
             .patch(&name, &pp, &Patch::Apply(obj))
             .await
@@ -266,10 +277,24 @@ impl ClusterClient {
         ns: Option<&str>,
         obj: &Value,
     ) -> Result<Value, ClusterError> {
+        self.create_with(r, ns, obj, false).await
+    }
+
+    async fn create_with(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+        dry_run: bool,
+    ) -> Result<Value, ClusterError> {
         let name = object_name(obj).unwrap_or_default();
         let dobj = to_dynamic(r, obj, &name)?;
+        let pp = PostParams {
+            dry_run,
+            ..Default::default()
+        };
         self.api(r, ns)
-            .create(&PostParams::default(), &dobj)
+            .create(&pp, &dobj)
             .await
             .map(to_value)
             .map_err(|e| self.map_err(e, "create", r.kind(), &name))
@@ -297,7 +322,18 @@ impl ClusterClient {
         ns: Option<&str>,
         name: &str,
     ) -> Result<bool, ClusterError> {
-        let dp = DeleteParams::background();
+        self.delete_with(r, ns, name, false).await
+    }
+
+    async fn delete_with(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<bool, ClusterError> {
+        let mut dp = DeleteParams::background();
+        dp.dry_run = dry_run;
         match self.api(r, ns).delete(name, &dp).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
@@ -344,7 +380,22 @@ impl ClusterClient {
         kind: PatchType,
         body: &Value,
     ) -> Result<Value, ClusterError> {
-        let pp = PatchParams::default();
+        self.patch_with(r, ns, name, kind, body, false).await
+    }
+
+    async fn patch_with(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchType,
+        body: &Value,
+        dry_run: bool,
+    ) -> Result<Value, ClusterError> {
+        let pp = PatchParams {
+            dry_run,
+            ..Default::default()
+        };
         let api = self.api(r, ns);
         let res = match kind {
             PatchType::Merge => api.patch(name, &pp, &Patch::Merge(body)).await,
@@ -368,12 +419,79 @@ impl ClusterClient {
         name: &str,
         replicas: u32,
     ) -> Result<(), ClusterError> {
+        self.scale_with(r, ns, name, replicas, false).await
+    }
+
+    async fn scale_with(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        replicas: u32,
+        dry_run: bool,
+    ) -> Result<(), ClusterError> {
         let api = self.api(r, ns);
         let body = json!({"spec": {"replicas": replicas}});
-        api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&body))
+        let pp = PatchParams {
+            dry_run,
+            ..Default::default()
+        };
+        api.patch_scale(name, &pp, &Patch::Merge(&body))
             .await
             .map(|_| ())
             .map_err(|e| self.map_err(e, "scale", r.kind(), name))
+    }
+
+    // Server-side dry runs (`dryRun=All`): the server validates and admits
+    // the request and answers as if it wrote, and persists nothing.
+
+    pub async fn apply_dry_run(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClusterError> {
+        self.apply_with(r, ns, obj, true).await
+    }
+
+    pub async fn create_dry_run(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClusterError> {
+        self.create_with(r, ns, obj, true).await
+    }
+
+    /// `Ok(false)` when the object does not exist.
+    pub async fn delete_dry_run(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError> {
+        self.delete_with(r, ns, name, true).await
+    }
+
+    pub async fn patch_dry_run(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchType,
+        body: &Value,
+    ) -> Result<Value, ClusterError> {
+        self.patch_with(r, ns, name, kind, body, true).await
+    }
+
+    pub async fn scale_dry_run(
+        &self,
+        r: &Resolved,
+        ns: Option<&str>,
+        name: &str,
+        replicas: u32,
+    ) -> Result<(), ClusterError> {
+        self.scale_with(r, ns, name, replicas, true).await
     }
 
     /// Maps a kube error to what an SRE needs to read.

@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
 pub mod list;
+pub mod plan;
 pub mod run;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -26,6 +26,8 @@ pub struct RunArgs {
     pub no_restore: bool,
     pub vars: Vec<(String, String)>,
     pub state_dir: PathBuf,
+    /// Policy flags (they only tighten the suites' policies).
+    pub policy: crate::guard::PolicyOverrides,
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -132,12 +134,36 @@ async fn run_async(args: RunArgs, suites: Vec<crate::suite::Suite>) -> i32 {
             no_restore: args.no_restore,
             vars: args.vars.clone(),
             state_dir: Some(args.state_dir.clone()),
+            policy: args.policy.clone(),
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: new_run_id(),
         cancel: cancel_rx,
     };
-    let report = engine.run(suites).await;
+    // The guard first: any violation and nothing runs (no fixture, no journal).
+    let checks = match engine.preflight(&suites).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    for note in checks.iter().flat_map(|c| &c.notes) {
+        eprintln!("note: {note}");
+    }
+    let violations: Vec<_> = checks.iter().flat_map(|c| &c.violations).collect();
+    if !violations.is_empty() {
+        for v in &violations {
+            eprintln!("error: refused by policy: {v}");
+        }
+        eprintln!(
+            "error: {} policy violation(s); nothing was run (see `heatcheck plan`)",
+            violations.len()
+        );
+        return exit::INVALID;
+    }
+    let policies = checks.into_iter().map(|c| c.policy).collect();
+    let report = engine.run_checked(suites, policies).await;
     signals.abort();
     let mut code = report.exit_code;
     if let Some(path) = &args.junit {

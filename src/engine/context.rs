@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::journal::{Entry, Journal, Prior};
 use crate::cluster::{ClusterClient, ClusterError, Resolved};
+use crate::guard::{EffectivePolicy, GuardError};
 use crate::suite::{GatewayResolver, Suite, Templater};
 
 /// Label put on every object heatcheck creates, naming the run.
@@ -23,6 +24,8 @@ pub struct SuiteContext {
     pub run_id: String,
     pub http: reqwest::Client,
     pub cancel: watch::Receiver<bool>,
+    /// What the guard enforces while steps run.
+    pub policy: Arc<EffectivePolicy>,
 }
 
 /// Why a step or check stopped early.
@@ -39,6 +42,15 @@ pub enum StepError {
 impl From<ClusterError> for StepError {
     fn from(e: ClusterError) -> Self {
         StepError::Cluster(Box::new(e))
+    }
+}
+
+impl From<GuardError> for StepError {
+    fn from(e: GuardError) -> Self {
+        match e {
+            GuardError::Refused(_) => StepError::Failed(e.to_string()),
+            GuardError::Cluster(c) => StepError::Cluster(c),
+        }
     }
 }
 
@@ -84,15 +96,9 @@ impl SuiteContext {
         Ok(ns)
     }
 
+    /// The guard's namespace rule (target.allowNamespaces narrowed by the policy).
     pub fn check_namespace(&self, ns: &str) -> Result<(), StepError> {
-        let allowed = &self.suite.spec.target.allow_namespaces;
-        if !allowed.is_empty() && !allowed.iter().any(|a| a == ns) {
-            return Err(StepError::Failed(format!(
-                "namespace {ns} is outside target.allowNamespaces ({}); heatcheck never touches it",
-                allowed.join(", ")
-            )));
-        }
-        Ok(())
+        self.policy.check_namespace(ns).map_err(StepError::Failed)
     }
 
     /// Records the object's current state in the journal before a mutation.

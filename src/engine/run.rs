@@ -14,6 +14,7 @@ use super::restore::{restore_scope, RestoreOutcome};
 use super::steps::run_step;
 use crate::cluster::ClusterClient;
 use crate::exit;
+use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
 use crate::report::event::{Event, Reporter};
 use crate::report::model::{
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub vars: Vec<(String, String)>,
     /// Where run state (the journal) lives: `<state_dir>/runs/<run-id>/`.
     pub state_dir: Option<PathBuf>,
+    /// Command-line policy flags (they only tighten a suite's policy).
+    pub policy: PolicyOverrides,
 }
 
 /// Fans events out to the reporters.
@@ -75,7 +78,79 @@ struct CaseOutcome {
 }
 
 impl Engine {
+    /// The guard's verdict on every suite, before anything runs (discovery
+    /// only reads). Err: a policy that cannot be built (e.g. an unknown verb).
+    pub async fn preflight(&self, suites: &[Suite]) -> Result<Vec<Preflight>, String> {
+        let mut out = Vec::new();
+        for suite in suites {
+            let p = guard::preflight(
+                Some(&self.client),
+                suite,
+                &self.options.policy,
+                &self.options.vars,
+                &self.options.scenarios,
+            )
+            .await
+            .map_err(|e| format!("suite {}: {e}", suite.metadata.name))?;
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// Checks every suite against its policy, then runs them; any violation
+    /// and nothing runs (exit code 2).
     pub async fn run(&self, suites: Vec<Suite>) -> RunReport {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let refused = |reasons: Vec<(usize, String)>| {
+            let reports = suites
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut r = skipped_suite(s, "refused by policy: nothing was run");
+                    r.error = reasons
+                        .iter()
+                        .filter(|(j, _)| *j == i)
+                        .map(|(_, m)| m.clone())
+                        .reduce(|a, b| format!("{a}\n{b}"));
+                    r
+                })
+                .collect();
+            self.finish(
+                started_at,
+                started,
+                reports,
+                RestoreSummary::default(),
+                exit::INVALID,
+            )
+        };
+        let checks = match self.preflight(&suites).await {
+            Ok(c) => c,
+            Err(e) => return refused(vec![(0, e)]),
+        };
+        let violations: Vec<(usize, String)> = checks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                c.violations
+                    .iter()
+                    .map(move |v| (i, format!("refused by policy: {v}")))
+            })
+            .collect();
+        if !violations.is_empty() {
+            return refused(violations);
+        }
+        let policies = checks.into_iter().map(|c| c.policy).collect();
+        self.run_checked(suites, policies).await
+    }
+
+    /// Runs suites whose policies [`Engine::preflight`] found clean
+    /// (`policies[i]` belongs to `suites[i]`).
+    pub async fn run_checked(
+        &self,
+        suites: Vec<Suite>,
+        policies: Vec<EffectivePolicy>,
+    ) -> RunReport {
         let started_at = chrono::Utc::now();
         let started = Instant::now();
         self.emitter.emit(Event::RunStarted {
@@ -106,7 +181,7 @@ impl Engine {
         let mut restore_total = RestoreOutcome::default();
         let mut aborted = false;
         let mut failed = false;
-        for suite in suites {
+        for (suite, policy) in suites.into_iter().zip(policies) {
             if aborted || (failed && self.options.fail_fast) {
                 reports.push(skipped_suite(
                     &suite,
@@ -118,7 +193,7 @@ impl Engine {
                 ));
                 continue;
             }
-            let (report, restore, suite_aborted) = self.run_suite(suite, &journal).await;
+            let (report, restore, suite_aborted) = self.run_suite(suite, policy, &journal).await;
             failed |= report.cases.iter().any(CaseReport::is_failure) || report.error.is_some();
             aborted |= suite_aborted;
             restore_total.merge(restore);
@@ -163,7 +238,12 @@ impl Engine {
         report
     }
 
-    fn context(&self, suite: Arc<Suite>, journal: &Journal) -> Result<SuiteContext, String> {
+    fn context(
+        &self,
+        suite: Arc<Suite>,
+        policy: EffectivePolicy,
+        journal: &Journal,
+    ) -> Result<SuiteContext, String> {
         let mut vars = template_context(&suite, &self.run_id);
         for (k, v) in &self.options.vars {
             vars.insert(k.clone(), serde_json::Value::String(v.clone()));
@@ -181,12 +261,14 @@ impl Engine {
             run_id: self.run_id.clone(),
             http: crate::probe::http::client(),
             cancel: self.cancel.clone(),
+            policy: Arc::new(policy),
         })
     }
 
     async fn run_suite(
         &self,
         suite: Suite,
+        policy: EffectivePolicy,
         journal: &Journal,
     ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
@@ -208,7 +290,7 @@ impl Engine {
             scenarios: scenarios.len(),
         });
         let suite = Arc::new(suite);
-        let ctx = match self.context(suite.clone(), journal) {
+        let ctx = match self.context(suite.clone(), policy, journal) {
             Ok(c) => c,
             Err(e) => {
                 let report = SuiteReport {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::context::{StepError, SuiteContext, RUN_LABEL};
 use super::{fault, manifest};
 use crate::cluster::{PatchType, Resolved};
+use crate::guard::{self, Blast};
 use crate::suite::{
     DeleteStep, FaultStep, Matcher, PatchStep, Step, StepAction, WaitCondition, WaitStep,
 };
@@ -75,6 +76,17 @@ async fn execute(
                 &s.name,
             )
             .await?;
+            // Scaling down takes pods away: the guard counts them before anything changes.
+            let current = require(ctx.client.get(&r, Some(&ns), &name).await?, &r, &ns, &name)?;
+            let replicas = current
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1) as usize;
+            if (s.replicas as usize) < replicas {
+                let removed = replicas - s.replicas as usize;
+                guard::check_blast(&ctx.client, &ctx.policy, &ns, Blast::Count(removed)).await?;
+            }
+            record_existing(ctx, scope, &r, &ns, &name).await?;
             ctx.client.scale(&r, Some(&ns), &name, s.replicas).await?;
             Ok(format!("{} {ns}/{name} scaled to {}", r.kind(), s.replicas))
         }
@@ -88,6 +100,7 @@ async fn execute(
                 &s.name,
             )
             .await?;
+            record_existing(ctx, scope, &r, &ns, &name).await?;
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let body = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
             ctx.client
@@ -104,7 +117,7 @@ async fn execute(
     }
 }
 
-/// Resolves a named, namespaced object that must exist, journaling it first.
+/// Resolves a named, namespaced object and checks it against the policy.
 async fn existing_target(
     ctx: &SuiteContext,
     scope: &str,
@@ -119,13 +132,36 @@ async fn existing_target(
         .templater
         .render(name)
         .map_err(|e| StepError::Failed(e.to_string()))?;
-    require(
-        ctx.record_prior(scope, &r, Some(&ns), &name).await?,
-        &r,
-        &ns,
-        &name,
-    )?;
+    guard_object(ctx, scope, &r, Some(&ns), &name)?;
     Ok((r, ns, name))
+}
+
+/// Journals an object that must exist, before it is mutated.
+async fn record_existing(
+    ctx: &SuiteContext,
+    scope: &str,
+    r: &Resolved,
+    ns: &str,
+    name: &str,
+) -> Result<Value, StepError> {
+    require(
+        ctx.record_prior(scope, r, Some(ns), name).await?,
+        r,
+        ns,
+        name,
+    )
+}
+
+/// The guard's check of one object right before it is mutated.
+fn guard_object(
+    ctx: &SuiteContext,
+    scope: &str,
+    r: &Resolved,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<(), StepError> {
+    let in_fixtures = scope.starts_with("fixtures:");
+    guard::check_object(&ctx.policy, r, ns, name, in_fixtures).map_err(StepError::from)
 }
 
 fn require(current: Option<Value>, r: &Resolved, ns: &str, name: &str) -> Result<Value, StepError> {
@@ -180,6 +216,7 @@ async fn apply_object(
             )))
         }
     };
+    guard_object(ctx, scope, &r, ns.as_deref(), &name)?;
     let current = ctx.record_prior(scope, &r, ns.as_deref(), &name).await?;
     if current.is_none() {
         obj = with_run_label(obj, &ctx.run_id);
@@ -281,7 +318,30 @@ async fn delete(
                     .templater
                     .render(sel)
                     .map_err(|e| StepError::Failed(e.to_string()))?;
-                for o in ctx.client.list(&r, ns.as_deref(), Some(&sel)).await? {
+                if sel.trim().is_empty() {
+                    return Err(guard::GuardError::Refused(format!(
+                        "an empty selector matches every {kind} in the namespace"
+                    ))
+                    .into());
+                }
+                let matched = ctx.client.list(&r, ns.as_deref(), Some(&sel)).await?;
+                // The blast radius is checked on what the selector matches now.
+                if let Some(ns) = ns.as_deref() {
+                    let blast = if guard::kinds::is_pod(r.kind()) {
+                        Some(Blast::Count(matched.len()))
+                    } else if matched
+                        .iter()
+                        .any(|o| guard::match_labels_selector(o).is_some())
+                    {
+                        Some(Blast::Workloads(&matched))
+                    } else {
+                        None
+                    };
+                    if let Some(b) = blast {
+                        guard::check_blast(&ctx.client, &ctx.policy, ns, b).await?;
+                    }
+                }
+                for o in matched {
                     let name = o["metadata"]["name"]
                         .as_str()
                         .unwrap_or_default()
@@ -298,6 +358,9 @@ async fn delete(
                 ))
             }
         }
+    }
+    for (r, ns, name) in &targets {
+        guard_object(ctx, scope, r, ns.as_deref(), name)?;
     }
     let mut done = Vec::new();
     for (r, ns, name) in targets {
@@ -338,6 +401,7 @@ async fn patch(ctx: &SuiteContext, scope: &str, p: &PatchStep) -> Result<String,
         .templater
         .render_value(&p.patch)
         .map_err(|e| StepError::Failed(e.to_string()))?;
+    guard_object(ctx, scope, &r, ns.as_deref(), &name)?;
     require(
         ctx.record_prior(scope, &r, ns.as_deref(), &name).await?,
         &r,
@@ -534,6 +598,12 @@ async fn inject_fault(
             obj["kind"].as_str().unwrap_or_default(),
         )
         .await?;
+    guard_object(ctx, scope, &r, Some(&ns), &name)?;
+    let blast = Blast::Selector {
+        selector: &step.selector,
+        percent: step.percent,
+    };
+    guard::check_blast(&ctx.client, &ctx.policy, &ns, blast).await?;
     ctx.record_prior(scope, &r, Some(&ns), &name).await?;
     ctx.client.create(&r, Some(&ns), &obj).await?;
     let deadline = tokio::time::Instant::now() + timeout;

@@ -1,0 +1,521 @@
+//! `heatcheck plan`: what a run would do, without doing it. For each
+//! scenario: its steps, the objects each touches (server-side dry run,
+//! `dryRun=All`), the policy verdict; then the least-privilege Role /
+//! ClusterRole the run needs. Nothing in the cluster changes.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use crate::cluster::{ClusterClient, ConnectOptions, PatchType, Resolved};
+use crate::exit;
+use crate::guard::{
+    self, assertion_reads, rbac::Permissions, rbac_verbs, static_templater, touches,
+    EffectivePolicy, PolicyOverrides, Touch, Violation, FIXTURES,
+};
+use crate::suite::{ApplyStep, Step, StepAction, Suite, Templater};
+
+pub struct PlanArgs {
+    pub suites: Vec<PathBuf>,
+    pub sandbox: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub scenarios: Vec<String>,
+    pub vars: Vec<(String, String)>,
+    pub policy: PolicyOverrides,
+    pub json_output: bool,
+}
+
+/// Name of the generated Role / ClusterRole.
+pub const ROLE_NAME: &str = "heatcheck-runner";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlannedObject {
+    verb: String,
+    object: String,
+    /// What the server answered to the dry run (or what was read).
+    result: String,
+    ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlannedStep {
+    index: usize,
+    name: String,
+    objects: Vec<PlannedObject>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlannedCase {
+    name: String,
+    kind: &'static str,
+    allowed: bool,
+    steps: Vec<PlannedStep>,
+    violations: Vec<Violation>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SuitePlan {
+    name: String,
+    file: String,
+    policy: EffectivePolicy,
+    notes: Vec<String>,
+    cases: Vec<PlannedCase>,
+    rbac: Vec<Value>,
+    rbac_yaml: String,
+}
+
+pub fn plan(args: PlanArgs) -> i32 {
+    install_crypto();
+    let suites = match load_suites(&args.suites) {
+        Ok(s) => s,
+        Err(errors) => {
+            print_suite_errors(&errors);
+            return exit::INVALID;
+        }
+    };
+    runtime().block_on(plan_async(args, suites))
+}
+
+async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
+    #[cfg(feature = "sandbox")]
+    let mut sandbox = None;
+    let client = if args.sandbox {
+        #[cfg(feature = "sandbox")]
+        {
+            match crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default()).await {
+                Ok(sb) => {
+                    let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
+                    sandbox = Some(sb);
+                    c
+                }
+                Err(e) => {
+                    eprintln!("error: cannot start the sandbox: {e}");
+                    return exit::UNREACHABLE;
+                }
+            }
+        }
+        #[cfg(not(feature = "sandbox"))]
+        {
+            eprintln!("error: this build has no sandbox (built without the `sandbox` feature)");
+            return exit::INVALID;
+        }
+    } else {
+        ClusterClient::connect(&ConnectOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+        })
+        .await
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::UNREACHABLE;
+        }
+    };
+    if let Err(e) = client.ping().await {
+        eprintln!("error: {e}");
+        return exit::UNREACHABLE;
+    }
+    let mut plans = Vec::new();
+    let mut code = exit::SUCCESS;
+    for suite in &suites {
+        match plan_suite(&client, suite, &args).await {
+            Ok(p) => {
+                if p.cases.iter().any(|c| !c.allowed) {
+                    code = exit::INVALID;
+                }
+                plans.push(p);
+            }
+            Err(e) => {
+                eprintln!("error: suite {}: {e}", suite.metadata.name);
+                code = exit::INVALID;
+            }
+        }
+    }
+    if args.json_output {
+        let refused = plans
+            .iter()
+            .flat_map(|p| &p.cases)
+            .filter(|c| !c.allowed)
+            .count();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"suites": plans, "refused": refused}))
+                .expect("serializes")
+        );
+    } else {
+        for p in &plans {
+            print!("{}", human(p));
+        }
+    }
+    #[cfg(feature = "sandbox")]
+    if let Some(sb) = sandbox {
+        sb.shutdown().await;
+    }
+    code
+}
+
+async fn plan_suite(
+    client: &ClusterClient,
+    suite: &Suite,
+    args: &PlanArgs,
+) -> Result<SuitePlan, String> {
+    let pre = guard::preflight(
+        Some(client),
+        suite,
+        &args.policy,
+        &args.vars,
+        &args.scenarios,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let t = static_templater(suite, "plan", &args.vars);
+    let mut perms = Permissions::default();
+    let mut cases = Vec::new();
+
+    let mut fixture_steps = Vec::new();
+    if suite.spec.target.create_namespace {
+        fixture_steps.push(namespace_step(&suite.spec.target.namespace));
+    }
+    fixture_steps.extend(suite.spec.fixtures.iter().cloned());
+    let mut groups: Vec<(String, &'static str, Vec<Step>)> = Vec::new();
+    if !fixture_steps.is_empty() {
+        groups.push((FIXTURES.to_string(), "fixtures", fixture_steps));
+    }
+    for sc in guard::selected(suite, &args.scenarios) {
+        groups.push((sc.name.clone(), "scenario", sc.steps.clone()));
+    }
+    for (name, kind, steps) in groups {
+        let mut planned = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let objects = plan_step(client, suite, &t, step, i, &pre.policy, &mut perms).await;
+            planned.push(PlannedStep {
+                index: i,
+                name: step.display_name(),
+                objects,
+            });
+        }
+        let violations: Vec<Violation> = pre
+            .violations
+            .iter()
+            .filter(|v| v.scenario == name)
+            .cloned()
+            .collect();
+        cases.push(PlannedCase {
+            name,
+            kind,
+            allowed: violations.is_empty(),
+            steps: planned,
+            violations,
+        });
+    }
+
+    // Reads: steady state, scenario assertions, events where the run acts.
+    let target = &suite.spec.target.namespace;
+    let assertions = suite.spec.steady_state.iter().chain(
+        guard::selected(suite, &args.scenarios)
+            .into_iter()
+            .flat_map(|s| s.assertions.iter()),
+    );
+    for a in assertions {
+        for (av, kind, ns) in assertion_reads(a, &t, target) {
+            if let Ok(r) = client.resolve(av.as_deref(), &kind).await {
+                perms.add(&r, &ns, rbac_verbs("read"));
+            }
+        }
+    }
+    for ns in &pre.policy.allow_namespaces {
+        perms.add_events(ns);
+    }
+    Ok(SuitePlan {
+        name: suite.metadata.name.clone(),
+        file: super::relative(&suite.source.path),
+        policy: pre.policy,
+        notes: pre.notes,
+        cases,
+        rbac: perms.objects(ROLE_NAME),
+        rbac_yaml: perms.to_yaml(ROLE_NAME),
+    })
+}
+
+/// The engine's `target.createNamespace` fixture, as the plan shows it.
+fn namespace_step(ns: &str) -> Step {
+    let mut step = Step::new(StepAction::Apply(ApplyStep {
+        file: None,
+        manifest: Some(format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
+        )),
+        namespace: None,
+    }));
+    step.name = Some(format!("create namespace {ns}"));
+    step
+}
+
+fn planned(verb: &str, object: String, result: Result<String, String>) -> PlannedObject {
+    let ok = result.is_ok();
+    PlannedObject {
+        verb: verb.to_string(),
+        object,
+        result: result.unwrap_or_else(|e| {
+            // Dry runs do not chain: what an earlier step creates is not there yet.
+            let hint = if e.contains("not found") {
+                " (expected if an earlier step or fixture creates it)"
+            } else {
+                ""
+            };
+            format!("dry run failed: {e}{hint}")
+        }),
+        ok,
+    }
+}
+
+/// Dry-runs one step's calls and records the permissions they need.
+async fn plan_step(
+    client: &ClusterClient,
+    suite: &Suite,
+    t: &Templater,
+    step: &Step,
+    index: usize,
+    policy: &EffectivePolicy,
+    perms: &mut Permissions,
+) -> Vec<PlannedObject> {
+    let list = match touches(suite, t, step, index) {
+        Ok(l) => l,
+        Err(e) => {
+            return vec![PlannedObject {
+                verb: step.action.kind().into(),
+                object: "-".into(),
+                result: format!("cannot be rendered before the run: {e}"),
+                ok: false,
+            }]
+        }
+    };
+    let mut out = Vec::new();
+    for tc in list {
+        let r = match client.resolve(tc.api_version.as_deref(), &tc.kind).await {
+            Ok(r) => r,
+            Err(e) => {
+                let scoped = policy.cluster_scoped(&tc.kind) == Some(true);
+                out.push(planned(tc.action, tc.describe(scoped), Err(e.to_string())));
+                continue;
+            }
+        };
+        let ns = r.namespaced.then_some(tc.namespace.as_str());
+        let described = describe(&tc, &r);
+        // Pods a fault selects are only counted (blast radius), never written.
+        let pods_of_fault = tc.action == "fault" && tc.object.is_none();
+        if pods_of_fault {
+            perms.add(&r, &tc.namespace, &["list"]);
+            let n = client.list(&r, ns, tc.selector.as_deref()).await;
+            out.push(planned(
+                "list",
+                described,
+                n.map(|l| format!("selects {} pods now", l.len()))
+                    .map_err(|e| e.to_string()),
+            ));
+            continue;
+        }
+        perms.add(&r, &tc.namespace, rbac_verbs(tc.action));
+        let result = dry_run(client, &r, ns, &tc, step, t, policy, perms).await;
+        out.push(planned(tc.action, described, result));
+    }
+    out
+}
+
+fn describe(tc: &Touch, r: &Resolved) -> String {
+    let name = match (&tc.name, &tc.object) {
+        (Some(n), _) => n.clone(),
+        (None, Some(o)) => format!(
+            "{}*",
+            o.pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+        (None, None) => match &tc.selector {
+            Some(s) => format!("(selector {s:?})"),
+            None => "(every object)".into(),
+        },
+    };
+    if r.namespaced {
+        format!("{} {}/{name}", r.kind(), tc.namespace)
+    } else {
+        format!("{} {name}", r.kind())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dry_run(
+    client: &ClusterClient,
+    r: &Resolved,
+    ns: Option<&str>,
+    tc: &Touch,
+    step: &Step,
+    t: &Templater,
+    policy: &EffectivePolicy,
+    perms: &mut Permissions,
+) -> Result<String, String> {
+    let e = |e: crate::cluster::ClusterError| e.to_string();
+    let exists = |name: Option<String>| async move {
+        match name {
+            Some(n) => client.get(r, ns, &n).await.map(|o| o.is_some()).map_err(e),
+            None => Ok(false),
+        }
+    };
+    match tc.action {
+        "apply" | "create" | "fault" => {
+            let mut obj = tc.object.clone().unwrap_or_default();
+            if let Some(ns) = ns {
+                obj["metadata"]["namespace"] = json!(ns);
+            }
+            let existed = exists(tc.name.clone()).await?;
+            if tc.action == "apply" {
+                client.apply_dry_run(r, ns, &obj).await.map_err(e)?;
+            } else {
+                client.create_dry_run(r, ns, &obj).await.map_err(e)?;
+            }
+            Ok(if existed {
+                "would update"
+            } else {
+                "would create"
+            }
+            .into())
+        }
+        "delete" => {
+            let names = match (&tc.name, &tc.selector) {
+                (Some(n), _) => vec![n.clone()],
+                (None, sel) => {
+                    if policy.max_pods_affected.is_some() {
+                        add_pod_list(client, perms, &tc.namespace).await;
+                    }
+                    client
+                        .list(r, ns, sel.as_deref())
+                        .await
+                        .map_err(e)?
+                        .iter()
+                        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+                        .collect()
+                }
+            };
+            if names.is_empty() {
+                return Ok("matches nothing now".into());
+            }
+            let mut gone = Vec::new();
+            let mut missing = Vec::new();
+            for n in &names {
+                if client.delete_dry_run(r, ns, n).await.map_err(e)? {
+                    gone.push(n.clone());
+                } else {
+                    missing.push(n.clone());
+                }
+            }
+            Ok(match (tc.name.is_some(), missing.is_empty()) {
+                (true, true) => "would delete".into(),
+                (true, false) => "not found now (nothing to delete)".into(),
+                (false, _) => format!("would delete {}", gone.join(", ")),
+            })
+        }
+        "patch" | "restart" => {
+            let name = tc.name.clone().unwrap_or_default();
+            let (kind, body) = match &step.action {
+                StepAction::Patch(p) => (
+                    match p.patch_type {
+                        crate::suite::PatchType::Merge => PatchType::Merge,
+                        crate::suite::PatchType::Json => PatchType::Json,
+                        crate::suite::PatchType::Strategic => PatchType::Strategic,
+                    },
+                    t.render_value(&p.patch).map_err(|e| e.to_string())?,
+                ),
+                _ => (
+                    PatchType::Merge,
+                    json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "plan"}}}}}),
+                ),
+            };
+            client
+                .patch_dry_run(r, ns, &name, kind, &body)
+                .await
+                .map_err(e)?;
+            Ok("would patch".into())
+        }
+        "scale" => {
+            let name = tc.name.clone().unwrap_or_default();
+            perms.add_subresource(r, &tc.namespace, "scale", &["patch"]);
+            if policy.max_pods_affected.is_some() {
+                add_pod_list(client, perms, &tc.namespace).await;
+            }
+            let replicas = tc.replicas.unwrap_or_default();
+            client
+                .scale_dry_run(r, ns, &name, replicas)
+                .await
+                .map_err(e)?;
+            Ok(format!("would scale to {replicas}"))
+        }
+        _ => Ok("reads".into()),
+    }
+}
+
+async fn add_pod_list(client: &ClusterClient, perms: &mut Permissions, ns: &str) {
+    if let Ok(pods) = client.resolve(Some("v1"), "Pod").await {
+        perms.add(&pods, ns, &["list"]);
+    }
+}
+
+fn human(p: &SuitePlan) -> String {
+    let mut s = format!("suite {} ({})\n", p.name, p.file);
+    let pol = &p.policy;
+    let or_none = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    s.push_str(&format!(
+        "  policy: namespaces {}; maxPodsAffected {}; maxDuration {}; forbidden verbs {}; denied kinds: built-in{}; allowed kinds {}\n",
+        or_none(pol.allow_namespaces.clone()),
+        pol.max_pods_affected.map(|m| format!("{m}%")).unwrap_or_else(|| "none".into()),
+        pol.max_duration.map(|d| crate::suite::format_duration(d.0)).unwrap_or_else(|| "none".into()),
+        or_none(pol.forbidden_verbs.iter().cloned().collect()),
+        if pol.denied_kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" + {}", pol.denied_kinds.iter().cloned().collect::<Vec<_>>().join(", "))
+        },
+        or_none(pol.allowed_kinds.iter().cloned().collect()),
+    ));
+    for n in &p.notes {
+        s.push_str(&format!("  note: {n}\n"));
+    }
+    for c in &p.cases {
+        let verdict = if c.allowed { "allowed" } else { "REFUSED" };
+        let title = if c.kind == "fixtures" {
+            "fixtures".to_string()
+        } else {
+            format!("scenario {:?}", c.name)
+        };
+        s.push_str(&format!("\n  {title}: {verdict}\n"));
+        for st in &c.steps {
+            s.push_str(&format!("    {}. {}\n", st.index + 1, st.name));
+            for o in &st.objects {
+                s.push_str(&format!("       {} {}: {}\n", o.verb, o.object, o.result));
+            }
+        }
+        for v in &c.violations {
+            s.push_str(&format!("    refused: {v}\n"));
+        }
+    }
+    s.push_str(
+        "\n  least-privilege RBAC for this suite (bind it to the identity that runs heatcheck):\n",
+    );
+    for line in p.rbac_yaml.lines() {
+        s.push_str(&format!("    {line}\n"));
+    }
+    s
+}

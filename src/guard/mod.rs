@@ -1,0 +1,22 @@
+//! The safety policy. Every scenario, whatever its origin (hand-written,
+//! locked or freshly generated), is checked here before the engine runs
+//! anything; selector-based and manifest steps are checked again when they
+//! run, against what the cluster really holds.
+
+mod check;
+pub mod kinds;
+mod policy;
+mod preflight;
+pub mod rbac;
+mod runtime;
+mod touch;
+mod verbs;
+mod violation;
+
+pub use check::{check_scenario, Checker, FIXTURES};
+pub use policy::{EffectivePolicy, PolicyError, PolicyOverrides, API_VERBS};
+pub use preflight::{learn_scopes, preflight, selected, Preflight};
+pub use runtime::{check_blast, check_object, match_labels_selector, Blast, GuardError};
+pub use touch::{assertion_reads, plan_fault_name, static_templater, touches, Touch};
+pub use verbs::{rbac_verbs, step_verbs};
+pub use violation::{Rule, Violation};
