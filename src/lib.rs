@@ -1,5 +1,6 @@
 //! heatcheck: chaos-as-code for Kubernetes networking.
 
+pub mod ai;
 pub mod cluster;
 pub mod commands;
 pub mod engine;

@@ -1,6 +1,8 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
+pub mod generate;
 pub mod list;
+pub mod prompt;
 pub mod run;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -74,8 +74,19 @@ struct CaseOutcome {
     aborted: bool,
 }
 
+/// Where a scenario comes from, for reports (`CaseReport.origin`).
+pub const ORIGIN_SUITE: &str = "suite";
+pub const ORIGIN_LOCK: &str = "lock";
+
 impl Engine {
     pub async fn run(&self, suites: Vec<Suite>) -> RunReport {
+        self.run_with_locked(suites.into_iter().map(|s| (s, Vec::new())).collect())
+            .await
+    }
+
+    /// Runs suites, each with the scenarios from its lockfile (already
+    /// validated) after its own.
+    pub async fn run_with_locked(&self, suites: Vec<(Suite, Vec<Scenario>)>) -> RunReport {
         let started_at = chrono::Utc::now();
         let started = Instant::now();
         self.emitter.emit(Event::RunStarted {
@@ -106,10 +117,11 @@ impl Engine {
         let mut restore_total = RestoreOutcome::default();
         let mut aborted = false;
         let mut failed = false;
-        for suite in suites {
+        for (suite, locked) in suites {
             if aborted || (failed && self.options.fail_fast) {
                 reports.push(skipped_suite(
                     &suite,
+                    &locked,
                     if aborted {
                         "run aborted"
                     } else {
@@ -118,7 +130,7 @@ impl Engine {
                 ));
                 continue;
             }
-            let (report, restore, suite_aborted) = self.run_suite(suite, &journal).await;
+            let (report, restore, suite_aborted) = self.run_suite(suite, locked, &journal).await;
             failed |= report.cases.iter().any(CaseReport::is_failure) || report.error.is_some();
             aborted |= suite_aborted;
             restore_total.merge(restore);
@@ -187,20 +199,19 @@ impl Engine {
     async fn run_suite(
         &self,
         suite: Suite,
+        locked: Vec<Scenario>,
         journal: &Journal,
     ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
         let name = suite.metadata.name.clone();
         let file = suite.source.path.display().to_string();
-        let scenarios: Vec<Scenario> = suite
-            .spec
-            .scenarios
-            .iter()
-            .filter(|s| {
+        let own = suite.spec.scenarios.iter().cloned().map(|s| (s, ORIGIN_SUITE));
+        let scenarios: Vec<(Scenario, &'static str)> = own
+            .chain(locked.into_iter().map(|s| (s, ORIGIN_LOCK)))
+            .filter(|(s, _)| {
                 self.options.scenarios.is_empty()
                     || self.options.scenarios.iter().any(|n| n == &s.name)
             })
-            .cloned()
             .collect();
         self.emitter.emit(Event::SuiteStarted {
             name: name.clone(),
@@ -260,7 +271,7 @@ impl Engine {
         }
 
         let mut failed = false;
-        for sc in &scenarios {
+        for (sc, origin) in &scenarios {
             let skip = if aborted {
                 Some("run aborted".to_string())
             } else if !fixtures_ok {
@@ -273,16 +284,18 @@ impl Engine {
                 None
             };
             if let Some(reason) = skip {
-                cases.push(scenario_report(
+                let mut report = scenario_report(
                     sc,
                     CaseStatus::Skipped { reason },
                     Duration::ZERO,
                     vec![],
                     vec![],
-                ));
+                );
+                report.origin = Some((*origin).into());
+                cases.push(report);
                 continue;
             }
-            let (case, r) = self.run_scenario(&ctx, sc).await;
+            let (case, r) = self.run_scenario(&ctx, sc, origin).await;
             failed |= case.report.is_failure();
             aborted |= case.aborted;
             restore.merge(r);
@@ -482,6 +495,7 @@ impl Engine {
         &self,
         ctx: &SuiteContext,
         sc: &Scenario,
+        origin: &str,
     ) -> (CaseOutcome, RestoreOutcome) {
         let started = Instant::now();
         let suite = ctx.suite.metadata.name.clone();
@@ -592,7 +606,7 @@ impl Engine {
             CaseStatus::Passed
         };
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
-        report.origin = Some("suite".into());
+        report.origin = Some(origin.into());
         self.emitter.emit(Event::CaseFinished {
             suite,
             report: report.clone(),
@@ -635,16 +649,15 @@ fn scenario_report(
     }
 }
 
-fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
+fn skipped_suite(suite: &Suite, locked: &[Scenario], reason: &str) -> SuiteReport {
+    let own = suite.spec.scenarios.iter().map(|s| (s, ORIGIN_SUITE));
     SuiteReport {
         name: suite.metadata.name.clone(),
         file: suite.source.path.display().to_string(),
-        cases: suite
-            .spec
-            .scenarios
-            .iter()
-            .map(|sc| {
-                scenario_report(
+        cases: own
+            .chain(locked.iter().map(|s| (s, ORIGIN_LOCK)))
+            .map(|(sc, origin)| {
+                let mut r = scenario_report(
                     sc,
                     CaseStatus::Skipped {
                         reason: reason.to_string(),
@@ -652,7 +665,9 @@ fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
                     Duration::ZERO,
                     vec![],
                     vec![],
-                )
+                );
+                r.origin = Some(origin.into());
+                r
             })
             .collect(),
         duration: Duration::ZERO,
