@@ -686,13 +686,18 @@ mod tests {
     }
 
     fn known() -> Known {
-        let obj = |kind: &str, name: &str, app: &str| ContextItem {
-            group: 0,
-            kind: kind.into(),
-            namespace: Some("shop".into()),
-            name: name.into(),
-            value: json!({"kind": kind, "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
-                "spec": {"template": {"metadata": {"labels": {"app": app, "tier": "web"}}}}}),
+        let obj = |kind: &str, name: &str, app: &str| {
+            let mut value = json!({"kind": kind, "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}}});
+            if kind == "Deployment" {
+                value["spec"] = json!({"template": {"metadata": {"labels": {"app": app, "tier": "web"}}}});
+            }
+            ContextItem {
+                group: 0,
+                kind: kind.into(),
+                namespace: Some("shop".into()),
+                name: name.into(),
+                value,
+            }
         };
         Known::from_context(
             &Gathered {

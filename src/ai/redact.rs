@@ -298,7 +298,7 @@ mod tests {
         let t = redact_text(&pem);
         assert!(!t.contains(PLANT) && t.ends_with("tail") && t.starts_with("key:"), "{t}");
         // A truncated key is masked to the end.
-        let t = redact_text(&format!("-----BEGIN PRIVATE KEY-----\n{PLANT}"));
+        let t = redact_text(&format!("-----BEGIN PRIVATE KEY-----\n{PLANT}")).into_owned();
         assert!(!t.contains(PLANT), "{t}");
         // Certificates are public.
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn url_userinfo_is_masked() {
-        let t = redact_text(&format!("postgres://admin:{PLANT}@db.shop:5432/orders and http://plain.example/x"));
+        let t = redact_text(&format!("postgres://admin:{PLANT}@db.shop:5432/orders and http://plain.example/x")).into_owned();
         assert_eq!(
             t,
             "postgres://***:***@db.shop:5432/orders and http://plain.example/x"
