@@ -17,58 +17,33 @@ use crate::suite::{
     Scenario, StepAction, Suite, Templater,
 };
 
-pub use shim::{AiError, ChatRequest, ChatResponse, Message, Role, Usage};
-
-/// Stand-in for `crate::ai::provider` (built on another branch) with the
-/// same names and shapes; replaced by a `use` once that branch is merged.
-mod shim {
-    use serde_json::Value;
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Role {
-        User,
-        Assistant,
-    }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct Message {
-        pub role: Role,
-        pub content: String,
-    }
-    #[derive(Clone, Debug)]
-    pub struct ChatRequest {
-        pub system: Option<String>,
-        pub messages: Vec<Message>,
-        pub schema: Value,
-        pub schema_name: String,
-    }
-    #[derive(Clone, Debug, Default)]
-    pub struct Usage {
-        pub input_tokens: u64,
-        pub output_tokens: u64,
-    }
-    #[derive(Clone, Debug)]
-    pub struct ChatResponse {
-        pub value: Value,
-        pub raw: String,
-        pub usage: Usage,
-        pub attempts: u32,
-    }
-    #[derive(Debug, thiserror::Error)]
-    #[error("{message}")]
-    pub struct AiError {
-        pub message: String,
-        pub unreachable: bool,
-    }
-    impl AiError {
-        pub fn is_unreachable(&self) -> bool {
-            self.unreachable
-        }
-    }
-}
+pub use super::provider::{AiError, ChatRequest, ChatResponse, Message, Role, Usage};
 
 /// The one call generation makes: the CLI passes the real provider, tests a fake.
 pub trait ChatBackend: Send + Sync {
     fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, AiError>>;
+}
+
+/// The configured provider over HTTP.
+pub struct ProviderBackend {
+    pub client: reqwest::Client,
+    pub config: super::provider::ProviderConfig,
+}
+
+impl ProviderBackend {
+    /// From the suite's `ai` block and the process environment.
+    pub fn from_suite(ai: &crate::suite::AiConfig) -> Result<Self, AiError> {
+        Ok(ProviderBackend {
+            client: super::provider::default_client()?,
+            config: super::provider::ProviderConfig::from_suite(ai, &|k| std::env::var(k).ok())?,
+        })
+    }
+}
+
+impl ChatBackend for ProviderBackend {
+    fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, AiError>> {
+        Box::pin(super::provider::chat(&self.client, &self.config, req))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

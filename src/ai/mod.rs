@@ -9,4 +9,5 @@ pub mod context;
 pub mod generate;
 pub mod lockfile;
 pub mod prompt;
+pub mod provider;
 pub mod redact;

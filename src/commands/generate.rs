@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
-use crate::ai::generate::{generate, ChatBackend, Generation, Known};
+use crate::ai::generate::{generate, ChatBackend, Generation, Known, ProviderBackend};
 use crate::ai::lockfile::{
     self, ai_block_hash, canonical_json, sha256_hex, LockParameters, ScenarioLock, LOCK_KIND,
 };
@@ -123,11 +123,20 @@ pub fn context_summary(gathered: &Gathered, prompt: &Prompt) -> String {
 
 /// The provider client for the suite's `ai` block.
 pub fn provider_backend(suite: &Suite) -> Result<Box<dyn ChatBackend>, (i32, String)> {
-    let _ = suite;
-    Err((
+    let ai = suite.spec.ai.as_ref().ok_or((
         exit::INVALID,
-        "this build has no LLM provider clients yet (crate::ai::provider)".into(),
-    ))
+        "the suite has no `ai` block".to_string(),
+    ))?;
+    ProviderBackend::from_suite(ai)
+        .map(|b| Box::new(b) as Box<dyn ChatBackend>)
+        .map_err(|e| {
+            let code = if e.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::INVALID
+            };
+            (code, e.to_string())
+        })
 }
 
 /// Gathers, generates and builds the lock (not written). Err is (exit code, message).
@@ -149,7 +158,7 @@ pub async fn generate_lock(
             } else {
                 exit::INVALID
             };
-            (code, format!("{:?}/{}: {e}", ai.provider, ai.model).to_lowercase_provider())
+            (code, format!("{}/{}: {e}", provider_name(ai.provider), ai.model))
         })?;
     let context_values: Vec<serde_json::Value> =
         prompt.items.iter().map(|i| i.value.clone()).collect();
@@ -173,16 +182,11 @@ pub async fn generate_lock(
     Ok((lock, generation))
 }
 
-trait ProviderText {
-    fn to_lowercase_provider(self) -> String;
-}
-impl ProviderText for String {
-    /// `Openai/model: ...` -> `openai/model: ...`
-    fn to_lowercase_provider(self) -> String {
-        match self.split_once('/') {
-            Some((p, rest)) => format!("{}/{rest}", p.to_lowercase()),
-            None => self,
-        }
+fn provider_name(p: crate::suite::AiProvider) -> &'static str {
+    match p {
+        crate::suite::AiProvider::Anthropic => "anthropic",
+        crate::suite::AiProvider::Openai => "openai",
+        crate::suite::AiProvider::Ollama => "ollama",
     }
 }
 

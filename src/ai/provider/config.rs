@@ -1,0 +1,295 @@
+//! Provider configuration from the suite's `ai` block and the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::AiError;
+use crate::suite::{AiConfig, AiProvider};
+
+/// Which wire format to speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Anthropic Messages API.
+    Anthropic,
+    /// OpenAI Chat Completions, or any compatible server (llama.cpp, vLLM, Ollama's /v1).
+    OpenAi,
+    /// Ollama's native /api/chat.
+    Ollama,
+}
+
+impl ProviderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Ollama => "ollama",
+        }
+    }
+
+    fn default_key_var(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
+            ProviderKind::Ollama => None,
+        }
+    }
+
+    fn base_url_var(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
+            ProviderKind::OpenAi => "OPENAI_BASE_URL",
+            ProviderKind::Ollama => "OLLAMA_HOST",
+        }
+    }
+
+    fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Ollama => "http://127.0.0.1:11434",
+        }
+    }
+}
+
+impl From<AiProvider> for ProviderKind {
+    fn from(p: AiProvider) -> Self {
+        match p {
+            AiProvider::Anthropic => ProviderKind::Anthropic,
+            AiProvider::Openai => ProviderKind::OpenAi,
+            AiProvider::Ollama => ProviderKind::Ollama,
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An API key. Debug and Display print `***`; only [`ApiKey::expose`] gives
+/// the value, for the request header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+pub const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(500);
+pub const DEFAULT_RETRY_CAP: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// Without a trailing slash. Anthropic: host root; OpenAI: includes `/v1`; Ollama: host root.
+    pub base_url: String,
+    pub api_key: Option<ApiKey>,
+    /// Name of the variable the key came from, for error hints.
+    pub key_var: Option<String>,
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    /// Anthropic and Ollama only; the OpenAI API has no top_k.
+    pub top_k: Option<u32>,
+    pub max_tokens: u32,
+    /// Per attempt, for the whole exchange (streams included).
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub max_response_bytes: usize,
+    /// Ask for a server-sent stream and assemble it.
+    pub stream: bool,
+    /// Exponential backoff with full jitter: sleep U(0, min(cap, base * 2^n)).
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+}
+
+impl ProviderConfig {
+    /// A configuration with the defaults, no key.
+    pub fn new(kind: ProviderKind, base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        ProviderConfig {
+            kind,
+            base_url: normalize_base_url(kind, &base_url.into()),
+            api_key: None,
+            key_var: kind.default_key_var().map(str::to_string),
+            model: model.into(),
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            max_tokens: DEFAULT_MAX_TOKENS,
+            timeout: DEFAULT_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            stream: false,
+            retry_base: DEFAULT_RETRY_BASE,
+            retry_cap: DEFAULT_RETRY_CAP,
+        }
+    }
+
+    /// From the suite's `ai` block + the environment: ANTHROPIC_API_KEY /
+    /// ANTHROPIC_BASE_URL, OPENAI_API_KEY / OPENAI_BASE_URL, OLLAMA_HOST; the
+    /// suite's `baseUrl` / `apiKeyEnv` override. A missing (or empty) key for
+    /// anthropic/openai is [`AiError::MissingKey`] naming the variable. Ollama
+    /// needs no key, but one is sent (Bearer) when `apiKeyEnv` names a set variable.
+    pub fn from_suite(
+        ai: &AiConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, AiError> {
+        let kind = ProviderKind::from(ai.provider);
+        let base = ai
+            .base_url
+            .clone()
+            .or_else(|| env(kind.base_url_var()).filter(|v| !v.trim().is_empty()))
+            .unwrap_or_else(|| kind.default_base_url().to_string());
+        let mut cfg = ProviderConfig::new(kind, base, ai.model.clone());
+        let var = ai
+            .api_key_env
+            .clone()
+            .or_else(|| kind.default_key_var().map(str::to_string));
+        let key = var
+            .as_deref()
+            .and_then(env)
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        match (&var, key) {
+            (_, Some(k)) => cfg.api_key = Some(ApiKey(k)),
+            (Some(v), None) if kind != ProviderKind::Ollama => {
+                return Err(AiError::MissingKey { var: v.clone() })
+            }
+            _ => {}
+        }
+        cfg.key_var = var;
+        cfg.temperature = ai.temperature;
+        cfg.top_p = ai.top_p;
+        cfg.top_k = ai.top_k;
+        cfg.max_tokens = ai.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        Ok(cfg)
+    }
+}
+
+/// Trims trailing slashes; gives OLLAMA_HOST-style `host:port` an http scheme.
+fn normalize_base_url(kind: ProviderKind, raw: &str) -> String {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if kind == ProviderKind::Ollama && !trimmed.contains("://") {
+        let host = trimmed
+            .strip_prefix("0.0.0.0")
+            .map_or(trimmed.to_string(), |rest| {
+                // 0.0.0.0 is a listen address; connect to loopback instead.
+                format!("127.0.0.1{rest}")
+            });
+        return format!("http://{host}");
+    }
+    trimmed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    fn ai(v: serde_json::Value) -> AiConfig {
+        let mut base = json!({"model": "m", "prompt": "p"});
+        base.as_object_mut()
+            .unwrap()
+            .extend(v.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn anthropic_defaults_and_missing_key() {
+        let a = ai(json!({"provider": "anthropic"}));
+        let err = ProviderConfig::from_suite(&a, &env(&[])).unwrap_err();
+        assert!(matches!(&err, AiError::MissingKey { var } if var == "ANTHROPIC_API_KEY"));
+        assert!(err.to_string().contains("ANTHROPIC_API_KEY"));
+        let err = ProviderConfig::from_suite(&a, &env(&[("ANTHROPIC_API_KEY", "  ")])).unwrap_err();
+        assert!(matches!(err, AiError::MissingKey { .. }));
+        let c = ProviderConfig::from_suite(&a, &env(&[("ANTHROPIC_API_KEY", "k-1")])).unwrap();
+        assert_eq!(c.base_url, "https://api.anthropic.com");
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "k-1");
+        assert_eq!(c.max_tokens, DEFAULT_MAX_TOKENS);
+        assert!(!c.stream);
+        assert_eq!(c.max_retries, 3);
+        assert_eq!(c.max_response_bytes, 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn overrides_from_env_and_suite() {
+        let a = ai(json!({"provider": "openai", "maxTokens": 100, "temperature": 0.2, "topK": 5}));
+        let c = ProviderConfig::from_suite(
+            &a,
+            &env(&[
+                ("OPENAI_API_KEY", "sk"),
+                ("OPENAI_BASE_URL", "http://h:8080/v1/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.base_url, "http://h:8080/v1");
+        assert_eq!(
+            (c.max_tokens, c.temperature, c.top_k),
+            (100, Some(0.2), Some(5))
+        );
+        let a = ai(json!({"provider": "openai", "baseUrl": "http://x/v1", "apiKeyEnv": "MY_KEY"}));
+        let err = ProviderConfig::from_suite(&a, &env(&[("OPENAI_API_KEY", "sk")])).unwrap_err();
+        assert!(matches!(err, AiError::MissingKey { var } if var == "MY_KEY"));
+        let c = ProviderConfig::from_suite(
+            &a,
+            &env(&[("MY_KEY", "v"), ("OPENAI_BASE_URL", "http://y")]),
+        )
+        .unwrap();
+        assert_eq!(c.base_url, "http://x/v1");
+        assert_eq!(c.key_var.as_deref(), Some("MY_KEY"));
+    }
+
+    #[test]
+    fn ollama_needs_no_key_and_accepts_bare_host() {
+        let a = ai(json!({"provider": "ollama"}));
+        let c = ProviderConfig::from_suite(&a, &env(&[])).unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:11434");
+        assert!(c.api_key.is_none());
+        let c = ProviderConfig::from_suite(&a, &env(&[("OLLAMA_HOST", "0.0.0.0:9999")])).unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:9999");
+        let c =
+            ProviderConfig::from_suite(&a, &env(&[("OLLAMA_HOST", "https://o.example/")])).unwrap();
+        assert_eq!(c.base_url, "https://o.example");
+    }
+
+    #[test]
+    fn key_is_never_printed() {
+        let mut c = ProviderConfig::new(ProviderKind::OpenAi, "http://x", "m");
+        c.api_key = Some(ApiKey::new("sk-very-secret"));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("very-secret"), "{dbg}");
+        assert_eq!(c.api_key.as_ref().unwrap().to_string(), "***");
+    }
+}
