@@ -51,6 +51,18 @@ impl Prompt {
     pub fn token_budget_hint(&self) -> usize {
         self.token_budget
     }
+
+    /// sha256 of the rendered system and user prompt (what the lock records).
+    pub fn prompt_hash(&self) -> String {
+        let text = format!("{}\n\0\n{}", self.system.as_deref().unwrap_or(""), self.user);
+        super::lockfile::sha256_hex(text.as_bytes())
+    }
+
+    /// sha256 of the canonical JSON of the context objects sent.
+    pub fn context_hash(&self) -> String {
+        let values = Value::Array(self.items.iter().map(|i| i.value.clone()).collect());
+        super::lockfile::sha256_hex(super::lockfile::canonical_json(&values).as_bytes())
+    }
 }
 
 /// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the

@@ -9,7 +9,7 @@ use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
 use crate::ai::generate::{generate, ChatBackend, Generation, Known, ProviderBackend};
 use crate::ai::lockfile::{
-    self, ai_block_hash, canonical_json, sha256_hex, LockParameters, ScenarioLock, LOCK_KIND,
+    self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND,
 };
 use crate::ai::prompt::{build, Prompt};
 use crate::cluster::{ClusterClient, ConnectOptions};
@@ -160,8 +160,6 @@ pub async fn generate_lock(
             };
             (code, format!("{}/{}: {e}", provider_name(ai.provider), ai.model))
         })?;
-    let context_values: Vec<serde_json::Value> =
-        prompt.items.iter().map(|i| i.value.clone()).collect();
     let lock = ScenarioLock {
         api_version: API_VERSION.into(),
         kind: LOCK_KIND.into(),
@@ -170,10 +168,8 @@ pub async fn generate_lock(
         model: ai.model.clone(),
         parameters: LockParameters::from_ai(ai),
         ai_block_hash: ai_block_hash(ai),
-        prompt_hash: sha256_hex(
-            format!("{}\n\0\n{}", prompt.system.as_deref().unwrap_or(""), prompt.user).as_bytes(),
-        ),
-        context_hash: sha256_hex(canonical_json(&serde_json::Value::Array(context_values)).as_bytes()),
+        prompt_hash: prompt.prompt_hash(),
+        context_hash: prompt.context_hash(),
         generated_at: chrono::Utc::now(),
         usage: generation.usage.clone(),
         rejected: generation.rejected.clone(),

@@ -37,6 +37,12 @@ pub fn prompt_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
         let ai = suite.spec.ai.as_ref().expect("prepare checked the ai block");
         println!("# heatcheck prompt: {:?} {} (no request is sent)", ai.provider, ai.model);
         println!("# {}", context_summary(&gathered, &prompt).replace('\n', "\n# "));
+        println!(
+            "# aiBlockHash {}  promptHash {}  contextHash {}",
+            crate::ai::lockfile::ai_block_hash(ai),
+            prompt.prompt_hash(),
+            prompt.context_hash()
+        );
         if let Some(a) = &prompt.anonymizer {
             println!("# anonymized: {} names replaced by placeholders", a.mapping().len());
         }
