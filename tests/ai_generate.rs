@@ -170,7 +170,11 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
     let c = case("gen-ok", &llm.url, "    count: 1\n");
     let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
     out.assert_code(0);
-    assert!(out.stdout.contains("wrote suite.lock.yaml (1 scenario(s))"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("wrote suite.lock.yaml (1 scenario(s))"),
+        "{}",
+        out.stdout
+    );
     let text = lock(&c);
     assert!(text.contains("kind: ScenarioLock"), "{text}");
     assert_eq!(locked_names(&c), ["ai: scale web down"]);
@@ -178,11 +182,19 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
     let req = &llm.requests()[0];
     assert_eq!(req["model"], "fake-model");
     assert_eq!(req["messages"][0]["role"], "system");
-    assert!(req["messages"][1]["content"].as_str().unwrap().contains("name: web"));
+    assert!(req["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("name: web"));
     // CI mode: no server at all, the locked scenario runs and is marked.
     llm.stop();
     let out = c.exec(&args(&[
-        "run", "suite.yaml", "--sandbox", "--locked", "--report-json", "report.json",
+        "run",
+        "suite.yaml",
+        "--sandbox",
+        "--locked",
+        "--report-json",
+        "report.json",
     ]));
     out.assert_code(0);
     let report = out.report();
@@ -200,7 +212,12 @@ fn a_schema_violation_is_repaired_with_the_errors_and_previous_answer() {
     let c = case("gen-repair", &llm.url, "    count: 1\n    maxRepairs: 1\n");
     let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
     out.assert_code(0);
-    assert!(out.stderr.contains("0 valid before repair; 1 accepted after 2 request(s)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("0 valid before repair; 1 accepted after 2 request(s)"),
+        "{}",
+        out.stderr
+    );
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 2);
     let msgs = reqs[1]["messages"].as_array().unwrap();
@@ -209,7 +226,10 @@ fn a_schema_violation_is_repaired_with_the_errors_and_previous_answer() {
     assert_eq!(msgs[2]["role"], "assistant");
     assert_eq!(msgs[2]["content"].as_str().unwrap(), bad.to_string());
     let repair = msgs[3]["content"].as_str().unwrap();
-    assert!(repair.contains("\"typo\"") && repair.contains("schema: at /steps/0"), "{repair}");
+    assert!(
+        repair.contains("\"typo\"") && repair.contains("schema: at /steps/0"),
+        "{repair}"
+    );
     assert_eq!(locked_names(&c), ["ai: fixed"]);
 }
 
@@ -228,11 +248,18 @@ fn policy_violations_are_rejected_and_never_executed() {
         "assertions": [{"present": {"kind": "ClusterRole", "name": "chaos"}}]});
     let every_pod = json!({"name": "kill every pod", "steps": [{"fault": {"type": "podKill", "selector": "app", "duration": "10s"}}],
         "assertions": [{"absent": {"kind": "Pod", "name": "x"}}]});
-    let llm = FakeLlm::start(vec![json!({"scenarios": [kube_system, good("the good one"), namespace, cluster_scoped, every_pod]})]);
+    let llm = FakeLlm::start(vec![
+        json!({"scenarios": [kube_system, good("the good one"), namespace, cluster_scoped, every_pod]}),
+    ]);
     let c = case("gen-policy", &llm.url, "    count: 5\n    maxRepairs: 0\n");
     let before = rt.block_on(common::snapshot(&sandbox.kubeconfig));
     let kubeconfig = sandbox.kubeconfig.display().to_string();
-    let out = c.exec(&args(&["generate", "suite.yaml", "--kubeconfig", &kubeconfig]));
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--kubeconfig",
+        &kubeconfig,
+    ]));
     out.assert_code(0);
     for (name, why) in [
         ("restart coredns", "namespace kube-system is never touched"),
@@ -240,20 +267,36 @@ fn policy_violations_are_rejected_and_never_executed() {
         ("new cluster role", "ClusterRole is cluster-scoped"),
         ("kill every pod", "matches every one of the 2 workloads"),
     ] {
-        assert!(out.stderr.contains(&format!("rejected \"{name}\"")), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("rejected \"{name}\"")),
+            "{name}: {}",
+            out.stderr
+        );
         assert!(out.stderr.contains(why), "{why}: {}", out.stderr);
     }
     let after = rt.block_on(common::snapshot(&sandbox.kubeconfig));
     assert_eq!(before, after, "generate changed the cluster");
     let text = lock(&c);
-    let parsed = heatcheck::ai::lockfile::parse(&text, std::path::Path::new("suite.lock.yaml")).unwrap();
+    let parsed =
+        heatcheck::ai::lockfile::parse(&text, std::path::Path::new("suite.lock.yaml")).unwrap();
     let names: Vec<&str> = parsed.scenarios.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["ai: the good one"]);
     assert_eq!(parsed.rejected.len(), 4);
     // Running the lock runs the accepted scenario only and leaves no trace.
-    let out = c.exec(&args(&["run", "suite.yaml", "--kubeconfig", &kubeconfig, "--locked"]));
+    let out = c.exec(&args(&[
+        "run",
+        "suite.yaml",
+        "--kubeconfig",
+        &kubeconfig,
+        "--locked",
+    ]));
     out.assert_code(0);
-    for bad in ["coredns", "delete the namespace", "cluster role", "kill every pod"] {
+    for bad in [
+        "coredns",
+        "delete the namespace",
+        "cluster role",
+        "kill every pod",
+    ] {
         assert!(!out.stdout.contains(bad), "{bad} ran: {}", out.stdout);
     }
     assert_eq!(rt.block_on(common::snapshot(&sandbox.kubeconfig)), before);
@@ -265,24 +308,42 @@ fn locked_runs_refuse_a_missing_or_stale_lock() {
     let c = case("gen-stale", &llm.url, "    count: 1\n");
     let out = c.exec(&args(&["run", "suite.yaml", "--sandbox", "--locked"]));
     out.assert_code(2);
-    assert!(out.stderr.contains("has an ai block but no lockfile"), "{}", out.stderr);
-    assert!(out.stderr.contains("run `heatcheck generate suite.yaml`"), "{}", out.stderr);
-    c.exec(&args(&["generate", "suite.yaml", "--sandbox"])).assert_code(0);
+    assert!(
+        out.stderr.contains("has an ai block but no lockfile"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("run `heatcheck generate suite.yaml`"),
+        "{}",
+        out.stderr
+    );
+    c.exec(&args(&["generate", "suite.yaml", "--sandbox"]))
+        .assert_code(0);
     // Change the ai block: the lock is stale.
     let suite = std::fs::read_to_string(c.path("suite.yaml")).unwrap();
     std::fs::write(c.path("suite.yaml"), suite.replace("count: 1", "count: 2")).unwrap();
     let out = c.exec(&args(&["run", "suite.yaml", "--sandbox", "--locked"]));
     out.assert_code(2);
     assert!(
-        out.stderr.contains("lock is stale: the ai block changed since 20"),
+        out.stderr
+            .contains("lock is stale: the ai block changed since 20"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("run `heatcheck generate"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("run `heatcheck generate"),
+        "{}",
+        out.stderr
+    );
     // Without --locked: a warning, and the hand-written part runs.
     let out = c.exec(&args(&["run", "suite.yaml", "--sandbox"]));
     out.assert_code(0);
-    assert!(out.stderr.contains("warning:") && out.stderr.contains("stale"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning:") && out.stderr.contains("stale"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(llm.bodies().len(), 1, "run never calls the LLM");
 }
 
@@ -295,7 +356,12 @@ fn regenerate_writes_the_lock_then_runs_it() {
     assert_eq!(locked_names(&c), ["ai: fresh"]);
     let report = out.report();
     let cases = report["suites"][0]["cases"].as_array().unwrap();
-    assert!(cases.iter().any(|c| c["name"] == "ai: fresh" && c["origin"] == "lock" && c["status"] == "passed"), "{cases:#?}");
+    assert!(
+        cases
+            .iter()
+            .any(|c| c["name"] == "ai: fresh" && c["origin"] == "lock" && c["status"] == "passed"),
+        "{cases:#?}"
+    );
     assert_eq!(llm.bodies().len(), 1);
 }
 
@@ -306,7 +372,8 @@ fn no_planted_secret_leaves_the_cluster() {
     let sandbox = SandboxProcess::start();
     let secret_value = "s3cr3t-Planted-Value-7781";
     let env_value = "Env-Planted-Passw0rd-4410";
-    let blob = base64::engine::general_purpose::STANDARD.encode("blob-planted-0123456789-abcdefghijklmnopqrstuvwxyz");
+    let blob = base64::engine::general_purpose::STANDARD
+        .encode("blob-planted-0123456789-abcdefghijklmnopqrstuvwxyz");
     let url_pass = "UrlPlantedPass-9921";
     let planted = format!(
         r#"apiVersion: v1
@@ -349,15 +416,19 @@ data: {{upstream: "https://admin:{url_pass}@api.example.com/v1", bundle: {blob}}
         .unwrap();
     rt.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = heatcheck::cluster::ClusterClient::connect(&heatcheck::cluster::ConnectOptions {
-            kubeconfig: Some(sandbox.kubeconfig.clone()),
-            context: None,
-        })
-        .await
-        .unwrap();
+        let client =
+            heatcheck::cluster::ClusterClient::connect(&heatcheck::cluster::ConnectOptions {
+                kubeconfig: Some(sandbox.kubeconfig.clone()),
+                context: None,
+            })
+            .await
+            .unwrap();
         for obj in heatcheck::engine::manifest::parse_documents(&planted, "planted").unwrap() {
             let kind = obj["kind"].as_str().unwrap();
-            let r = client.resolve(obj["apiVersion"].as_str(), kind).await.unwrap();
+            let r = client
+                .resolve(obj["apiVersion"].as_str(), kind)
+                .await
+                .unwrap();
             let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
             client.apply(&r, ns, &obj).await.unwrap();
         }
@@ -383,24 +454,56 @@ spec:
     );
     let c = Case::suite(&suite).env("FAKE_LLM_KEY", "sk-fake-test-key");
     let kubeconfig = sandbox.kubeconfig.display().to_string();
-    let out = c.exec(&args(&["generate", "suite.yaml", "--kubeconfig", &kubeconfig]));
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--kubeconfig",
+        &kubeconfig,
+    ]));
     // An empty answer is not a lock, but the request went out.
     out.assert_code(1);
     let bodies = llm.bodies();
     assert_eq!(bodies.len(), 1);
     let body = &bodies[0];
     // The objects were sent (names and keys), their secrets were not.
-    for expected in ["db-credentials", "password", "PASSWORD", "DATABASE_URL", "settings", "upstream"] {
-        assert!(body.contains(expected), "{expected} missing from the request");
+    for expected in [
+        "db-credentials",
+        "password",
+        "PASSWORD",
+        "DATABASE_URL",
+        "settings",
+        "upstream",
+    ] {
+        assert!(
+            body.contains(expected),
+            "{expected} missing from the request"
+        );
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(secret_value);
-    for secret in [secret_value, encoded.as_str(), env_value, blob.as_str(), url_pass] {
+    for secret in [
+        secret_value,
+        encoded.as_str(),
+        env_value,
+        blob.as_str(),
+        url_pass,
+    ] {
         assert!(!body.contains(secret), "leaked {secret:?} in {body}");
     }
     // `heatcheck prompt` shows the same redacted text.
-    let out = c.exec(&args(&["prompt", "suite.yaml", "--kubeconfig", &kubeconfig]));
+    let out = c.exec(&args(&[
+        "prompt",
+        "suite.yaml",
+        "--kubeconfig",
+        &kubeconfig,
+    ]));
     out.assert_code(0);
-    for secret in [secret_value, encoded.as_str(), env_value, blob.as_str(), url_pass] {
+    for secret in [
+        secret_value,
+        encoded.as_str(),
+        env_value,
+        blob.as_str(),
+        url_pass,
+    ] {
         assert!(!out.stdout.contains(secret), "prompt shows {secret:?}");
     }
 }

@@ -73,8 +73,10 @@ impl Anonymizer {
                 }
             }
         }
-        let back: BTreeMap<String, String> =
-            forward.iter().map(|(k, v)| (v.clone(), k.clone())).collect();
+        let back: BTreeMap<String, String> = forward
+            .iter()
+            .map(|(k, v)| (v.clone(), k.clone()))
+            .collect();
         Anonymizer {
             forward_re: alternation(forward.keys().cloned()),
             back_re: alternation(back.keys().cloned()),
@@ -187,7 +189,9 @@ mod tests {
     fn whole_tokens_only() {
         let a = sample();
         assert_eq!(
-            a.anonymize_text("my-route-v3 and my-route in shop; web.shop.svc; webshop; my-route-v4"),
+            a.anonymize_text(
+                "my-route-v3 and my-route in shop; web.shop.svc; webshop; my-route-v4"
+            ),
             "httproute-2 and httproute-1 in ns-1; service-1.ns-1.svc; webshop; my-route-v4"
         );
     }
@@ -206,6 +210,9 @@ mod tests {
         }
         assert_eq!(a.restore_value(&anon), answer);
         // Placeholders with a common prefix restore correctly.
-        assert_eq!(a.restore_text("httproute-1,httproute-2"), "my-route,my-route-v3");
+        assert_eq!(
+            a.restore_text("httproute-1,httproute-2"),
+            "my-route,my-route-v3"
+        );
     }
 }

@@ -150,7 +150,10 @@ mod tests {
         trim(&mut kept, one * 3 + 2, &mut dropped);
         let names: Vec<&str> = kept.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["r1", "r2", "s1"]);
-        assert_eq!(dropped.by_kind, [("Event".to_string(), 2), ("Service".to_string(), 2)]);
+        assert_eq!(
+            dropped.by_kind,
+            [("Event".to_string(), 2), ("Service".to_string(), 2)]
+        );
         assert_eq!(
             dropped.note(),
             "(dropped: 2 Events, 2 Services to fit the token budget)"

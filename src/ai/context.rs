@@ -10,9 +10,7 @@ use serde_json::{Map, Value};
 
 use super::redact::redact_object;
 use crate::cluster::{ClusterClient, ClusterError};
-use crate::suite::{
-    template_context, GatewayResolver, StepAction, Suite, Templater,
-};
+use crate::suite::{template_context, GatewayResolver, StepAction, Suite, Templater};
 
 /// One gathered object. `group` is its priority: the index of its selector
 /// in `ai.context` (Events come after every selector).
@@ -181,9 +179,7 @@ fn add_declared(
         }
     }
     // Re-sort each group by namespace/name (stable, groups stay in order).
-    items.sort_by(|a, b| {
-        (a.group, &a.namespace, &a.name).cmp(&(b.group, &b.namespace, &b.name))
-    });
+    items.sort_by(|a, b| (a.group, &a.namespace, &a.name).cmp(&(b.group, &b.namespace, &b.name)));
     added
 }
 
@@ -302,7 +298,9 @@ fn slim_status(status: &Value) -> Option<Value> {
     let mut out = Map::new();
     for (k, v) in s {
         let kept = match (k.as_str(), v) {
-            ("conditions", Value::Array(c)) => Some(Value::Array(c.iter().map(slim_condition).collect())),
+            ("conditions", Value::Array(c)) => {
+                Some(Value::Array(c.iter().map(slim_condition).collect()))
+            }
             ("parents", Value::Array(ps)) => Some(Value::Array(
                 ps.iter()
                     .map(|p| {
@@ -419,7 +417,10 @@ mod tests {
                 "type": "Warning", "reason": "BackOff", "message": "Back-off restarting", "count": 4,
                 "involvedObject": {"kind": "Pod", "name": "p", "namespace": "shop", "uid": "u"}, "source": {"component": "kubelet"}}),
         );
-        assert_eq!((e.group, e.kind.as_str(), e.name.as_str()), (3, "Event", "e.1"));
+        assert_eq!(
+            (e.group, e.kind.as_str(), e.name.as_str()),
+            (3, "Event", "e.1")
+        );
         assert_eq!(
             e.value,
             json!({"kind": "Event", "metadata": {"name": "e.1", "namespace": "shop"}, "type": "Warning",

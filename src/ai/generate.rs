@@ -314,7 +314,8 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
             StepAction::Delete(d) => {
                 if let Some(sel) = &d.selector {
                     let kind = d.kind.as_deref().unwrap_or_default();
-                    let sets = known.and_then(|k| k.labels.get(&(kind.to_string(), ns.to_string())));
+                    let sets =
+                        known.and_then(|k| k.labels.get(&(kind.to_string(), ns.to_string())));
                     if let Some(why) = match_all(sel, sets) {
                         out.push(format!("{at}: selector \"{sel}\" {why}"));
                     }
@@ -493,7 +494,11 @@ pub fn check_candidate(v: &Value, suite: &Suite, known: &Known) -> Result<Scenar
     }
     let sc = parse_scenario_json(v).map_err(|e| vec![format!("shape: {e}")])?;
     let mut problems = static_problems(&sc, suite);
-    problems.extend(policy_problems(&sc, suite, Some(known)).into_iter().filter(|p| p.contains("workloads")));
+    problems.extend(
+        policy_problems(&sc, suite, Some(known))
+            .into_iter()
+            .filter(|p| p.contains("workloads")),
+    );
     problems.extend(reference_problems(&sc, suite, known));
     if problems.is_empty() {
         Ok(sc)
@@ -550,9 +555,8 @@ pub async fn generate(
         let mut whole_answer_problem = None;
         match answer.get("scenarios").and_then(Value::as_array) {
             None => {
-                whole_answer_problem = Some(
-                    "the answer must be one JSON object {\"scenarios\": [ ... ]}".to_string(),
-                );
+                whole_answer_problem =
+                    Some("the answer must be one JSON object {\"scenarios\": [ ... ]}".to_string());
             }
             Some(list) => {
                 if round == 0 {
@@ -619,7 +623,12 @@ pub async fn generate(
 
 /// `ai: ` prefix, unique against the suite's own scenarios and each other.
 pub fn name_scenarios(scenarios: Vec<Scenario>, suite: &Suite) -> Vec<Scenario> {
-    let mut taken: BTreeSet<String> = suite.spec.scenarios.iter().map(|s| s.name.clone()).collect();
+    let mut taken: BTreeSet<String> = suite
+        .spec
+        .scenarios
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     scenarios
         .into_iter()
         .map(|mut sc| {
@@ -664,7 +673,8 @@ mod tests {
         let obj = |kind: &str, name: &str, app: &str| {
             let mut value = json!({"kind": kind, "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}}});
             if kind == "Deployment" {
-                value["spec"] = json!({"template": {"metadata": {"labels": {"app": app, "tier": "web"}}}});
+                value["spec"] =
+                    json!({"template": {"metadata": {"labels": {"app": app, "tier": "web"}}}});
             }
             ContextItem {
                 group: 0,
@@ -717,23 +727,32 @@ mod tests {
             g["steps"] = json!([s]);
             problems(g).join("\n")
         };
-        let p = step(json!({"delete": {"kind": "Deployment", "name": "coredns", "namespace": "kube-system"}}));
+        let p = step(
+            json!({"delete": {"kind": "Deployment", "name": "coredns", "namespace": "kube-system"}}),
+        );
         assert!(p.contains("namespace kube-system is never touched"), "{p}");
         let p = step(json!({"delete": {"kind": "Namespace", "name": "shop"}}));
         assert!(p.contains("Namespace is cluster-scoped"), "{p}");
-        let p = step(json!({"apply": {"manifest": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: x}\n"}}));
+        let p = step(
+            json!({"apply": {"manifest": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: x}\n"}}),
+        );
         assert!(p.contains("ClusterRole is cluster-scoped"), "{p}");
-        let p = step(json!({"apply": {"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: prod}\n"}}));
+        let p = step(
+            json!({"apply": {"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: prod}\n"}}),
+        );
         assert!(p.contains("manifest namespace prod is outside"), "{p}");
-        let p = step(json!({"fault": {"type": "podKill", "selector": "tier=web", "duration": "10s"}}));
+        let p =
+            step(json!({"fault": {"type": "podKill", "selector": "tier=web", "duration": "10s"}}));
         assert!(p.contains("matches every one of the 2 workloads"), "{p}");
-        let p = step(json!({"fault": {"type": "podKill", "selector": "app!=db", "duration": "10s"}}));
+        let p =
+            step(json!({"fault": {"type": "podKill", "selector": "app!=db", "duration": "10s"}}));
         assert!(p.contains("no positive requirement"), "{p}");
         let p = step(json!({"delete": {"kind": "Deployment", "selector": "!x"}}));
         assert!(p.contains("no positive requirement"), "{p}");
         // A selector on one workload is fine.
         let mut g = good("x");
-        g["steps"] = json!([{"fault": {"type": "podKill", "selector": "app=web", "duration": "10s"}}]);
+        g["steps"] =
+            json!([{"fault": {"type": "podKill", "selector": "app=web", "duration": "10s"}}]);
         assert!(check_candidate(&g, &suite(), &known()).is_ok());
     }
 
@@ -750,7 +769,9 @@ mod tests {
         assert_eq!(p, ["steps[0].scale: Deployment shop/ghost is not in the context and no earlier step creates it"]);
         let mut g = good("x");
         g["assertions"] = json!([]);
-        assert!(problems(g).iter().any(|p| p.contains("at least one assertion")));
+        assert!(problems(g)
+            .iter()
+            .any(|p| p.contains("at least one assertion")));
     }
 
     #[test]
@@ -770,7 +791,10 @@ mod tests {
         seen: Mutex<Vec<ChatRequest>>,
     }
     impl ChatBackend for Fake {
-        fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, AiError>> {
+        fn chat<'a>(
+            &'a self,
+            req: &'a ChatRequest,
+        ) -> BoxFuture<'a, Result<ChatResponse, AiError>> {
             Box::pin(async move {
                 self.seen.lock().unwrap().push(req.clone());
                 let v = self.answers.lock().unwrap().remove(0);
@@ -800,32 +824,51 @@ mod tests {
             answers: Mutex::new(vec![first.clone(), second]),
             seen: Mutex::new(vec![]),
         };
-        let g = generate(&fake, &suite(), &prompt(), &known()).await.unwrap();
+        let g = generate(&fake, &suite(), &prompt(), &known())
+            .await
+            .unwrap();
         let names: Vec<&str> = g.scenarios.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["ai: taken (2)", "ai: fixed"]);
         assert!(g.rejected.is_empty());
-        assert_eq!((g.valid_first, g.proposed_first, g.usage.requests), (1, 2, 2));
+        assert_eq!(
+            (g.valid_first, g.proposed_first, g.usage.requests),
+            (1, 2, 2)
+        );
         assert_eq!(g.usage.input_tokens, 20);
         let seen = fake.seen.lock().unwrap();
         let second_req = &seen[1].messages;
         assert_eq!(second_req.len(), 3);
         assert_eq!(second_req[1].role, Role::Assistant);
         assert_eq!(second_req[1].content, first.to_string());
-        assert!(second_req[2].content.contains("Namespace is cluster-scoped"), "{}", second_req[2].content);
+        assert!(
+            second_req[2]
+                .content
+                .contains("Namespace is cluster-scoped"),
+            "{}",
+            second_req[2].content
+        );
     }
 
     #[tokio::test]
     async fn unrepaired_scenarios_are_reported() {
         let bad = json!({"name": "in kube-system", "steps": [{"restart": {"name": "coredns", "namespace": "kube-system"}}], "assertions": [{"absent": {"kind": "Pod", "name": "p"}}]});
         let fake = Fake {
-            answers: Mutex::new(vec![json!({"scenarios": [bad.clone()]}), json!({"scenarios": [bad]})]),
+            answers: Mutex::new(vec![
+                json!({"scenarios": [bad.clone()]}),
+                json!({"scenarios": [bad]}),
+            ]),
             seen: Mutex::new(vec![]),
         };
-        let g = generate(&fake, &suite(), &prompt(), &known()).await.unwrap();
+        let g = generate(&fake, &suite(), &prompt(), &known())
+            .await
+            .unwrap();
         assert!(g.scenarios.is_empty());
         assert_eq!(g.rejected.len(), 1);
         assert_eq!(g.rejected[0].name, "in kube-system");
-        assert!(g.rejected[0].reasons.iter().any(|r| r.contains("kube-system is never touched")));
+        assert!(g.rejected[0]
+            .reasons
+            .iter()
+            .any(|r| r.contains("kube-system is never touched")));
         assert_eq!(g.usage.requests, 2);
     }
 }

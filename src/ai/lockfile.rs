@@ -133,7 +133,11 @@ pub fn canonical_json(v: &Value) -> String {
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
             }
             Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
             other => other.clone(),
@@ -319,11 +323,21 @@ mod tests {
             lock_path(Path::new("suites/x/suite.yaml")),
             PathBuf::from("suites/x/suite.lock.yaml")
         );
-        assert_eq!(canonical_json(&json!({"b": 1, "a": {"d": 2, "c": [3]}})), r#"{"a":{"c":[3],"d":2},"b":1}"#);
-        let ai: AiConfig = serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p"})).unwrap();
-        let explicit: AiConfig = serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p", "count": 3})).unwrap();
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": {"d": 2, "c": [3]}})),
+            r#"{"a":{"c":[3],"d":2},"b":1}"#
+        );
+        let ai: AiConfig =
+            serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p"}))
+                .unwrap();
+        let explicit: AiConfig = serde_json::from_value(
+            json!({"provider": "openai", "model": "m", "prompt": "p", "count": 3}),
+        )
+        .unwrap();
         assert_eq!(ai_block_hash(&ai), ai_block_hash(&explicit));
-        let other: AiConfig = serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p2"})).unwrap();
+        let other: AiConfig =
+            serde_json::from_value(json!({"provider": "openai", "model": "m", "prompt": "p2"}))
+                .unwrap();
         assert_ne!(ai_block_hash(&ai), ai_block_hash(&other));
         assert_eq!(ai_block_hash(&ai).len(), 64);
     }

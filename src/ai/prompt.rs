@@ -54,7 +54,11 @@ impl Prompt {
 
     /// sha256 of the rendered system and user prompt (what the lock records).
     pub fn prompt_hash(&self) -> String {
-        let text = format!("{}\n\0\n{}", self.system.as_deref().unwrap_or(""), self.user);
+        let text = format!(
+            "{}\n\0\n{}",
+            self.system.as_deref().unwrap_or(""),
+            self.user
+        );
         super::lockfile::sha256_hex(text.as_bytes())
     }
 
@@ -117,7 +121,9 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
         .iter()
         .map(|n| anon(n))
         .collect();
-    let render = |items: &[ContextItem], dropped: &Dropped| -> Result<(Option<String>, String), PromptError> {
+    let render = |items: &[ContextItem],
+                  dropped: &Dropped|
+     -> Result<(Option<String>, String), PromptError> {
         let context: Vec<Value> = items
             .iter()
             .map(|i| match &anonymizer {
@@ -142,10 +148,12 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
                 source,
             })?
             .map(|s| redact_text(&anon(&s)).into_owned());
-        let body = t.render(&ai.prompt).map_err(|source| PromptError::Template {
-            field: "prompt",
-            source,
-        })?;
+        let body = t
+            .render(&ai.prompt)
+            .map_err(|source| PromptError::Template {
+                field: "prompt",
+                source,
+            })?;
         let user = format!(
             "{}\n\n{}",
             redact_text(&anon(body.trim_end())),
@@ -245,17 +253,26 @@ mod tests {
 
     #[test]
     fn renders_context_count_vars_and_the_fixed_block() {
-        let s = suite(json!({"provider": "openai", "model": "m", "system": "Expert for {{suite.name}}.",
-            "prompt": "Objects:\n{{yaml context}}\nGive {{count}} for {{host}} in {{namespace}}.", "count": 2}));
+        let s = suite(
+            json!({"provider": "openai", "model": "m", "system": "Expert for {{suite.name}}.",
+            "prompt": "Objects:\n{{yaml context}}\nGive {{count}} for {{host}} in {{namespace}}.", "count": 2}),
+        );
         let g = Gathered {
             items: vec![item(0, "HTTPRoute", "my-route")],
             declared: 0,
         };
         let p = build(&s, &g).unwrap();
         assert_eq!(p.system.as_deref(), Some("Expert for s."));
-        assert!(p.user.starts_with("Objects:\n- kind: HTTPRoute\n  metadata:\n    name: my-route"), "{}", p.user);
+        assert!(
+            p.user
+                .starts_with("Objects:\n- kind: HTTPRoute\n  metadata:\n    name: my-route"),
+            "{}",
+            p.user
+        );
         assert!(p.user.contains("Give 2 for shop.example.com in shop."));
-        assert!(p.user.contains("Only these namespaces may be touched: shop."));
+        assert!(p
+            .user
+            .contains("Only these namespaces may be touched: shop."));
         assert!(p.user.contains("{{gateway \"GATEWAY-NAME\"}}"));
         assert!(p.dropped.is_empty());
     }
@@ -269,27 +286,39 @@ mod tests {
 
     #[test]
     fn over_budget_drops_and_says_so() {
-        let s = suite(json!({"provider": "openai", "model": "m", "prompt": "{{yaml context}}", "tokenBudget": 700, "context": [{"kind": "HTTPRoute"}]}));
-        let mut items: Vec<ContextItem> =
-            (0..40).map(|i| item(0, "HTTPRoute", &format!("r{i:02}"))).collect();
+        let s = suite(
+            json!({"provider": "openai", "model": "m", "prompt": "{{yaml context}}", "tokenBudget": 700, "context": [{"kind": "HTTPRoute"}]}),
+        );
+        let mut items: Vec<ContextItem> = (0..40)
+            .map(|i| item(0, "HTTPRoute", &format!("r{i:02}")))
+            .collect();
         items.extend((0..40).map(|i| item(1, "Event", &format!("e{i:02}"))));
         let p = build(&s, &Gathered { items, declared: 0 }).unwrap();
         assert!(p.estimated_tokens <= 700, "{}", p.estimated_tokens);
         assert_eq!(p.dropped.by_kind[0].0, "Event");
         assert!(p.user.contains(&p.dropped.note()), "{}", p.user);
-        assert!(p.items.iter().all(|i| i.kind == "HTTPRoute" || p.dropped.by_kind.len() == 1));
+        assert!(p
+            .items
+            .iter()
+            .all(|i| i.kind == "HTTPRoute" || p.dropped.by_kind.len() == 1));
         assert_eq!(p.items[0].name, "r00");
     }
 
     #[test]
     fn anonymized_prompts_hide_names() {
-        let s = suite(json!({"provider": "openai", "model": "m", "prompt": "{{yaml context}} in {{namespace}}", "anonymize": true}));
+        let s = suite(
+            json!({"provider": "openai", "model": "m", "prompt": "{{yaml context}} in {{namespace}}", "anonymize": true}),
+        );
         let g = Gathered {
             items: vec![item(0, "HTTPRoute", "checkout-route")],
             declared: 0,
         };
         let p = build(&s, &g).unwrap();
-        assert!(!p.user.contains("checkout-route") && !p.user.contains("shop"), "{}", p.user);
+        assert!(
+            !p.user.contains("checkout-route") && !p.user.contains("shop"),
+            "{}",
+            p.user
+        );
         assert!(p.user.contains("httproute-1") && p.user.contains("ns-1"));
     }
 

@@ -24,8 +24,10 @@ const CREDENTIAL_NAME_PARTS: &[&str] = &[
 ];
 
 static PEM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)")
-        .expect("regex")
+    Regex::new(
+        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+    )
+    .expect("regex")
 });
 static BEARER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}").expect("regex"));
@@ -58,7 +60,10 @@ pub fn redact_text(s: &str) -> Cow<'_, str> {
             out = Cow::Owned(re.replace_all(&out, rep).into_owned());
         }
     };
-    apply(&PEM, "-----BEGIN PRIVATE KEY----- *** -----END PRIVATE KEY-----");
+    apply(
+        &PEM,
+        "-----BEGIN PRIVATE KEY----- *** -----END PRIVATE KEY-----",
+    );
     apply(&BEARER, "$1 ***");
     apply(&URL_USERINFO, "${1}***:***@");
     apply(&JWT, MASK);
@@ -66,7 +71,11 @@ pub fn redact_text(s: &str) -> Cow<'_, str> {
         let replaced = ASSIGNMENT.replace_all(&out, |c: &regex::Captures| {
             // `secretName: tls-cert`, `tokenRef=x`: names of things, not values.
             let key = c[1].to_ascii_lowercase();
-            if key.ends_with("name") || key.ends_with("ref") || key.ends_with("keys") || &c[3] == MASK {
+            if key.ends_with("name")
+                || key.ends_with("ref")
+                || key.ends_with("keys")
+                || &c[3] == MASK
+            {
                 c[0].to_string()
             } else {
                 format!("{}{}{MASK}", &c[1], &c[2])
@@ -250,7 +259,10 @@ mod tests {
         assert_eq!(s["dataKeys"], json!(["password", "user"]));
         assert_eq!(s["metadata"]["name"], "db");
         let text = dump(&s);
-        assert!(!text.contains(PLANT) && !text.contains(&base64_of(PLANT)), "{text}");
+        assert!(
+            !text.contains(PLANT) && !text.contains(&base64_of(PLANT)),
+            "{text}"
+        );
     }
 
     fn base64_of(s: &str) -> String {
@@ -296,7 +308,10 @@ mod tests {
     fn pem_private_keys_are_masked() {
         let pem = format!("key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIE{PLANT}\nabc\n-----END RSA PRIVATE KEY-----\ntail");
         let t = redact_text(&pem);
-        assert!(!t.contains(PLANT) && t.ends_with("tail") && t.starts_with("key:"), "{t}");
+        assert!(
+            !t.contains(PLANT) && t.ends_with("tail") && t.starts_with("key:"),
+            "{t}"
+        );
         // A truncated key is masked to the end.
         let t = redact_text(&format!("-----BEGIN PRIVATE KEY-----\n{PLANT}")).into_owned();
         assert!(!t.contains(PLANT), "{t}");
@@ -307,7 +322,10 @@ mod tests {
 
     #[test]
     fn url_userinfo_is_masked() {
-        let t = redact_text(&format!("postgres://admin:{PLANT}@db.shop:5432/orders and http://plain.example/x")).into_owned();
+        let t = redact_text(&format!(
+            "postgres://admin:{PLANT}@db.shop:5432/orders and http://plain.example/x"
+        ))
+        .into_owned();
         assert_eq!(
             t,
             "postgres://***:***@db.shop:5432/orders and http://plain.example/x"
@@ -316,7 +334,8 @@ mod tests {
 
     #[test]
     fn jwts_are_masked() {
-        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert_eq!(redact_text(&format!("token {jwt} end")), "token *** end");
     }
 
@@ -347,7 +366,10 @@ mod tests {
         assert!(!text.contains(&blob), "{text}");
         assert_eq!(o["metadata"]["annotations"]["team"], "payments");
         assert_eq!(o["data"]["nginx.conf"], "server { listen 80; }");
-        assert_eq!(o["data"]["path"], "/usr/share/nginx/html/index-of-the-static-site-files");
+        assert_eq!(
+            o["data"]["path"],
+            "/usr/share/nginx/html/index-of-the-static-site-files"
+        );
         assert_eq!(o["binaryData"]["x"], MASK);
         // A 39-character run is kept.
         assert_eq!(redact_blobs(&"a1".repeat(19)), "a1".repeat(19) + "");

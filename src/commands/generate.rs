@@ -8,9 +8,7 @@ use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
 use crate::ai::generate::{generate, ChatBackend, Generation, Known, ProviderBackend};
-use crate::ai::lockfile::{
-    self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND,
-};
+use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
 use crate::cluster::{ClusterClient, ConnectOptions};
 use crate::exit;
@@ -81,11 +79,17 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
 }
 
 /// Gathers and renders; Err is (exit code, message).
-pub async fn prepare(client: &ClusterClient, suite: &Suite) -> Result<(Gathered, Prompt), (i32, String)> {
+pub async fn prepare(
+    client: &ClusterClient,
+    suite: &Suite,
+) -> Result<(Gathered, Prompt), (i32, String)> {
     if suite.spec.ai.is_none() {
         return Err((
             exit::INVALID,
-            format!("{}: the suite has no `ai` block", suite.source.path.display()),
+            format!(
+                "{}: the suite has no `ai` block",
+                suite.source.path.display()
+            ),
         ));
     }
     let gathered = gather(client, suite).await.map_err(|e| {
@@ -123,10 +127,11 @@ pub fn context_summary(gathered: &Gathered, prompt: &Prompt) -> String {
 
 /// The provider client for the suite's `ai` block.
 pub fn provider_backend(suite: &Suite) -> Result<Box<dyn ChatBackend>, (i32, String)> {
-    let ai = suite.spec.ai.as_ref().ok_or((
-        exit::INVALID,
-        "the suite has no `ai` block".to_string(),
-    ))?;
+    let ai = suite
+        .spec
+        .ai
+        .as_ref()
+        .ok_or((exit::INVALID, "the suite has no `ai` block".to_string()))?;
     ProviderBackend::from_suite(ai)
         .map(|b| Box::new(b) as Box<dyn ChatBackend>)
         .map_err(|e| {
@@ -148,7 +153,11 @@ pub async fn generate_lock(
 ) -> Result<(ScenarioLock, Generation), (i32, String)> {
     let (gathered, prompt) = prepare(client, suite).await?;
     log(context_summary(&gathered, &prompt));
-    let ai = suite.spec.ai.as_ref().expect("prepare checked the ai block");
+    let ai = suite
+        .spec
+        .ai
+        .as_ref()
+        .expect("prepare checked the ai block");
     let known = Known::from_context(&gathered, suite);
     let generation = generate(backend, suite, &prompt, &known)
         .await
@@ -158,7 +167,10 @@ pub async fn generate_lock(
             } else {
                 exit::INVALID
             };
-            (code, format!("{}/{}: {e}", provider_name(ai.provider), ai.model))
+            (
+                code,
+                format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
+            )
         })?;
     let lock = ScenarioLock {
         api_version: API_VERSION.into(),
@@ -178,7 +190,7 @@ pub async fn generate_lock(
     Ok((lock, generation))
 }
 
-fn provider_name(p: crate::suite::AiProvider) -> &'static str {
+pub fn provider_name(p: crate::suite::AiProvider) -> &'static str {
     match p {
         crate::suite::AiProvider::Anthropic => "anthropic",
         crate::suite::AiProvider::Openai => "openai",
@@ -215,7 +227,10 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
         }
     };
     if suite.spec.ai.is_none() {
-        eprintln!("error: {}: the suite has no `ai` block", suite_path.display());
+        eprintln!(
+            "error: {}: the suite has no `ai` block",
+            suite_path.display()
+        );
         return exit::INVALID;
     }
     let backend = match provider_backend(&suite) {
@@ -233,7 +248,10 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
                 return code;
             }
         };
-        let res = generate_lock(&conn.client, &suite, backend.as_ref(), &mut |l| eprintln!("{l}")).await;
+        let res = generate_lock(&conn.client, &suite, backend.as_ref(), &mut |l| {
+            eprintln!("{l}")
+        })
+        .await;
         conn.close().await;
         let (lock, generation) = match res {
             Ok(x) => x,

@@ -34,9 +34,20 @@ pub fn prompt_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
                 return code;
             }
         };
-        let ai = suite.spec.ai.as_ref().expect("prepare checked the ai block");
-        println!("# heatcheck prompt: {:?} {} (no request is sent)", ai.provider, ai.model);
-        println!("# {}", context_summary(&gathered, &prompt).replace('\n', "\n# "));
+        let ai = suite
+            .spec
+            .ai
+            .as_ref()
+            .expect("prepare checked the ai block");
+        println!(
+            "# heatcheck prompt: {}/{} (no request is sent)",
+            super::generate::provider_name(ai.provider),
+            ai.model
+        );
+        println!(
+            "# {}",
+            context_summary(&gathered, &prompt).replace('\n', "\n# ")
+        );
         println!(
             "# aiBlockHash {}  promptHash {}  contextHash {}",
             crate::ai::lockfile::ai_block_hash(ai),
@@ -44,7 +55,10 @@ pub fn prompt_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
             prompt.context_hash()
         );
         if let Some(a) = &prompt.anonymizer {
-            println!("# anonymized: {} names replaced by placeholders", a.mapping().len());
+            println!(
+                "# anonymized: {} names replaced by placeholders",
+                a.mapping().len()
+            );
         }
         println!("\n=== system ===");
         println!("{}", prompt.system.as_deref().unwrap_or("(none)"));

@@ -4,18 +4,18 @@ use std::path::PathBuf;
 
 use tokio::sync::watch;
 
-use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use super::generate::{generate_lock, print_generation, provider_backend};
+use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::ai::generate::ChatBackend;
 use crate::ai::lockfile::{self, LockState};
 use crate::cluster::{ClusterClient, ConnectOptions};
-use crate::suite::{Scenario, Suite};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
 use crate::report::event::Reporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
+use crate::suite::{Scenario, Suite};
 
 pub struct RunArgs {
     pub suites: Vec<PathBuf>,
@@ -130,7 +130,11 @@ pub fn run(args: RunArgs) -> i32 {
                     AiPlan::Locked(l) => l.as_slice(),
                     AiPlan::Regenerate(_) => &[],
                 };
-                s.spec.scenarios.iter().chain(locked).map(|sc| sc.name.as_str())
+                s.spec
+                    .scenarios
+                    .iter()
+                    .chain(locked)
+                    .map(|sc| sc.name.as_str())
             })
             .collect();
         let unknown: Vec<&String> = args
@@ -225,7 +229,11 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
                     eprintln!("error: {e}");
                     return exit::INVALID;
                 } else {
-                    eprintln!("wrote {} ({} scenario(s))", super::relative(&path), lock.scenarios.len());
+                    eprintln!(
+                        "wrote {} ({} scenario(s))",
+                        super::relative(&path),
+                        lock.scenarios.len()
+                    );
                 }
                 lock.scenarios
             }

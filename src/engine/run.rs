@@ -205,7 +205,12 @@ impl Engine {
         let started = Instant::now();
         let name = suite.metadata.name.clone();
         let file = suite.source.path.display().to_string();
-        let own = suite.spec.scenarios.iter().cloned().map(|s| (s, ORIGIN_SUITE));
+        let own = suite
+            .spec
+            .scenarios
+            .iter()
+            .cloned()
+            .map(|s| (s, ORIGIN_SUITE));
         let scenarios: Vec<(Scenario, &'static str)> = own
             .chain(locked.into_iter().map(|s| (s, ORIGIN_LOCK)))
             .filter(|(s, _)| {
