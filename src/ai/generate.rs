@@ -246,6 +246,12 @@ fn manifest_objects(
 /// one assertion, and the policy. Used at generation and again when a lock
 /// is loaded.
 pub fn static_problems(sc: &Scenario, suite: &Suite) -> Vec<String> {
+    problems_with(sc, suite, None)
+}
+
+/// The suite's validation, the assertion rule and the policy; `known`
+/// (the gathered context) sharpens the match-all selector check.
+fn problems_with(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
     let mut out: Vec<String> = validate_scenario(sc, suite)
         .into_iter()
         .map(|d| match d.yaml_path {
@@ -256,7 +262,7 @@ pub fn static_problems(sc: &Scenario, suite: &Suite) -> Vec<String> {
     if sc.assertions.is_empty() {
         out.push("a generated scenario needs at least one assertion".into());
     }
-    out.extend(policy_problems(sc, suite, None));
+    out.extend(policy_problems(sc, suite, known));
     out
 }
 
@@ -493,12 +499,7 @@ pub fn check_candidate(v: &Value, suite: &Suite, known: &Known) -> Result<Scenar
         return Err(schema);
     }
     let sc = parse_scenario_json(v).map_err(|e| vec![format!("shape: {e}")])?;
-    let mut problems = static_problems(&sc, suite);
-    problems.extend(
-        policy_problems(&sc, suite, Some(known))
-            .into_iter()
-            .filter(|p| p.contains("workloads")),
-    );
+    let mut problems = problems_with(&sc, suite, Some(known));
     problems.extend(reference_problems(&sc, suite, known));
     if problems.is_empty() {
         Ok(sc)
