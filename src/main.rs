@@ -13,6 +13,9 @@ Examples:
   heatcheck run suites/httproute-conflict/suite.yaml --sandbox
   heatcheck run suites/ --kubeconfig ~/.kube/config --context staging --junit report.xml
   heatcheck plan suites/scale-to-zero/suite.yaml --sandbox
+  heatcheck run suites/ --sandbox --locked
+  heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
+  heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
   heatcheck validate suites/
   heatcheck list suites/httproute-conflict/suite.yaml
   heatcheck sandbox --kubeconfig /tmp/sandbox.kubeconfig --manifests suites/httproute-conflict/manifests";
@@ -118,6 +121,13 @@ enum Command {
         state_dir: PathBuf,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// CI mode: run locked AI scenarios only, never call an LLM; exit 2 when a
+        /// suite with an ai block has no lockfile or a stale one.
+        #[arg(long, conflicts_with = "regenerate")]
+        locked: bool,
+        /// Generate fresh AI scenarios first (calls the LLM) and rewrite the lockfile.
+        #[arg(long)]
+        regenerate: bool,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -144,6 +154,18 @@ enum Command {
         output: Output,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+    /// Generate AI scenarios for a suite and write its lockfile (<suite>.lock.yaml).
+    Generate {
+        suite: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+    /// Print exactly what `generate` would send to the LLM (calls no LLM).
+    Prompt {
+        suite: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterFlags,
     },
     /// Check suites without touching a cluster; reports every problem.
     Validate {
@@ -174,6 +196,30 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+}
+
+/// Where to read the AI context from.
+#[derive(clap::Args)]
+struct ClusterFlags {
+    /// Start the embedded sandbox (context comes from the suite's fixtures).
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+    sandbox: bool,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long)]
+    context: Option<String>,
+}
+
+impl From<ClusterFlags> for commands::generate::ClusterArgs {
+    fn from(f: ClusterFlags) -> Self {
+        commands::generate::ClusterArgs {
+            sandbox: f.sandbox,
+            kubeconfig: f.kubeconfig,
+            context: f.context,
+        }
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -212,6 +258,8 @@ fn main() -> ExitCode {
             vars,
             state_dir,
             policy,
+            locked,
+            regenerate,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -226,6 +274,8 @@ fn main() -> ExitCode {
             vars,
             state_dir,
             policy: policy.overrides(),
+            locked,
+            regenerate,
         }),
         Command::Plan {
             suites,
@@ -246,6 +296,10 @@ fn main() -> ExitCode {
             policy: policy.overrides(),
             json_output: matches!(output, Output::Json),
         }),
+        Command::Generate { suite, cluster } => {
+            commands::generate::generate_cmd(&suite, cluster.into())
+        }
+        Command::Prompt { suite, cluster } => commands::prompt::prompt_cmd(&suite, cluster.into()),
         Command::Validate { paths, output } => {
             commands::validate::validate(&paths, matches!(output, Output::Json))
         }

@@ -32,11 +32,23 @@ fn every_example_suite_passes_and_leaves_the_cluster_as_it_found_it() {
             sandbox.kubeconfig.display().to_string(),
             "--junit".into(),
             "junit.xml".into(),
+            "--report-json".into(),
+            "report.json".into(),
+            "--locked".into(),
         ]);
         out.assert_code(0);
         let (cases, failures, errors, _) = junit_counts(&out.junit());
         assert!(cases >= 3, "{}: {cases} cases", suite.display());
         assert_eq!((failures, errors), (0, 0), "{}", suite.display());
+        // The committed lockfile's scenarios ran too, marked as such.
+        let report = out.report();
+        let locked = report["suites"][0]["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["origin"] == "lock")
+            .count();
+        assert!(locked >= 1, "{}: no locked scenario ran", suite.display());
         let after = rt.block_on(common::snapshot(&sandbox.kubeconfig));
         assert_eq!(
             before,

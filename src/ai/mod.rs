@@ -1,3 +1,13 @@
-//! The AI side: LLM providers (and, later, context gathering, prompts, lockfiles).
+//! The AI side: gather cluster context (redacted, optionally anonymized,
+//! trimmed to a token budget), render the prompt, ask a provider for
+//! scenarios, validate and repair them, and lock them. It produces
+//! scenarios; it never executes them.
 
+pub mod anonymize;
+pub mod budget;
+pub mod context;
+pub mod generate;
+pub mod lockfile;
+pub mod prompt;
 pub mod provider;
+pub mod redact;

@@ -1,7 +1,9 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
+pub mod generate;
 pub mod list;
 pub mod plan;
+pub mod prompt;
 pub mod run;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

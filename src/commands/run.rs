@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use tokio::sync::watch;
 
+use super::generate::{generate_lock, print_generation, provider_backend};
 use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use crate::ai::generate::ChatBackend;
+use crate::ai::lockfile::{self, LockState};
 use crate::cluster::{ClusterClient, ConnectOptions};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
@@ -12,6 +15,7 @@ use crate::report::event::Reporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
+use crate::suite::{Scenario, Suite};
 
 pub struct RunArgs {
     pub suites: Vec<PathBuf>,
@@ -28,6 +32,80 @@ pub struct RunArgs {
     pub state_dir: PathBuf,
     /// Policy flags (they only tighten the suites' policies).
     pub policy: crate::guard::PolicyOverrides,
+    /// CI mode: only locked AI scenarios, never an LLM call; a missing or
+    /// stale lock is an error.
+    pub locked: bool,
+    /// Generate fresh AI scenarios (and write the lock) before running.
+    pub regenerate: bool,
+}
+
+/// What to do about a suite's AI scenarios.
+enum AiPlan {
+    Locked(Vec<Scenario>),
+    Regenerate(Box<dyn ChatBackend>),
+}
+
+/// Decides, per suite, which AI scenarios run. Err is the exit code
+/// (the message is printed).
+fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
+    if suite.spec.ai.is_none() {
+        return Ok(AiPlan::Locked(Vec::new()));
+    }
+    if args.regenerate {
+        return match provider_backend(suite) {
+            Ok(b) => Ok(AiPlan::Regenerate(b)),
+            Err((code, msg)) => {
+                eprintln!("error: {}: {msg}", suite.source.path.display());
+                Err(code)
+            }
+        };
+    }
+    let state = lockfile::state(suite).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INVALID
+    })?;
+    match state {
+        LockState::NoAi => Ok(AiPlan::Locked(Vec::new())),
+        LockState::Fresh { path, lock } => lockfile::validated_scenarios(suite, &path, &lock)
+            .map(AiPlan::Locked)
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                exit::INVALID
+            }),
+        LockState::Missing(path) if args.locked => {
+            eprintln!(
+                "error: {}: the suite has an ai block but no lockfile {}; run `heatcheck generate {}` (--locked never calls an LLM)",
+                suite.source.path.display(),
+                super::relative(&path),
+                super::relative(&suite.source.path)
+            );
+            Err(exit::INVALID)
+        }
+        LockState::Stale { path, generated_at } if args.locked => {
+            eprintln!(
+                "error: {}: lock is stale: the ai block changed since {}; run `heatcheck generate {}`",
+                super::relative(&path),
+                generated_at.to_rfc3339(),
+                super::relative(&suite.source.path)
+            );
+            Err(exit::INVALID)
+        }
+        LockState::Missing(_) => {
+            eprintln!(
+                "warning: {}: no lockfile; running the hand-written scenarios only (`heatcheck generate` writes one)",
+                suite.source.path.display()
+            );
+            Ok(AiPlan::Locked(Vec::new()))
+        }
+        LockState::Stale { path, generated_at } => {
+            eprintln!(
+                "warning: {}: lock is stale (the ai block changed since {}); running the hand-written scenarios only",
+                super::relative(&path),
+                generated_at.to_rfc3339()
+            );
+            Ok(AiPlan::Locked(Vec::new()))
+        }
+    }
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -39,10 +117,27 @@ pub fn run(args: RunArgs) -> i32 {
             return exit::INVALID;
         }
     };
-    if !args.scenarios.is_empty() {
-        let known: Vec<&str> = suites
+    let mut planned = Vec::new();
+    for suite in suites {
+        match plan_ai(&suite, &args) {
+            Ok(plan) => planned.push((suite, plan)),
+            Err(code) => return code,
+        }
+    }
+    if !args.scenarios.is_empty() && !args.regenerate {
+        let known: Vec<&str> = planned
             .iter()
-            .flat_map(|s| s.spec.scenarios.iter().map(|sc| sc.name.as_str()))
+            .flat_map(|(s, plan)| {
+                let locked = match plan {
+                    AiPlan::Locked(l) => l.as_slice(),
+                    AiPlan::Regenerate(_) => &[],
+                };
+                s.spec
+                    .scenarios
+                    .iter()
+                    .chain(locked)
+                    .map(|sc| sc.name.as_str())
+            })
             .collect();
         let unknown: Vec<&String> = args
             .scenarios
@@ -62,10 +157,10 @@ pub fn run(args: RunArgs) -> i32 {
             return exit::INVALID;
         }
     }
-    runtime().block_on(run_async(args, suites))
+    runtime().block_on(run_async(args, planned))
 }
 
-async fn run_async(args: RunArgs, suites: Vec<crate::suite::Suite>) -> i32 {
+async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     #[cfg(feature = "sandbox")]
     let mut sandbox = None;
     let client = if args.sandbox {
@@ -106,6 +201,47 @@ async fn run_async(args: RunArgs, suites: Vec<crate::suite::Suite>) -> i32 {
         eprintln!("error: {e}");
         return exit::UNREACHABLE;
     }
+    // `--regenerate`: fresh scenarios first, written to the lock.
+    let mut suites = Vec::new();
+    for (suite, plan) in planned {
+        let locked = match plan {
+            AiPlan::Locked(l) => l,
+            AiPlan::Regenerate(backend) => {
+                let res = generate_lock(&client, &suite, backend.as_ref(), &mut |l| {
+                    eprintln!("{}: {l}", suite.metadata.name)
+                })
+                .await;
+                let lock = match res {
+                    Ok((lock, generation)) => {
+                        print_generation(&generation);
+                        lock
+                    }
+                    Err((code, msg)) => {
+                        eprintln!("error: {}: {msg}", suite.source.path.display());
+                        return code;
+                    }
+                };
+                let path = lockfile::lock_path(&suite.source.path);
+                if lock.scenarios.is_empty() {
+                    eprintln!(
+                        "warning: {}: no valid AI scenario; the lock was not rewritten",
+                        suite.source.path.display()
+                    );
+                } else if let Err(e) = lockfile::write(&path, &lock) {
+                    eprintln!("error: {e}");
+                    return exit::INVALID;
+                } else {
+                    eprintln!(
+                        "wrote {} ({} scenario(s))",
+                        super::relative(&path),
+                        lock.scenarios.len()
+                    );
+                }
+                lock.scenarios
+            }
+        };
+        suites.push((suite, locked));
+    }
 
     let reporter: Box<dyn Reporter> = if args.json_output {
         Box::new(JsonEventReporter::new(std::io::stdout()))
@@ -140,8 +276,17 @@ async fn run_async(args: RunArgs, suites: Vec<crate::suite::Suite>) -> i32 {
         run_id: new_run_id(),
         cancel: cancel_rx,
     };
-    // The guard first: any violation and nothing runs (no fixture, no journal).
-    let checks = match engine.preflight(&suites).await {
+    // The guard first, on hand-written and locked scenarios alike: any
+    // violation and nothing runs (no fixture, no journal).
+    let combined: Vec<Suite> = suites
+        .iter()
+        .map(|(s, locked)| {
+            let mut s = s.clone();
+            s.spec.scenarios.extend(locked.iter().cloned());
+            s
+        })
+        .collect();
+    let checks = match engine.preflight(&combined).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -77,6 +77,10 @@ struct CaseOutcome {
     aborted: bool,
 }
 
+/// Where a scenario comes from, for reports (`CaseReport.origin`).
+pub const ORIGIN_SUITE: &str = "suite";
+pub const ORIGIN_LOCK: &str = "lock";
+
 impl Engine {
     /// The guard's verdict on every suite, before anything runs (discovery
     /// only reads). Err: a policy that cannot be built (e.g. an unknown verb).
@@ -100,14 +104,22 @@ impl Engine {
     /// Checks every suite against its policy, then runs them; any violation
     /// and nothing runs (exit code 2).
     pub async fn run(&self, suites: Vec<Suite>) -> RunReport {
+        self.run_with_locked(suites.into_iter().map(|s| (s, Vec::new())).collect())
+            .await
+    }
+
+    /// Runs suites, each with the scenarios from its lockfile (already
+    /// validated) after its own. The guard checks all of them first: any
+    /// violation and nothing runs (exit code 2).
+    pub async fn run_with_locked(&self, suites: Vec<(Suite, Vec<Scenario>)>) -> RunReport {
         let started_at = chrono::Utc::now();
         let started = Instant::now();
         let refused = |reasons: Vec<(usize, String)>| {
             let reports = suites
                 .iter()
                 .enumerate()
-                .map(|(i, s)| {
-                    let mut r = skipped_suite(s, "refused by policy: nothing was run");
+                .map(|(i, (s, locked))| {
+                    let mut r = skipped_suite(s, locked, "refused by policy: nothing was run");
                     r.error = reasons
                         .iter()
                         .filter(|(j, _)| *j == i)
@@ -124,7 +136,16 @@ impl Engine {
                 exit::INVALID,
             )
         };
-        let checks = match self.preflight(&suites).await {
+        // Locked scenarios are checked exactly like hand-written ones.
+        let combined: Vec<Suite> = suites
+            .iter()
+            .map(|(s, locked)| {
+                let mut s = s.clone();
+                s.spec.scenarios.extend(locked.iter().cloned());
+                s
+            })
+            .collect();
+        let checks = match self.preflight(&combined).await {
             Ok(c) => c,
             Err(e) => return refused(vec![(0, e)]),
         };
@@ -148,7 +169,7 @@ impl Engine {
     /// (`policies[i]` belongs to `suites[i]`).
     pub async fn run_checked(
         &self,
-        suites: Vec<Suite>,
+        suites: Vec<(Suite, Vec<Scenario>)>,
         policies: Vec<EffectivePolicy>,
     ) -> RunReport {
         let started_at = chrono::Utc::now();
@@ -181,10 +202,11 @@ impl Engine {
         let mut restore_total = RestoreOutcome::default();
         let mut aborted = false;
         let mut failed = false;
-        for (suite, policy) in suites.into_iter().zip(policies) {
+        for ((suite, locked), policy) in suites.into_iter().zip(policies) {
             if aborted || (failed && self.options.fail_fast) {
                 reports.push(skipped_suite(
                     &suite,
+                    &locked,
                     if aborted {
                         "run aborted"
                     } else {
@@ -193,7 +215,8 @@ impl Engine {
                 ));
                 continue;
             }
-            let (report, restore, suite_aborted) = self.run_suite(suite, policy, &journal).await;
+            let (report, restore, suite_aborted) =
+                self.run_suite(suite, locked, policy, &journal).await;
             failed |= report.cases.iter().any(CaseReport::is_failure) || report.error.is_some();
             aborted |= suite_aborted;
             restore_total.merge(restore);
@@ -268,21 +291,25 @@ impl Engine {
     async fn run_suite(
         &self,
         suite: Suite,
+        locked: Vec<Scenario>,
         policy: EffectivePolicy,
         journal: &Journal,
     ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
         let name = suite.metadata.name.clone();
         let file = suite.source.path.display().to_string();
-        let scenarios: Vec<Scenario> = suite
+        let own = suite
             .spec
             .scenarios
             .iter()
-            .filter(|s| {
+            .cloned()
+            .map(|s| (s, ORIGIN_SUITE));
+        let scenarios: Vec<(Scenario, &'static str)> = own
+            .chain(locked.into_iter().map(|s| (s, ORIGIN_LOCK)))
+            .filter(|(s, _)| {
                 self.options.scenarios.is_empty()
                     || self.options.scenarios.iter().any(|n| n == &s.name)
             })
-            .cloned()
             .collect();
         self.emitter.emit(Event::SuiteStarted {
             name: name.clone(),
@@ -342,7 +369,7 @@ impl Engine {
         }
 
         let mut failed = false;
-        for sc in &scenarios {
+        for (sc, origin) in &scenarios {
             let skip = if aborted {
                 Some("run aborted".to_string())
             } else if !fixtures_ok {
@@ -355,16 +382,18 @@ impl Engine {
                 None
             };
             if let Some(reason) = skip {
-                cases.push(scenario_report(
+                let mut report = scenario_report(
                     sc,
                     CaseStatus::Skipped { reason },
                     Duration::ZERO,
                     vec![],
                     vec![],
-                ));
+                );
+                report.origin = Some((*origin).into());
+                cases.push(report);
                 continue;
             }
-            let (case, r) = self.run_scenario(&ctx, sc).await;
+            let (case, r) = self.run_scenario(&ctx, sc, origin).await;
             failed |= case.report.is_failure();
             aborted |= case.aborted;
             restore.merge(r);
@@ -589,6 +618,7 @@ impl Engine {
         &self,
         ctx: &SuiteContext,
         sc: &Scenario,
+        origin: &str,
     ) -> (CaseOutcome, RestoreOutcome) {
         let started = Instant::now();
         let suite = ctx.suite.metadata.name.clone();
@@ -680,7 +710,7 @@ impl Engine {
             CaseStatus::Passed
         };
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
-        report.origin = Some("suite".into());
+        report.origin = Some(origin.into());
         self.emitter.emit(Event::CaseFinished {
             suite,
             report: report.clone(),
@@ -723,16 +753,15 @@ fn scenario_report(
     }
 }
 
-fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
+fn skipped_suite(suite: &Suite, locked: &[Scenario], reason: &str) -> SuiteReport {
+    let own = suite.spec.scenarios.iter().map(|s| (s, ORIGIN_SUITE));
     SuiteReport {
         name: suite.metadata.name.clone(),
         file: suite.source.path.display().to_string(),
-        cases: suite
-            .spec
-            .scenarios
-            .iter()
-            .map(|sc| {
-                scenario_report(
+        cases: own
+            .chain(locked.iter().map(|s| (s, ORIGIN_LOCK)))
+            .map(|(sc, origin)| {
+                let mut r = scenario_report(
                     sc,
                     CaseStatus::Skipped {
                         reason: reason.to_string(),
@@ -740,7 +769,9 @@ fn skipped_suite(suite: &Suite, reason: &str) -> SuiteReport {
                     Duration::ZERO,
                     vec![],
                     vec![],
-                )
+                );
+                r.origin = Some(origin.into());
+                r
             })
             .collect(),
         duration: Duration::ZERO,

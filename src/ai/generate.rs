@@ -1,0 +1,875 @@
+//! Generation: send the prompt, parse `{"scenarios": [...]}`, check each
+//! scenario (JSON Schema, the suite's own validation, references, policy),
+//! send the problems back for repair up to `ai.maxRepairs`, and report
+//! every rejected scenario with its reasons. Nothing here executes a step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, LazyLock};
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::context::{declared_objects, Gathered};
+use super::lockfile::{LockUsage, Rejected};
+use super::prompt::Prompt;
+use crate::suite::{
+    parse_scenario_json, scenario_schema, template_context, validate_scenario, GatewayResolver,
+    Scenario, StepAction, Suite, Templater,
+};
+
+pub use super::provider::{AiError, ChatRequest, ChatResponse, Message, Role, Usage};
+
+/// The one call generation makes: the CLI passes the real provider, tests a fake.
+pub trait ChatBackend: Send + Sync {
+    fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, AiError>>;
+}
+
+/// The configured provider over HTTP.
+pub struct ProviderBackend {
+    pub client: reqwest::Client,
+    pub config: super::provider::ProviderConfig,
+}
+
+impl ProviderBackend {
+    /// From the suite's `ai` block and the process environment.
+    pub fn from_suite(ai: &crate::suite::AiConfig) -> Result<Self, AiError> {
+        Ok(ProviderBackend {
+            client: super::provider::default_client()?,
+            config: super::provider::ProviderConfig::from_suite(ai, &|k| std::env::var(k).ok())?,
+        })
+    }
+}
+
+impl ChatBackend for ProviderBackend {
+    fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, AiError>> {
+        Box::pin(super::provider::chat(&self.client, &self.config, req))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Provider(#[from] AiError),
+}
+
+impl GenerateError {
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            GenerateError::Provider(e) => e.is_unreachable(),
+        }
+    }
+}
+
+/// The outcome of one generation.
+#[derive(Clone, Debug, Default)]
+pub struct Generation {
+    pub scenarios: Vec<Scenario>,
+    pub rejected: Vec<Rejected>,
+    pub usage: LockUsage,
+    /// Valid scenarios in the first answer (before any repair).
+    pub valid_first: usize,
+    /// Scenarios in the first answer.
+    pub proposed_first: usize,
+}
+
+/// Prefix of generated scenario names (unless they already carry it).
+pub const NAME_PREFIX: &str = "ai: ";
+
+/// Objects a scenario may reference: what the cluster showed plus what the
+/// suite's fixtures declare, keyed by (kind, namespace, name), and the label
+/// sets that selectors are checked against.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    objects: BTreeSet<(String, String, String)>,
+    /// (kind, namespace) -> label sets of objects of that kind.
+    labels: BTreeMap<(String, String), Vec<BTreeMap<String, String>>>,
+    /// namespace -> pod label sets (pod templates of workloads, and pods).
+    pod_labels: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+}
+
+fn labels_at(v: &Value, pointer: &str) -> BTreeMap<String, String> {
+    v.pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Known {
+    pub fn from_context(gathered: &Gathered, suite: &Suite) -> Self {
+        let mut k = Known::default();
+        let default_ns = suite.spec.target.namespace.clone();
+        let values = gathered
+            .items
+            .iter()
+            .map(|i| i.value.clone())
+            .chain(declared_objects(suite));
+        for v in values {
+            k.add(&v, &default_ns);
+        }
+        k
+    }
+
+    fn add(&mut self, v: &Value, default_ns: &str) {
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if kind.is_empty() || kind == super::context::EVENT_KIND {
+            return;
+        }
+        let ns = v
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(default_ns)
+            .to_string();
+        let name = v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !self
+            .objects
+            .insert((kind.to_string(), ns.clone(), name.to_string()))
+        {
+            return;
+        }
+        self.labels
+            .entry((kind.to_string(), ns.clone()))
+            .or_default()
+            .push(labels_at(v, "/metadata/labels"));
+        let pods = match kind {
+            "Pod" => Some(labels_at(v, "/metadata/labels")),
+            _ if v.pointer("/spec/template/metadata/labels").is_some() => {
+                Some(labels_at(v, "/spec/template/metadata/labels"))
+            }
+            _ => None,
+        };
+        if let Some(p) = pods {
+            self.pod_labels.entry(ns).or_default().push(p);
+        }
+    }
+
+    pub fn contains(&self, kind: &str, ns: &str, name: &str) -> bool {
+        self.objects
+            .contains(&(kind.to_string(), ns.to_string(), name.to_string()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// Kinds that are cluster-scoped (never created, changed or deleted by a
+/// generated scenario).
+pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "StorageClass",
+    "PriorityClass",
+    "IngressClass",
+    "GatewayClass",
+    "RuntimeClass",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "APIService",
+    "CertificateSigningRequest",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "ClusterIssuer",
+];
+
+const PROTECTED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
+
+static SCENARIO_VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    jsonschema::validator_for(&scenario_schema()).expect("the scenario schema compiles")
+});
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// JSON Schema problems of one candidate, as `at /steps/0: ...`.
+pub fn schema_problems(v: &Value) -> Vec<String> {
+    SCENARIO_VALIDATOR
+        .iter_errors(v)
+        .map(|e| {
+            let at = e.instance_path.to_string();
+            let at = if at.is_empty() { "/".to_string() } else { at };
+            format!("schema: at {at}: {}", shorten(&e.to_string(), 240))
+        })
+        .collect()
+}
+
+struct NoGateways;
+impl GatewayResolver for NoGateways {
+    fn gateway_url(&self, _: &str, name: &str) -> Result<String, String> {
+        Err(format!("gateway {name} is resolved at run time"))
+    }
+}
+
+fn templater(suite: &Suite) -> Templater {
+    Templater::new(template_context(suite, "check"), Arc::new(NoGateways))
+}
+
+/// Objects an apply/create step would write (rendered like the engine does;
+/// raw text when a template needs the cluster).
+fn manifest_objects(
+    step: &crate::suite::ApplyStep,
+    suite: &Suite,
+    t: &Templater,
+) -> Result<Vec<Value>, String> {
+    let src = step
+        .resolve_source(&suite.source.dir)
+        .map_err(|e| e.to_string())?;
+    let text = t.render(&src).unwrap_or(src);
+    crate::engine::manifest::parse_documents(&text, "manifest")
+}
+
+/// Problems that need no cluster context: the suite's validation, at least
+/// one assertion, and the policy. Used at generation and again when a lock
+/// is loaded.
+pub fn static_problems(sc: &Scenario, suite: &Suite) -> Vec<String> {
+    problems_with(sc, suite, None)
+}
+
+/// The suite's validation, the assertion rule and the policy; `known`
+/// (the gathered context) sharpens the match-all selector check.
+fn problems_with(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
+    let mut out: Vec<String> = validate_scenario(sc, suite)
+        .into_iter()
+        .map(|d| match d.yaml_path {
+            Some(p) if !p.is_empty() => format!("{p}: {}", d.message),
+            _ => d.message,
+        })
+        .collect();
+    if sc.assertions.is_empty() {
+        out.push("a generated scenario needs at least one assertion".into());
+    }
+    out.extend(policy_problems(sc, suite, known));
+    out
+}
+
+/// The policy pre-check: no protected or foreign namespace, no
+/// cluster-scoped kind, no match-all selector. `known` enables the
+/// "matches every pod" check against the gathered workloads.
+pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
+    let allow = &suite.spec.target.allow_namespaces;
+    let target = &suite.spec.target.namespace;
+    let t = templater(suite);
+    let mut out = Vec::new();
+    for (i, step) in sc.steps.iter().enumerate() {
+        let at = format!("steps[{i}].{}", step.action.kind());
+        let ns = step.action.namespace().unwrap_or(target);
+        if PROTECTED_NAMESPACES.contains(&ns) {
+            out.push(format!("{at}: namespace {ns} is never touched"));
+        }
+        let mutating_kind: Option<&str> = match &step.action {
+            StepAction::Delete(d) => d.kind.as_deref(),
+            StepAction::Patch(p) => Some(&p.kind),
+            StepAction::Scale(s) => Some(&s.kind),
+            StepAction::Restart(r) => Some(&r.kind),
+            _ => None,
+        };
+        if let Some(k) = mutating_kind.filter(|k| CLUSTER_SCOPED_KINDS.contains(k)) {
+            out.push(format!(
+                "{at}: {k} is cluster-scoped; generated scenarios never change cluster-scoped kinds"
+            ));
+        }
+        match &step.action {
+            StepAction::Apply(a) | StepAction::Create(a) => match manifest_objects(a, suite, &t) {
+                Err(e) => out.push(format!("{at}: {}", shorten(&e, 200))),
+                Ok(objs) => {
+                    for o in objs {
+                        let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
+                        if CLUSTER_SCOPED_KINDS.contains(&kind) {
+                            out.push(format!(
+                                "{at}: {kind} is cluster-scoped; generated scenarios never create cluster-scoped kinds"
+                            ));
+                        }
+                        if let Some(mns) = o.pointer("/metadata/namespace").and_then(Value::as_str)
+                        {
+                            if PROTECTED_NAMESPACES.contains(&mns) {
+                                out.push(format!("{at}: namespace {mns} is never touched"));
+                            } else if !allow.iter().any(|a| a == mns) {
+                                out.push(format!(
+                                    "{at}: manifest namespace {mns} is outside target.allowNamespaces [{}]",
+                                    allow.join(", ")
+                                ));
+                            }
+                        }
+                    }
+                }
+            },
+            StepAction::Delete(d) => {
+                if let Some(sel) = &d.selector {
+                    let kind = d.kind.as_deref().unwrap_or_default();
+                    let sets =
+                        known.and_then(|k| k.labels.get(&(kind.to_string(), ns.to_string())));
+                    if let Some(why) = match_all(sel, sets) {
+                        out.push(format!("{at}: selector \"{sel}\" {why}"));
+                    }
+                }
+            }
+            StepAction::Fault(f) => {
+                let sets = known.and_then(|k| k.pod_labels.get(ns));
+                if let Some(why) = match_all(&f.selector, sets) {
+                    out.push(format!("{at}: selector \"{}\" {why}", f.selector));
+                }
+                if let Some(tsel) = &f.target {
+                    if let Some(why) = match_all(tsel, None) {
+                        out.push(format!("{at}: target selector \"{tsel}\" {why}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Some(reason) when a label selector selects everything: empty, no
+/// positive requirement, or (given the label sets of two or more objects)
+/// matching all of them.
+fn match_all(selector: &str, sets: Option<&Vec<BTreeMap<String, String>>>) -> Option<String> {
+    let reqs = match parse_selector(selector) {
+        Ok(r) => r,
+        Err(e) => return Some(format!("does not parse: {e}")),
+    };
+    if reqs.is_empty() {
+        return Some("is empty and would match everything".into());
+    }
+    if !reqs.iter().any(Requirement::is_positive) {
+        return Some("has no positive requirement (key=value, key in (...), or key) and would match nearly everything".into());
+    }
+    if let Some(sets) = sets {
+        if sets.len() >= 2 && sets.iter().all(|l| reqs.iter().all(|r| r.matches(l))) {
+            return Some(format!(
+                "matches every one of the {} workloads in the namespace",
+                sets.len()
+            ));
+        }
+    }
+    None
+}
+
+#[derive(Debug, PartialEq)]
+enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+impl Requirement {
+    fn is_positive(&self) -> bool {
+        matches!(
+            self,
+            Requirement::Eq(..) | Requirement::In(..) | Requirement::Exists(_)
+        )
+    }
+
+    fn matches(&self, l: &BTreeMap<String, String>) -> bool {
+        match self {
+            Requirement::Eq(k, v) => l.get(k) == Some(v),
+            Requirement::NotEq(k, v) => l.get(k) != Some(v),
+            Requirement::In(k, vs) => l.get(k).is_some_and(|x| vs.contains(x)),
+            Requirement::NotIn(k, vs) => !l.get(k).is_some_and(|x| vs.contains(x)),
+            Requirement::Exists(k) => l.contains_key(k),
+            Requirement::NotExists(k) => !l.contains_key(k),
+        }
+    }
+}
+
+/// Kubernetes label selector syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
+/// `a notin (x)`, `a`, `!a`, joined by commas.
+fn parse_selector(s: &str) -> Result<Vec<Requirement>, String> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    let mut out = Vec::new();
+    for p in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
+        let set = |rest: &str| -> Result<Vec<String>, String> {
+            let inner = rest
+                .trim()
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| format!("expected (values) in \"{p}\""))?;
+            Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+        };
+        let r = if let Some((k, v)) = p.split_once("!=") {
+            Requirement::NotEq(k.trim().into(), v.trim().into())
+        } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+            Requirement::Eq(k.trim().into(), v.trim().into())
+        } else if let Some((k, rest)) = p.split_once(" notin ") {
+            Requirement::NotIn(k.trim().into(), set(rest)?)
+        } else if let Some((k, rest)) = p.split_once(" in ") {
+            Requirement::In(k.trim().into(), set(rest)?)
+        } else if let Some(k) = p.strip_prefix('!') {
+            Requirement::NotExists(k.trim().into())
+        } else if p.contains(char::is_whitespace) {
+            return Err(format!("unexpected \"{p}\""));
+        } else {
+            Requirement::Exists(p.into())
+        };
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Objects referenced by delete/patch/scale/restart/wait must exist in the
+/// context (or the fixtures) or be written by an earlier apply/create step.
+pub fn reference_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<String> {
+    let target = &suite.spec.target.namespace;
+    let t = templater(suite);
+    let mut created: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, step) in sc.steps.iter().enumerate() {
+        let at = format!("steps[{i}].{}", step.action.kind());
+        let ns = step.action.namespace().unwrap_or(target).to_string();
+        let named: Option<(&str, &str)> = match &step.action {
+            StepAction::Delete(d) if d.file.is_none() => d.kind.as_deref().zip(d.name.as_deref()),
+            StepAction::Patch(p) => Some((&p.kind, &p.name)),
+            StepAction::Scale(s) => Some((&s.kind, &s.name)),
+            StepAction::Restart(r) => Some((&r.kind, &r.name)),
+            StepAction::Wait(w) => w.name.as_deref().map(|n| (w.kind.as_str(), n)),
+            _ => None,
+        };
+        if let Some((kind, name)) = named {
+            let key = (kind.to_string(), ns.clone(), name.to_string());
+            if !name.contains("{{") && !known.contains(kind, &ns, name) && !created.contains(&key) {
+                out.push(format!(
+                    "{at}: {kind} {ns}/{name} is not in the context and no earlier step creates it"
+                ));
+            }
+        }
+        if let StepAction::Apply(a) | StepAction::Create(a) = &step.action {
+            if let Ok(objs) = manifest_objects(a, suite, &t) {
+                for o in objs {
+                    let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
+                    let ons = o
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&ns);
+                    let name = o
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    created.insert((kind.to_string(), ons.to_string(), name.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every check for one proposed scenario (real names: restored already).
+pub fn check_candidate(v: &Value, suite: &Suite, known: &Known) -> Result<Scenario, Vec<String>> {
+    let schema = schema_problems(v);
+    if !schema.is_empty() {
+        return Err(schema);
+    }
+    let sc = parse_scenario_json(v).map_err(|e| vec![format!("shape: {e}")])?;
+    let mut problems = problems_with(&sc, suite, Some(known));
+    problems.extend(reference_problems(&sc, suite, known));
+    if problems.is_empty() {
+        Ok(sc)
+    } else {
+        Err(problems)
+    }
+}
+
+fn candidate_name(v: &Value, i: usize) -> String {
+    v.get("name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("scenario #{}", i + 1))
+}
+
+/// Asks the model, checks, repairs. Returns accepted and rejected scenarios.
+pub async fn generate(
+    backend: &dyn ChatBackend,
+    suite: &Suite,
+    prompt: &Prompt,
+    known: &Known,
+) -> Result<Generation, GenerateError> {
+    let Some(ai) = &suite.spec.ai else {
+        return Ok(Generation::default());
+    };
+    let anon = |s: &str| match &prompt.anonymizer {
+        Some(a) => a.anonymize_text(s),
+        None => s.to_string(),
+    };
+    let mut messages = vec![Message {
+        role: Role::User,
+        content: prompt.user.clone(),
+    }];
+    let mut gen = Generation::default();
+    let mut accepted: Vec<Scenario> = Vec::new();
+    let mut pending: Vec<Rejected> = Vec::new();
+    for round in 0..=ai.max_repairs {
+        let req = ChatRequest {
+            system: prompt.system.clone(),
+            messages: messages.clone(),
+            schema: prompt.schema.clone(),
+            schema_name: prompt.schema_name.clone(),
+        };
+        let resp = backend.chat(&req).await?;
+        gen.usage.input_tokens += resp.usage.input_tokens;
+        gen.usage.output_tokens += resp.usage.output_tokens;
+        gen.usage.requests += 1;
+        let answer = match &prompt.anonymizer {
+            Some(a) => a.restore_value(&resp.value),
+            None => resp.value.clone(),
+        };
+        pending.clear();
+        let mut whole_answer_problem = None;
+        match answer.get("scenarios").and_then(Value::as_array) {
+            None => {
+                whole_answer_problem =
+                    Some("the answer must be one JSON object {\"scenarios\": [ ... ]}".to_string());
+            }
+            Some(list) => {
+                if round == 0 {
+                    gen.proposed_first = list.len();
+                }
+                for (i, cand) in list.iter().enumerate() {
+                    match check_candidate(cand, suite, known) {
+                        Ok(sc) if accepted.len() < ai.count as usize => {
+                            if round == 0 {
+                                gen.valid_first += 1;
+                            }
+                            accepted.push(sc);
+                        }
+                        Ok(_) => {} // more than asked for: ignored
+                        Err(reasons) => pending.push(Rejected {
+                            name: candidate_name(cand, i),
+                            reasons,
+                        }),
+                    }
+                }
+            }
+        }
+        let done = accepted.len() >= ai.count as usize;
+        if done || (pending.is_empty() && whole_answer_problem.is_none()) || round == ai.max_repairs
+        {
+            if let Some(p) = whole_answer_problem {
+                pending.push(Rejected {
+                    name: "(whole answer)".into(),
+                    reasons: vec![p],
+                });
+            }
+            break;
+        }
+        let want = ai.count as usize - accepted.len();
+        let mut text = match &whole_answer_problem {
+            Some(p) => format!("Your answer was not accepted: {p}.\n"),
+            None => format!(
+                "{} of your scenarios were accepted. These were rejected:\n",
+                accepted.len()
+            ),
+        };
+        for r in &pending {
+            text.push_str(&format!("- \"{}\":\n", anon(&r.name)));
+            for reason in &r.reasons {
+                text.push_str(&format!("  - {}\n", anon(reason)));
+            }
+        }
+        text.push_str(&format!(
+            "Answer again with {{\"scenarios\": [...]}} holding {want} corrected scenario(s) only (not the accepted ones), following the same format and rules."
+        ));
+        messages.push(Message {
+            role: Role::Assistant,
+            content: resp.raw.clone(),
+        });
+        messages.push(Message {
+            role: Role::User,
+            content: text,
+        });
+    }
+    gen.rejected = pending;
+    gen.scenarios = name_scenarios(accepted, suite);
+    Ok(gen)
+}
+
+/// `ai: ` prefix, unique against the suite's own scenarios and each other.
+pub fn name_scenarios(scenarios: Vec<Scenario>, suite: &Suite) -> Vec<Scenario> {
+    let mut taken: BTreeSet<String> = suite
+        .spec
+        .scenarios
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    scenarios
+        .into_iter()
+        .map(|mut sc| {
+            let base = if sc.name.starts_with(NAME_PREFIX) {
+                sc.name.clone()
+            } else {
+                format!("{NAME_PREFIX}{}", sc.name.trim())
+            };
+            let mut name = base.clone();
+            let mut n = 2;
+            while taken.contains(&name) {
+                name = format!("{base} ({n})");
+                n += 1;
+            }
+            taken.insert(name.clone());
+            sc.name = name;
+            sc
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ai::context::ContextItem;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    fn suite() -> Suite {
+        let mut s: Suite = serde_json::from_value(json!({
+            "apiVersion": "heatcheck.dev/v1alpha1", "kind": "Suite", "metadata": {"name": "s"},
+            "spec": {"target": {"namespace": "shop"},
+                "scenarios": [{"name": "ai: taken", "steps": [{"sleep": "1s"}]}],
+                "ai": {"provider": "openai", "model": "m", "prompt": "p", "count": 2, "maxRepairs": 1}}
+        }))
+        .unwrap();
+        s.spec.target.allow_namespaces = vec!["shop".into()];
+        s
+    }
+
+    fn known() -> Known {
+        let obj = |kind: &str, name: &str, app: &str| {
+            let mut value = json!({"kind": kind, "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}}});
+            if kind == "Deployment" {
+                value["spec"] =
+                    json!({"template": {"metadata": {"labels": {"app": app, "tier": "web"}}}});
+            }
+            ContextItem {
+                group: 0,
+                kind: kind.into(),
+                namespace: Some("shop".into()),
+                name: name.into(),
+                value,
+            }
+        };
+        Known::from_context(
+            &Gathered {
+                items: vec![
+                    obj("HTTPRoute", "my-route", "r"),
+                    obj("Deployment", "web", "web"),
+                    obj("Deployment", "api", "api"),
+                ],
+                declared: 0,
+            },
+            &suite(),
+        )
+    }
+
+    fn good(name: &str) -> Value {
+        json!({"name": name, "description": "d",
+            "steps": [{"delete": {"kind": "HTTPRoute", "name": "my-route"}}],
+            "assertions": [{"absent": {"kind": "HTTPRoute", "name": "my-route"}}],
+            "metrics": ["m"], "remediation": ["r"]})
+    }
+
+    fn problems(v: Value) -> Vec<String> {
+        check_candidate(&v, &suite(), &known()).unwrap_err()
+    }
+
+    #[test]
+    fn a_good_scenario_passes() {
+        assert!(check_candidate(&good("g"), &suite(), &known()).is_ok());
+    }
+
+    #[test]
+    fn schema_errors_come_first() {
+        let p = problems(json!({"name": "x", "steps": [{"slep": "1s"}]}));
+        assert!(p.iter().all(|p| p.starts_with("schema: at ")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("/steps/0")), "{p:?}");
+    }
+
+    #[test]
+    fn policy_rejections() {
+        let step = |s: Value| {
+            let mut g = good("x");
+            g["steps"] = json!([s]);
+            problems(g).join("\n")
+        };
+        let p = step(
+            json!({"delete": {"kind": "Deployment", "name": "coredns", "namespace": "kube-system"}}),
+        );
+        assert!(p.contains("namespace kube-system is never touched"), "{p}");
+        let p = step(json!({"delete": {"kind": "Namespace", "name": "shop"}}));
+        assert!(p.contains("Namespace is cluster-scoped"), "{p}");
+        let p = step(
+            json!({"apply": {"manifest": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: x}\n"}}),
+        );
+        assert!(p.contains("ClusterRole is cluster-scoped"), "{p}");
+        let p = step(
+            json!({"apply": {"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: prod}\n"}}),
+        );
+        assert!(p.contains("manifest namespace prod is outside"), "{p}");
+        let p =
+            step(json!({"fault": {"type": "podKill", "selector": "tier=web", "duration": "10s"}}));
+        assert!(p.contains("matches every one of the 2 workloads"), "{p}");
+        let p =
+            step(json!({"fault": {"type": "podKill", "selector": "app!=db", "duration": "10s"}}));
+        assert!(p.contains("no positive requirement"), "{p}");
+        let p = step(json!({"delete": {"kind": "Deployment", "selector": "!x"}}));
+        assert!(p.contains("no positive requirement"), "{p}");
+        // A selector on one workload is fine.
+        let mut g = good("x");
+        g["steps"] =
+            json!([{"fault": {"type": "podKill", "selector": "app=web", "duration": "10s"}}]);
+        assert!(check_candidate(&g, &suite(), &known()).is_ok());
+    }
+
+    #[test]
+    fn references_must_exist_or_be_created_earlier() {
+        let mut g = good("x");
+        g["steps"] = json!([
+            {"scale": {"name": "ghost", "replicas": 0}},
+            {"apply": {"manifest": "apiVersion: v1\nkind: Service\nmetadata: {name: new-svc}\n"}},
+            {"patch": {"kind": "Service", "name": "new-svc", "patch": {"metadata": {"labels": {"a": "b"}}}}},
+            {"wait": {"kind": "Deployment", "name": "web", "available": true}}
+        ]);
+        let p = problems(g);
+        assert_eq!(p, ["steps[0].scale: Deployment shop/ghost is not in the context and no earlier step creates it"]);
+        let mut g = good("x");
+        g["assertions"] = json!([]);
+        assert!(problems(g)
+            .iter()
+            .any(|p| p.contains("at least one assertion")));
+    }
+
+    #[test]
+    fn selectors_parse() {
+        let r = parse_selector("app=web, tier in (a, b),!canary,env notin (prod),x").unwrap();
+        assert_eq!(r.len(), 5);
+        let l: BTreeMap<String, String> = [("app", "web"), ("tier", "a"), ("x", "1")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert!(r.iter().all(|r| r.matches(&l)));
+        assert!(parse_selector("app in web").is_err());
+    }
+
+    struct Fake {
+        answers: Mutex<Vec<Value>>,
+        seen: Mutex<Vec<ChatRequest>>,
+    }
+    impl ChatBackend for Fake {
+        fn chat<'a>(
+            &'a self,
+            req: &'a ChatRequest,
+        ) -> BoxFuture<'a, Result<ChatResponse, AiError>> {
+            Box::pin(async move {
+                self.seen.lock().unwrap().push(req.clone());
+                let v = self.answers.lock().unwrap().remove(0);
+                Ok(ChatResponse {
+                    raw: v.to_string(),
+                    value: v,
+                    usage: Usage {
+                        input_tokens: 10,
+                        output_tokens: 5,
+                    },
+                    attempts: 1,
+                })
+            })
+        }
+    }
+
+    fn prompt() -> Prompt {
+        crate::ai::prompt::build(&suite(), &Gathered::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn repair_loop_sends_errors_and_previous_answer() {
+        let bad = json!({"name": "bad", "steps": [{"delete": {"kind": "Namespace", "name": "shop"}}], "assertions": [{"absent": {"kind": "Pod", "name": "p"}}]});
+        let first = json!({"scenarios": [good("taken"), bad]});
+        let second = json!({"scenarios": [good("fixed")]});
+        let fake = Fake {
+            answers: Mutex::new(vec![first.clone(), second]),
+            seen: Mutex::new(vec![]),
+        };
+        let g = generate(&fake, &suite(), &prompt(), &known())
+            .await
+            .unwrap();
+        let names: Vec<&str> = g.scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ai: taken (2)", "ai: fixed"]);
+        assert!(g.rejected.is_empty());
+        assert_eq!(
+            (g.valid_first, g.proposed_first, g.usage.requests),
+            (1, 2, 2)
+        );
+        assert_eq!(g.usage.input_tokens, 20);
+        let seen = fake.seen.lock().unwrap();
+        let second_req = &seen[1].messages;
+        assert_eq!(second_req.len(), 3);
+        assert_eq!(second_req[1].role, Role::Assistant);
+        assert_eq!(second_req[1].content, first.to_string());
+        assert!(
+            second_req[2]
+                .content
+                .contains("Namespace is cluster-scoped"),
+            "{}",
+            second_req[2].content
+        );
+    }
+
+    #[tokio::test]
+    async fn unrepaired_scenarios_are_reported() {
+        let bad = json!({"name": "in kube-system", "steps": [{"restart": {"name": "coredns", "namespace": "kube-system"}}], "assertions": [{"absent": {"kind": "Pod", "name": "p"}}]});
+        let fake = Fake {
+            answers: Mutex::new(vec![
+                json!({"scenarios": [bad.clone()]}),
+                json!({"scenarios": [bad]}),
+            ]),
+            seen: Mutex::new(vec![]),
+        };
+        let g = generate(&fake, &suite(), &prompt(), &known())
+            .await
+            .unwrap();
+        assert!(g.scenarios.is_empty());
+        assert_eq!(g.rejected.len(), 1);
+        assert_eq!(g.rejected[0].name, "in kube-system");
+        assert!(g.rejected[0]
+            .reasons
+            .iter()
+            .any(|r| r.contains("kube-system is never touched")));
+        assert_eq!(g.usage.requests, 2);
+    }
+}

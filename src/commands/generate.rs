@@ -1,0 +1,288 @@
+//! `heatcheck generate SUITE`: gather context, ask the model, validate and
+//! repair, write `<suite>.lock.yaml`. Also the shared pieces `prompt` and
+//! `run --regenerate` use.
+
+use std::path::{Path, PathBuf};
+
+use super::{install_crypto, relative, runtime};
+use crate::ai::budget::count_by_kind;
+use crate::ai::context::{gather, Gathered};
+use crate::ai::generate::{generate, ChatBackend, Generation, Known, ProviderBackend};
+use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
+use crate::ai::prompt::{build, Prompt};
+use crate::cluster::{ClusterClient, ConnectOptions};
+use crate::exit;
+use crate::suite::{load_suite, Suite, API_VERSION};
+
+/// Which cluster to read context from.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterArgs {
+    pub sandbox: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+/// A connected client, plus the sandbox behind it when `--sandbox`.
+pub struct Connected {
+    pub client: ClusterClient,
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<crate::sandbox::Sandbox>,
+}
+
+impl Connected {
+    pub async fn close(self) {
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = self.sandbox {
+            sb.shutdown().await;
+        }
+    }
+}
+
+/// Connects like `run` does; Err is (exit code, message).
+pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
+    #[cfg(feature = "sandbox")]
+    let mut sandbox = None;
+    let client = if args.sandbox {
+        #[cfg(feature = "sandbox")]
+        {
+            let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default())
+                .await
+                .map_err(|e| (exit::UNREACHABLE, format!("cannot start the sandbox: {e}")))?;
+            let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
+            sandbox = Some(sb);
+            c
+        }
+        #[cfg(not(feature = "sandbox"))]
+        {
+            return Err((
+                exit::INVALID,
+                "this build has no sandbox (built without the `sandbox` feature)".into(),
+            ));
+        }
+    } else {
+        ClusterClient::connect(&ConnectOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+        })
+        .await
+    };
+    let client = client.map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
+    client
+        .ping()
+        .await
+        .map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
+    Ok(Connected {
+        client,
+        #[cfg(feature = "sandbox")]
+        sandbox,
+    })
+}
+
+/// Gathers and renders; Err is (exit code, message).
+pub async fn prepare(
+    client: &ClusterClient,
+    suite: &Suite,
+) -> Result<(Gathered, Prompt), (i32, String)> {
+    if suite.spec.ai.is_none() {
+        return Err((
+            exit::INVALID,
+            format!(
+                "{}: the suite has no `ai` block",
+                suite.source.path.display()
+            ),
+        ));
+    }
+    let gathered = gather(client, suite).await.map_err(|e| {
+        let code = if e.is_unreachable() {
+            exit::UNREACHABLE
+        } else {
+            exit::INVALID
+        };
+        (code, e.to_string())
+    })?;
+    let prompt = build(suite, &gathered).map_err(|e| (exit::INVALID, e.to_string()))?;
+    Ok((gathered, prompt))
+}
+
+/// One line about what was gathered and what was dropped.
+pub fn context_summary(gathered: &Gathered, prompt: &Prompt) -> String {
+    let kinds: Vec<String> = count_by_kind(&prompt.items)
+        .into_iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let mut s = format!(
+        "context: {} objects sent ({}) of {} gathered ({} declared by fixtures); ~{} tokens (chars/4) of {} budget",
+        prompt.items.len(),
+        if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
+        gathered.items.len(),
+        gathered.declared,
+        prompt.estimated_tokens,
+        prompt.token_budget_hint(),
+    );
+    if !prompt.dropped.is_empty() {
+        s.push_str(&format!("\n{}", prompt.dropped.note()));
+    }
+    s
+}
+
+/// The provider client for the suite's `ai` block.
+pub fn provider_backend(suite: &Suite) -> Result<Box<dyn ChatBackend>, (i32, String)> {
+    let ai = suite
+        .spec
+        .ai
+        .as_ref()
+        .ok_or((exit::INVALID, "the suite has no `ai` block".to_string()))?;
+    ProviderBackend::from_suite(ai)
+        .map(|b| Box::new(b) as Box<dyn ChatBackend>)
+        .map_err(|e| {
+            let code = if e.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::INVALID
+            };
+            (code, e.to_string())
+        })
+}
+
+/// Gathers, generates and builds the lock (not written). Err is (exit code, message).
+pub async fn generate_lock(
+    client: &ClusterClient,
+    suite: &Suite,
+    backend: &dyn ChatBackend,
+    log: &mut dyn FnMut(String),
+) -> Result<(ScenarioLock, Generation), (i32, String)> {
+    let (gathered, prompt) = prepare(client, suite).await?;
+    log(context_summary(&gathered, &prompt));
+    let ai = suite
+        .spec
+        .ai
+        .as_ref()
+        .expect("prepare checked the ai block");
+    let known = Known::from_context(&gathered, suite);
+    let generation = generate(backend, suite, &prompt, &known)
+        .await
+        .map_err(|e| {
+            let code = if e.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::INVALID
+            };
+            (
+                code,
+                format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
+            )
+        })?;
+    let lock = ScenarioLock {
+        api_version: API_VERSION.into(),
+        kind: LOCK_KIND.into(),
+        generated_by: format!("heatcheck {}", env!("CARGO_PKG_VERSION")),
+        provider: ai.provider,
+        model: ai.model.clone(),
+        parameters: LockParameters::from_ai(ai),
+        ai_block_hash: ai_block_hash(ai),
+        prompt_hash: prompt.prompt_hash(),
+        context_hash: prompt.context_hash(),
+        generated_at: chrono::Utc::now(),
+        usage: generation.usage.clone(),
+        rejected: generation.rejected.clone(),
+        scenarios: generation.scenarios.clone(),
+    };
+    Ok((lock, generation))
+}
+
+pub fn provider_name(p: crate::suite::AiProvider) -> &'static str {
+    match p {
+        crate::suite::AiProvider::Anthropic => "anthropic",
+        crate::suite::AiProvider::Openai => "openai",
+        crate::suite::AiProvider::Ollama => "ollama",
+    }
+}
+
+/// Prints what generation did: proposals, repairs, rejections.
+pub fn print_generation(g: &Generation) {
+    eprintln!(
+        "model proposed {} scenario(s), {} valid before repair; {} accepted after {} request(s); tokens in {} / out {}",
+        g.proposed_first,
+        g.valid_first,
+        g.scenarios.len(),
+        g.usage.requests,
+        g.usage.input_tokens,
+        g.usage.output_tokens
+    );
+    for r in &g.rejected {
+        eprintln!("rejected \"{}\":", r.name);
+        for reason in &r.reasons {
+            eprintln!("  - {reason}");
+        }
+    }
+}
+
+pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
+    install_crypto();
+    let suite = match load_suite(suite_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    if suite.spec.ai.is_none() {
+        eprintln!(
+            "error: {}: the suite has no `ai` block",
+            suite_path.display()
+        );
+        return exit::INVALID;
+    }
+    let backend = match provider_backend(&suite) {
+        Ok(b) => b,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    runtime().block_on(async move {
+        let conn = match connect(&cluster).await {
+            Ok(c) => c,
+            Err((code, msg)) => {
+                eprintln!("error: {msg}");
+                return code;
+            }
+        };
+        let res = generate_lock(&conn.client, &suite, backend.as_ref(), &mut |l| {
+            eprintln!("{l}")
+        })
+        .await;
+        conn.close().await;
+        let (lock, generation) = match res {
+            Ok(x) => x,
+            Err((code, msg)) => {
+                eprintln!("error: {msg}");
+                return code;
+            }
+        };
+        print_generation(&generation);
+        if lock.scenarios.is_empty() {
+            eprintln!("error: no valid scenario; the lockfile was not written");
+            return exit::TEST_FAILED;
+        }
+        let path = lockfile::lock_path(&suite.source.path);
+        if let Err(e) = lockfile::write(&path, &lock) {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+        println!(
+            "wrote {} ({} scenario(s){})",
+            relative(&path),
+            lock.scenarios.len(),
+            if lock.rejected.is_empty() {
+                String::new()
+            } else {
+                format!(", {} rejected", lock.rejected.len())
+            }
+        );
+        for sc in &lock.scenarios {
+            println!("  - {}", sc.name);
+        }
+        exit::SUCCESS
+    })
+}
