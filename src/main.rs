@@ -78,6 +78,39 @@ enum Command {
         /// Where run state (journals) is kept.
         #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
         state_dir: PathBuf,
+        /// Each restore must finish within this; what is not done stays in the journal (exit 5).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+        restore_timeout: std::time::Duration,
+    },
+    /// List unfinished runs (running, crashed, aborted, restore failed) and what each left.
+    Runs {
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
+    },
+    /// Restore what a crashed or interrupted run left (all such runs when RUN is omitted).
+    Recover {
+        /// Run id (see `heatcheck runs`).
+        run: Option<String>,
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
+        /// Kubeconfig to use instead of the one the run recorded.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Context to use instead of the one the run recorded.
+        #[arg(long)]
+        context: Option<String>,
+        /// Give up waiting after this (what is left is reported, exit 5).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+        restore_timeout: std::time::Duration,
+        /// Recover a run recorded as running on another machine.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop a running run from another terminal; it restores the cluster (all running runs when RUN is omitted).
+    Abort {
+        run: Option<String>,
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
     },
     /// Check suites without touching a cluster; reports every problem.
     Validate {
@@ -107,6 +140,9 @@ enum Command {
         /// API server port (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
+        #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
+        inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
     },
 }
 
@@ -115,6 +151,10 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    heatcheck::suite::parse_duration(s)
 }
 
 fn main() -> ExitCode {
@@ -145,6 +185,7 @@ fn main() -> ExitCode {
             no_restore,
             vars,
             state_dir,
+            restore_timeout,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -158,7 +199,25 @@ fn main() -> ExitCode {
             no_restore,
             vars,
             state_dir,
+            restore_timeout,
         }),
+        Command::Runs { state_dir } => commands::runs::runs(&state_dir),
+        Command::Recover {
+            run,
+            state_dir,
+            kubeconfig,
+            context,
+            restore_timeout,
+            force,
+        } => commands::recover::recover(commands::recover::RecoverArgs {
+            run,
+            state_dir,
+            kubeconfig,
+            context,
+            restore_timeout,
+            force,
+        }),
+        Command::Abort { run, state_dir } => commands::abort::abort(run.as_deref(), &state_dir),
         Command::Validate { paths, output } => {
             commands::validate::validate(&paths, matches!(output, Output::Json))
         }
@@ -178,7 +237,8 @@ fn main() -> ExitCode {
             kubeconfig,
             manifests,
             port,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port),
+            inject_api_faults,
+        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, inject_api_faults),
     };
     ExitCode::from(code as u8)
 }

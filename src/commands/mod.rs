@@ -1,7 +1,10 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
+pub mod abort;
 pub mod list;
+pub mod recover;
 pub mod run;
+pub mod runs;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod schema;
