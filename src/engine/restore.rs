@@ -83,8 +83,12 @@ pub async fn restore_scope(
             }
             Ok(None) => {}
             Err(e) => {
-                (opts.progress)(&format!("NOT restored: {}: {e}", entry.describe()));
-                out.errors.push(format!("{}: {e}", entry.describe()));
+                let why = match e {
+                    EntryError::Deadline => format!("{e}{}", explain_stuck(client, &entry).await),
+                    e => e.to_string(),
+                };
+                (opts.progress)(&format!("NOT restored: {}: {why}", entry.describe()));
+                out.errors.push(format!("{}: {why}", entry.describe()));
                 out.left_behind.push(entry.describe());
             }
         }
@@ -95,6 +99,40 @@ pub async fn restore_scope(
         }
     }
     out
+}
+
+/// Why an object is not back yet, when the cluster can tell (a deletion
+/// held up by finalizers is the usual case). Best effort, briefly.
+async fn explain_stuck(client: &ClusterClient, entry: &Entry) -> String {
+    let look = async {
+        let r = client
+            .resolve(Some(&entry.api_version), &entry.kind)
+            .await
+            .ok()?;
+        client
+            .get(&r, entry.namespace.as_deref(), &entry.name)
+            .await
+            .ok()?
+    };
+    let Ok(Some(cur)) = tokio::time::timeout(Duration::from_secs(3), look).await else {
+        return String::new();
+    };
+    if cur.pointer("/metadata/deletionTimestamp").is_none() {
+        return String::new();
+    }
+    let finalizers: Vec<&str> = cur
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if finalizers.is_empty() {
+        "; it is still being deleted".into()
+    } else {
+        format!(
+            "; its deletion is blocked by finalizers: {} (whatever owns them must finish, or remove them by hand)",
+            finalizers.join(", ")
+        )
+    }
 }
 
 /// A 409 (someone changed the object between our read and write, or a
