@@ -441,13 +441,10 @@ mod tests {
         assert_eq!(classify_error(&other), None);
     }
 
+    type Scripted = RetryService<tower::util::BoxService<Request<Body>, Resp, BoxError>>;
+
     /// A scripted server: answers from a list, records what it was asked.
-    fn scripted(
-        answers: Vec<(u16, &'static str)>,
-    ) -> (
-        RetryService<tower::util::BoxService<Request<Body>, Resp, BoxError>>,
-        Arc<Mutex<Vec<String>>>,
-    ) {
+    fn scripted(answers: Vec<(u16, &'static str)>) -> (Scripted, Arc<Mutex<Vec<String>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let calls = Arc::new(AtomicU32::new(0));
         let log = seen.clone();
