@@ -49,7 +49,7 @@ struct PolicyArgs {
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     max_pods_affected: Option<u8>,
     /// Longest sleep, fault or scenario (sum of its sleeps and faults); the shorter wins.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_suite_duration)]
     max_duration: Option<heatcheck::suite::Duration>,
     /// Refuse steps using this verb or step kind (repeatable), e.g. delete, scale.
     #[arg(long = "forbid-verb", value_name = "VERB")]
@@ -68,7 +68,7 @@ impl PolicyArgs {
     }
 }
 
-fn parse_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
+fn parse_suite_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
     heatcheck::suite::parse_duration(s).map(heatcheck::suite::Duration)
 }
 
@@ -128,6 +128,9 @@ enum Command {
         /// Generate fresh AI scenarios first (calls the LLM) and rewrite the lockfile.
         #[arg(long)]
         regenerate: bool,
+        /// Each restore must finish within this; what is not done stays in the journal (exit 5).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
+        restore_timeout: std::time::Duration,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -167,6 +170,36 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterFlags,
     },
+    /// List unfinished runs (running, crashed, aborted, restore failed) and what each left.
+    Runs {
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
+    },
+    /// Restore what a crashed or interrupted run left (all such runs when RUN is omitted).
+    Recover {
+        /// Run id (see `heatcheck runs`).
+        run: Option<String>,
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
+        /// Kubeconfig to use instead of the one the run recorded.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Context to use instead of the one the run recorded.
+        #[arg(long)]
+        context: Option<String>,
+        /// Give up waiting after this (what is left is reported, exit 5).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
+        restore_timeout: std::time::Duration,
+        /// Recover a run recorded as running on another machine.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop a running run from another terminal; it restores the cluster (all running runs when RUN is omitted).
+    Abort {
+        run: Option<String>,
+        #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
+        state_dir: PathBuf,
+    },
     /// Check suites without touching a cluster; reports every problem.
     Validate {
         #[arg(required = true)]
@@ -195,6 +228,9 @@ enum Command {
         /// API server port (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
+        #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
+        inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
     },
 }
 
@@ -260,6 +296,7 @@ fn main() -> ExitCode {
             policy,
             locked,
             regenerate,
+            restore_timeout,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -276,6 +313,7 @@ fn main() -> ExitCode {
             policy: policy.overrides(),
             locked,
             regenerate,
+            restore_timeout,
         }),
         Command::Plan {
             suites,
@@ -300,6 +338,23 @@ fn main() -> ExitCode {
             commands::generate::generate_cmd(&suite, cluster.into())
         }
         Command::Prompt { suite, cluster } => commands::prompt::prompt_cmd(&suite, cluster.into()),
+        Command::Runs { state_dir } => commands::runs::runs(&state_dir),
+        Command::Recover {
+            run,
+            state_dir,
+            kubeconfig,
+            context,
+            restore_timeout,
+            force,
+        } => commands::recover::recover(commands::recover::RecoverArgs {
+            run,
+            state_dir,
+            kubeconfig,
+            context,
+            restore_timeout,
+            force,
+        }),
+        Command::Abort { run, state_dir } => commands::abort::abort(run.as_deref(), &state_dir),
         Command::Validate { paths, output } => {
             commands::validate::validate(&paths, matches!(output, Output::Json))
         }
@@ -319,7 +374,8 @@ fn main() -> ExitCode {
             kubeconfig,
             manifests,
             port,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port),
+            inject_api_faults,
+        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, inject_api_faults),
     };
     ExitCode::from(code as u8)
 }

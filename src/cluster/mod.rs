@@ -3,6 +3,7 @@
 //! knows whether it talks to the sandbox or a real API server.
 
 mod error;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,15 +95,19 @@ impl ClusterClient {
         Self::from_config(config)
     }
 
-    pub fn from_config(config: kube::Config) -> Result<Self, ClusterError> {
+    pub fn from_config(mut config: kube::Config) -> Result<Self, ClusterError> {
         let server = config
             .cluster_url
             .to_string()
             .trim_end_matches('/')
             .to_string();
         let default_namespace = config.default_namespace.clone();
-        let client =
-            kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+        // One retry policy (retry.rs) for every request, not kube's as well.
+        config.default_retry = false;
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::Config(e.to_string()))?
+            .with_layer(&retry::RetryLayer::default())
+            .build();
         Ok(ClusterClient {
             client,
             server,

@@ -1,10 +1,13 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
+pub mod abort;
 pub mod generate;
 pub mod list;
 pub mod plan;
 pub mod prompt;
+pub mod recover;
 pub mod run;
+pub mod runs;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod schema;

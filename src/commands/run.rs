@@ -1,6 +1,7 @@
 //! `heatcheck run`: load, connect, run, report, map to an exit code.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -9,6 +10,7 @@ use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::ai::generate::ChatBackend;
 use crate::ai::lockfile::{self, LockState};
 use crate::cluster::{ClusterClient, ConnectOptions};
+use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
 use crate::report::event::Reporter;
@@ -37,6 +39,8 @@ pub struct RunArgs {
     pub locked: bool,
     /// Generate fresh AI scenarios (and write the lock) before running.
     pub regenerate: bool,
+    /// Each restore must be done within this; the rest stays in the journal.
+    pub restore_timeout: Duration,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -251,17 +255,29 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             HumanOptions::detect(),
         ))
     };
+    // run.json first: from here on a crash leaves something `heatcheck runs` finds.
+    let run_id = new_run_id();
+    let run_dir = RunDir::new(&args.state_dir, &run_id);
+    let state = RunState::starting(
+        &run_id,
+        args.suites
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        ClusterRef::from_args(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            client.server(),
+            args.sandbox,
+        ),
+    );
+    if let Err(e) = run_dir.write_state(&state) {
+        eprintln!("error: cannot write run state: {e}");
+        return exit::INVALID;
+    }
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    let signals = tokio::spawn(async move {
-        wait_for_signal().await;
-        eprintln!("\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)");
-        let _ = cancel_tx.send(true);
-        wait_for_signal().await;
-        eprintln!(
-            "heatcheck: second interrupt; the journal keeps what is left: run `heatcheck recover`"
-        );
-        std::process::exit(exit::ABORTED);
-    });
+    let (hurry_tx, hurry_rx) = watch::channel(false);
+    let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
     let engine = Engine {
         client,
         options: RunOptions {
@@ -271,9 +287,11 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             vars: args.vars.clone(),
             state_dir: Some(args.state_dir.clone()),
             policy: args.policy.clone(),
+            restore_timeout: Some(args.restore_timeout),
+            stop_waiting: Some(hurry_rx.clone()),
         },
         emitter: Emitter::new(vec![reporter]),
-        run_id: new_run_id(),
+        run_id: run_id.clone(),
         cancel: cancel_rx,
     };
     // The guard first, on hand-written and locked scenarios alike: any
@@ -310,6 +328,33 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     let policies = checks.into_iter().map(|c| c.policy).collect();
     let report = engine.run_checked(suites, policies).await;
     signals.abort();
+    let left = &report.restore.left_behind;
+    let (status, message) = if args.no_restore {
+        let kept = (!left.is_empty()).then(|| format!("kept by --no-restore: {}", left.join(", ")));
+        (RunStatus::Finished, kept)
+    } else if report.restore.is_clean() {
+        (RunStatus::Finished, None)
+    } else {
+        let what = if left.is_empty() {
+            report.restore.errors.join("; ")
+        } else {
+            left.join(", ")
+        };
+        let status = if *hurry_rx.borrow() {
+            RunStatus::Aborted
+        } else {
+            RunStatus::RestoreFailed
+        };
+        (status, Some(format!("left: {what}")))
+    };
+    if let Err(e) = run_dir.set_status(status, message) {
+        eprintln!("warning: cannot update run state: {e}");
+    }
+    if status != RunStatus::Finished {
+        eprintln!(
+            "heatcheck: the cluster is not fully restored; the journal keeps what is left: run `heatcheck recover {run_id}`"
+        );
+    }
     let mut code = report.exit_code;
     if let Some(path) = &args.junit {
         if let Err(e) = write_file(path, &to_junit_xml(&report)) {
@@ -335,6 +380,35 @@ fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, text)
+}
+
+/// The emergency stop: the first SIGINT/SIGTERM (or an `abort` file from
+/// `heatcheck abort`) cancels the run, which restores; a second one stops
+/// waiting for slow deletions (what is left stays in the journal, run.json
+/// says aborted); a third exits at once.
+async fn emergency_stop(run_dir: RunDir, cancel: watch::Sender<bool>, hurry: watch::Sender<bool>) {
+    let run_id = run_dir.run_id();
+    tokio::select! {
+        _ = wait_for_signal() => eprintln!(
+            "\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)"
+        ),
+        _ = wait_for_abort_file(run_dir.clone(), Duration::from_millis(200)) => eprintln!(
+            "\nheatcheck: stop requested by `heatcheck abort`; stopping and restoring the cluster"
+        ),
+    }
+    let _ = cancel.send(true);
+    wait_for_signal().await;
+    eprintln!(
+        "heatcheck: second interrupt: not waiting for slow deletions; what is left stays in the journal (`heatcheck recover {run_id}`). Ctrl-C again to exit at once."
+    );
+    let _ = hurry.send(true);
+    wait_for_signal().await;
+    let _ = run_dir.set_status(
+        RunStatus::Aborted,
+        Some("exited on a third interrupt before the restore finished".into()),
+    );
+    eprintln!("heatcheck: exiting; run `heatcheck recover {run_id}` to finish the restore");
+    std::process::exit(exit::RESTORE_FAILED);
 }
 
 /// SIGINT or SIGTERM.

@@ -7,9 +7,15 @@ use super::{install_crypto, runtime};
 use crate::cluster::ClusterClient;
 use crate::engine::manifest::parse_documents;
 use crate::exit;
+use crate::sandbox::server::FaultSpec;
 use crate::sandbox::{Sandbox, SandboxOptions};
 
-pub fn sandbox(kubeconfig: &Path, manifests: &[PathBuf], port: u16) -> i32 {
+pub fn sandbox(
+    kubeconfig: &Path,
+    manifests: &[PathBuf],
+    port: u16,
+    faults: Option<FaultSpec>,
+) -> i32 {
     install_crypto();
     runtime().block_on(async {
         let sb = match Sandbox::start(SandboxOptions {
@@ -38,6 +44,19 @@ pub fn sandbox(kubeconfig: &Path, manifests: &[PathBuf], port: u16) -> i32 {
             eprintln!("error: {e}");
             sb.shutdown().await;
             return exit::INVALID;
+        }
+        // After the manifests: faults are for the clients under test.
+        if let Some(spec) = faults {
+            println!(
+                "injecting API faults: {} on every {} request(s){}",
+                spec.status,
+                spec.every_nth,
+                spec.paths_containing
+                    .as_ref()
+                    .map(|p| format!(" whose path contains {p:?}"))
+                    .unwrap_or_default()
+            );
+            sb.api.inject_faults(spec);
         }
         let mut bindings = sb.gateway_bindings();
         let store = sb.store.clone();
@@ -125,4 +144,53 @@ async fn apply_manifests(sb: &Sandbox, paths: &[PathBuf]) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// `STATUS:EVERY_NTH[:PATH_SUBSTRING]`, e.g. `503:3` or `429:4:/namespaces/`.
+pub fn parse_fault_spec(s: &str) -> Result<FaultSpec, String> {
+    let mut parts = s.splitn(3, ':');
+    let status = parts
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|c| (400..600).contains(c))
+        .ok_or_else(|| {
+            format!("expected STATUS:EVERY_NTH[:PATH], STATUS a 4xx/5xx code; got {s:?}")
+        })?;
+    let every_nth = parts
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("expected STATUS:EVERY_NTH[:PATH], EVERY_NTH >= 1; got {s:?}"))?;
+    let paths_containing = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
+    Ok(FaultSpec {
+        status,
+        every_nth,
+        paths_containing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse() {
+        assert_eq!(
+            parse_fault_spec("503:3").unwrap(),
+            FaultSpec {
+                status: 503,
+                every_nth: 3,
+                paths_containing: None
+            }
+        );
+        assert_eq!(
+            parse_fault_spec("429:4:/namespaces/x:y")
+                .unwrap()
+                .paths_containing,
+            Some("/namespaces/x:y".into())
+        );
+        assert!(parse_fault_spec("200:3").is_err());
+        assert!(parse_fault_spec("503:0").is_err());
+        assert!(parse_fault_spec("503").is_err());
+    }
 }

@@ -118,6 +118,7 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let (entries, restored) = if path.exists() {
+            drop_torn_tail(path).map_err(io)?;
             read_lines(path)?
         } else {
             (Vec::new(), Vec::new())
@@ -132,6 +133,22 @@ impl Journal {
             inner: Arc::new(Mutex::new(Inner {
                 path: Some(path.to_path_buf()),
                 file: Some(file),
+                entries,
+                restored_scopes: restored,
+                next_seq,
+            })),
+        })
+    }
+
+    /// Reads a journal without opening it for writing (and without touching
+    /// a torn last line): for inspecting a run that may still be writing.
+    pub fn read(path: &Path) -> Result<Self, JournalError> {
+        let (entries, restored) = read_lines(path)?;
+        let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
+        Ok(Journal {
+            inner: Arc::new(Mutex::new(Inner {
+                path: Some(path.to_path_buf()),
+                file: None,
                 entries,
                 restored_scopes: restored,
                 next_seq,
@@ -226,6 +243,24 @@ impl Inner {
             .and_then(|_| file.sync_data())
             .map_err(|source| JournalError::Io { path, source })
     }
+}
+
+/// A crash can cut the last line short. That record was never acknowledged
+/// (nothing was mutated after it), so it is cut off before appending: left
+/// there, the next line would be glued to it and the file unreadable.
+fn drop_torn_tail(path: &Path) -> std::io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let f = OpenOptions::new().write(true).open(path)?;
+    f.set_len(keep as u64)?;
+    f.sync_all()
 }
 
 fn read_lines(path: &Path) -> Result<(Vec<Entry>, Vec<String>), JournalError> {
@@ -324,5 +359,33 @@ mod tests {
         assert_eq!(j.open_scopes(), vec!["fixtures".to_string()]);
         assert_eq!(j.pending("fixtures").len(), 1);
         assert!(j.pending("scenario:x").is_empty());
+        // Recovering appends to the journal; it must stay readable afterwards.
+        j.mark_restored("fixtures").unwrap();
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert!(j.open_scopes().is_empty());
+    }
+
+    /// A crash between the journal write and the mutation: the entry is
+    /// there, the object unchanged. The entry still names the state to
+    /// restore (first record wins), so restore is a no-op comparison, and a
+    /// later run of the same scope cannot overwrite it with a mutated state.
+    #[test]
+    fn a_record_survives_a_crash_before_its_mutation_and_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let before = Prior::Present {
+            object: json!({"data": {"k": "before"}}),
+        };
+        {
+            let j = Journal::open(&path).unwrap();
+            j.record(entry("scenario:s", "a", before.clone())).unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let after = Prior::Present {
+            object: json!({"data": {"k": "after"}}),
+        };
+        assert!(!j.record(entry("scenario:s", "a", after)).unwrap());
+        assert_eq!(j.pending("scenario:s")[0].prior, before);
     }
 }

@@ -6,6 +6,7 @@ pub mod journal;
 pub mod manifest;
 pub mod restore;
 pub mod run;
+pub mod runstate;
 pub mod steps;
 
-pub use run::{new_run_id, Emitter, Engine, RunOptions};
+pub use run::{new_run_id, Emitter, Engine, RunOptions, DEFAULT_RESTORE_TIMEOUT};

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::journal::{Entry, Journal, Prior};
 use crate::cluster::{ClusterClient, ClusterError};
@@ -28,21 +30,65 @@ impl RestoreOutcome {
     }
 }
 
+/// Limits and reporting for one restore.
+pub struct RestoreOptions<'a> {
+    /// Nothing is waited for past this instant; what is not done is left
+    /// in the journal (for `heatcheck recover`).
+    pub deadline: Instant,
+    /// Becomes true on a second Ctrl-C: deletions are still requested, but
+    /// not waited for.
+    pub stop_waiting: Option<watch::Receiver<bool>>,
+    /// Called with each thing done ("deleted ConfigMap ns/a"), as it happens.
+    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+impl RestoreOptions<'_> {
+    fn hurried(&self) -> bool {
+        self.stop_waiting.as_ref().is_some_and(|r| *r.borrow())
+    }
+}
+
+/// Why an object was not put back.
+#[derive(Debug, thiserror::Error)]
+enum EntryError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("restore deadline passed")]
+    Deadline,
+    #[error("deletion requested, not waited for (second interrupt)")]
+    NotWaited,
+}
+
 /// Restores one scope of the journal, newest change first. Each object is
-/// attempted even when an earlier one fails; transient API errors are retried.
+/// attempted even when an earlier one fails; transient API errors are
+/// retried by the client (cluster::retry). The scope is marked restored only
+/// when every object is back, so `heatcheck recover` can finish the rest.
 pub async fn restore_scope(
     client: &ClusterClient,
     journal: &Journal,
     scope: &str,
-    timeout: Duration,
+    opts: &RestoreOptions<'_>,
 ) -> RestoreOutcome {
     let mut out = RestoreOutcome::default();
     for entry in journal.pending(scope) {
-        match with_retries(|| restore_entry(client, &entry, timeout)).await {
-            Ok(Some(done)) => out.restored.push(done),
+        let attempt = restore_with_conflicts(client, &entry, opts);
+        let result = match tokio::time::timeout_at(opts.deadline, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(EntryError::Deadline),
+        };
+        match result {
+            Ok(Some(done)) => {
+                (opts.progress)(&done);
+                out.restored.push(done);
+            }
             Ok(None) => {}
             Err(e) => {
-                out.errors.push(format!("{}: {e}", entry.describe()));
+                let why = match e {
+                    EntryError::Deadline => format!("{e}{}", explain_stuck(client, &entry).await),
+                    e => e.to_string(),
+                };
+                (opts.progress)(&format!("NOT restored: {}: {why}", entry.describe()));
+                out.errors.push(format!("{}: {why}", entry.describe()));
                 out.left_behind.push(entry.describe());
             }
         }
@@ -55,19 +101,56 @@ pub async fn restore_scope(
     out
 }
 
-async fn with_retries<F, Fut, T>(mut f: F) -> Result<T, ClusterError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ClusterError>>,
-{
+/// Why an object is not back yet, when the cluster can tell (a deletion
+/// held up by finalizers is the usual case). Best effort, briefly.
+async fn explain_stuck(client: &ClusterClient, entry: &Entry) -> String {
+    let look = async {
+        let r = client
+            .resolve(Some(&entry.api_version), &entry.kind)
+            .await
+            .ok()?;
+        client
+            .get(&r, entry.namespace.as_deref(), &entry.name)
+            .await
+            .ok()?
+    };
+    let Ok(Some(cur)) = tokio::time::timeout(Duration::from_secs(3), look).await else {
+        return String::new();
+    };
+    if cur.pointer("/metadata/deletionTimestamp").is_none() {
+        return String::new();
+    }
+    let finalizers: Vec<&str> = cur
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if finalizers.is_empty() {
+        "; it is still being deleted".into()
+    } else {
+        format!(
+            "; its deletion is blocked by finalizers: {} (whatever owns them must finish, or remove them by hand)",
+            finalizers.join(", ")
+        )
+    }
+}
+
+/// A 409 (someone changed the object between our read and write, or a
+/// deletion is still in progress) re-reads and tries again.
+async fn restore_with_conflicts(
+    client: &ClusterClient,
+    entry: &Entry,
+    opts: &RestoreOptions<'_>,
+) -> Result<Option<String>, EntryError> {
     let mut delay = Duration::from_millis(100);
-    let mut attempt = 0;
     loop {
-        match f().await {
-            Err(e) if (e.is_transient() || e.code() == Some(409)) && attempt < 6 => {
-                attempt += 1;
+        match restore_entry(client, entry, opts).await {
+            Err(EntryError::Cluster(e)) if e.code() == Some(409) => {
+                if Instant::now() + delay >= opts.deadline {
+                    return Err(EntryError::Cluster(e));
+                }
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(3));
+                delay = (delay * 2).min(Duration::from_secs(2));
             }
             other => return other,
         }
@@ -75,11 +158,13 @@ where
 }
 
 /// Returns a description of what was done, or None when nothing was needed.
+/// Idempotent: it compares the object with its prior state first, so it is
+/// right whether or not the journaled mutation ever happened.
 async fn restore_entry(
     client: &ClusterClient,
     entry: &Entry,
-    timeout: Duration,
-) -> Result<Option<String>, ClusterError> {
+    opts: &RestoreOptions<'_>,
+) -> Result<Option<String>, EntryError> {
     let r = client
         .resolve(Some(&entry.api_version), &entry.kind)
         .await?;
@@ -92,17 +177,31 @@ async fn restore_entry(
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            client.delete(&r, ns, &entry.name).await?;
-            client
-                .wait_gone(
-                    &r,
-                    ns,
-                    &entry.name,
-                    uid.as_deref(),
-                    timeout,
-                    Duration::from_millis(100),
-                )
-                .await?;
+            if cur.pointer("/metadata/deletionTimestamp").is_none() {
+                client.delete(&r, ns, &entry.name).await?;
+            }
+            if opts.hurried() {
+                return Err(EntryError::NotWaited);
+            }
+            let timeout = opts.deadline.saturating_duration_since(Instant::now());
+            let gone = client.wait_gone(
+                &r,
+                ns,
+                &entry.name,
+                uid.as_deref(),
+                timeout,
+                Duration::from_millis(100),
+            );
+            match &opts.stop_waiting {
+                Some(stop) => {
+                    let mut stop = stop.clone();
+                    tokio::select! {
+                        r = gone => r?,
+                        _ = stop.wait_for(|s| *s) => return Err(EntryError::NotWaited),
+                    }
+                }
+                None => gone.await?,
+            }
             Ok(Some(format!("deleted {}", entry.describe())))
         }
         (Prior::Present { object }, None) => {
@@ -114,15 +213,24 @@ async fn restore_entry(
             Ok(Some(format!("recreated {}", entry.describe())))
         }
         (Prior::Present { object }, Some(cur)) => {
+            if cur.pointer("/metadata/deletionTimestamp").is_some() {
+                // Being deleted (finalizers pending): it must go before the
+                // original can be recreated; a 409 makes the caller retry.
+                return Err(EntryError::Cluster(ClusterError::Api {
+                    verb: "restore".into(),
+                    kind: entry.kind.clone(),
+                    name: entry.name.clone(),
+                    code: 409,
+                    reason: "Terminating".into(),
+                    message: "object is being deleted".into(),
+                }));
+            }
             if same_content(object, &cur) {
                 return Ok(None);
             }
             let mut next = clean_for_create(object);
             next["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
             client.replace(&r, ns, &next).await?;
-            if r.has_subresource("scale") {
-                // Some servers keep replicas only through the main object; nothing more to do.
-            }
             Ok(Some(format!("restored {}", entry.describe())))
         }
     }

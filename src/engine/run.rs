@@ -10,13 +10,14 @@ use tokio::sync::watch;
 
 use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
 use super::journal::Journal;
-use super::restore::{restore_scope, RestoreOutcome};
+use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
+use super::runstate::RunDir;
 use super::steps::run_step;
 use crate::cluster::ClusterClient;
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
-use crate::report::event::{Event, Reporter};
+use crate::report::event::{Event, LogLevel, Reporter};
 use crate::report::model::{
     AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
     StepRecord, SuiteReport,
@@ -36,7 +37,14 @@ pub struct RunOptions {
     pub state_dir: Option<PathBuf>,
     /// Command-line policy flags (they only tighten a suite's policy).
     pub policy: PolicyOverrides,
+    /// Each restore (a scenario's, the fixtures') must finish within this
+    /// (default [`DEFAULT_RESTORE_TIMEOUT`]); what is not done stays in the journal.
+    pub restore_timeout: Option<Duration>,
+    /// Turns true on a second Ctrl-C: restores stop waiting for deletions.
+    pub stop_waiting: Option<watch::Receiver<bool>>,
 }
+
+pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Fans events out to the reporters.
 #[derive(Clone, Default)]
@@ -179,23 +187,21 @@ impl Engine {
             suites: suites.len(),
         });
         let journal = match &self.options.state_dir {
-            Some(dir) => {
-                match Journal::open(&dir.join("runs").join(&self.run_id).join("journal.jsonl")) {
-                    Ok(j) => j,
-                    Err(e) => {
-                        return self.finish(
-                            started_at,
-                            started,
-                            Vec::new(),
-                            RestoreSummary {
-                                errors: vec![e.to_string()],
-                                ..Default::default()
-                            },
-                            exit::INVALID,
-                        );
-                    }
+            Some(dir) => match Journal::open(&RunDir::new(dir, &self.run_id).journal_path()) {
+                Ok(j) => j,
+                Err(e) => {
+                    return self.finish(
+                        started_at,
+                        started,
+                        Vec::new(),
+                        RestoreSummary {
+                            errors: vec![e.to_string()],
+                            ..Default::default()
+                        },
+                        exit::INVALID,
+                    );
                 }
-            }
+            },
             None => Journal::in_memory(),
         };
         let mut reports = Vec::new();
@@ -411,13 +417,7 @@ impl Engine {
                     suite: name.clone(),
                     entries: pending.len(),
                 });
-                let r = restore_scope(
-                    &self.client,
-                    journal,
-                    &fixtures_scope,
-                    ctx.default_timeout(),
-                )
-                .await;
+                let r = self.restore(journal, &fixtures_scope).await;
                 self.emitter.emit(Event::RestoreFinished {
                     suite: name.clone(),
                     summary: summary_of(&r),
@@ -444,6 +444,35 @@ impl Engine {
             report: report.clone(),
         });
         (report, restore, aborted)
+    }
+
+    /// Restores one scope within the restore deadline. Each thing restored
+    /// is logged as it happens: visible (info) once the run is interrupted,
+    /// when someone is watching the cluster being put back.
+    async fn restore(&self, journal: &Journal, scope: &str) -> RestoreOutcome {
+        let cancel = self.cancel.clone();
+        let emitter = self.emitter.clone();
+        let progress = move |msg: &str| {
+            let level = if *cancel.borrow() {
+                LogLevel::Info
+            } else {
+                LogLevel::Debug
+            };
+            emitter.emit(Event::Log {
+                level,
+                message: format!("restore: {msg}"),
+            });
+        };
+        let timeout = self
+            .options
+            .restore_timeout
+            .unwrap_or(DEFAULT_RESTORE_TIMEOUT);
+        let opts = RestoreOptions {
+            deadline: tokio::time::Instant::now() + timeout,
+            stop_waiting: self.options.stop_waiting.clone(),
+            progress: &progress,
+        };
+        restore_scope(&self.client, journal, scope, &opts).await
     }
 
     async fn steady_case(&self, ctx: &SuiteContext, a: &crate::suite::Assertion) -> CaseOutcome {
@@ -648,8 +677,7 @@ impl Engine {
                     suite: suite.clone(),
                     entries: pending.len(),
                 });
-                restore =
-                    restore_scope(&self.client, &ctx.journal, &scope, ctx.default_timeout()).await;
+                restore = self.restore(&ctx.journal, &scope).await;
                 self.emitter.emit(Event::RestoreFinished {
                     suite: suite.clone(),
                     summary: summary_of(&restore),
