@@ -255,29 +255,10 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             HumanOptions::detect(),
         ))
     };
-    // run.json first: from here on a crash leaves something `heatcheck runs` finds.
     let run_id = new_run_id();
     let run_dir = RunDir::new(&args.state_dir, &run_id);
-    let state = RunState::starting(
-        &run_id,
-        args.suites
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        ClusterRef::from_args(
-            args.kubeconfig.as_deref(),
-            args.context.as_deref(),
-            client.server(),
-            args.sandbox,
-        ),
-    );
-    if let Err(e) = run_dir.write_state(&state) {
-        eprintln!("error: cannot write run state: {e}");
-        return exit::INVALID;
-    }
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let (hurry_tx, hurry_rx) = watch::channel(false);
-    let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
     let engine = Engine {
         client,
         options: RunOptions {
@@ -325,6 +306,25 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         );
         return exit::INVALID;
     }
+    // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
+    let state = RunState::starting(
+        &run_id,
+        args.suites
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        ClusterRef::from_args(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            engine.client.server(),
+            args.sandbox,
+        ),
+    );
+    if let Err(e) = run_dir.write_state(&state) {
+        eprintln!("error: cannot write run state: {e}");
+        return exit::INVALID;
+    }
+    let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
     let policies = checks.into_iter().map(|c| c.policy).collect();
     let report = engine.run_checked(suites, policies).await;
     signals.abort();
