@@ -7,5 +7,6 @@ pub mod manifest;
 pub mod restore;
 pub mod run;
 pub mod steps;
+pub mod stop;
 
 pub use run::{new_run_id, Emitter, Engine, RunOptions};
