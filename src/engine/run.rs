@@ -570,22 +570,20 @@ impl Engine {
             });
         }
         assertions.extend(probe_records);
-        if !self.options.no_restore {
-            if !aborted && restore.ok() {
-                for a in &ctx.suite.spec.steady_state {
-                    match check_assertion(ctx, a, "steady state after: ").await {
-                        Ok(rec) => {
-                            self.emitter.emit(Event::AssertionFinished {
-                                suite: suite.clone(),
-                                case: sc.name.clone(),
-                                record: rec.clone(),
-                            });
-                            assertions.push(rec);
-                        }
-                        Err(_) => {
-                            aborted = true;
-                            break;
-                        }
+        if !self.options.no_restore && !aborted && restore.ok() {
+            for a in &ctx.suite.spec.steady_state {
+                match check_assertion(ctx, a, "steady state after: ").await {
+                    Ok(rec) => {
+                        self.emitter.emit(Event::AssertionFinished {
+                            suite: suite.clone(),
+                            case: sc.name.clone(),
+                            record: rec.clone(),
+                        });
+                        assertions.push(rec);
+                    }
+                    Err(_) => {
+                        aborted = true;
+                        break;
                     }
                 }
             }
