@@ -7,12 +7,8 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use super::controllers::{
-    active_faults, spawn_controllers, ControllerConfig, ControllerHandle, ResolvedAction,
-};
-use super::dataplane::{
-    ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding,
-};
+use super::controllers::{active_faults, spawn_controllers, ControllerConfig, ControllerHandle, ResolvedAction};
+use super::dataplane::{ActiveFault, ClusterView, DataPlane, Direction, FaultAction, GatewayBinding};
 use super::registry::ResKey;
 use super::server::{serve_api, ApiConfig, ApiHandle};
 use super::store::{Store, WriteOptions};
@@ -128,9 +124,7 @@ fn view(store: &Store) -> ClusterView {
                 namespace: f.namespace,
                 pods: f.pods,
                 action: match f.action {
-                    ResolvedAction::Delay { latency, jitter } => {
-                        FaultAction::Delay { latency, jitter }
-                    }
+                    ResolvedAction::Delay { latency, jitter } => FaultAction::Delay { latency, jitter },
                     ResolvedAction::Loss { percent } => FaultAction::Loss { percent },
                     ResolvedAction::Partition => FaultAction::Partition,
                 },
@@ -158,13 +152,7 @@ async fn sync_dataplane(store: Store, dp: DataPlane, tx: watch::Sender<Vec<Gatew
         // Wait for a change that matters, then take every event already queued.
         loop {
             match rx.recv().await {
-                Ok(e)
-                    if ROUTING_KINDS
-                        .iter()
-                        .any(|(g, p)| e.key.group == *g && e.key.plural == *p) =>
-                {
-                    break
-                }
+                Ok(e) if ROUTING_KINDS.iter().any(|(g, p)| e.key.group == *g && e.key.plural == *p) => break,
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => break,
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -191,13 +179,7 @@ fn publish_addresses(store: &Store, b: &GatewayBinding) {
             gw["status"] = json!({});
         }
         gw["status"]["addresses"] = addresses;
-        match store.update_status(
-            &key,
-            Some(&b.namespace),
-            &b.name,
-            gw,
-            &WriteOptions::default(),
-        ) {
+        match store.update_status(&key, Some(&b.namespace), &b.name, gw, &WriteOptions::default()) {
             Err(e) if e.code == 409 => continue,
             _ => return,
         }
