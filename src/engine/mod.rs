@@ -8,5 +8,6 @@ pub mod restore;
 pub mod run;
 pub mod runstate;
 pub mod steps;
+pub mod stop;
 
 pub use run::{new_run_id, Emitter, Engine, RunOptions, DEFAULT_RESTORE_TIMEOUT};

@@ -13,10 +13,12 @@ use super::journal::Journal;
 use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
 use super::runstate::RunDir;
 use super::steps::run_step;
+use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
+use crate::probe::continuous::ScenarioProbes;
 use crate::report::event::{Event, LogLevel, Reporter};
 use crate::report::model::{
     AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
@@ -515,6 +517,7 @@ impl Engine {
             metrics: vec![],
             remediation: vec![],
             origin: Some("suite".into()),
+            probes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -541,7 +544,7 @@ impl Engine {
             kind,
             steps: steps.len(),
         });
-        let (records, error) = self.run_steps(ctx, scope, name, steps, started).await;
+        let (records, error) = self.run_steps(ctx, scope, name, steps, started, None).await;
         let aborted = matches!(error, Some(StepError::Aborted));
         let status = match &error {
             None => CaseStatus::Passed,
@@ -558,6 +561,7 @@ impl Engine {
             metrics: vec![],
             remediation: vec![],
             origin: Some("suite".into()),
+            probes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -573,6 +577,7 @@ impl Engine {
         case: &str,
         steps: &[Step],
         case_started: Instant,
+        mut probes: Option<&mut ScenarioProbes>,
     ) -> (Vec<StepRecord>, Option<StepError>) {
         let suite = ctx.suite.metadata.name.clone();
         let mut records = Vec::new();
@@ -587,7 +592,15 @@ impl Engine {
                 (Outcome::Skipped, Some("aborted".into()))
             } else {
                 match run_step(ctx, scope, step, i).await {
-                    Ok(note) => (Outcome::Ok, (!note.is_empty()).then_some(note)),
+                    Ok(note) => {
+                        // duringFault probes start once the chaos is in place.
+                        if let (Some(p), StepAction::Fault(f)) =
+                            (probes.as_deref_mut(), &step.action)
+                        {
+                            p.fault_injected(f.duration.0);
+                        }
+                        (Outcome::Ok, (!note.is_empty()).then_some(note))
+                    }
                     Err(StepError::Aborted) => {
                         error = Some(StepError::Aborted);
                         (Outcome::Failed, Some("aborted".into()))
@@ -658,8 +671,16 @@ impl Engine {
             kind: CaseKind::Scenario,
             steps: sc.steps.len(),
         });
+        // Probes and stop conditions (stop.rs): the scenario runs with its
+        // own cancellation, which a tripped condition fires.
+        let mut probes = ScenarioProbes::new(ctx, started);
+        let stop = StopWatch::start(ctx, probes.live(), started);
+        let outer = ctx;
+        let ctx = stop.context();
+        probes.run_before().await;
+        probes.start_continuous();
         let (steps, step_error) = self
-            .run_steps(ctx, &scope, &sc.name, &sc.steps, started)
+            .run_steps(ctx, &scope, &sc.name, &sc.steps, started, Some(&mut probes))
             .await;
         let mut aborted = matches!(step_error, Some(StepError::Aborted));
         let mut assertions: Vec<AssertionRecord> = Vec::new();
@@ -668,6 +689,13 @@ impl Engine {
                 .check_all(ctx, &sc.name, &sc.assertions, "", &mut assertions)
                 .await;
         }
+        if !aborted && !ctx.is_cancelled() {
+            probes.run_after().await;
+        }
+        probes.stop();
+        let tripped = stop.finish();
+        aborted |= tripped.is_some();
+        let ctx = outer;
         // Restore this scenario's changes, then the steady state must hold again.
         let mut restore = RestoreOutcome::default();
         if !self.options.no_restore {
@@ -683,20 +711,35 @@ impl Engine {
                     summary: summary_of(&restore),
                 });
             }
-            if !aborted && restore.ok() {
-                let steady = &ctx.suite.spec.steady_state;
-                aborted |= self
-                    .check_all(
-                        ctx,
-                        &sc.name,
-                        steady,
-                        "steady state after: ",
-                        &mut assertions,
-                    )
-                    .await;
-            }
         }
-        let status = if aborted {
+        // Outstanding probe requests finished while restore ran.
+        let (probe_stats, probe_records) = probes.finish().await;
+        for rec in &probe_records {
+            self.emitter.emit(Event::AssertionFinished {
+                suite: suite.clone(),
+                case: sc.name.clone(),
+                record: rec.clone(),
+            });
+        }
+        assertions.extend(probe_records);
+        if !self.options.no_restore && !aborted && restore.ok() {
+            let steady = &ctx.suite.spec.steady_state;
+            aborted |= self
+                .check_all(
+                    ctx,
+                    &sc.name,
+                    steady,
+                    "steady state after: ",
+                    &mut assertions,
+                )
+                .await;
+        }
+        let status = if let Some(reason) = &tripped {
+            CaseStatus::Errored {
+                message: format!("{reason}; changes were restored"),
+                detail: format!("{reason}\n{}", step_log(&steps)),
+            }
+        } else if aborted {
             CaseStatus::Errored {
                 message: "aborted; changes were restored".into(),
                 detail: step_log(&steps),
@@ -739,6 +782,7 @@ impl Engine {
         };
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
         report.origin = Some(origin.into());
+        report.probes = probe_stats;
         self.emitter.emit(Event::CaseFinished {
             suite,
             report: report.clone(),
@@ -778,6 +822,7 @@ fn scenario_report(
         metrics: sc.metrics.clone(),
         remediation: sc.remediation.clone(),
         origin: Some("suite".into()),
+        probes: vec![],
     }
 }
 

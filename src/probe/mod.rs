@@ -2,8 +2,10 @@
 //! One attempt of a check gives `Ok` or a one-line failure plus detail;
 //! `check_assertion` adds the `eventually` retry loop and the record.
 
+pub mod continuous;
 pub mod http;
 pub mod resource;
+pub mod stats;
 
 use std::time::{Duration, Instant};
 

@@ -34,6 +34,7 @@ pub fn sample_run() -> RunReport {
         metrics: vec![],
         remediation: vec![],
         origin: None,
+        probes: vec![],
     };
     let steady = CaseReport {
         name: "shop served by v1".into(),
@@ -53,6 +54,7 @@ pub fn sample_run() -> RunReport {
         metrics: vec![],
         remediation: vec![],
         origin: Some("suite".into()),
+        probes: vec![],
     };
     let detail = "request GET http://shop/ -> 503\n\
         body: <html>\"Service Unavailable\" & 'retry'</html>\n\
@@ -106,6 +108,7 @@ pub fn sample_run() -> RunReport {
         metrics: vec!["error rate 30.0% (12/40)".into(), "p99 latency 1.8s".into()],
         remediation: vec!["Add a retry policy with `retryOn: 5xx` to the HTTPRoute".into()],
         origin: Some("lock".into()),
+        probes: vec![],
     };
     let skipped = CaseReport {
         name: "dns outage".into(),
@@ -120,6 +123,7 @@ pub fn sample_run() -> RunReport {
         metrics: vec![],
         remediation: vec![],
         origin: Some("lock".into()),
+        probes: vec![],
     };
     let payments_fixtures = CaseReport {
         duration: ms(300),

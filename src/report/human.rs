@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, T
 
 use super::event::{Event, LogLevel, Reporter};
 use super::model::{CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, SuiteReport};
-use super::text::{assertion_line, fmt_duration, one_line, step_line};
+use super::text::{assertion_line, fmt_duration, one_line, probe_line, step_line};
 
 /// How the human output looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,17 @@ impl HumanReporter {
     }
 
     fn case_lines(&self, case: &CaseReport) -> Vec<String> {
+        let p = self.paint;
+        let mut lines = self.status_lines(case);
+        lines.extend(
+            case.probes
+                .iter()
+                .map(|s| format!("      {}", p.dim(&probe_line(s)))),
+        );
+        lines
+    }
+
+    fn status_lines(&self, case: &CaseReport) -> Vec<String> {
         let p = self.paint;
         let name = one_line(&case.display_name());
         let dur = fmt_duration(case.duration);

@@ -9,7 +9,7 @@
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
 use super::model::{CaseReport, CaseStatus, RunReport, SuiteReport};
-use super::text::{assertion_line, cdata, one_line, step_line};
+use super::text::{assertion_line, cdata, one_line, probe_line, step_line};
 
 /// The run as a JUnit XML document.
 pub fn to_junit_xml(report: &RunReport) -> String {
@@ -103,6 +103,7 @@ fn system_out(case: &CaseReport) -> String {
     }
     lines.extend(case.steps.iter().map(step_line));
     lines.extend(case.assertions.iter().map(assertion_line));
+    lines.extend(case.probes.iter().map(probe_line));
     if !case.metrics.is_empty() {
         lines.push("metrics:".into());
         lines.extend(case.metrics.iter().map(|m| format!("  {}", one_line(m))));

@@ -92,6 +92,9 @@ pub struct CaseReport {
     /// Where the scenario came from: "suite" or "lock".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Continuous probes that ran during the case (scenarios only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeStats>,
 }
 
 impl CaseReport {
@@ -182,6 +185,64 @@ pub struct AssertionRecord {
     pub attempts: u32,
     #[serde(rename = "durationSeconds", with = "secs")]
     pub duration: Duration,
+}
+
+/// One probe over one scenario. Latencies are measured from each request's
+/// intended send time (no coordinated omission) over every request sent,
+/// answered or timed out; percentiles are exact (sorted samples, nearest rank).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeStats {
+    pub name: String,
+    /// "continuous", "duringFault", "before" or "after".
+    pub mode: String,
+    #[serde(rename = "everySeconds", with = "secs")]
+    pub every: Duration,
+    /// Offset of the first intended send from the case start.
+    pub started_ms: u64,
+    /// Sends scheduled (including those refused at the in-flight cap).
+    pub count: u64,
+    pub failures: u64,
+    /// successes / count (1.0 when nothing was sent).
+    pub success_rate: f64,
+    #[serde(rename = "p50Seconds", with = "secs")]
+    pub p50: Duration,
+    #[serde(rename = "p95Seconds", with = "secs")]
+    pub p95: Duration,
+    #[serde(rename = "p99Seconds", with = "secs")]
+    pub p99: Duration,
+    #[serde(rename = "maxSeconds", with = "secs")]
+    pub max: Duration,
+    /// How late the scheduler actually sent, 99th percentile.
+    #[serde(rename = "sendLatenessP99Seconds", with = "secs")]
+    pub send_lateness_p99: Duration,
+    /// Runs of consecutive failures, at the probe interval's resolution.
+    #[serde(default)]
+    pub outages: Vec<OutageWindow>,
+}
+
+impl ProbeStats {
+    /// The longest outage (zero when there was none).
+    pub fn longest_outage(&self) -> Duration {
+        self.outages
+            .iter()
+            .map(|o| o.duration)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Consecutive failed sends: from the first failure's intended send time to
+/// the next scheduled send after the last failure (offsets from the case start).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutageWindow {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    #[serde(rename = "durationSeconds", with = "secs")]
+    pub duration: Duration,
+    /// Failed sends in the window.
+    pub failures: u64,
 }
 
 /// What the restore phase did.

@@ -1,0 +1,589 @@
+//! Statistics of one probe's samples: success rate, exact latency
+//! percentiles (sorted samples, nearest rank), outage windows, the trailing
+//! success-rate window stop conditions read, and the `expect` thresholds.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::report::model::{AssertionRecord, OutageWindow, ProbeStats};
+use crate::report::text::fmt_latency;
+use crate::suite::{format_duration, parse_duration, ProbeExpect};
+
+/// The result of one scheduled send. Times are offsets from the probe's start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Index in the schedule: send `seq` was due at `seq * every`.
+    pub seq: u64,
+    /// Intended send time (`seq * every`).
+    pub intended: Duration,
+    /// How late the request actually left; None when it was never sent
+    /// (refused at the in-flight cap).
+    pub lateness: Option<Duration>,
+    /// From the intended send time to the end of the response or the failure.
+    pub latency: Duration,
+    /// When the result became known.
+    pub completed: Duration,
+    pub ok: bool,
+}
+
+/// Consecutive failed sends (offsets from the probe's start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    pub start: Duration,
+    pub end: Duration,
+    pub failures: u64,
+}
+
+impl Outage {
+    pub fn duration(&self) -> Duration {
+        self.end - self.start
+    }
+}
+
+/// Everything the report says about one probe run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub failures: u64,
+    /// successes / count; 1.0 for an empty run.
+    pub success_rate: f64,
+    pub p50: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub send_lateness_p99: Duration,
+    pub outages: Vec<Outage>,
+}
+
+/// Nearest-rank percentile of sorted values (`q` in 0..=1); zero when empty.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Runs of consecutive failures in schedule order. An outage spans from the
+/// first failed send's intended time to the next scheduled send after the
+/// last failure, so its length is `failures * every`.
+pub fn outages(by_seq: &[Sample], every: Duration) -> Vec<Outage> {
+    let mut out: Vec<Outage> = Vec::new();
+    let mut current: Option<Outage> = None;
+    for s in by_seq {
+        if s.ok {
+            out.extend(current.take());
+            continue;
+        }
+        let end = s.intended + every;
+        match &mut current {
+            Some(o) => {
+                o.end = end;
+                o.failures += 1;
+            }
+            None => {
+                current = Some(Outage {
+                    start: s.intended,
+                    end,
+                    failures: 1,
+                })
+            }
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// Statistics over every sample. Latency percentiles cover every sent
+/// request, answered or not; sends refused at the in-flight cap count as
+/// failures but have no latency.
+pub fn summarize(samples: &[Sample], every: Duration) -> Summary {
+    let mut by_seq = samples.to_vec();
+    by_seq.sort_by_key(|s| s.seq);
+    let count = by_seq.len() as u64;
+    let failures = by_seq.iter().filter(|s| !s.ok).count() as u64;
+    let mut latencies: Vec<Duration> = by_seq
+        .iter()
+        .filter(|s| s.lateness.is_some())
+        .map(|s| s.latency)
+        .collect();
+    latencies.sort_unstable();
+    let mut lateness: Vec<Duration> = by_seq.iter().filter_map(|s| s.lateness).collect();
+    lateness.sort_unstable();
+    Summary {
+        count,
+        failures,
+        success_rate: if count == 0 {
+            1.0
+        } else {
+            (count - failures) as f64 / count as f64
+        },
+        p50: percentile(&latencies, 0.50),
+        p95: percentile(&latencies, 0.95),
+        p99: percentile(&latencies, 0.99),
+        max: latencies.last().copied().unwrap_or_default(),
+        send_lateness_p99: percentile(&lateness, 0.99),
+        outages: outages(&by_seq, every),
+    }
+}
+
+/// Success rate of the sends intended within the trailing `window` before
+/// `now` whose results are known: `(rate, results)`. `samples` must be in
+/// completion order (as the recorder appends them), so the scan stops at the
+/// first result completed before the window. None when no result is known.
+pub fn window_rate(samples: &[Sample], now: Duration, window: Duration) -> Option<(f64, usize)> {
+    let start = now.saturating_sub(window);
+    let (mut ok, mut total) = (0usize, 0usize);
+    for s in samples.iter().rev() {
+        if s.completed < start {
+            break;
+        }
+        if s.intended >= start {
+            total += 1;
+            ok += usize::from(s.ok);
+        }
+    }
+    (total > 0).then(|| (ok as f64 / total as f64, total))
+}
+
+/// A comparison operator of an `expect` threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Ge => ">=",
+            Op::Gt => ">",
+            Op::Le => "<=",
+            Op::Lt => "<",
+            Op::Eq => "==",
+        }
+    }
+
+    /// The symbol that holds when this one does not.
+    fn negated(self) -> &'static str {
+        match self {
+            Op::Ge => "<",
+            Op::Gt => "<=",
+            Op::Le => ">",
+            Op::Lt => ">=",
+            Op::Eq => "!=",
+        }
+    }
+}
+
+/// `">= 0.99"` or `"< 500ms"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Threshold<T> {
+    pub op: Op,
+    pub value: T,
+}
+
+impl<T: PartialOrd> Threshold<T> {
+    pub fn holds(&self, actual: &T) -> bool {
+        match self.op {
+            Op::Ge => actual >= &self.value,
+            Op::Gt => actual > &self.value,
+            Op::Le => actual <= &self.value,
+            Op::Lt => actual < &self.value,
+            Op::Eq => actual == &self.value,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("invalid threshold \"{text}\": {reason}")]
+pub struct ThresholdError {
+    text: String,
+    reason: String,
+}
+
+fn split_op(text: &str) -> Result<(Op, &str), ThresholdError> {
+    let s = text.trim();
+    for (sym, op) in [
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        ("==", Op::Eq),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+    ] {
+        if let Some(rest) = s.strip_prefix(sym) {
+            return Ok((op, rest.trim()));
+        }
+    }
+    Err(ThresholdError {
+        text: text.into(),
+        reason: "expected a comparison (>=, >, <=, <, ==) then a value".into(),
+    })
+}
+
+/// `">= 0.99"`: a rate within 0..1.
+pub fn parse_rate(text: &str) -> Result<Threshold<f64>, ThresholdError> {
+    let (op, rest) = split_op(text)?;
+    let bad = |reason: &str| ThresholdError {
+        text: text.into(),
+        reason: reason.into(),
+    };
+    let value: f64 = rest.parse().map_err(|_| bad("expected e.g. \">= 0.99\""))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(bad("the rate must be within 0..1"));
+    }
+    Ok(Threshold { op, value })
+}
+
+/// `"< 500ms"`: a duration.
+pub fn parse_latency(text: &str) -> Result<Threshold<Duration>, ThresholdError> {
+    let (op, rest) = split_op(text)?;
+    let value = parse_duration(rest).map_err(|reason| ThresholdError {
+        text: text.into(),
+        reason,
+    })?;
+    Ok(Threshold { op, value })
+}
+
+/// A rate with at least two and at most four decimals: 0.93, 0.9933, 1.00.
+pub fn fmt_rate(r: f64) -> String {
+    let s = format!("{r:.4}");
+    let trimmed = s.trim_end_matches('0');
+    let decimals = trimmed.split('.').nth(1).map_or(0, str::len);
+    if decimals < 2 {
+        format!("{r:.2}")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+struct Check {
+    what: &'static str,
+    passed: bool,
+    actual: String,
+    op: &'static str,
+    want: String,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {} {}", self.what, self.actual, self.op, self.want)
+    }
+}
+
+/// The probe's `expect` evaluated on its statistics, one assertion record
+/// per expectation, named `probe NAME` so failures read
+/// "probe shop: successRate 0.93 < 0.99". Nothing is checked when the probe
+/// sent nothing (e.g. duringFault in a scenario without a fault).
+pub fn expectations(expect: &ProbeExpect, stats: &ProbeStats) -> Vec<AssertionRecord> {
+    if stats.count == 0 {
+        return Vec::new();
+    }
+    let mut checks = Vec::new();
+    let mut errors = Vec::new();
+    if let Some(text) = &expect.success_rate {
+        match parse_rate(text) {
+            Ok(t) => {
+                let passed = t.holds(&stats.success_rate);
+                checks.push(Check {
+                    what: "successRate",
+                    passed,
+                    actual: fmt_rate(stats.success_rate),
+                    op: if passed {
+                        t.op.symbol()
+                    } else {
+                        t.op.negated()
+                    },
+                    want: fmt_rate(t.value),
+                });
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if let Some(text) = &expect.p99 {
+        match parse_latency(text) {
+            Ok(t) => {
+                let passed = t.holds(&stats.p99);
+                checks.push(Check {
+                    what: "p99",
+                    passed,
+                    actual: fmt_latency(stats.p99),
+                    op: if passed {
+                        t.op.symbol()
+                    } else {
+                        t.op.negated()
+                    },
+                    want: format_duration(t.value),
+                });
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if let Some(max) = &expect.max_outage {
+        let longest = stats.longest_outage();
+        let passed = longest <= max.0;
+        checks.push(Check {
+            what: "maxOutage",
+            passed,
+            actual: fmt_latency(longest),
+            op: if passed { "<=" } else { ">" },
+            want: format_duration(max.0),
+        });
+    }
+    let record = |passed: bool, message: String| AssertionRecord {
+        name: format!("probe {}", stats.name),
+        passed,
+        detail: (!passed).then(|| crate::report::text::probe_line(stats)),
+        message,
+        attempts: 1,
+        duration: Duration::ZERO,
+    };
+    let mut out: Vec<AssertionRecord> = checks
+        .into_iter()
+        .map(|c| record(c.passed, c.to_string()))
+        .collect();
+    out.extend(errors.into_iter().map(|e| record(false, e)));
+    out
+}
+
+/// The report entry of one probe run. `offset` is the probe's start
+/// relative to the case start.
+pub fn to_stats(
+    name: &str,
+    mode: &str,
+    every: Duration,
+    offset: Duration,
+    s: &Summary,
+) -> ProbeStats {
+    let ms = |d: Duration| (offset + d).as_millis() as u64;
+    ProbeStats {
+        name: name.to_string(),
+        mode: mode.to_string(),
+        every,
+        started_ms: offset.as_millis() as u64,
+        count: s.count,
+        failures: s.failures,
+        success_rate: s.success_rate,
+        p50: s.p50,
+        p95: s.p95,
+        p99: s.p99,
+        max: s.max,
+        send_lateness_p99: s.send_lateness_p99,
+        outages: s
+            .outages
+            .iter()
+            .map(|o| OutageWindow {
+                start_ms: ms(o.start),
+                end_ms: ms(o.end),
+                duration: o.duration(),
+                failures: o.failures,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVERY: Duration = Duration::from_millis(10);
+
+    fn sample(seq: u64, ok: bool, latency_ms: u64) -> Sample {
+        let intended = EVERY * seq as u32;
+        Sample {
+            seq,
+            intended,
+            lateness: Some(Duration::ZERO),
+            latency: Duration::from_millis(latency_ms),
+            completed: intended + Duration::from_millis(latency_ms),
+            ok,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&sorted, 0.50), ms(50));
+        assert_eq!(percentile(&sorted, 0.95), ms(95));
+        assert_eq!(percentile(&sorted, 0.99), ms(99));
+        assert_eq!(percentile(&sorted, 1.0), ms(100));
+        assert_eq!(percentile(&sorted, 0.0), ms(1));
+        assert_eq!(percentile(&[ms(7)], 0.99), ms(7));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+        // 10 values: p95 is the 10th (ceil(9.5)), p50 the 5th.
+        let ten: Vec<Duration> = (1..=10).map(ms).collect();
+        assert_eq!(percentile(&ten, 0.95), ms(10));
+        assert_eq!(percentile(&ten, 0.5), ms(5));
+    }
+
+    #[test]
+    fn summary_counts_rates_and_tail() {
+        // 200 samples, out of completion order; one slow tail of 2.
+        let mut samples: Vec<Sample> = (0..200).map(|i| sample(i, i % 50 != 7, 5)).collect();
+        samples[197].latency = ms(800);
+        samples[198].latency = ms(900);
+        samples[199].latency = ms(1000);
+        samples.reverse();
+        let s = summarize(&samples, EVERY);
+        assert_eq!((s.count, s.failures), (200, 4));
+        assert!((s.success_rate - 0.98).abs() < 1e-9);
+        assert_eq!(
+            (s.p50, s.p95, s.p99, s.max),
+            (ms(5), ms(5), ms(800), ms(1000))
+        );
+        assert_eq!(s.outages.len(), 4);
+        assert_eq!(s.outages[0].start, ms(70));
+        assert_eq!(s.outages[0].duration(), EVERY);
+    }
+
+    #[test]
+    fn outages_are_runs_of_consecutive_failures() {
+        let pattern = [
+            true, false, false, false, true, true, false, true, false, false,
+        ];
+        let samples: Vec<Sample> = pattern
+            .iter()
+            .enumerate()
+            .map(|(i, ok)| sample(i as u64, *ok, 1))
+            .collect();
+        let o = outages(&samples, EVERY);
+        assert_eq!(
+            o,
+            vec![
+                Outage {
+                    start: ms(10),
+                    end: ms(40),
+                    failures: 3
+                },
+                Outage {
+                    start: ms(60),
+                    end: ms(70),
+                    failures: 1
+                },
+                // Still failing at the end: closed at the next scheduled send.
+                Outage {
+                    start: ms(80),
+                    end: ms(100),
+                    failures: 2
+                },
+            ]
+        );
+        assert_eq!(o[0].duration(), ms(30));
+        assert!(outages(&samples[4..6], EVERY).is_empty());
+    }
+
+    #[test]
+    fn refused_sends_fail_but_have_no_latency() {
+        let mut refused = sample(1, false, 0);
+        refused.lateness = None;
+        let s = summarize(&[sample(0, true, 3), refused], EVERY);
+        assert_eq!((s.count, s.failures, s.max, s.p50), (2, 1, ms(3), ms(3)));
+    }
+
+    #[test]
+    fn window_rate_reads_the_trailing_window_only() {
+        // 100 sends at 10ms: the first 50 fail, the rest succeed.
+        let samples: Vec<Sample> = (0..100).map(|i| sample(i, i >= 50, 1)).collect();
+        let (r, n) = window_rate(&samples, ms(1000), ms(200)).unwrap();
+        assert_eq!((r, n), (1.0, 20));
+        // At 600ms only the results known by then exist.
+        let known: Vec<Sample> = samples
+            .iter()
+            .filter(|s| s.completed <= ms(600))
+            .cloned()
+            .collect();
+        let (r, n) = window_rate(&known, ms(600), ms(200)).unwrap();
+        // Intended 400..=590 with results by 600: 10 failed, 10 ok.
+        assert_eq!(n, 20);
+        assert!((r - 0.5).abs() < 1e-9, "{r}");
+        assert!(window_rate(&samples, ms(5000), ms(100)).is_none());
+        assert!(window_rate(&[], ms(10), ms(10)).is_none());
+    }
+
+    #[test]
+    fn thresholds_parse_and_compare() {
+        let t = parse_rate(">= 0.99").unwrap();
+        assert!(t.holds(&0.99) && !t.holds(&0.98));
+        assert!(parse_rate("<1").unwrap().holds(&0.5));
+        assert!(parse_rate(">= 1.5").is_err());
+        assert!(parse_rate("0.9").is_err());
+        let l = parse_latency("< 500ms").unwrap();
+        assert_eq!(l.value, ms(500));
+        assert!(l.holds(&ms(499)) && !l.holds(&ms(500)));
+        assert!(parse_latency("< fast").is_err());
+    }
+
+    #[test]
+    fn rates_print_compactly() {
+        assert_eq!(fmt_rate(0.93), "0.93");
+        assert_eq!(fmt_rate(1.0), "1.00");
+        assert_eq!(fmt_rate(0.98765), "0.9877");
+        assert_eq!(fmt_rate(0.5), "0.50");
+    }
+
+    fn stats(rate: f64, p99: Duration, outage: Duration) -> ProbeStats {
+        let s = Summary {
+            count: 100,
+            failures: ((1.0 - rate) * 100.0).round() as u64,
+            success_rate: rate,
+            p99,
+            outages: if outage.is_zero() {
+                vec![]
+            } else {
+                vec![Outage {
+                    start: ms(100),
+                    end: ms(100) + outage,
+                    failures: 1,
+                }]
+            },
+            ..Default::default()
+        };
+        to_stats("shop availability", "continuous", EVERY, ms(20), &s)
+    }
+
+    #[test]
+    fn expectations_become_assertions() {
+        let expect = ProbeExpect {
+            success_rate: Some(">= 0.99".into()),
+            p99: Some("< 500ms".into()),
+            max_outage: Some(crate::suite::Duration::from_millis(100)),
+        };
+        let ok = expectations(&expect, &stats(1.0, ms(120), ms(50)));
+        assert_eq!(ok.len(), 3);
+        assert!(ok.iter().all(|a| a.passed), "{ok:?}");
+        assert_eq!(ok[0].message, "successRate 1.00 >= 0.99");
+        let bad = expectations(&expect, &stats(0.93, ms(612), ms(300)));
+        let messages: Vec<String> = bad
+            .iter()
+            .filter(|a| !a.passed)
+            .map(|a| format!("{}: {}", a.name, a.message))
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                "probe shop availability: successRate 0.93 < 0.99",
+                "probe shop availability: p99 612ms >= 500ms",
+                "probe shop availability: maxOutage 300ms > 100ms",
+            ]
+        );
+        let mut empty = stats(1.0, ms(1), Duration::ZERO);
+        empty.count = 0;
+        assert!(expectations(&expect, &empty).is_empty());
+    }
+
+    #[test]
+    fn report_offsets_are_from_the_case_start() {
+        let st = stats(0.99, ms(1), ms(30));
+        assert_eq!(st.started_ms, 20);
+        assert_eq!(st.outages[0].start_ms, 120);
+        assert_eq!(st.outages[0].end_ms, 150);
+        assert_eq!(st.longest_outage(), ms(30));
+    }
+}

@@ -1,0 +1,257 @@
+//! End to end: continuous probes and stop conditions, with the real binary
+//! against the sandbox.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{junit_failures, suite_with, Case, SandboxProcess, BASE};
+use serde_json::Value;
+
+const PROBE: &str = r#"      http: {url: '{{gateway "gw"}}/shop', headers: {Host: shop.example.com}}
+      every: 20ms
+"#;
+
+fn scenario_case(report: &Value, name: &str) -> Value {
+    report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name} in {report}"))
+        .clone()
+}
+
+fn probe<'a>(case: &'a Value, name: &str) -> &'a Value {
+    case["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no probe {name} in {case}"))
+}
+
+fn secs(v: &Value) -> Duration {
+    Duration::from_secs_f64(v.as_f64().unwrap())
+}
+
+#[test]
+fn a_probe_during_a_network_delay_shows_the_latency_in_its_p99() {
+    let body = format!(
+        r#"  probes:
+    - name: shop availability
+{PROBE}      expect: {{successRate: ">= 0.95", p99: "< 5s"}}
+    - name: shop under fault
+{PROBE}      mode: duringFault
+  scenarios:
+    - name: slow backend
+      steps:
+        - fault: {{type: networkDelay, selector: app=web, latency: 300ms, duration: 1500ms}}
+        - sleep: 1s
+      assertions:
+        - present: {{kind: Service, name: web}}
+"#
+    );
+    let case = Case::suite(&suite_with("e2e-probe-delay", &body)).file("base.yaml", BASE);
+    let out = case.run_sandbox();
+    out.assert_code(0);
+    let report = out.report();
+    let sc = scenario_case(&report, "slow backend");
+    let all = probe(&sc, "shop availability");
+    assert_eq!(all["mode"], "continuous");
+    // (The very first request may race the data plane picking up the route.)
+    assert!(all["successRate"].as_f64().unwrap() >= 0.95, "{all}");
+    assert!(
+        secs(&all["p99Seconds"]) >= Duration::from_millis(300),
+        "the delay shows in p99: {all}"
+    );
+    assert!(secs(&all["maxSeconds"]) < Duration::from_secs(2), "{all}");
+    // duringFault starts once the chaos is injected: every request is slow.
+    let during = probe(&sc, "shop under fault");
+    assert!(
+        secs(&during["p50Seconds"]) >= Duration::from_millis(290),
+        "{during}"
+    );
+    let n = during["count"].as_u64().unwrap();
+    assert!((30..=80).contains(&n), "about 1s at 20ms: {n}");
+    assert!(all["count"].as_u64().unwrap() >= n, "{all}\n{during}");
+    // The expectations are assertions of the scenario.
+    let names: Vec<&str> = sc["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|m| m.starts_with("successRate ") && m.ends_with(" >= 0.95")),
+        "{names:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("probe shop availability (continuous, every 20ms)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.junit().contains("probe shop under fault (duringFault"),
+        "{}",
+        out.junit()
+    );
+}
+
+#[test]
+fn a_stop_condition_tripped_by_packet_loss_aborts_restores_and_exits_4() {
+    let sandbox = SandboxProcess::start();
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    let body = format!(
+        r#"  probes:
+    - name: shop availability
+{PROBE}  stopConditions:
+    - probe: shop availability
+      successRate: {{below: 0.5, for: 500ms}}
+  scenarios:
+    - name: black hole
+      steps:
+        - apply:
+            manifest: |
+              apiVersion: v1
+              kind: ConfigMap
+              metadata: {{name: marker}}
+        - fault: {{type: networkLoss, selector: app=web, loss: 100, duration: 60s}}
+        - sleep: 30s
+        - apply:
+            manifest: |
+              apiVersion: v1
+              kind: ConfigMap
+              metadata: {{name: never}}
+      assertions:
+        - present: {{kind: ConfigMap, name: never}}
+    - name: afterwards
+      steps:
+        - sleep: 1ms
+"#
+    );
+    let case = Case::suite(&suite_with("e2e-stop-loss", &body)).file("base.yaml", BASE);
+    let started = Instant::now();
+    let out = case.exec(&args(&[
+        "run",
+        "suite.yaml",
+        "--kubeconfig",
+        sandbox.kubeconfig.to_str().unwrap(),
+        "--junit",
+        "junit.xml",
+        "--report-json",
+        "report.json",
+    ]));
+    out.assert_code(4);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the 30s sleep was cut short"
+    );
+    let failures = junit_failures(&out.junit());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let (message, detail) = &failures[0];
+    assert!(
+        message.starts_with("stop condition tripped: probe shop availability success rate 0.")
+            && message.contains(" < 0.50 over 500ms"),
+        "{message}"
+    );
+    assert!(detail.contains("sleep"), "{detail}");
+    let report = out.report();
+    assert_eq!(report["exitCode"], 4);
+    let sc = scenario_case(&report, "black hole");
+    assert_eq!(sc["status"], "errored");
+    assert!(sc["message"]
+        .as_str()
+        .unwrap()
+        .contains("stop condition tripped"));
+    let outcomes: Vec<&str> = sc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes[..2], ["ok", "ok"]);
+    assert_eq!(
+        outcomes[3], "skipped",
+        "no step after the trip: {outcomes:?}"
+    );
+    let p = probe(&sc, "shop availability");
+    assert!(!p["outages"].as_array().unwrap().is_empty(), "{p}");
+    assert_eq!(scenario_case(&report, "afterwards")["status"], "skipped");
+    let after = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    assert_eq!(before, after, "the cluster is restored");
+}
+
+#[test]
+fn failing_probe_expectations_fail_the_scenario_with_exit_1() {
+    let body = r#"  probes:
+    - name: nowhere
+      http: {url: '{{gateway "gw"}}/x', headers: {Host: nowhere.example.com}}
+      every: 25ms
+      expect: {successRate: ">= 0.99", maxOutage: 100ms}
+  scenarios:
+    - name: unrouted host
+      steps:
+        - sleep: 500ms
+"#;
+    let case = Case::suite(&suite_with("e2e-probe-fail", body)).file("base.yaml", BASE);
+    let out = case.run_sandbox();
+    out.assert_code(1);
+    let failures = junit_failures(&out.junit());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0]
+            .0
+            .starts_with("probe nowhere: successRate 0.00 < 0.99 (and 1 more)"),
+        "{:?}",
+        failures[0]
+    );
+    assert!(
+        failures[0].1.contains("probe nowhere: maxOutage "),
+        "{}",
+        failures[0].1
+    );
+    let report = out.report();
+    let sc = scenario_case(&report, "unrouted host");
+    let p = probe(&sc, "nowhere");
+    assert_eq!(p["successRate"], 0.0);
+    assert_eq!(p["outages"].as_array().unwrap().len(), 1, "{p}");
+}
+
+#[test]
+fn max_duration_trips_and_exits_4() {
+    let body = r#"  stopConditions:
+    - maxDuration: 1s
+  scenarios:
+    - name: too long
+      steps:
+        - sleep: 20s
+"#;
+    let case = Case::suite(&suite_with("e2e-max-duration", body)).file("base.yaml", BASE);
+    let started = Instant::now();
+    let out = case.run_sandbox();
+    out.assert_code(4);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let failures = junit_failures(&out.junit());
+    assert!(
+        failures[0]
+            .0
+            .starts_with("stop condition tripped: scenario ran longer than maxDuration 1s"),
+        "{failures:?}"
+    );
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
