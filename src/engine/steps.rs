@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::context::{StepError, SuiteContext, RUN_LABEL};
 use super::{fault, manifest};
@@ -581,8 +582,10 @@ async fn inject_fault(
         .next()
         .unwrap_or_default()
         .to_lowercase();
+    // Unique per run, scenario and step; short enough for a label value.
+    let scope_tag = &format!("{:x}", Sha256::digest(scope.as_bytes()))[..6];
     let name = format!(
-        "heatcheck-{}-{short_run}-{index}",
+        "heatcheck-{}-{short_run}-{scope_tag}-{index}",
         kebab(f.fault_type.as_str())
     );
     let mut step = f.clone();
