@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
-use crate::ai::generate::{generate, ChatBackend, Generation, Known, ProviderBackend};
+use crate::ai::generate::{generate, Generation, Known, ProviderBackend};
 use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
 use crate::cluster::{ClusterClient, ConnectOptions};
@@ -126,29 +126,27 @@ pub fn context_summary(gathered: &Gathered, prompt: &Prompt) -> String {
 }
 
 /// The provider client for the suite's `ai` block.
-pub fn provider_backend(suite: &Suite) -> Result<Box<dyn ChatBackend>, (i32, String)> {
+pub fn provider_backend(suite: &Suite) -> Result<ProviderBackend, (i32, String)> {
     let ai = suite
         .spec
         .ai
         .as_ref()
         .ok_or((exit::INVALID, "the suite has no `ai` block".to_string()))?;
-    ProviderBackend::from_suite(ai)
-        .map(|b| Box::new(b) as Box<dyn ChatBackend>)
-        .map_err(|e| {
-            let code = if e.is_unreachable() {
-                exit::UNREACHABLE
-            } else {
-                exit::INVALID
-            };
-            (code, e.to_string())
-        })
+    ProviderBackend::from_suite(ai).map_err(|e| {
+        let code = if e.is_unreachable() {
+            exit::UNREACHABLE
+        } else {
+            exit::INVALID
+        };
+        (code, e.to_string())
+    })
 }
 
 /// Gathers, generates and builds the lock (not written). Err is (exit code, message).
 pub async fn generate_lock(
     client: &ClusterClient,
     suite: &Suite,
-    backend: &dyn ChatBackend,
+    backend: &ProviderBackend,
     log: &mut dyn FnMut(String),
 ) -> Result<(ScenarioLock, Generation), (i32, String)> {
     let (gathered, prompt) = prepare(client, suite).await?;
@@ -248,10 +246,7 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
                 return code;
             }
         };
-        let res = generate_lock(&conn.client, &suite, backend.as_ref(), &mut |l| {
-            eprintln!("{l}")
-        })
-        .await;
+        let res = generate_lock(&conn.client, &suite, &backend, &mut |l| eprintln!("{l}")).await;
         conn.close().await;
         let (lock, generation) = match res {
             Ok(x) => x,

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::generate::{generate_lock, print_generation, provider_backend};
 use super::{install_crypto, load_suites, print_suite_errors, runtime};
-use crate::ai::generate::ChatBackend;
+use crate::ai::generate::ProviderBackend;
 use crate::ai::lockfile::{self, LockState};
 use crate::cluster::{ClusterClient, ConnectOptions};
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
@@ -46,7 +46,7 @@ pub struct RunArgs {
 /// What to do about a suite's AI scenarios.
 enum AiPlan {
     Locked(Vec<Scenario>),
-    Regenerate(Box<dyn ChatBackend>),
+    Regenerate(Box<ProviderBackend>),
 }
 
 /// Decides, per suite, which AI scenarios run. Err is the exit code
@@ -57,7 +57,7 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
     }
     if args.regenerate {
         return match provider_backend(suite) {
-            Ok(b) => Ok(AiPlan::Regenerate(b)),
+            Ok(b) => Ok(AiPlan::Regenerate(Box::new(b))),
             Err((code, msg)) => {
                 eprintln!("error: {}: {msg}", suite.source.path.display());
                 Err(code)
@@ -211,7 +211,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         let locked = match plan {
             AiPlan::Locked(l) => l,
             AiPlan::Regenerate(backend) => {
-                let res = generate_lock(&client, &suite, backend.as_ref(), &mut |l| {
+                let res = generate_lock(&client, &suite, &backend, &mut |l| {
                     eprintln!("{}: {l}", suite.metadata.name)
                 })
                 .await;
