@@ -123,11 +123,12 @@ impl Journal {
         } else {
             (Vec::new(), Vec::new())
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        // Prior states may include Secrets: only the owner may read them.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(io)?;
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
         Ok(Journal {
             inner: Arc::new(Mutex::new(Inner {
@@ -356,6 +357,12 @@ mod tests {
         f.write_all(b"{\"record\":\"entry\",\"seq\":9,\"sco")
             .unwrap();
         let j = Journal::open(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the journal is private to its owner");
+        }
         assert_eq!(j.open_scopes(), vec!["fixtures".to_string()]);
         assert_eq!(j.pending("fixtures").len(), 1);
         assert!(j.pending("scenario:x").is_empty());
