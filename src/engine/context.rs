@@ -26,6 +26,8 @@ pub struct SuiteContext {
     pub cancel: watch::Receiver<bool>,
     /// What the guard enforces while steps run.
     pub policy: Arc<EffectivePolicy>,
+    /// When the whole run must end (`policy.maxRunDuration`), if it must.
+    pub run_deadline: Option<std::time::Instant>,
 }
 
 /// Why a step or check stopped early.

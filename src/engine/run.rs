@@ -206,6 +206,12 @@ impl Engine {
             },
             None => Journal::in_memory(),
         };
+        // The tightest policy.maxRunDuration of the suites bounds the whole run.
+        let run_deadline = suites
+            .iter()
+            .filter_map(|(s, _)| s.spec.policy.as_ref()?.max_run_duration)
+            .min()
+            .map(|d| started + d.0);
         let mut reports = Vec::new();
         let mut restore_total = RestoreOutcome::default();
         let mut aborted = false;
@@ -223,8 +229,9 @@ impl Engine {
                 ));
                 continue;
             }
-            let (report, restore, suite_aborted) =
-                self.run_suite(suite, locked, policy, &journal).await;
+            let (report, restore, suite_aborted) = self
+                .run_suite(suite, locked, policy, &journal, run_deadline)
+                .await;
             failed |= report.cases.iter().any(CaseReport::is_failure) || report.error.is_some();
             aborted |= suite_aborted;
             restore_total.merge(restore);
@@ -274,6 +281,7 @@ impl Engine {
         suite: Arc<Suite>,
         policy: EffectivePolicy,
         journal: &Journal,
+        run_deadline: Option<Instant>,
     ) -> Result<SuiteContext, String> {
         let mut vars = template_context(&suite, &self.run_id);
         for (k, v) in &self.options.vars {
@@ -293,6 +301,7 @@ impl Engine {
             http: crate::probe::http::client(),
             cancel: self.cancel.clone(),
             policy: Arc::new(policy),
+            run_deadline,
         })
     }
 
@@ -302,6 +311,7 @@ impl Engine {
         locked: Vec<Scenario>,
         policy: EffectivePolicy,
         journal: &Journal,
+        run_deadline: Option<Instant>,
     ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
         let name = suite.metadata.name.clone();
@@ -325,7 +335,7 @@ impl Engine {
             scenarios: scenarios.len(),
         });
         let suite = Arc::new(suite);
-        let ctx = match self.context(suite.clone(), policy, journal) {
+        let ctx = match self.context(suite.clone(), policy, journal, run_deadline) {
             Ok(c) => c,
             Err(e) => {
                 let report = SuiteReport {

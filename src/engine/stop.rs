@@ -133,7 +133,7 @@ impl StopWatch {
         }));
         let reason = Arc::new(Mutex::new(None));
         let conditions = watched(ctx);
-        if !conditions.is_empty() {
+        if !conditions.is_empty() || ctx.run_deadline.is_some() {
             let (ctx, reason) = (ctx.clone(), reason.clone());
             tasks.push(tokio::spawn(async move {
                 let why = watch_loop(&ctx, &conditions, &live, started).await;
@@ -193,6 +193,18 @@ async fn watch_loop(
             Watched::MaxDuration { limit, source } => Some((started + *limit, *limit, *source)),
             _ => None,
         })
+        // The run's own deadline (policy maxRunDuration) bounds every scenario too.
+        .chain(ctx.run_deadline.map(|at| {
+            let limit = ctx
+                .suite
+                .spec
+                .policy
+                .as_ref()
+                .and_then(|p| p.max_run_duration)
+                .map(|d| d.0)
+                .unwrap_or_default();
+            (at, limit, "policy maxRunDuration")
+        }))
         .min_by_key(|(at, _, _)| *at);
     let mut tick = tokio::time::interval(ctx.interval().max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -205,6 +217,9 @@ async fn watch_loop(
                 }
             } => {
                 let (_, limit, source) = deadline.expect("a deadline fired");
+                if source == "policy maxRunDuration" {
+                    return format!("the run went past {source} {}", format_duration(limit));
+                }
                 return format!("scenario ran longer than {source} {}", format_duration(limit));
             }
             _ = tick.tick() => {

@@ -310,8 +310,13 @@ pub struct Policy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 100))]
     pub max_pods_affected: Option<u8>,
+    /// Longest a scenario may run (and the longest sleep or fault in it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Duration>,
+    /// Longest the whole run may take, from its start: past it the running
+    /// scenario stops, is restored and the run exits 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_run_duration: Option<Duration>,
     /// e.g. `delete`, `scale`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forbidden_verbs: Vec<String>,
