@@ -248,9 +248,9 @@ struct ClusterFlags {
     context: Option<String>,
 }
 
-impl From<ClusterFlags> for commands::generate::ClusterArgs {
+impl From<ClusterFlags> for commands::connect::ClusterArgs {
     fn from(f: ClusterFlags) -> Self {
-        commands::generate::ClusterArgs {
+        commands::connect::ClusterArgs {
             sandbox: f.sandbox,
             kubeconfig: f.kubeconfig,
             context: f.context,

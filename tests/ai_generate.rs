@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Json;
 use serde_json::{json, Value};
 
-use common::{suite_with, Case, SandboxProcess, BASE};
+use common::{args, suite_with, Case, SandboxProcess, BASE};
 
 /// A fake OpenAI-compatible chat-completions server. Answers are served in
 /// order (the last one repeats); every request body is kept.
@@ -148,10 +148,6 @@ fn good(name: &str) -> Value {
         "metrics": ["gateway 5xx rate"],
         "remediation": ["keep two replicas"]
     })
-}
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
 }
 
 fn lock(c: &Case) -> String {

@@ -4,21 +4,9 @@
 
 mod common;
 
-use common::{junit_failures, suite_with, Case, SandboxProcess, BASE};
+use common::{args, junit_failures, suite_with, tokio_block, Case, SandboxProcess, BASE};
 use heatcheck::cluster::{ClusterClient, ConnectOptions};
 use serde_json::Value;
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
-}
-
-fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 async fn client(kubeconfig: &std::path::Path) -> ClusterClient {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{junit_failures, suite_with, Case, SandboxProcess, BASE};
+use common::{args, junit_failures, suite_with, tokio_block, Case, SandboxProcess, BASE};
 use serde_json::Value;
 
 const PROBE: &str = r#"      http: {url: '{{gateway "gw"}}/shop', headers: {Host: shop.example.com}}
@@ -267,16 +267,4 @@ fn policy_max_run_duration_stops_the_whole_run() {
         "{first}"
     );
     assert_eq!(scenario_case(&report, "second")["status"], "skipped");
-}
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
-}
-
-fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{junit_counts, junit_failures, suite_with, Case, SandboxProcess, BASE};
+use common::{
+    args, junit_counts, junit_failures, suite_with, tokio_block, Case, SandboxProcess, BASE,
+};
 
 const EVERY_STEP: &str = r#"  scenarios:
     - name: every step kind
@@ -405,18 +407,6 @@ fn help_lists_the_exit_codes_and_examples() {
     assert!(out
         .stdout
         .contains("heatcheck run suites/httproute-conflict/suite.yaml --sandbox"));
-}
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
-}
-
-fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// One scenario per step and assertion kind, each made to fail; every failure

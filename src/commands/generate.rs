@@ -2,7 +2,7 @@
 //! repair, write `<suite>.lock.yaml`. Also the shared pieces `prompt` and
 //! `run --regenerate` use.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
@@ -10,73 +10,11 @@ use crate::ai::context::{gather, Gathered};
 use crate::ai::generate::{generate, Generation, Known, ProviderBackend};
 use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
-use crate::cluster::{ClusterClient, ConnectOptions};
+use crate::cluster::ClusterClient;
 use crate::exit;
 use crate::suite::{load_suite, Suite, API_VERSION};
 
-/// Which cluster to read context from.
-#[derive(Clone, Debug, Default)]
-pub struct ClusterArgs {
-    pub sandbox: bool,
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-}
-
-/// A connected client, plus the sandbox behind it when `--sandbox`.
-pub struct Connected {
-    pub client: ClusterClient,
-    #[cfg(feature = "sandbox")]
-    sandbox: Option<crate::sandbox::Sandbox>,
-}
-
-impl Connected {
-    pub async fn close(self) {
-        #[cfg(feature = "sandbox")]
-        if let Some(sb) = self.sandbox {
-            sb.shutdown().await;
-        }
-    }
-}
-
-/// Connects like `run` does; Err is (exit code, message).
-pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
-    #[cfg(feature = "sandbox")]
-    let mut sandbox = None;
-    let client = if args.sandbox {
-        #[cfg(feature = "sandbox")]
-        {
-            let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default())
-                .await
-                .map_err(|e| (exit::UNREACHABLE, format!("cannot start the sandbox: {e}")))?;
-            let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
-            sandbox = Some(sb);
-            c
-        }
-        #[cfg(not(feature = "sandbox"))]
-        {
-            return Err((
-                exit::INVALID,
-                "this build has no sandbox (built without the `sandbox` feature)".into(),
-            ));
-        }
-    } else {
-        ClusterClient::connect(&ConnectOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-        })
-        .await
-    };
-    let client = client.map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
-    client
-        .ping()
-        .await
-        .map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
-    Ok(Connected {
-        client,
-        #[cfg(feature = "sandbox")]
-        sandbox,
-    })
-}
+pub use super::connect::{connect, ClusterArgs, Connected};
 
 /// Gathers and renders; Err is (exit code, message).
 pub async fn prepare(

@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each returns the process exit code.
 
 pub mod abort;
+pub mod connect;
 pub mod generate;
 pub mod list;
 pub mod plan;

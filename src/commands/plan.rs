@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{install_crypto, load_suites, print_suite_errors, runtime};
-use crate::cluster::{ClusterClient, ConnectOptions, PatchType, Resolved};
+use crate::cluster::{ClusterClient, PatchType, Resolved};
 use crate::exit;
 use crate::guard::{
     self, assertion_reads, rbac::Permissions, rbac_verbs, static_templater, touches,
@@ -84,46 +84,20 @@ pub fn plan(args: PlanArgs) -> i32 {
 }
 
 async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
-    #[cfg(feature = "sandbox")]
-    let mut sandbox = None;
-    let client = if args.sandbox {
-        #[cfg(feature = "sandbox")]
-        {
-            match crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default()).await {
-                Ok(sb) => {
-                    let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
-                    sandbox = Some(sb);
-                    c
-                }
-                Err(e) => {
-                    eprintln!("error: cannot start the sandbox: {e}");
-                    return exit::UNREACHABLE;
-                }
-            }
-        }
-        #[cfg(not(feature = "sandbox"))]
-        {
-            eprintln!("error: this build has no sandbox (built without the `sandbox` feature)");
-            return exit::INVALID;
-        }
-    } else {
-        ClusterClient::connect(&ConnectOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-        })
-        .await
-    };
-    let client = match client {
+    let conn = match super::connect::connect(&super::connect::ClusterArgs {
+        sandbox: args.sandbox,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    })
+    .await
+    {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::UNREACHABLE;
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
         }
     };
-    if let Err(e) = client.ping().await {
-        eprintln!("error: {e}");
-        return exit::UNREACHABLE;
-    }
+    let client = conn.client.clone();
     let mut plans = Vec::new();
     let mut code = exit::SUCCESS;
     for suite in &suites {
@@ -156,10 +130,7 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
             print!("{}", human(p));
         }
     }
-    #[cfg(feature = "sandbox")]
-    if let Some(sb) = sandbox {
-        sb.shutdown().await;
-    }
+    conn.close().await;
     code
 }
 

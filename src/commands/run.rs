@@ -9,7 +9,6 @@ use super::generate::{generate_lock, print_generation, provider_backend};
 use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::ai::generate::ProviderBackend;
 use crate::ai::lockfile::{self, LockState};
-use crate::cluster::{ClusterClient, ConnectOptions};
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
@@ -165,46 +164,20 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
-    #[cfg(feature = "sandbox")]
-    let mut sandbox = None;
-    let client = if args.sandbox {
-        #[cfg(feature = "sandbox")]
-        {
-            match crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default()).await {
-                Ok(sb) => {
-                    let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
-                    sandbox = Some(sb);
-                    c
-                }
-                Err(e) => {
-                    eprintln!("error: cannot start the sandbox: {e}");
-                    return exit::UNREACHABLE;
-                }
-            }
-        }
-        #[cfg(not(feature = "sandbox"))]
-        {
-            eprintln!("error: this build has no sandbox (built without the `sandbox` feature)");
-            return exit::INVALID;
-        }
-    } else {
-        ClusterClient::connect(&ConnectOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-        })
-        .await
-    };
-    let client = match client {
+    let conn = match super::connect::connect(&super::connect::ClusterArgs {
+        sandbox: args.sandbox,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    })
+    .await
+    {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::UNREACHABLE;
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
         }
     };
-    if let Err(e) = client.ping().await {
-        eprintln!("error: {e}");
-        return exit::UNREACHABLE;
-    }
+    let client = conn.client.clone();
     // `--regenerate`: fresh scenarios first, written to the lock.
     let mut suites = Vec::new();
     for (suite, plan) in planned {
@@ -368,10 +341,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             code = code.max(exit::TEST_FAILED);
         }
     }
-    #[cfg(feature = "sandbox")]
-    if let Some(sb) = sandbox {
-        sb.shutdown().await;
-    }
+    conn.close().await;
     code
 }
 

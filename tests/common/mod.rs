@@ -341,3 +341,17 @@ spec:
 {body}"#
     )
 }
+
+/// `&["run", "x"]` as owned arguments.
+pub fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs a future to completion from a synchronous test.
+pub fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
