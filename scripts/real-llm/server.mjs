@@ -27,6 +27,8 @@ function parseArgs(argv) {
     name: "smollm2-135m-instruct",
     // DRY repeat-penalty strength (0 turns it off).
     dry: Number(process.env.REAL_LLM_DRY ?? 0.8),
+    // Default frequency penalty when the request sets none (0 turns it off).
+    freq: Number(process.env.REAL_LLM_FREQUENCY_PENALTY ?? 0.3),
     // Appends one JSON line per exchange (request messages, answer, figures).
     log: process.env.REAL_LLM_LOG || "",
   };
@@ -151,14 +153,17 @@ async function complete(body, signal) {
       seed: body.seed,
       // llama.cpp's usual default (1.1 over the last 64 tokens) keeps a small
       // model from looping inside a grammar until max_tokens.
+      // A frequency penalty over a longer window makes "," (another array
+      // element) costlier than "]" once the answer has repeated itself.
       repeatPenalty: {
         penalty: body.repeat_penalty ?? 1.1,
-        frequencyPenalty: body.frequency_penalty || undefined,
+        lastTokens: 256,
+        frequencyPenalty: body.frequency_penalty ?? (opts.freq || undefined),
         presencePenalty: body.presence_penalty || undefined,
         penalizeNewLine: false,
       },
-      // DRY stops verbatim loops (the same array element over and over),
-      // which a plain repeat penalty does not.
+      // DRY makes verbatim loops (the same array element over and over) less
+      // likely than a plain repeat penalty alone does.
       dryRepeatPenalty: opts.dry > 0 ? { strength: opts.dry, allowedLength: 4 } : undefined,
       signal,
     });
