@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::time::Instant;
 
 use common::{suite_with, Case, BASE};
@@ -25,7 +26,9 @@ fn real_llm_url(test: &str) -> Option<String> {
     match std::env::var(URL_VAR) {
         Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
         _ => {
-            println!(
+            // Straight to stderr: libtest captures println!, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: set {URL_VAR}=http://127.0.0.1:8089/v1 (see scripts/real-llm/README.md)"
             );
             None
