@@ -71,6 +71,15 @@ impl Prompt {
 
 /// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the
 /// scenario schema's definitions hoisted to the root so references resolve.
+/// The answer schema, bounded to `count` scenarios: grammar-constrained
+/// servers then stop after the requested number instead of running into
+/// the token limit.
+pub fn response_schema_for(count: u32) -> Value {
+    let mut schema = response_schema();
+    schema["properties"]["scenarios"]["maxItems"] = json!(count.max(1));
+    schema
+}
+
 pub fn response_schema() -> Value {
     let mut scenario = scenario_schema();
     let defs = scenario
@@ -183,7 +192,7 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
     Ok(Prompt {
         system,
         user,
-        schema: response_schema(),
+        schema: response_schema_for(ai.count),
         schema_name: SCHEMA_NAME.into(),
         items,
         dropped,
@@ -330,5 +339,13 @@ mod tests {
         assert!(v.is_valid(&ok));
         assert!(!v.is_valid(&json!({"scenarios": [{"name": "n", "steps": [{"slep": "1s"}]}]})));
         assert!(!v.is_valid(&json!({"scenario": []})));
+        let two = jsonschema::validator_for(&response_schema_for(1)).unwrap();
+        assert!(two.is_valid(&ok));
+        let mut three = ok.clone();
+        three["scenarios"] = json!([ok["scenarios"][0], ok["scenarios"][0]]);
+        assert!(
+            !two.is_valid(&three),
+            "maxItems bounds the answer to `count`"
+        );
     }
 }
