@@ -503,3 +503,31 @@ spec:
         assert!(!out.stdout.contains(secret), "prompt shows {secret:?}");
     }
 }
+
+#[test]
+fn an_unreachable_llm_exits_3_and_writes_no_lock() {
+    // Port 9 (discard) is closed on loopback: every attempt is refused.
+    let c = case("gen-unreach", "http://127.0.0.1:9/v1", "    count: 1\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(3);
+    assert!(out.stderr.contains("127.0.0.1:9"), "{}", out.stderr);
+    assert!(!c.path("suite.lock.yaml").exists(), "no lock on failure");
+    assert!(
+        !out.stderr.contains("sk-fake-test-key"),
+        "the key never appears: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_missing_api_key_is_an_invalid_configuration_naming_the_variable() {
+    let c = Case::suite(&suite_with(
+        "gen-nokey",
+        &ai_block("http://127.0.0.1:9/v1", "    count: 1\n"),
+    ))
+    .file("base.yaml", &format!("{BASE}{API}"));
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(2);
+    assert!(out.stderr.contains("FAKE_LLM_KEY"), "{}", out.stderr);
+    assert!(!c.path("suite.lock.yaml").exists());
+}

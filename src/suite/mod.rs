@@ -10,6 +10,7 @@ mod matcher;
 mod schema;
 mod step;
 pub mod template;
+pub mod threshold;
 mod types;
 mod validate;
 

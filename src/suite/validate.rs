@@ -52,39 +52,6 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// `">= 0.99"`: a comparison and a number in 0..=1.
-fn parse_rate_threshold(s: &str) -> Result<(), String> {
-    let (op, rest) = split_op(s)?;
-    let v: f64 = rest
-        .parse()
-        .map_err(|_| format!("invalid success rate \"{s}\": expected e.g. \">= 0.99\""))?;
-    let _ = op;
-    if !(0.0..=1.0).contains(&v) {
-        return Err(format!(
-            "invalid success rate \"{s}\": the rate must be within 0..1"
-        ));
-    }
-    Ok(())
-}
-
-/// `"< 500ms"`: a comparison and a duration.
-fn parse_latency_threshold(s: &str) -> Result<(), String> {
-    let (_, rest) = split_op(s)?;
-    super::duration::parse_duration(rest).map(|_| ())
-}
-
-fn split_op(s: &str) -> Result<(&str, &str), String> {
-    let s = s.trim();
-    for op in [">=", "<=", "==", ">", "<"] {
-        if let Some(rest) = s.strip_prefix(op) {
-            return Ok((op, rest.trim()));
-        }
-    }
-    Err(format!(
-        "invalid threshold \"{s}\": expected a comparison (>=, >, <=, <, ==) then a value"
-    ))
-}
-
 impl<'a> Checker<'a> {
     fn new(suite: &Suite, file: &Path, source: Option<(&'a str, Locator)>) -> Self {
         let target = &suite.spec.target;
@@ -219,13 +186,13 @@ impl<'a> Checker<'a> {
             }
             let e = child_key(&p, "expect");
             if let Some(r) = &probe.expect.success_rate {
-                if let Err(msg) = parse_rate_threshold(r) {
-                    self.at_value(&child_key(&e, "successRate"), msg);
+                if let Err(e2) = super::threshold::parse_rate(r) {
+                    self.at_value(&child_key(&e, "successRate"), e2.to_string());
                 }
             }
             if let Some(l) = &probe.expect.p99 {
-                if let Err(msg) = parse_latency_threshold(l) {
-                    self.at_value(&child_key(&e, "p99"), msg);
+                if let Err(e2) = super::threshold::parse_latency(l) {
+                    self.at_value(&child_key(&e, "p99"), e2.to_string());
                 }
             }
             self.templates(&probe, &p);
@@ -759,12 +726,12 @@ mod tests {
 
     #[test]
     fn thresholds() {
-        assert!(parse_rate_threshold(">= 0.99").is_ok());
-        assert!(parse_rate_threshold("<0.5").is_ok());
-        assert!(parse_rate_threshold(">= 99").is_err());
-        assert!(parse_rate_threshold("0.99").is_err());
-        assert!(parse_latency_threshold("< 500ms").is_ok());
-        assert!(parse_latency_threshold("< 500").is_err());
+        assert!(crate::suite::threshold::parse_rate(">= 0.99").is_ok());
+        assert!(crate::suite::threshold::parse_rate("<0.5").is_ok());
+        assert!(crate::suite::threshold::parse_rate(">= 99").is_err());
+        assert!(crate::suite::threshold::parse_rate("0.99").is_err());
+        assert!(crate::suite::threshold::parse_latency("< 500ms").is_ok());
+        assert!(crate::suite::threshold::parse_latency("< 500").is_err());
     }
 
     #[test]
