@@ -13,3 +13,4 @@ pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod suite;
+pub mod units;

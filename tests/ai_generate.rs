@@ -419,7 +419,7 @@ data: {{upstream: "https://admin:{url_pass}@api.example.com/v1", bundle: {blob}}
             })
             .await
             .unwrap();
-        for obj in heatcheck::engine::manifest::parse_documents(&planted, "planted").unwrap() {
+        for obj in heatcheck::suite::manifest::parse_documents(&planted, "planted").unwrap() {
             let kind = obj["kind"].as_str().unwrap();
             let r = client
                 .resolve(obj["apiVersion"].as_str(), kind)

@@ -653,7 +653,7 @@ async fn client(kubeconfig: &Path) -> heatcheck::cluster::ClusterClient {
 
 async fn apply_all(kubeconfig: &Path, yaml: &str) {
     let c = client(kubeconfig).await;
-    for obj in heatcheck::engine::manifest::parse_documents(yaml, "base").unwrap() {
+    for obj in heatcheck::suite::manifest::parse_documents(yaml, "base").unwrap() {
         let r = c
             .resolve(obj["apiVersion"].as_str(), obj["kind"].as_str().unwrap())
             .await

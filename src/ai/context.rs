@@ -204,7 +204,7 @@ pub fn declared_objects(suite: &Suite) -> Vec<Value> {
             let Ok(text) = templater.render(&src) else {
                 continue;
             };
-            if let Ok(objs) = crate::engine::manifest::parse_documents(&text, "fixture") {
+            if let Ok(objs) = crate::suite::manifest::parse_documents(&text, "fixture") {
                 for mut o in objs {
                     if let (Some(ns), Some(meta)) = (
                         a.namespace.as_ref(),

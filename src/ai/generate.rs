@@ -234,7 +234,7 @@ fn manifest_objects(
         .resolve_source(&suite.source.dir)
         .map_err(|e| e.to_string())?;
     let text = t.render(&src).unwrap_or(src);
-    crate::engine::manifest::parse_documents(&text, "manifest")
+    crate::suite::manifest::parse_documents(&text, "manifest")
 }
 
 /// Problems that need no cluster context: the suite's validation, at least

@@ -22,6 +22,10 @@ pub use error::ClusterError;
 /// The field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "heatcheck";
 
+/// Label put on every object heatcheck creates, naming the run (the retry
+/// layer reads it to recognise its own earlier create).
+pub const RUN_LABEL: &str = "heatcheck.dev/run-id";
+
 /// Where to find the cluster: like kubectl, KUBECONFIG (several files
 /// merged), `--kubeconfig`, `--context`, else in-cluster config.
 #[derive(Clone, Debug, Default)]

@@ -29,8 +29,7 @@ use kube::client::{Body, DynBody};
 use serde_json::Value;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
-/// The label heatcheck puts on objects it creates (see engine::context).
-const RUN_LABEL: &str = crate::engine::context::RUN_LABEL;
+use super::RUN_LABEL;
 
 /// How often and how long to retry.
 #[derive(Clone, Debug, PartialEq)]

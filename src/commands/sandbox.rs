@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::{install_crypto, runtime};
 use crate::cluster::ClusterClient;
-use crate::engine::manifest::parse_documents;
 use crate::exit;
 use crate::sandbox::server::FaultSpec;
 use crate::sandbox::{Sandbox, SandboxOptions};
+use crate::suite::manifest::parse_documents;
 
 pub fn sandbox(
     kubeconfig: &Path,

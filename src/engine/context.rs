@@ -12,8 +12,7 @@ use crate::cluster::{ClusterClient, ClusterError, Resolved};
 use crate::guard::{EffectivePolicy, GuardError};
 use crate::suite::{GatewayResolver, Suite, Templater};
 
-/// Label put on every object heatcheck creates, naming the run.
-pub const RUN_LABEL: &str = "heatcheck.dev/run-id";
+pub use crate::cluster::RUN_LABEL;
 
 #[derive(Clone)]
 pub struct SuiteContext {

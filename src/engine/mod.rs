@@ -1,9 +1,12 @@
 //! One run: fixtures, steady state, scenarios, assertions, restore.
 
 pub mod context;
+pub mod event;
 pub mod fault;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod journal;
-pub mod manifest;
+pub mod model;
 pub mod restore;
 pub mod run;
 pub mod runstate;

@@ -15,15 +15,15 @@ use super::runstate::RunDir;
 use super::steps::run_step;
 use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
+use crate::engine::event::{Event, LogLevel, Reporter};
+use crate::engine::model::{
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
+    StepRecord, SuiteReport,
+};
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
 use crate::probe::continuous::ScenarioProbes;
-use crate::report::event::{Event, LogLevel, Reporter};
-use crate::report::model::{
-    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
-    StepRecord, SuiteReport,
-};
 use crate::suite::{template_context, ApplyStep, Scenario, Step, StepAction, Suite, Templater};
 
 /// How a run behaves (from the command line).

@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::context::{StepError, SuiteContext, RUN_LABEL};
-use super::{fault, manifest};
+use super::fault;
 use crate::cluster::{PatchType, Resolved};
 use crate::guard::{self, Blast};
+use crate::suite::manifest;
 use crate::suite::{
     DeleteStep, FaultStep, Matcher, PatchStep, Step, StepAction, WaitCondition, WaitStep,
 };

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::engine::{fault, manifest};
+use crate::engine::fault;
+use crate::suite::manifest;
 use crate::suite::{
     template_context, AssertionKind, GatewayResolver, Step, StepAction, Suite, Templater,
 };

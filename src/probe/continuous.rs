@@ -17,7 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::stats::{self, Sample};
 use crate::engine::context::SuiteContext;
-use crate::report::model::{AssertionRecord, ProbeStats};
+use crate::engine::model::{AssertionRecord, ProbeStats};
 use crate::suite::{HttpRequestSpec, Probe, ProbeMode, Templater};
 
 /// Per-request timeout of a probe without its own `http.timeout`.

@@ -10,7 +10,7 @@ pub mod stats;
 use std::time::{Duration, Instant};
 
 use crate::engine::context::{StepError, SuiteContext};
-use crate::report::model::AssertionRecord;
+use crate::engine::model::AssertionRecord;
 use crate::suite::{Assertion, AssertionKind};
 
 /// A failed attempt: one line for humans, the whole story for reports.

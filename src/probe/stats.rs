@@ -5,10 +5,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::report::model::{AssertionRecord, OutageWindow, ProbeStats};
-use crate::report::text::fmt_latency;
+use crate::engine::model::{AssertionRecord, OutageWindow, ProbeStats};
 pub use crate::suite::threshold::{parse_latency, parse_rate, Op, Threshold, ThresholdError};
 use crate::suite::{format_duration, ProbeExpect};
+use crate::units::fmt_latency;
 
 /// The result of one scheduled send. Times are offsets from the probe's start.
 #[derive(Clone, Debug, PartialEq)]
@@ -235,7 +235,7 @@ pub fn expectations(expect: &ProbeExpect, stats: &ProbeStats) -> Vec<AssertionRe
     let record = |passed: bool, message: String| AssertionRecord {
         name: format!("probe {}", stats.name),
         passed,
-        detail: (!passed).then(|| crate::report::text::probe_line(stats)),
+        detail: (!passed).then(|| probe_line(stats)),
         message,
         attempts: 1,
         duration: Duration::ZERO,
@@ -282,6 +282,31 @@ pub fn to_stats(
             })
             .collect(),
     }
+}
+
+/// `probe shop (continuous, every 50ms): 120 sent, 99.17% ok, p50 2ms p95 3ms
+/// p99 40ms max 41ms, 1 outage (longest 50ms)`
+pub fn probe_line(p: &ProbeStats) -> String {
+    let outages = match p.outages.len() {
+        0 => "no outage".to_string(),
+        n => format!(
+            "{n} outage{} (longest {})",
+            if n == 1 { "" } else { "s" },
+            fmt_latency(p.longest_outage())
+        ),
+    };
+    format!(
+        "probe {} ({}, every {}): {} sent, {:.2}% ok, p50 {} p95 {} p99 {} max {}, {outages}",
+        p.name.split_whitespace().collect::<Vec<_>>().join(" "),
+        p.mode,
+        fmt_latency(p.every),
+        p.count,
+        p.success_rate * 100.0,
+        fmt_latency(p.p50),
+        fmt_latency(p.p95),
+        fmt_latency(p.p99),
+        fmt_latency(p.max),
+    )
 }
 
 #[cfg(test)]
@@ -484,5 +509,37 @@ mod tests {
         assert_eq!(st.outages[0].start_ms, 120);
         assert_eq!(st.outages[0].end_ms, 150);
         assert_eq!(st.longest_outage(), ms(30));
+    }
+
+    #[test]
+    fn probe_lines_show_rate_percentiles_and_outages() {
+        use crate::engine::model::OutageWindow;
+        let ms = Duration::from_millis;
+        let mut p = ProbeStats {
+            name: "shop".into(),
+            mode: "continuous".into(),
+            every: ms(50),
+            started_ms: 0,
+            count: 120,
+            failures: 1,
+            success_rate: 119.0 / 120.0,
+            p50: Duration::from_micros(420),
+            p95: ms(3),
+            p99: ms(40),
+            max: ms(41),
+            send_lateness_p99: ms(1),
+            outages: vec![],
+        };
+        assert_eq!(
+            probe_line(&p),
+            "probe shop (continuous, every 50ms): 120 sent, 99.17% ok, p50 0.42ms p95 3.00ms p99 40ms max 41ms, no outage"
+        );
+        p.outages = vec![OutageWindow {
+            start_ms: 100,
+            end_ms: 150,
+            duration: ms(50),
+            failures: 1,
+        }];
+        assert!(probe_line(&p).ends_with("1 outage (longest 50ms)"));
     }
 }

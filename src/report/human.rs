@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::event::{Event, LogLevel, Reporter};
-use super::model::{CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, SuiteReport};
 use super::text::{assertion_line, fmt_duration, one_line, probe_line, step_line};
+use crate::engine::event::{Event, LogLevel, Reporter};
+use crate::engine::model::{
+    CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, SuiteReport,
+};
 
 /// How the human output looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -566,7 +568,7 @@ impl TermLike for SinkTerm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::sample_events;
+    use crate::engine::fixture::sample_events;
 
     /// A sink the test can read after the reporter wrote to it.
     #[derive(Clone, Default)]

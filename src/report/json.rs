@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::event::{Event, Reporter};
-use super::model::RunReport;
+use crate::engine::event::{Event, Reporter};
+use crate::engine::model::RunReport;
 
 /// The report as pretty JSON (field order follows the model, so it is stable),
 /// with a trailing newline.
@@ -57,8 +57,8 @@ impl<W: Write + Send> Reporter for JsonEventReporter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::event::LogLevel;
-    use crate::report::fixture::sample_run;
+    use crate::engine::event::LogLevel;
+    use crate::engine::fixture::sample_run;
 
     #[test]
     fn report_json_snapshot() {

@@ -8,8 +8,8 @@
 
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
-use super::model::{CaseReport, CaseStatus, RunReport, SuiteReport};
 use super::text::{assertion_line, cdata, one_line, probe_line, step_line};
+use crate::engine::model::{CaseReport, CaseStatus, RunReport, SuiteReport};
 
 /// The run as a JUnit XML document.
 pub fn to_junit_xml(report: &RunReport) -> String {
@@ -126,7 +126,7 @@ fn dur(d: std::time::Duration) -> junit_report::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::sample_run;
+    use crate::engine::fixture::sample_run;
     use quick_xml::events::Event as X;
     use quick_xml::Reader;
 

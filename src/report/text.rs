@@ -2,9 +2,9 @@
 //! escapes, control characters) and the one-line formats of steps,
 //! assertions and durations.
 
-use std::time::Duration;
-
-use super::model::{AssertionRecord, Outcome, ProbeStats, StepRecord};
+use crate::engine::model::{AssertionRecord, Outcome, StepRecord};
+pub use crate::probe::stats::probe_line;
+pub use crate::units::{fmt_duration, fmt_latency};
 
 /// Removes ANSI escape sequences (CSI, OSC/DCS strings, two-char escapes).
 pub fn strip_ansi(s: &str) -> String {
@@ -81,19 +81,6 @@ pub fn cdata(s: &str) -> String {
     sanitize(s).replace("]]>", "]]]]><![CDATA[>")
 }
 
-/// Short human duration: "45ms", "1.2s", "2m05s".
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if d.as_secs() < 60 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
-}
-
 /// Four-column label of a step outcome.
 pub fn outcome_label(o: Outcome) -> &'static str {
     match o {
@@ -147,43 +134,10 @@ pub fn assertion_line(a: &AssertionRecord) -> String {
     line
 }
 
-/// A latency: "0.42ms", "12ms", "1.2s" (sub-millisecond values keep a fraction).
-pub fn fmt_latency(d: Duration) -> String {
-    if d < Duration::from_millis(10) && !d.is_zero() {
-        format!("{:.2}ms", d.as_secs_f64() * 1000.0)
-    } else {
-        fmt_duration(d)
-    }
-}
-
-/// `probe shop (continuous, every 50ms): 120 sent, 99.17% ok, p50 2ms p95 3ms
-/// p99 40ms max 41ms, 1 outage (longest 50ms)`
-pub fn probe_line(p: &ProbeStats) -> String {
-    let outages = match p.outages.len() {
-        0 => "no outage".to_string(),
-        n => format!(
-            "{n} outage{} (longest {})",
-            if n == 1 { "" } else { "s" },
-            fmt_latency(p.longest_outage())
-        ),
-    };
-    format!(
-        "probe {} ({}, every {}): {} sent, {:.2}% ok, p50 {} p95 {} p99 {} max {}, {outages}",
-        one_line(&p.name),
-        p.mode,
-        fmt_latency(p.every),
-        p.count,
-        p.success_rate * 100.0,
-        fmt_latency(p.p50),
-        fmt_latency(p.p95),
-        fmt_latency(p.p99),
-        fmt_latency(p.max),
-    )
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn strips_colour_cursor_osc_and_charset_escapes() {
@@ -286,37 +240,5 @@ pub(crate) mod tests {
             assertion_line(&a),
             "assert FAIL route serves v1 (3 attempts, 1.2s): expected 200, got 503"
         );
-    }
-
-    #[test]
-    fn probe_lines_show_rate_percentiles_and_outages() {
-        use super::super::model::OutageWindow;
-        let ms = Duration::from_millis;
-        let mut p = ProbeStats {
-            name: "shop".into(),
-            mode: "continuous".into(),
-            every: ms(50),
-            started_ms: 0,
-            count: 120,
-            failures: 1,
-            success_rate: 119.0 / 120.0,
-            p50: Duration::from_micros(420),
-            p95: ms(3),
-            p99: ms(40),
-            max: ms(41),
-            send_lateness_p99: ms(1),
-            outages: vec![],
-        };
-        assert_eq!(
-            probe_line(&p),
-            "probe shop (continuous, every 50ms): 120 sent, 99.17% ok, p50 0.42ms p95 3.00ms p99 40ms max 41ms, no outage"
-        );
-        p.outages = vec![OutageWindow {
-            start_ms: 100,
-            end_ms: 150,
-            duration: ms(50),
-            failures: 1,
-        }];
-        assert!(probe_line(&p).ends_with("1 outage (longest 50ms)"));
     }
 }

@@ -6,6 +6,7 @@ mod duration;
 mod error;
 mod load;
 mod locate;
+pub mod manifest;
 mod matcher;
 mod schema;
 mod step;

@@ -358,7 +358,7 @@ mod secs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::sample_run;
+    use crate::engine::fixture::sample_run;
 
     #[test]
     fn totals_count_each_status_and_unreported_suite_errors() {

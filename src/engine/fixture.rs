@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
-use super::model::*;
+use crate::engine::model::*;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -172,8 +172,8 @@ pub fn sample_run() -> RunReport {
 }
 
 /// The events an engine would emit for `sample_run`, in order.
-pub fn sample_events() -> Vec<super::event::Event> {
-    use super::event::{Event, LogLevel};
+pub fn sample_events() -> Vec<crate::engine::event::Event> {
+    use crate::engine::event::{Event, LogLevel};
     let report = sample_run();
     let mut events = vec![Event::RunStarted {
         run_id: report.run_id.clone(),
