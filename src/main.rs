@@ -131,6 +131,10 @@ enum Command {
         /// Each restore must finish within this; what is not done stays in the journal (exit 5).
         #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
         restore_timeout: std::time::Duration,
+        /// Run one shard of the scenarios: count:K/N deals them round-robin,
+        /// hash:K/N by a stable hash of suite/scenario (as cargo-nextest).
+        #[arg(long, value_name = "count:K/N|hash:K/N")]
+        partition: Option<heatcheck::engine::partition::Partition>,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -297,6 +301,7 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            partition,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -314,6 +319,7 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            partition,
         }),
         Command::Plan {
             suites,

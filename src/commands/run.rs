@@ -10,6 +10,7 @@ use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::ai::generate::ProviderBackend;
 use crate::ai::lockfile::{self, LockState};
 use crate::engine::event::Reporter;
+use crate::engine::partition::Partition;
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
@@ -40,6 +41,8 @@ pub struct RunArgs {
     pub regenerate: bool,
     /// Each restore must be done within this; the rest stays in the journal.
     pub restore_timeout: Duration,
+    /// Run only this shard of the scenarios.
+    pub partition: Option<Partition>,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -179,7 +182,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     };
     let client = conn.client.clone();
     // `--regenerate`: fresh scenarios first, written to the lock.
-    let mut suites = Vec::new();
+    let mut suites: Vec<(Suite, Vec<Scenario>)> = Vec::new();
     for (suite, plan) in planned {
         let locked = match plan {
             AiPlan::Locked(l) => l,
@@ -218,6 +221,10 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             }
         };
         suites.push((suite, locked));
+    }
+
+    if let Some(partition) = args.partition {
+        suites = apply_partition(partition, &args.scenarios, suites);
     }
 
     let reporter: Box<dyn Reporter> = if args.json_output {
@@ -343,6 +350,55 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     }
     conn.close().await;
     code
+}
+
+/// Keeps this shard's scenarios (of those `--scenario` selects) and drops
+/// suites left with none, so their fixtures and steady state run only in
+/// shards that have work for them.
+fn apply_partition(
+    partition: Partition,
+    only: &[String],
+    suites: Vec<(Suite, Vec<Scenario>)>,
+) -> Vec<(Suite, Vec<Scenario>)> {
+    let wanted = |sc: &Scenario| only.is_empty() || only.iter().any(|n| n == &sc.name);
+    let items: Vec<(&str, &str)> = suites
+        .iter()
+        .flat_map(|(suite, locked)| {
+            suite
+                .spec
+                .scenarios
+                .iter()
+                .chain(locked)
+                .filter(|sc| wanted(sc))
+                .map(|sc| (suite.metadata.name.as_str(), sc.name.as_str()))
+        })
+        .collect();
+    let mut picked = partition.select(&items).into_iter();
+    let total = items.len();
+    let mut kept_scenarios = 0;
+    let mut out = Vec::new();
+    for (mut suite, locked) in suites {
+        // A suite of steady-state checks only runs in the first shard.
+        if suite.spec.scenarios.is_empty() && locked.is_empty() {
+            if partition.shard == 1 {
+                out.push((suite, locked));
+            }
+            continue;
+        }
+        let mut keep = |sc: &Scenario| wanted(sc) && picked.next().unwrap_or(false);
+        suite.spec.scenarios.retain(|sc| keep(sc));
+        let locked: Vec<Scenario> = locked.into_iter().filter(|sc| keep(sc)).collect();
+        let n = suite.spec.scenarios.len() + locked.len();
+        if n > 0 {
+            kept_scenarios += n;
+            out.push((suite, locked));
+        }
+    }
+    eprintln!(
+        "partition {partition}: {kept_scenarios} of {total} scenario(s), in {} suite(s)",
+        out.len()
+    );
+    out
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
