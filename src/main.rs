@@ -135,6 +135,13 @@ enum Command {
         /// hash:K/N by a stable hash of suite/scenario (as cargo-nextest).
         #[arg(long, value_name = "count:K/N|hash:K/N")]
         partition: Option<heatcheck::engine::partition::Partition>,
+        /// Run a failed scenario again (restored first) up to N more times;
+        /// passed after a failure is "flaky" (default: the suite's defaults.retries).
+        #[arg(long, value_name = "N")]
+        retries: Option<u32>,
+        /// Exit 1 when a scenario was flaky (by default flaky passes).
+        #[arg(long)]
+        flaky_fails: bool,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -302,6 +309,8 @@ fn main() -> ExitCode {
             regenerate,
             restore_timeout,
             partition,
+            retries,
+            flaky_fails,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -320,6 +329,8 @@ fn main() -> ExitCode {
             regenerate,
             restore_timeout,
             partition,
+            retries,
+            flaky_fails,
         }),
         Command::Plan {
             suites,

@@ -43,6 +43,10 @@ pub struct RunArgs {
     pub restore_timeout: Duration,
     /// Run only this shard of the scenarios.
     pub partition: Option<Partition>,
+    /// Over the suites' `defaults.retries`.
+    pub retries: Option<u32>,
+    /// A flaky scenario fails the run.
+    pub flaky_fails: bool,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -250,6 +254,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             policy: args.policy.clone(),
             restore_timeout: Some(args.restore_timeout),
             stop_waiting: Some(hurry_rx.clone()),
+            retries: args.retries,
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -336,6 +341,21 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         );
     }
     let mut code = report.exit_code;
+    let flaky: Vec<&str> = report
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .filter(|c| c.is_flaky())
+        .map(|c| c.name.as_str())
+        .collect();
+    if args.flaky_fails && !flaky.is_empty() {
+        eprintln!(
+            "error: --flaky-fails: {} flaky scenario(s): {}",
+            flaky.len(),
+            flaky.join(", ")
+        );
+        code = code.max(exit::TEST_FAILED);
+    }
     if let Some(path) = &args.junit {
         if let Err(e) = write_file(path, &to_junit_xml(&report)) {
             eprintln!("error: writing JUnit report {}: {e}", path.display());

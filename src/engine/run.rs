@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub restore_timeout: Option<Duration>,
     /// Turns true on a second Ctrl-C: restores stop waiting for deletions.
     pub stop_waiting: Option<watch::Receiver<bool>>,
+    /// `--retries`: over the suites' `defaults.retries`.
+    pub retries: Option<u32>,
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -411,7 +413,35 @@ impl Engine {
                 cases.push(report);
                 continue;
             }
-            let (case, r) = self.run_scenario(&ctx, sc, origin).await;
+            let retries = self.options.retries.unwrap_or(suite.spec.defaults.retries);
+            let (mut case, mut r) = self.run_scenario(&ctx, sc, origin).await;
+            let mut failed_attempts = Vec::new();
+            // Retried only when it failed on its own: never after a stop
+            // condition or a signal, nor when its restore did not finish.
+            while case.report.is_failure()
+                && !case.aborted
+                && r.ok()
+                && (failed_attempts.len() as u32) < retries
+            {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Info,
+                    message: format!(
+                        "scenario {:?} {} (attempt {} of {}); restored, running it again",
+                        sc.name,
+                        case.report.status.label(),
+                        failed_attempts.len() + 1,
+                        retries + 1
+                    ),
+                });
+                restore.merge(r);
+                failed_attempts.push(case.report);
+                (case, r) = self.run_scenario(&ctx, sc, origin).await;
+            }
+            case.report.failed_attempts = failed_attempts;
+            self.emitter.emit(Event::CaseFinished {
+                suite: name.clone(),
+                report: case.report.clone(),
+            });
             failed |= case.report.is_failure();
             aborted |= case.aborted;
             restore.merge(r);
@@ -528,6 +558,7 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
             probes: vec![],
+            failed_attempts: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -572,6 +603,7 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
             probes: vec![],
+            failed_attempts: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -793,10 +825,7 @@ impl Engine {
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
         report.origin = Some(origin.into());
         report.probes = probe_stats;
-        self.emitter.emit(Event::CaseFinished {
-            suite,
-            report: report.clone(),
-        });
+        // CaseFinished is the caller's: after any retries, with every attempt.
         (CaseOutcome { report, aborted }, restore)
     }
 }
@@ -833,6 +862,7 @@ fn scenario_report(
         remediation: sc.remediation.clone(),
         origin: Some("suite".into()),
         probes: vec![],
+        failed_attempts: vec![],
     }
 }
 
