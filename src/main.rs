@@ -142,6 +142,10 @@ enum Command {
         /// Exit 1 when a scenario was flaky (by default flaky passes).
         #[arg(long)]
         flaky_fails: bool,
+        /// Run up to N suites at once; suites that may touch the same
+        /// namespace still run one after another.
+        #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -311,6 +315,7 @@ fn main() -> ExitCode {
             partition,
             retries,
             flaky_fails,
+            jobs,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -331,6 +336,7 @@ fn main() -> ExitCode {
             partition,
             retries,
             flaky_fails,
+            jobs: jobs.into(),
         }),
         Command::Plan {
             suites,

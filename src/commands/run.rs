@@ -14,6 +14,7 @@ use crate::engine::partition::Partition;
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
+use crate::report::grouped::GroupedReporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
@@ -47,6 +48,8 @@ pub struct RunArgs {
     pub retries: Option<u32>,
     /// A flaky scenario fails the run.
     pub flaky_fails: bool,
+    /// Suites run at once.
+    pub jobs: usize,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -233,6 +236,16 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
 
     let reporter: Box<dyn Reporter> = if args.json_output {
         Box::new(JsonEventReporter::new(std::io::stdout()))
+    } else if args.jobs > 1 {
+        // Concurrent suites print as one block each, without live spinners.
+        let options = HumanOptions {
+            progress: false,
+            ..HumanOptions::detect()
+        };
+        Box::new(GroupedReporter::new(HumanReporter::new(
+            Box::new(std::io::stdout()),
+            options,
+        )))
     } else {
         Box::new(HumanReporter::new(
             Box::new(std::io::stdout()),
@@ -255,6 +268,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             restore_timeout: Some(args.restore_timeout),
             stop_waiting: Some(hurry_rx.clone()),
             retries: args.retries,
+            jobs: args.jobs,
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
