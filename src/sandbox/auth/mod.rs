@@ -210,3 +210,6 @@ pub fn forbidden_error(group: &str, resource: &str, name: &str, err: &str) -> Ap
         details: Some(Value::Object(details)),
     }
 }
+
+#[cfg(test)]
+mod tests;
