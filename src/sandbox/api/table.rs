@@ -288,12 +288,18 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
         }
         ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
             cols.push(col("Role", |o| {
-                json!(format!("{}/{}", s(o, "/roleRef/kind"), s(o, "/roleRef/name")))
+                json!(format!(
+                    "{}/{}",
+                    s(o, "/roleRef/kind"),
+                    s(o, "/roleRef/name")
+                ))
             }));
             cols.push(age);
             cols.push(wide("Users", |o| subjects_of(o, "User")));
             cols.push(wide("Groups", |o| subjects_of(o, "Group")));
-            cols.push(wide("ServiceAccounts", |o| subjects_of(o, "ServiceAccount")));
+            cols.push(wide("ServiceAccounts", |o| {
+                subjects_of(o, "ServiceAccount")
+            }));
             return cols;
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {

@@ -19,12 +19,22 @@ fn rule(verbs: &str, groups: &str, resources: &str, urls: &str) -> Value {
 
 fn put(store: &Store, plural: &str, ns: Option<&str>, obj: Value) {
     store
-        .create(&ResKey::new(GROUP, plural), ns, obj, &WriteOptions::default())
+        .create(
+            &ResKey::new(GROUP, plural),
+            ns,
+            obj,
+            &WriteOptions::default(),
+        )
         .unwrap_or_else(|e| panic!("create {plural}: {e}"));
 }
 
 fn cluster_role(store: &Store, name: &str, rules: Vec<Value>) {
-    put(store, "clusterroles", None, json!({"metadata": {"name": name}, "rules": rules}));
+    put(
+        store,
+        "clusterroles",
+        None,
+        json!({"metadata": {"name": name}, "rules": rules}),
+    );
 }
 
 /// Subjects as "User:name", "Group:name", "ServiceAccount:ns:name".
@@ -44,31 +54,58 @@ fn subjects(list: &[&str]) -> Vec<Value> {
 }
 
 fn cluster_binding(store: &Store, name: &str, role: &str, who: &[&str]) {
-    put(store, "clusterrolebindings", None, json!({"metadata": {"name": name},
-        "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role}, "subjects": subjects(who)}));
+    put(
+        store,
+        "clusterrolebindings",
+        None,
+        json!({"metadata": {"name": name},
+        "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role}, "subjects": subjects(who)}),
+    );
 }
 
 fn binding(store: &Store, ns: &str, name: &str, kind: &str, role: &str, who: &[&str]) {
     let n = ResKey::new("", "namespaces");
     if store.get(&n, None, ns).is_err() {
         store
-            .create(&n, None, json!({"metadata": {"name": ns}}), &WriteOptions::default())
+            .create(
+                &n,
+                None,
+                json!({"metadata": {"name": ns}}),
+                &WriteOptions::default(),
+            )
             .unwrap();
     }
-    put(store, "rolebindings", Some(ns), json!({"metadata": {"name": name, "namespace": ns},
-        "roleRef": {"apiGroup": GROUP, "kind": kind, "name": role}, "subjects": subjects(who)}));
+    put(
+        store,
+        "rolebindings",
+        Some(ns),
+        json!({"metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": GROUP, "kind": kind, "name": role}, "subjects": subjects(who)}),
+    );
 }
 
 fn user(name: &str, groups: &str) -> UserInfo {
     UserInfo {
         name: name.into(),
-        groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_string).collect(),
+        groups: groups
+            .split(',')
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect(),
         ..Default::default()
     }
 }
 
 /// `defaultAttributes{user, groups, verb, resource, subresource, namespace, apiGroup}`.
-fn res(u: &str, groups: &str, verb: &str, resource: &str, sub: &str, ns: &str, group: &str) -> Attributes {
+fn res(
+    u: &str,
+    groups: &str,
+    verb: &str,
+    resource: &str,
+    sub: &str,
+    ns: &str,
+    group: &str,
+) -> Attributes {
     Attributes {
         user: user(u, groups),
         verb: verb.into(),
@@ -98,7 +135,14 @@ fn allowed(store: &Store, a: &Attributes) -> bool {
 fn cluster_role_bound_in_one_namespace_grants_only_there() {
     let s = Store::new();
     cluster_role(&s, "admin", vec![rule("*", "*", "*", "*")]);
-    binding(&s, "ns1", "b", "ClusterRole", "admin", &["User:admin", "Group:admins"]);
+    binding(
+        &s,
+        "ns1",
+        "b",
+        "ClusterRole",
+        "admin",
+        &["User:admin", "Group:admins"],
+    );
     for a in [
         res("admin", "", "get", "Pods", "", "ns1", ""),
         res("admin", "", "watch", "Pods", "", "ns1", ""),
@@ -121,9 +165,21 @@ fn cluster_role_bound_in_one_namespace_grants_only_there() {
 #[test]
 fn non_resource_urls_match_exactly_or_by_prefix() {
     let s = Store::new();
-    cluster_role(&s, "getter", vec![json!({"verbs": ["get"], "nonResourceURLs": ["/apis"]})]);
-    cluster_role(&s, "any", vec![json!({"verbs": ["*"], "nonResourceURLs": ["/apis"]})]);
-    cluster_role(&s, "prefix", vec![json!({"verbs": ["get"], "nonResourceURLs": ["/apis/*"]})]);
+    cluster_role(
+        &s,
+        "getter",
+        vec![json!({"verbs": ["get"], "nonResourceURLs": ["/apis"]})],
+    );
+    cluster_role(
+        &s,
+        "any",
+        vec![json!({"verbs": ["*"], "nonResourceURLs": ["/apis"]})],
+    );
+    cluster_role(
+        &s,
+        "prefix",
+        vec![json!({"verbs": ["get"], "nonResourceURLs": ["/apis/*"]})],
+    );
     cluster_binding(&s, "getter", "getter", &["User:foo", "Group:bar"]);
     cluster_binding(&s, "any", "any", &["User:admin", "Group:admin"]);
     cluster_binding(&s, "prefix", "prefix", &["User:prefixed", "Group:prefixed"]);
@@ -156,19 +212,44 @@ fn subresources_need_their_own_rule_or_a_star() {
     let s = Store::new();
     cluster_role(&s, "pods", vec![rule("*", "*", "pods", "*")]);
     cluster_role(&s, "status", vec![rule("*", "*", "pods/status", "*")]);
-    cluster_role(&s, "any-scale", vec![rule("get,update", "apps", "*/scale", "*")]);
+    cluster_role(
+        &s,
+        "any-scale",
+        vec![rule("get,update", "apps", "*/scale", "*")],
+    );
     binding(&s, "ns1", "a", "ClusterRole", "pods", &["User:a"]);
     binding(&s, "ns1", "b", "ClusterRole", "status", &["User:b"]);
     binding(&s, "ns1", "c", "ClusterRole", "any-scale", &["User:c"]);
     assert!(allowed(&s, &res("a", "", "get", "pods", "", "ns1", "")));
-    assert!(!allowed(&s, &res("a", "", "get", "pods", "status", "ns1", "")));
-    assert!(allowed(&s, &res("b", "", "get", "pods", "status", "ns1", "")));
+    assert!(!allowed(
+        &s,
+        &res("a", "", "get", "pods", "status", "ns1", "")
+    ));
+    assert!(allowed(
+        &s,
+        &res("b", "", "get", "pods", "status", "ns1", "")
+    ));
     assert!(!allowed(&s, &res("b", "", "get", "pods", "", "ns1", "")));
-    assert!(allowed(&s, &res("c", "", "update", "deployments", "scale", "ns1", "apps")));
-    assert!(allowed(&s, &res("c", "", "get", "statefulsets", "scale", "ns1", "apps")));
-    assert!(!allowed(&s, &res("c", "", "update", "deployments", "", "ns1", "apps")));
-    assert!(!allowed(&s, &res("c", "", "update", "deployments", "status", "ns1", "apps")));
-    assert!(!allowed(&s, &res("c", "", "delete", "deployments", "scale", "ns1", "apps")));
+    assert!(allowed(
+        &s,
+        &res("c", "", "update", "deployments", "scale", "ns1", "apps")
+    ));
+    assert!(allowed(
+        &s,
+        &res("c", "", "get", "statefulsets", "scale", "ns1", "apps")
+    ));
+    assert!(!allowed(
+        &s,
+        &res("c", "", "update", "deployments", "", "ns1", "apps")
+    ));
+    assert!(!allowed(
+        &s,
+        &res("c", "", "update", "deployments", "status", "ns1", "apps")
+    ));
+    assert!(!allowed(
+        &s,
+        &res("c", "", "delete", "deployments", "scale", "ns1", "apps")
+    ));
 }
 
 /// TestRuleMatches: star verb, star group, star resource, tuple expansion.
@@ -177,25 +258,53 @@ fn rule_matching_expands_every_tuple() {
     let cases: &[(PolicyRule, &[(&str, &str, &str, bool)])] = &[
         (
             pr(&["*"], &["group1"], &["resource1"]),
-            &[("verb1", "group1", "resource1", true), ("verb1", "group2", "resource1", false), ("verb2", "group1", "resource1", true), ("verb2", "group1", "resource2", false)],
+            &[
+                ("verb1", "group1", "resource1", true),
+                ("verb1", "group2", "resource1", false),
+                ("verb2", "group1", "resource1", true),
+                ("verb2", "group1", "resource2", false),
+            ],
         ),
         (
             pr(&["verb1"], &["*"], &["resource1"]),
-            &[("verb1", "group1", "resource1", true), ("verb1", "group2", "resource1", true), ("verb1", "group1", "resource2", false), ("verb2", "group1", "resource1", false)],
+            &[
+                ("verb1", "group1", "resource1", true),
+                ("verb1", "group2", "resource1", true),
+                ("verb1", "group1", "resource2", false),
+                ("verb2", "group1", "resource1", false),
+            ],
         ),
         (
             pr(&["verb1"], &["group1"], &["*"]),
-            &[("verb1", "group1", "resource1", true), ("verb1", "group1", "resource2", true), ("verb1", "group2", "resource1", false), ("verb2", "group1", "resource1", false)],
+            &[
+                ("verb1", "group1", "resource1", true),
+                ("verb1", "group1", "resource2", true),
+                ("verb1", "group2", "resource1", false),
+                ("verb2", "group1", "resource1", false),
+            ],
         ),
         (
-            pr(&["verb1", "verb2"], &["group1", "group2"], &["resource1", "resource2"]),
-            &[("verb1", "group1", "resource1", true), ("verb2", "group2", "resource2", true), ("verb1", "group2", "resource1", true), ("verb3", "group1", "resource1", false)],
+            pr(
+                &["verb1", "verb2"],
+                &["group1", "group2"],
+                &["resource1", "resource2"],
+            ),
+            &[
+                ("verb1", "group1", "resource1", true),
+                ("verb2", "group2", "resource2", true),
+                ("verb1", "group2", "resource1", true),
+                ("verb3", "group1", "resource1", false),
+            ],
         ),
     ];
     for (rule, requests) in cases {
         for (verb, group, resource, want) in *requests {
             let a = res("u", "", verb, resource, "", "ns", group);
-            assert_eq!(rule.allows(&a), *want, "{rule:?} on {verb} {group} {resource}");
+            assert_eq!(
+                rule.allows(&a),
+                *want,
+                "{rule:?} on {verb} {group} {resource}"
+            );
         }
     }
 }
@@ -220,14 +329,24 @@ fn resource_names_restrict_a_rule_to_named_objects() {
     a.name = "other".into();
     assert!(!r.allows(&a));
     a.name = String::new();
-    assert!(!r.allows(&a), "a list has no name: a named rule does not allow it");
+    assert!(
+        !r.allows(&a),
+        "a list has no name: a named rule does not allow it"
+    );
 }
 
 #[test]
 fn service_account_subjects_default_to_the_binding_namespace() {
     let s = Store::new();
     cluster_role(&s, "reader", vec![rule("get", "", "pods", "")]);
-    binding(&s, "ns1", "local", "ClusterRole", "reader", &["ServiceAccount:app"]);
+    binding(
+        &s,
+        "ns1",
+        "local",
+        "ClusterRole",
+        "reader",
+        &["ServiceAccount:app"],
+    );
     let sa = UserInfo::service_account("ns1", "app");
     let mut a = res("", "", "get", "pods", "", "ns1", "");
     a.user = sa.clone();
@@ -240,7 +359,14 @@ fn service_account_subjects_default_to_the_binding_namespace() {
     a.user = UserInfo::service_account("ns2", "app");
     assert!(!allowed(&s, &a));
     // A group of all ServiceAccounts in a namespace.
-    binding(&s, "ns1", "all-sa", "ClusterRole", "reader", &["Group:system:serviceaccounts:ns1"]);
+    binding(
+        &s,
+        "ns1",
+        "all-sa",
+        "ClusterRole",
+        "reader",
+        &["Group:system:serviceaccounts:ns1"],
+    );
     a.user = UserInfo::service_account("ns1", "other");
     assert!(allowed(&s, &a));
 }
@@ -251,14 +377,37 @@ fn a_binding_to_a_missing_role_is_reported_in_the_reason() {
     binding(&s, "ns1", "dangling", "Role", "gone", &["User:u"]);
     let d = authorize(&s, &res("u", "", "get", "pods", "", "ns1", ""));
     assert!(!d.allowed);
-    assert_eq!(d.reason, "RBAC: role.rbac.authorization.k8s.io \"gone\" not found");
+    assert_eq!(
+        d.reason,
+        "RBAC: role.rbac.authorization.k8s.io \"gone\" not found"
+    );
 }
 
 #[test]
 fn masters_are_allowed_everything_without_bindings() {
     let s = Store::new();
-    assert!(allowed(&s, &Attributes { user: UserInfo::admin(), verb: "delete".into(), resource_request: true, resource: "namespaces".into(), ..Default::default() }));
-    assert!(!allowed(&s, &res("nobody", "system:authenticated", "get", "pods", "", "default", "")));
+    assert!(allowed(
+        &s,
+        &Attributes {
+            user: UserInfo::admin(),
+            verb: "delete".into(),
+            resource_request: true,
+            resource: "namespaces".into(),
+            ..Default::default()
+        }
+    ));
+    assert!(!allowed(
+        &s,
+        &res(
+            "nobody",
+            "system:authenticated",
+            "get",
+            "pods",
+            "",
+            "default",
+            ""
+        )
+    ));
 }
 
 #[test]
@@ -267,25 +416,92 @@ fn bootstrap_policy_gives_authenticated_users_discovery_and_self_reviews() {
     super::bootstrap::ensure(&s);
     let u = "alice";
     let g = "system:authenticated";
-    for p in ["/api", "/api/v1", "/apis", "/apis/apps/v1", "/version", "/openapi/v3", "/healthz"] {
+    for p in [
+        "/api",
+        "/api/v1",
+        "/apis",
+        "/apis/apps/v1",
+        "/version",
+        "/openapi/v3",
+        "/healthz",
+    ] {
         assert!(allowed(&s, &url(u, g, "get", p)), "{p}");
     }
-    assert!(allowed(&s, &res(u, g, "create", "selfsubjectaccessreviews", "", "", "authorization.k8s.io")));
-    assert!(allowed(&s, &res(u, g, "create", "selfsubjectrulesreviews", "", "", "authorization.k8s.io")));
-    assert!(allowed(&s, &res(u, g, "create", "selfsubjectreviews", "", "", "authentication.k8s.io")));
-    assert!(!allowed(&s, &res(u, g, "create", "subjectaccessreviews", "", "", "authorization.k8s.io")));
-    assert!(!allowed(&s, &res(u, g, "list", "configmaps", "", "default", "")));
+    assert!(allowed(
+        &s,
+        &res(
+            u,
+            g,
+            "create",
+            "selfsubjectaccessreviews",
+            "",
+            "",
+            "authorization.k8s.io"
+        )
+    ));
+    assert!(allowed(
+        &s,
+        &res(
+            u,
+            g,
+            "create",
+            "selfsubjectrulesreviews",
+            "",
+            "",
+            "authorization.k8s.io"
+        )
+    ));
+    assert!(allowed(
+        &s,
+        &res(
+            u,
+            g,
+            "create",
+            "selfsubjectreviews",
+            "",
+            "",
+            "authentication.k8s.io"
+        )
+    ));
+    assert!(!allowed(
+        &s,
+        &res(
+            u,
+            g,
+            "create",
+            "subjectaccessreviews",
+            "",
+            "",
+            "authorization.k8s.io"
+        )
+    ));
+    assert!(!allowed(
+        &s,
+        &res(u, g, "list", "configmaps", "", "default", "")
+    ));
     assert!(!allowed(&s, &url(u, g, "post", "/api")));
     // The aggregated roles carry the rules of their parts.
     binding(&s, "ns1", "view", "ClusterRole", "view", &["User:alice"]);
     binding(&s, "ns1", "edit", "ClusterRole", "edit", &["User:bob"]);
-    assert!(allowed(&s, &res(u, g, "list", "deployments", "", "ns1", "apps")));
+    assert!(allowed(
+        &s,
+        &res(u, g, "list", "deployments", "", "ns1", "apps")
+    ));
     assert!(!allowed(&s, &res(u, g, "get", "secrets", "", "ns1", "")));
     assert!(!allowed(&s, &res(u, g, "delete", "pods", "", "ns1", "")));
     assert!(allowed(&s, &res("bob", g, "delete", "pods", "", "ns1", "")));
-    assert!(allowed(&s, &res("bob", g, "get", "secrets", "", "ns1", "")), "edit includes view and more");
-    assert!(allowed(&s, &res("bob", g, "patch", "deployments", "scale", "ns1", "apps")));
-    assert!(!allowed(&s, &res("bob", g, "create", "roles", "", "ns1", GROUP)), "edit cannot grant");
+    assert!(
+        allowed(&s, &res("bob", g, "get", "secrets", "", "ns1", "")),
+        "edit includes view and more"
+    );
+    assert!(allowed(
+        &s,
+        &res("bob", g, "patch", "deployments", "scale", "ns1", "apps")
+    ));
+    assert!(
+        !allowed(&s, &res("bob", g, "create", "roles", "", "ns1", GROUP)),
+        "edit cannot grant"
+    );
 }
 
 /// rule_test.go TestCoversExactMatch, TestCoversSubresourceWildcard,
@@ -301,24 +517,95 @@ fn covers_like_the_rule_validation() {
         non_resource_urls: u.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     };
-    let cases: Vec<(&str, Vec<PolicyRule>, Vec<PolicyRule>, Result<(), Vec<&str>>)> = vec![
-        ("exact match", vec![pr(&["get"], &["v1"], &["builds"])], vec![pr(&["get"], &["v1"], &["builds"])], Ok(())),
-        ("star verbs", vec![pr(&["*"], &["v1"], &["builds"])], vec![pr(&["get", "delete"], &["v1"], &["builds"])], Ok(())),
-        ("star groups and resources", vec![pr(&["get"], &["*"], &["*"])], vec![pr(&["get"], &["apps", ""], &["deployments", "pods/status"])], Ok(())),
-        ("missing verb", vec![pr(&["get", "list"], &[""], &["pods"])], vec![pr(&["get", "list", "delete"], &[""], &["pods"])],
-            Err(vec![r#"{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}"#])),
-        ("missing verbs compacted", vec![], vec![pr(&["get", "list"], &[""], &["secrets"])],
-            Err(vec![r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get" "list"]}"#])),
-        ("subresource wildcard", vec![pr(&["get"], &["v1"], &["*/status"])], vec![pr(&["get"], &["v1"], &["pods/status", "builds/status"])], Ok(())),
-        ("subresource wildcard does not cover the parent", vec![pr(&["get"], &["v1"], &["*/status"])], vec![pr(&["get"], &["v1"], &["pods"])],
-            Err(vec![r#"{APIGroups:["v1"], Resources:["pods"], Verbs:["get"]}"#])),
-        ("resource names covered", vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo", "bar"])], vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo"])], Ok(())),
-        ("unnamed owner covers named", vec![pr(&["get"], &["v1"], &["builds"])], vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo"])], Ok(())),
-        ("named owner does not cover unnamed", vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo"])], vec![pr(&["get"], &["v1"], &["builds"])],
-            Err(vec![r#"{APIGroups:["v1"], Resources:["builds"], Verbs:["get"]}"#])),
-        ("non-resource prefix", vec![urls(&["get"], &["/apis/*"])], vec![urls(&["get"], &["/apis/v1", "/apis/apps/v1"])], Ok(())),
-        ("non-resource not covered", vec![urls(&["get"], &["/apis/*"])], vec![urls(&["get", "post"], &["/api"])],
-            Err(vec![r#"{NonResourceURLs:["/api"], Verbs:["get"]}"#, r#"{NonResourceURLs:["/api"], Verbs:["post"]}"#])),
+    let cases: Vec<(
+        &str,
+        Vec<PolicyRule>,
+        Vec<PolicyRule>,
+        Result<(), Vec<&str>>,
+    )> = vec![
+        (
+            "exact match",
+            vec![pr(&["get"], &["v1"], &["builds"])],
+            vec![pr(&["get"], &["v1"], &["builds"])],
+            Ok(()),
+        ),
+        (
+            "star verbs",
+            vec![pr(&["*"], &["v1"], &["builds"])],
+            vec![pr(&["get", "delete"], &["v1"], &["builds"])],
+            Ok(()),
+        ),
+        (
+            "star groups and resources",
+            vec![pr(&["get"], &["*"], &["*"])],
+            vec![pr(&["get"], &["apps", ""], &["deployments", "pods/status"])],
+            Ok(()),
+        ),
+        (
+            "missing verb",
+            vec![pr(&["get", "list"], &[""], &["pods"])],
+            vec![pr(&["get", "list", "delete"], &[""], &["pods"])],
+            Err(vec![
+                r#"{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}"#,
+            ]),
+        ),
+        (
+            "missing verbs compacted",
+            vec![],
+            vec![pr(&["get", "list"], &[""], &["secrets"])],
+            Err(vec![
+                r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get" "list"]}"#,
+            ]),
+        ),
+        (
+            "subresource wildcard",
+            vec![pr(&["get"], &["v1"], &["*/status"])],
+            vec![pr(&["get"], &["v1"], &["pods/status", "builds/status"])],
+            Ok(()),
+        ),
+        (
+            "subresource wildcard does not cover the parent",
+            vec![pr(&["get"], &["v1"], &["*/status"])],
+            vec![pr(&["get"], &["v1"], &["pods"])],
+            Err(vec![
+                r#"{APIGroups:["v1"], Resources:["pods"], Verbs:["get"]}"#,
+            ]),
+        ),
+        (
+            "resource names covered",
+            vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo", "bar"])],
+            vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo"])],
+            Ok(()),
+        ),
+        (
+            "unnamed owner covers named",
+            vec![pr(&["get"], &["v1"], &["builds"])],
+            vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo"])],
+            Ok(()),
+        ),
+        (
+            "named owner does not cover unnamed",
+            vec![names(pr(&["get"], &["v1"], &["builds"]), &["foo"])],
+            vec![pr(&["get"], &["v1"], &["builds"])],
+            Err(vec![
+                r#"{APIGroups:["v1"], Resources:["builds"], Verbs:["get"]}"#,
+            ]),
+        ),
+        (
+            "non-resource prefix",
+            vec![urls(&["get"], &["/apis/*"])],
+            vec![urls(&["get"], &["/apis/v1", "/apis/apps/v1"])],
+            Ok(()),
+        ),
+        (
+            "non-resource not covered",
+            vec![urls(&["get"], &["/apis/*"])],
+            vec![urls(&["get", "post"], &["/api"])],
+            Err(vec![
+                r#"{NonResourceURLs:["/api"], Verbs:["get"]}"#,
+                r#"{NonResourceURLs:["/api"], Verbs:["post"]}"#,
+            ]),
+        ),
     ];
     for (name, owner, requested, want) in cases {
         let got = covers(&owner, &requested);
@@ -332,7 +619,12 @@ fn rules_for_collects_cluster_and_namespace_rules() {
     let s = Store::new();
     cluster_role(&s, "c", vec![rule("get", "", "nodes", "")]);
     cluster_binding(&s, "c", "c", &["Group:g"]);
-    put(&s, "roles", Some("default"), json!({"metadata": {"name": "r", "namespace": "default"}, "rules": [rule("list", "", "pods", "")]}));
+    put(
+        &s,
+        "roles",
+        Some("default"),
+        json!({"metadata": {"name": "r", "namespace": "default"}, "rules": [rule("list", "", "pods", "")]}),
+    );
     binding(&s, "default", "r", "Role", "r", &["User:u"]);
     let u = user("u", "g");
     let (rules, errors) = rules_for(&s, &u, "default");
