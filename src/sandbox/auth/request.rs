@@ -65,12 +65,10 @@ pub fn attributes(user: &UserInfo, method: &str, path: &str, query: Option<&str>
         }
         .to_string();
     }
-    if rest[0] == "namespaces" {
-        if rest.len() > 1 {
-            a.namespace = rest[1].to_string();
-            if rest.len() > 2 && !matches!(rest[2], "status" | "finalize") {
-                rest = &rest[2..];
-            }
+    if rest[0] == "namespaces" && rest.len() > 1 {
+        a.namespace = rest[1].to_string();
+        if rest.len() > 2 && !matches!(rest[2], "status" | "finalize") {
+            rest = &rest[2..];
         }
     }
     let no_sub = matches!(a.verb.as_str(), "proxy" | "redirect");
@@ -143,6 +141,7 @@ mod tests {
 
     /// Cases from kubernetes' requestinfo_test.go.
     #[test]
+    #[allow(clippy::type_complexity)]
     fn request_info_like_kube_apiserver() {
         // (method, url, verb, prefix group, namespace, resource, subresource, name)
         let cases: &[(&str, &str, Option<&str>, &str, &str, &str, &str, &str, &str)] = &[

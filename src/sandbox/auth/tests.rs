@@ -254,6 +254,7 @@ fn subresources_need_their_own_rule_or_a_star() {
 
 /// TestRuleMatches: star verb, star group, star resource, tuple expansion.
 #[test]
+#[allow(clippy::type_complexity)]
 fn rule_matching_expands_every_tuple() {
     let cases: &[(PolicyRule, &[(&str, &str, &str, bool)])] = &[
         (
@@ -507,6 +508,7 @@ fn bootstrap_policy_gives_authenticated_users_discovery_and_self_reviews() {
 /// rule_test.go TestCoversExactMatch, TestCoversSubresourceWildcard,
 /// TestCoversResourceNameMatch, TestCoversNonResourceURLs and friends.
 #[test]
+#[allow(clippy::type_complexity)]
 fn covers_like_the_rule_validation() {
     let names = |mut r: PolicyRule, n: &[&str]| {
         r.resource_names = n.iter().map(|s| s.to_string()).collect();
