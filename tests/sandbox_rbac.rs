@@ -23,7 +23,7 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use common::ServiceAccountMount;
+use common::{Case, SandboxProcess, ServiceAccountMount};
 
 async fn sandbox(users: &[&str]) -> Sandbox {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -181,6 +181,15 @@ async fn a_user_gains_access_through_a_role_binding() {
     assert_eq!(
         e.message,
         r#"configmaps "anything" is forbidden: User "alice" cannot delete resource "configmaps" in API group "" in the namespace "default""#
+    );
+    let details = e.details.expect("details");
+    assert_eq!(
+        (
+            details.name.as_str(),
+            details.group.as_str(),
+            details.kind.as_str()
+        ),
+        ("anything", "", "configmaps")
     );
 
     let rules = Api::<SelfSubjectRulesReview>::all(alice.clone())
@@ -755,4 +764,40 @@ async fn kubectl_auth_can_i_before_and_after_a_role_binding() {
     let o = kubectl(&bin, d, &["create", "token", "default"]).await;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heatcheck_sandbox_user_flag_adds_a_context_without_permissions() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sb = SandboxProcess::start_with(&["--user", "alice", "--user", "ci-bot"]);
+    let kc = std::fs::read_to_string(&sb.kubeconfig).unwrap();
+    let admin = client(&kc, None).await;
+    Api::<ConfigMap>::namespaced(admin, "default")
+        .list(&ListParams::default())
+        .await
+        .expect("the admin context keeps full access");
+    for user in ["alice", "ci-bot"] {
+        let c = client(&kc, Some(user)).await;
+        assert_eq!(whoami(&c).await.0, user);
+        let e = api_error(
+            Api::<ConfigMap>::namespaced(c, "default")
+                .list(&ListParams::default())
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.code, 403, "{user} has no permissions yet");
+    }
+    let out = Case::suite("").exec(&[
+        "sandbox".into(),
+        "--kubeconfig".into(),
+        "kc".into(),
+        "--user".into(),
+        "heatcheck-sandbox".into(),
+    ]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("--user \"heatcheck-sandbox\""),
+        "{}",
+        out.stderr
+    );
 }

@@ -126,11 +126,17 @@ pub struct SandboxProcess {
 
 impl SandboxProcess {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With more `heatcheck sandbox` arguments, e.g. `["--user", "alice"]`.
+    pub fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let child = Command::new(bin())
             .args(["sandbox", "--kubeconfig"])
             .arg(&kubeconfig)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
