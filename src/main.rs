@@ -243,6 +243,9 @@ enum Command {
         /// API server port (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Add a kubeconfig context and user NAME whose token has no permissions until RBAC grants some (repeatable).
+        #[arg(long = "user", value_name = "NAME")]
+        users: Vec<String>,
         /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
         #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
         inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
@@ -397,8 +400,9 @@ fn main() -> ExitCode {
             kubeconfig,
             manifests,
             port,
+            users,
             inject_api_faults,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, inject_api_faults),
+        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, &users, inject_api_faults),
     };
     ExitCode::from(code as u8)
 }
