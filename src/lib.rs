@@ -3,6 +3,7 @@
 pub mod ai;
 pub mod cluster;
 pub mod commands;
+pub mod deploy;
 pub mod engine;
 pub mod exit;
 pub mod gateway_url;

@@ -173,6 +173,49 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Render (or apply) a nightly in-cluster run: ServiceAccount, the Roles
+    /// `plan` computes bound to it, a ConfigMap of the suites and a CronJob.
+    Deploy {
+        /// Suite files or directories.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// Namespace of the runner (ServiceAccount, ConfigMap, CronJob).
+        #[arg(long, short = 'n')]
+        namespace: String,
+        /// Base name of the objects.
+        #[arg(long, default_value = "heatcheck-nightly")]
+        name: String,
+        /// Cron schedule of the runs.
+        #[arg(long, default_value = "0 3 * * *")]
+        schedule: String,
+        /// Container image with the heatcheck binary (see Containerfile).
+        #[arg(long, default_value = concat!("ghcr.io/heatcheck/heatcheck:", env!("CARGO_PKG_VERSION")))]
+        image: String,
+        /// Run as an Indexed Job of N pods, each its own partition (count:K/N).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        shards: u32,
+        /// Regenerate AI scenarios on each run (calls the LLM) instead of `--locked`.
+        #[arg(long)]
+        regenerate: bool,
+        /// Print the objects as YAML (the default).
+        #[arg(short = 'o', long = "output", value_parser = ["yaml"], conflicts_with = "apply")]
+        output: Option<String>,
+        /// Apply the objects server-side (field manager heatcheck) and print what changed.
+        #[arg(long)]
+        apply: bool,
+        /// Compute the Roles against a fresh embedded sandbox.
+        #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+        sandbox: bool,
+        /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context to use.
+        #[arg(long)]
+        context: Option<String>,
+        /// Set a suite variable (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+    },
     /// Generate AI scenarios for a suite and write its lockfile (<suite>.lock.yaml).
     Generate {
         suite: PathBuf,
@@ -359,6 +402,34 @@ fn main() -> ExitCode {
             vars,
             policy: policy.overrides(),
             json_output: matches!(output, Output::Json),
+        }),
+        Command::Deploy {
+            suites,
+            namespace,
+            name,
+            schedule,
+            image,
+            shards,
+            regenerate,
+            output: _,
+            apply,
+            sandbox,
+            kubeconfig,
+            context,
+            vars,
+        } => commands::deploy::deploy_cmd(commands::deploy::DeployArgs {
+            suites,
+            namespace,
+            name,
+            schedule,
+            image,
+            shards,
+            regenerate,
+            apply,
+            sandbox,
+            kubeconfig,
+            context,
+            vars,
         }),
         Command::Generate { suite, cluster } => {
             commands::generate::generate_cmd(&suite, cluster.into())

@@ -69,6 +69,8 @@ struct SuitePlan {
     cases: Vec<PlannedCase>,
     rbac: Vec<Value>,
     rbac_yaml: String,
+    #[serde(skip)]
+    permissions: Permissions,
 }
 
 pub fn plan(args: PlanArgs) -> i32 {
@@ -101,7 +103,7 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
     let mut plans = Vec::new();
     let mut code = exit::SUCCESS;
     for suite in &suites {
-        match plan_suite(&client, suite, &args).await {
+        match plan_suite(&client, suite, &args.scenarios, &args.vars, &args.policy).await {
             Ok(p) => {
                 if p.cases.iter().any(|c| !c.allowed) {
                     code = exit::INVALID;
@@ -134,21 +136,30 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
     code
 }
 
+/// The least-privilege permissions a run of `suite` needs, exactly as `plan`
+/// computes them (dry runs included); `deploy` binds these to its ServiceAccount.
+pub async fn suite_permissions(
+    client: &ClusterClient,
+    suite: &Suite,
+    vars: &[(String, String)],
+    policy: &PolicyOverrides,
+) -> Result<Permissions, String> {
+    plan_suite(client, suite, &[], vars, policy)
+        .await
+        .map(|p| p.permissions)
+}
+
 async fn plan_suite(
     client: &ClusterClient,
     suite: &Suite,
-    args: &PlanArgs,
+    scenarios: &[String],
+    vars: &[(String, String)],
+    policy: &PolicyOverrides,
 ) -> Result<SuitePlan, String> {
-    let pre = guard::preflight(
-        Some(client),
-        suite,
-        &args.policy,
-        &args.vars,
-        &args.scenarios,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let t = static_templater(suite, "plan", &args.vars);
+    let pre = guard::preflight(Some(client), suite, policy, vars, scenarios)
+        .await
+        .map_err(|e| e.to_string())?;
+    let t = static_templater(suite, "plan", vars);
     let mut perms = Permissions::default();
     let mut cases = Vec::new();
 
@@ -161,7 +172,7 @@ async fn plan_suite(
     if !fixture_steps.is_empty() {
         groups.push((FIXTURES.to_string(), "fixtures", fixture_steps));
     }
-    for sc in guard::selected(suite, &args.scenarios) {
+    for sc in guard::selected(suite, scenarios) {
         groups.push((sc.name.clone(), "scenario", sc.steps.clone()));
     }
     for (name, kind, steps) in groups {
@@ -192,7 +203,7 @@ async fn plan_suite(
     // Reads: steady state, scenario assertions, events where the run acts.
     let target = &suite.spec.target.namespace;
     let assertions = suite.spec.steady_state.iter().chain(
-        guard::selected(suite, &args.scenarios)
+        guard::selected(suite, scenarios)
             .into_iter()
             .flat_map(|s| s.assertions.iter()),
     );
@@ -214,6 +225,7 @@ async fn plan_suite(
         cases,
         rbac: perms.objects(ROLE_NAME),
         rbac_yaml: perms.to_yaml(ROLE_NAME),
+        permissions: perms,
     })
 }
 

@@ -39,6 +39,14 @@ impl Permissions {
             .extend(verbs.iter().map(|v| v.to_string()));
     }
 
+    /// Adds every permission of `other` (several suites in one run).
+    pub fn merge(&mut self, other: &Permissions) {
+        for (ns, rules) in &other.namespaced {
+            merge_rules(self.namespaced.entry(ns.clone()).or_default(), rules);
+        }
+        merge_rules(&mut self.cluster, &other.cluster);
+    }
+
     /// Events, read where the run acts (the report's context and debugging).
     pub fn add_events(&mut self, ns: &str) {
         let rules = self.namespaced.entry(ns.to_string()).or_default();
@@ -82,6 +90,14 @@ impl Permissions {
             .map(|o| serde_saphyr::to_string(o).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("---\n")
+    }
+}
+
+fn merge_rules(into: &mut Rules, from: &Rules) {
+    for (k, verbs) in from {
+        into.entry(k.clone())
+            .or_default()
+            .extend(verbs.iter().cloned());
     }
 }
 

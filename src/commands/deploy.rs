@@ -1,0 +1,241 @@
+//! `heatcheck deploy`: a nightly CronJob that runs suites inside the cluster
+//! with least privilege. The Roles are the ones `plan` computes (dry runs
+//! against the cluster); rendering is src/deploy.rs; this wires it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use crate::cluster::ClusterClient;
+use crate::deploy::{self, BundleFile, DeploySpec};
+use crate::exit;
+use crate::guard::{rbac::Permissions, PolicyOverrides};
+use crate::suite::{StepAction, Suite};
+
+pub struct DeployArgs {
+    pub suites: Vec<PathBuf>,
+    pub namespace: String,
+    pub name: String,
+    pub schedule: String,
+    pub image: String,
+    pub shards: u32,
+    pub regenerate: bool,
+    pub apply: bool,
+    pub sandbox: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub vars: Vec<(String, String)>,
+}
+
+/// Without `policy.maxRunDuration` a suite is given this long.
+const DEFAULT_RUN_SECONDS: u64 = 3600;
+/// `run --restore-timeout`'s default: time to restore after SIGTERM.
+const RESTORE_SECONDS: u64 = 120;
+
+pub fn deploy_cmd(args: DeployArgs) -> i32 {
+    install_crypto();
+    let suites = match load_suites(&args.suites) {
+        Ok(s) => s,
+        Err(errors) => {
+            print_suite_errors(&errors);
+            return exit::INVALID;
+        }
+    };
+    runtime().block_on(deploy_async(args, suites))
+}
+
+async fn deploy_async(args: DeployArgs, suites: Vec<Suite>) -> i32 {
+    let (files, suite_paths) = match bundle_files(&suites) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    let conn = match super::connect::connect(&super::connect::ClusterArgs {
+        sandbox: args.sandbox,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    let code = deploy_with(&conn.client, &args, &suites, files, suite_paths).await;
+    conn.close().await;
+    code
+}
+
+async fn deploy_with(
+    client: &ClusterClient,
+    args: &DeployArgs,
+    suites: &[Suite],
+    files: Vec<BundleFile>,
+    suite_paths: Vec<String>,
+) -> i32 {
+    let mut perms = Permissions::default();
+    for suite in suites {
+        match super::plan::suite_permissions(client, suite, &args.vars, &PolicyOverrides::default())
+            .await
+        {
+            Ok(p) => perms.merge(&p),
+            Err(e) => {
+                eprintln!("error: suite {}: {e}", suite.metadata.name);
+                return exit::INVALID;
+            }
+        }
+    }
+    let spec = DeploySpec {
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        schedule: args.schedule.clone(),
+        image: args.image.clone(),
+        shards: args.shards,
+        regenerate: args.regenerate,
+        rbac: perms.objects(&args.name),
+        files,
+        suites: suite_paths,
+        active_deadline_seconds: active_deadline(suites),
+        restore_seconds: RESTORE_SECONDS,
+    };
+    let objects = match deploy::render(&spec) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    if !args.apply {
+        print!("{}", deploy::to_yaml(&objects));
+        return exit::SUCCESS;
+    }
+    for obj in &objects {
+        match apply_one(client, obj).await {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::UNREACHABLE;
+            }
+        }
+    }
+    exit::SUCCESS
+}
+
+/// Server-side apply (field manager heatcheck); says created or configured, as kubectl does.
+async fn apply_one(client: &ClusterClient, obj: &Value) -> Result<String, String> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = obj["metadata"]["namespace"].as_str();
+    let r = client
+        .resolve(Some(api_version), kind)
+        .await
+        .map_err(|e| e.to_string())?;
+    let existed = client
+        .get(&r, ns, name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    client.apply(&r, ns, obj).await.map_err(|e| e.to_string())?;
+    let what = match ns {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    };
+    Ok(format!(
+        "{what} {}",
+        if existed { "configured" } else { "created" }
+    ))
+}
+
+/// The sum of the suites' maxRunDuration (they run one after another), plus
+/// the restore each may need; an hour for a suite without one.
+fn active_deadline(suites: &[Suite]) -> u64 {
+    suites
+        .iter()
+        .map(|s| {
+            s.spec
+                .policy
+                .as_ref()
+                .and_then(|p| p.max_run_duration)
+                .map(|d| d.0.as_secs().max(1))
+                .unwrap_or(DEFAULT_RUN_SECONDS)
+                + RESTORE_SECONDS
+        })
+        .sum()
+}
+
+/// Each suite's file, its lockfile and the manifests its steps name, under
+/// `<suite name>/` in the bundle. Returns the files and the suite paths.
+fn bundle_files(suites: &[Suite]) -> Result<(Vec<BundleFile>, Vec<String>), String> {
+    let mut files = Vec::new();
+    let mut suite_paths = Vec::new();
+    let mut prefixes = BTreeSet::new();
+    for suite in suites {
+        let prefix = suite.metadata.name.clone();
+        if !prefixes.insert(prefix.clone()) {
+            return Err(format!(
+                "two suites are named {prefix:?}; deploy needs distinct suite names"
+            ));
+        }
+        let dir = &suite.source.dir;
+        let suite_file = suite
+            .source
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "suite.yaml".into());
+        let mut names = BTreeSet::from([suite_file.clone()]);
+        let lock = crate::ai::lockfile::lock_path(&suite.source.path);
+        if lock.exists() {
+            names.insert(lock.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        let steps = suite
+            .spec
+            .fixtures
+            .iter()
+            .chain(suite.spec.scenarios.iter().flat_map(|s| s.steps.iter()));
+        for step in steps {
+            let file = match &step.action {
+                StepAction::Apply(s) | StepAction::Create(s) => s.file.as_deref(),
+                StepAction::Delete(s) => s.file.as_deref(),
+                _ => None,
+            };
+            if let Some(f) = file {
+                names.insert(inside(f, &suite.source.path)?);
+            }
+        }
+        for n in names {
+            let path = dir.join(&n);
+            let content =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            files.push(BundleFile {
+                path: format!("{prefix}/{n}"),
+                content,
+            });
+        }
+        suite_paths.push(format!("{prefix}/{suite_file}"));
+    }
+    Ok((files, suite_paths))
+}
+
+/// A manifest path relative to the suite's directory, refused when it
+/// leaves it (the bundle mirrors that directory only).
+fn inside(file: &str, suite: &Path) -> Result<String, String> {
+    let p = Path::new(file);
+    let clean = p
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !clean {
+        return Err(format!(
+            "{}: manifest {file:?} is outside the suite's directory; deploy bundles that directory only",
+            suite.display()
+        ));
+    }
+    Ok(p.to_string_lossy().replace('\\', "/"))
+}

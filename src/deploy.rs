@@ -1,0 +1,294 @@
+//! What `heatcheck deploy` puts in the cluster, rendered as plain objects: a
+//! ServiceAccount, the Roles `plan` computed bound to it, a ConfigMap bundle
+//! of the suites and a CronJob (an Indexed Job per run when sharded).
+//! Pure: no cluster, no files; the command gathers the inputs.
+
+use serde_json::{json, Value};
+
+/// etcd's default limit on one object (`--max-request-bytes`, 1.5 MiB, is
+/// the request; objects above 1 MiB are refused by etcd's own default).
+pub const MAX_OBJECT_BYTES: usize = 1024 * 1024;
+
+/// Where the bundle is mounted in the pod; suite paths are relative to it.
+pub const BUNDLE_DIR: &str = "/etc/heatcheck/suites";
+/// Writable scratch (emptyDir): reports, run state, a writable bundle copy.
+pub const WORK_DIR: &str = "/var/run/heatcheck";
+
+/// One file of the bundle, by its path relative to the bundle root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BundleFile {
+    pub path: String,
+    pub content: String,
+}
+
+/// Everything the objects are rendered from.
+#[derive(Clone, Debug)]
+pub struct DeploySpec {
+    /// Base name of every object (ServiceAccount, ConfigMap, CronJob, roles).
+    pub name: String,
+    /// Where the runner lives (ServiceAccount, ConfigMap, CronJob).
+    pub namespace: String,
+    pub schedule: String,
+    pub image: String,
+    /// 1: one pod per run; N: an Indexed Job of N pods, one partition each.
+    pub shards: u32,
+    pub regenerate: bool,
+    /// The Role / ClusterRole objects `plan` computes (names are replaced).
+    pub rbac: Vec<Value>,
+    pub files: Vec<BundleFile>,
+    /// Suite files to run, relative to the bundle root.
+    pub suites: Vec<String>,
+    pub active_deadline_seconds: u64,
+    /// Grace after SIGTERM: the run restores before the kubelet kills it.
+    pub restore_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DeployError {
+    #[error("the suite bundle ConfigMap would be {size} bytes ({}), above the {} object limit by {} bytes; deploy fewer suites at a time or shrink their manifests", human_bytes(*size), human_bytes(MAX_OBJECT_BYTES), size - MAX_OBJECT_BYTES)]
+    BundleTooLarge { size: usize },
+    #[error("--shards must be at least 1")]
+    NoShards,
+}
+
+fn human_bytes(n: usize) -> String {
+    format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0))
+}
+
+/// The objects in apply order (the ServiceAccount and roles first).
+pub fn render(spec: &DeploySpec) -> Result<Vec<Value>, DeployError> {
+    if spec.shards == 0 {
+        return Err(DeployError::NoShards);
+    }
+    let labels = json!({
+        "app.kubernetes.io/name": "heatcheck",
+        "app.kubernetes.io/instance": spec.name,
+        "app.kubernetes.io/managed-by": "heatcheck",
+    });
+    let mut out = vec![json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+    })];
+    out.extend(rbac(spec, &labels));
+    let bundle = bundle(spec, &labels);
+    let size = serde_json::to_vec(&bundle).map(|b| b.len()).unwrap_or(0);
+    if size > MAX_OBJECT_BYTES {
+        return Err(DeployError::BundleTooLarge { size });
+    }
+    out.push(bundle);
+    out.push(cron_job(spec, &labels));
+    Ok(out)
+}
+
+/// The computed roles, renamed for this deployment, each bound to the
+/// ServiceAccount. A ClusterRole only exists when `plan` needed one.
+fn rbac(spec: &DeploySpec, labels: &Value) -> Vec<Value> {
+    // Cluster-scoped names are shared by every deployment: include the namespace.
+    let cluster_name = format!("{}-{}", spec.name, spec.namespace);
+    let subject =
+        json!([{"kind": "ServiceAccount", "name": spec.name, "namespace": spec.namespace}]);
+    let mut out = Vec::new();
+    for role in &spec.rbac {
+        let mut role = role.clone();
+        let cluster = role["kind"] == "ClusterRole";
+        let name = if cluster {
+            cluster_name.clone()
+        } else {
+            spec.name.clone()
+        };
+        role["metadata"]["name"] = json!(name);
+        role["metadata"]["labels"] = labels.clone();
+        let mut binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": if cluster { "ClusterRoleBinding" } else { "RoleBinding" },
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": if cluster { "ClusterRole" } else { "Role" },
+                "name": name,
+            },
+            "subjects": subject,
+        });
+        if let Some(ns) = role["metadata"]["namespace"].as_str() {
+            binding["metadata"]["namespace"] = json!(ns);
+        }
+        out.push(role);
+        out.push(binding);
+    }
+    out
+}
+
+/// ConfigMap keys cannot hold `/`: files get numbered keys and the volume's
+/// `items` put each back at its path.
+fn key(i: usize, path: &str) -> String {
+    let flat: String = path
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{i:03}-{flat}")
+}
+
+fn bundle(spec: &DeploySpec, labels: &Value) -> Value {
+    let data: serde_json::Map<String, Value> = spec
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (key(i, &f.path), json!(f.content)))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": format!("{}-suites", spec.name), "namespace": spec.namespace, "labels": labels},
+        "data": data,
+    })
+}
+
+/// `heatcheck run` as the pod runs it.
+fn run_args(spec: &DeploySpec, suites_dir: &str) -> Vec<String> {
+    let mut args = vec!["run".to_string()];
+    args.extend(spec.suites.iter().map(|s| format!("{suites_dir}/{s}")));
+    args.push(if spec.regenerate {
+        "--regenerate".into()
+    } else {
+        "--locked".into()
+    });
+    args.extend([
+        "--junit".into(),
+        format!("{WORK_DIR}/reports/junit.xml"),
+        "--report-json".into(),
+        format!("{WORK_DIR}/reports/report.json"),
+    ]);
+    args
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:=".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The container's command. Plain exec when it can be; a shell when the
+/// shard number needs arithmetic on JOB_COMPLETION_INDEX (0-based) or
+/// `--regenerate` must rewrite lockfiles (the ConfigMap mount is read-only).
+fn command(spec: &DeploySpec) -> (Vec<String>, Vec<String>) {
+    if spec.shards == 1 && !spec.regenerate {
+        return (vec!["heatcheck".into()], run_args(spec, BUNDLE_DIR));
+    }
+    let mut script = String::from("set -e\n");
+    let dir = if spec.regenerate {
+        script.push_str(&format!("cp -rL {BUNDLE_DIR}/. {WORK_DIR}/suites/\n"));
+        format!("{WORK_DIR}/suites")
+    } else {
+        BUNDLE_DIR.to_string()
+    };
+    let mut args: Vec<String> = run_args(spec, &dir)
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect();
+    if spec.shards > 1 {
+        args.push(format!(
+            "--partition count:$((JOB_COMPLETION_INDEX+1))/{}",
+            spec.shards
+        ));
+    }
+    script.push_str(&format!("exec heatcheck {}\n", args.join(" ")));
+    (vec!["/bin/sh".into(), "-c".into()], vec![script])
+}
+
+fn cron_job(spec: &DeploySpec, labels: &Value) -> Value {
+    let items: Vec<Value> = spec
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| json!({"key": key(i, &f.path), "path": f.path}))
+        .collect();
+    let (command, args) = command(spec);
+    let env = vec![
+        json!({"name": "HEATCHECK_STATE_DIR", "value": format!("{WORK_DIR}/state")}),
+        json!({"name": "NO_COLOR", "value": "1"}),
+    ];
+    let mut container = json!({
+        "name": "heatcheck",
+        "image": spec.image,
+        "command": command,
+        "args": args,
+        "env": env,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "suites", "mountPath": BUNDLE_DIR, "readOnly": true},
+            {"name": "work", "mountPath": WORK_DIR},
+        ],
+    });
+    if spec.regenerate {
+        // LLM keys come from a Secret the operator creates; never rendered here.
+        container["envFrom"] =
+            json!([{"secretRef": {"name": format!("{}-llm", spec.name), "optional": true}}]);
+    }
+    let mut job_spec = json!({
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": spec.active_deadline_seconds,
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "serviceAccountName": spec.name,
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": spec.restore_seconds,
+                "securityContext": {"runAsNonRoot": true, "fsGroup": 65532},
+                "containers": [container],
+                "volumes": [
+                    {"name": "suites", "configMap": {"name": format!("{}-suites", spec.name), "items": items}},
+                    {"name": "work", "emptyDir": {}},
+                ],
+            },
+        },
+    });
+    if spec.shards > 1 {
+        job_spec["completionMode"] = json!("Indexed");
+        job_spec["completions"] = json!(spec.shards);
+        job_spec["parallelism"] = json!(spec.shards);
+    }
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+        "spec": {
+            "schedule": spec.schedule,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": job_spec},
+        },
+    })
+}
+
+/// The objects as one multi-document YAML stream (kubectl apply -f - reads it).
+pub fn to_yaml(objects: &[Value]) -> String {
+    objects
+        .iter()
+        .map(|o| serde_saphyr::to_string(o).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
