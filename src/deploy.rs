@@ -65,11 +65,23 @@ pub fn render(spec: &DeploySpec) -> Result<Vec<Value>, DeployError> {
         "app.kubernetes.io/instance": spec.name,
         "app.kubernetes.io/managed-by": "heatcheck",
     });
-    let mut out = vec![json!({
+    // Roles need their namespace to exist before the first run, and a suite's
+    // `createNamespace` then finds it (its restore keeps what existed before).
+    let mut namespaces = std::collections::BTreeSet::from([spec.namespace.as_str()]);
+    namespaces.extend(
+        spec.rbac
+            .iter()
+            .filter_map(|r| r["metadata"]["namespace"].as_str()),
+    );
+    let mut out: Vec<Value> = namespaces
+        .into_iter()
+        .map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+        .collect();
+    out.push(json!({
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
-    })];
+    }));
     out.extend(rbac(spec, &labels));
     let bundle = bundle(spec, &labels);
     let size = serde_json::to_vec(&bundle).map(|b| b.len()).unwrap_or(0);
@@ -291,4 +303,68 @@ pub fn to_yaml(objects: &[Value]) -> String {
         .map(|o| serde_saphyr::to_string(o).unwrap_or_default())
         .collect::<Vec<_>>()
         .join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> DeploySpec {
+        DeploySpec {
+            name: "nightly".into(),
+            namespace: "heatcheck".into(),
+            schedule: "0 3 * * *".into(),
+            image: "heatcheck:test".into(),
+            shards: 1,
+            regenerate: false,
+            rbac: vec![
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                       "metadata": {"name": "x", "namespace": "shop"},
+                       "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch"]}]}),
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                       "metadata": {"name": "x"},
+                       "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create"]}]}),
+            ],
+            files: vec![
+                BundleFile {
+                    path: "shop/suite.yaml".into(),
+                    content: "kind: Suite\n".into(),
+                },
+                BundleFile {
+                    path: "shop/manifests/base.yaml".into(),
+                    content: "kind: Service\n".into(),
+                },
+            ],
+            suites: vec!["shop/suite.yaml".into()],
+            active_deadline_seconds: 720,
+            restore_seconds: 120,
+        }
+    }
+
+    #[test]
+    fn one_pod_per_run() {
+        insta::assert_snapshot!(to_yaml(&render(&spec()).unwrap()));
+    }
+
+    #[test]
+    fn sharded_and_regenerating() {
+        let mut s = spec();
+        s.shards = 4;
+        s.regenerate = true;
+        let objs = render(&s).unwrap();
+        let cron = objs.iter().find(|o| o["kind"] == "CronJob").unwrap();
+        insta::assert_snapshot!(serde_saphyr::to_string(cron).unwrap());
+    }
+
+    #[test]
+    fn a_bundle_above_one_mebibyte_is_refused_saying_how_much() {
+        let mut s = spec();
+        s.files.push(BundleFile {
+            path: "shop/manifests/big.yaml".into(),
+            content: "x".repeat(MAX_OBJECT_BYTES),
+        });
+        let e = render(&s).unwrap_err();
+        assert!(matches!(e, DeployError::BundleTooLarge { size } if size > MAX_OBJECT_BYTES));
+        insta::assert_snapshot!(e.to_string());
+    }
 }
