@@ -17,6 +17,7 @@ Examples:
   heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
   heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
   heatcheck validate suites/
+  heatcheck deploy suites/ --namespace heatcheck --image REGISTRY/heatcheck:TAG --apply
   heatcheck list suites/httproute-conflict/suite.yaml
   heatcheck sandbox --kubeconfig /tmp/sandbox.kubeconfig --manifests suites/httproute-conflict/manifests";
 
