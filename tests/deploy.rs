@@ -230,3 +230,45 @@ fn in_cluster_run_with_only_the_rendered_role() {
         assert!(all.contains(needle), "{needle:?} in:\n{all}");
     }
 }
+
+#[test]
+fn a_bundle_above_the_object_limit_is_refused_saying_how_much() {
+    // A 1.1 MiB comment: a valid manifest, too big for one ConfigMap.
+    let big = format!("{}\n{BASE}", "# padding\n".repeat(115_000));
+    let c = Case::suite(&suite_with(NS, SCENARIO)).file("base.yaml", &big);
+    let out = c.exec(&common::args(&[
+        "deploy",
+        "suite.yaml",
+        "--namespace",
+        "heatcheck",
+        "--sandbox",
+    ]));
+    out.assert_code(2);
+    assert!(out.stdout.is_empty(), "nothing rendered: {}", out.stdout);
+    assert!(
+        out.stderr.contains("above the 1.00 MiB object limit by ")
+            && out.stderr.contains("deploy fewer suites"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_manifest_outside_the_suite_directory_is_refused() {
+    let suite = suite_with(NS, SCENARIO).replace("file: base.yaml", "file: ../base.yaml");
+    let c = case().file("nested/suite.yaml", &suite);
+    let out = c.exec(&common::args(&[
+        "deploy",
+        "nested/suite.yaml",
+        "--namespace",
+        "heatcheck",
+        "--sandbox",
+    ]));
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("manifest \"../base.yaml\" is outside the suite's directory"),
+        "{}",
+        out.stderr
+    );
+}
