@@ -53,6 +53,12 @@ pub(super) async fn dispatch(
     if rt.namespaced && p.namespace.is_none() && p.name.is_some() {
         return Err(not_found());
     }
+    // A real server has no protobuf form for custom resources.
+    if rt.crd.is_some() && r.media_type() == crate::sandbox::protobuf::MEDIA_TYPE {
+        return Err(ApiError::unsupported_media_type(
+            crate::sandbox::protobuf::MEDIA_TYPE,
+        ));
+    }
     let ns = p.namespace.as_deref();
     let watching = p.watch_prefix || r.query.flag("watch");
     match (p.name.as_deref(), p.subresource.as_deref()) {
@@ -315,6 +321,9 @@ fn update(
 fn delete_options(r: &Req) -> Result<DeleteOptions, ApiError> {
     let body = if r.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
+    } else if r.media_type() == crate::sandbox::protobuf::MEDIA_TYPE {
+        // client-go's typed clients send DeleteOptions as protobuf too.
+        super::decode_protobuf(&r.body, crate::sandbox::protobuf::MEDIA_TYPE)?
     } else {
         let v = decode_json(&r.body)?;
         if !v.is_object() {
