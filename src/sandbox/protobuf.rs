@@ -354,7 +354,7 @@ fn field_to_json(v: &PValue) -> Result<Value, ProtoError> {
     match v {
         PValue::List(items) => items
             .iter()
-            .map(|i| value_to_json(i))
+            .map(value_to_json)
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         PValue::Map(m) => {
@@ -510,6 +510,12 @@ fn json_to_message(
             continue;
         };
         if value.is_null() {
+            // Go writes a zero time (JSON null) as an empty message.
+            if let Some(m) = field.kind().as_message() {
+                if !field.is_list() && matches!(m.full_name(), TIME | MICRO_TIME) {
+                    msg.set_field(&field, PValue::Message(DynamicMessage::new(m.clone())));
+                }
+            }
             continue;
         }
         msg.set_field(&field, json_to_field(value, &field, &sub)?);
