@@ -225,6 +225,17 @@ fn create_deployment_matches_the_json_path() {
         "{pb}"
     );
     assert_same(pb, js, &[]);
+    // `expose` reads the deployment and creates a Service from it.
+    let expose = [
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--target-port=8080",
+    ];
+    let (pb, js) = c.both(&expose, "service/web");
+    assert_eq!(pb["spec"]["selector"]["app"], "web", "{pb}");
+    assert_same(pb, js, &["/spec/clusterIP", "/spec/clusterIPs"]);
 }
 
 #[test]
@@ -239,6 +250,8 @@ fn create_service_clusterip_matches_the_json_path() {
     assert_same(pb, js, &["/spec/clusterIP", "/spec/clusterIPs"]);
 }
 
+// kubectl 1.32's `run` (and `expose`) send JSON through its resource
+// helper; older and newer releases differ, so both paths are checked here.
 #[test]
 fn run_dry_run_server_matches_the_json_path_and_stores_nothing() {
     let Some(c) = Cluster::start() else { return };

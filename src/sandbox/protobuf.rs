@@ -345,7 +345,17 @@ fn raw_to_json(raw: &[u8]) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     if raw.starts_with(MAGIC) {
-        return decode_object(raw).map_err(|e| e.to_string());
+        // Nesting is bounded: each level is a new decode, outside prost's
+        // own recursion limit.
+        thread_local!(static DEPTH: std::cell::Cell<u8> = const { std::cell::Cell::new(0) });
+        let depth = DEPTH.with(|d| d.get());
+        if depth >= 8 {
+            return Err("embedded objects nested too deeply".into());
+        }
+        DEPTH.with(|d| d.set(depth + 1));
+        let out = decode_object(raw).map_err(|e| e.to_string());
+        DEPTH.with(|d| d.set(depth));
+        return out;
     }
     serde_json::from_slice(raw).map_err(|e| format!("embedded object is not JSON: {e}"))
 }

@@ -601,3 +601,28 @@ mod api {
         );
     }
 }
+
+#[test]
+fn embedded_objects_decode_and_deep_nesting_is_refused() {
+    // A ControllerRevision's data (RawExtension) may hold a protobuf object.
+    let inner =
+        encode_object(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))
+            .unwrap();
+    let revision = |data: Vec<u8>| {
+        let desc = message_for("apps/v1", "ControllerRevision").unwrap();
+        let mut m = DynamicMessage::new(desc.clone());
+        let raw_desc = desc.get_field_by_name("data").unwrap().kind();
+        let mut raw = DynamicMessage::new(raw_desc.as_message().unwrap().clone());
+        raw.set_field_by_name("raw", PValue::Bytes(data.into()));
+        m.set_field_by_name("data", PValue::Message(raw));
+        m.set_field_by_name("revision", PValue::I64(1));
+        envelope("apps/v1", "ControllerRevision", &m.encode_to_vec())
+    };
+    let one = decode_object(&revision(inner)).unwrap();
+    assert_eq!(one["data"]["metadata"]["name"], "x");
+    let mut deep = revision(b"{}".to_vec());
+    for _ in 0..20 {
+        deep = revision(deep);
+    }
+    assert!(decode_object(&deep).is_err());
+}
