@@ -9,6 +9,7 @@ pub mod dataplane;
 pub mod error;
 mod instance;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod server;
