@@ -258,7 +258,10 @@ fn policy_violations_are_rejected_and_never_executed() {
     ]));
     out.assert_code(0);
     for (name, why) in [
-        ("restart coredns", "namespace kube-system is never touched"),
+        (
+            "restart coredns",
+            "namespace kube-system is a system namespace",
+        ),
         ("delete the namespace", "Namespace is cluster-scoped"),
         ("new cluster role", "ClusterRole is cluster-scoped"),
         ("kill every pod", "matches every one of the 2 workloads"),
