@@ -5,6 +5,7 @@
 
 mod check;
 pub mod kinds;
+pub mod permissions;
 mod policy;
 mod preflight;
 pub mod rbac;
