@@ -32,8 +32,9 @@ mod kubelet;
 mod litmus;
 mod replicaset;
 mod select;
+mod serviceaccounts;
 mod statefulset;
-mod util;
+pub(crate) mod util;
 
 pub use faults::{active_faults, ResolvedAction, ResolvedFault};
 
@@ -55,6 +56,8 @@ pub struct ControllerConfig {
     /// Called by the Gateway API controller before it writes statuses, so
     /// `Accepted` never precedes the data plane knowing the route.
     pub sync_routes: Option<RoutesHook>,
+    /// Signs ServiceAccount token Secrets; None leaves them without a token.
+    pub token_issuer: Option<Arc<crate::sandbox::auth::Issuer>>,
 }
 
 impl std::fmt::Debug for ControllerConfig {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for ControllerConfig {
             .field("pod_ready_delay", &self.pod_ready_delay)
             .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
             .field("sync_routes", &self.sync_routes.as_ref().map(|_| "Fn"))
+            .field("token_issuer", &self.token_issuer.is_some())
             .finish()
     }
 }
@@ -104,6 +108,13 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, chaosmesh::ChaosMesh::default()),
         spawn(&store, litmus::Litmus::default()),
         spawn(&store, daemon::ChaosDaemon::new(config.apply_faults)),
+        spawn(
+            &store,
+            serviceaccounts::ServiceAccounts {
+                issuer: config.token_issuer,
+            },
+        ),
+        spawn(&store, serviceaccounts::ClusterRoleAggregation),
     ];
     ControllerHandle { tasks }
 }
@@ -131,6 +142,14 @@ impl Scope {
             (Scope::Namespaces(set), Some(ns)) => {
                 set.insert(ns.to_string());
             }
+        }
+    }
+
+    /// Whether namespace `ns` is inside the scope.
+    pub(crate) fn covers(&self, ns: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Namespaces(set) => set.contains(ns),
         }
     }
 
