@@ -115,7 +115,7 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
     for suite in &suites {
         match plan_suite(&client, suite, &args).await {
             Ok(p) => {
-                if p.cases.iter().any(|c| !c.allowed) {
+                if p.cases.iter().any(|c| !c.allowed) || !p.can_run {
                     code = exit::INVALID;
                 }
                 plans.push(p);
