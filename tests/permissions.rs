@@ -198,3 +198,91 @@ fn skipping_the_check_is_warned() {
         out.stderr
     );
 }
+
+/// An API server that lists SelfSubjectAccessReview but answers 404 to it
+/// (an aggregated API gone, a proxy in the way): every permission is
+/// "unknown", never "denied". A tiny real HTTP server on 127.0.0.1.
+#[test]
+fn a_404_from_the_review_api_is_unknown_not_denied() {
+    use axum::routing::{get, post};
+    use axum::Json;
+    use heatcheck::guard::permissions::{review, Access, Need};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reviews = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reviews.clone();
+    let app = axum::Router::new()
+        .route("/api", get(|| async { Json(json!({"kind": "APIVersions", "versions": ["v1"]})) }))
+        .route("/api/v1", get(|| async {
+            Json(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": []}))
+        }))
+        .route("/apis", get(|| async {
+            Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+                "name": "authorization.k8s.io",
+                "versions": [{"groupVersion": "authorization.k8s.io/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "authorization.k8s.io/v1", "version": "v1"}}]}))
+        }))
+        .route("/apis/authorization.k8s.io/v1", get(|| async {
+            Json(json!({"kind": "APIResourceList", "groupVersion": "authorization.k8s.io/v1", "resources": [
+                {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false,
+                 "kind": "SelfSubjectAccessReview", "verbs": ["create"]}]}))
+        }))
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            post(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {
+                    (
+                        axum::http::StatusCode::NOT_FOUND,
+                        Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                            "message": "the server could not find the requested resource", "reason": "NotFound", "code": 404})),
+                    )
+                }
+            }),
+        );
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://{addr}'}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let need = |verb: &str| Need {
+        verb: verb.into(),
+        group: String::new(),
+        resource: "configmaps".into(),
+        namespace: Some("shop".into()),
+        why: "test".into(),
+    };
+    let answers = rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client =
+            heatcheck::cluster::ClusterClient::connect(&heatcheck::cluster::ConnectOptions {
+                kubeconfig: Some(kc.clone()),
+                context: None,
+            })
+            .await
+            .unwrap();
+        // The same permission twice is asked once.
+        review(&client, &[need("delete"), need("create"), need("delete")]).await
+    });
+    assert_eq!(answers, [Access::Unknown; 3]);
+    assert_eq!(
+        reviews.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "each distinct permission is reviewed once"
+    );
+}
