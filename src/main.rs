@@ -113,6 +113,10 @@ enum Command {
         /// Keep the cluster as the scenarios left it (prints what is left).
         #[arg(long)]
         no_restore: bool,
+        /// Do not check permissions (SelfSubjectAccessReview) before the run:
+        /// a run that cannot undo its changes may then leave the cluster dirty.
+        #[arg(long)]
+        skip_permission_check: bool,
         /// Set a suite variable (repeatable), e.g. --var host=shop.example.com.
         #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
@@ -309,6 +313,7 @@ fn main() -> ExitCode {
             output,
             fail_fast,
             no_restore,
+            skip_permission_check,
             vars,
             state_dir,
             policy,
@@ -330,6 +335,7 @@ fn main() -> ExitCode {
             json_output: matches!(output, Output::Json),
             fail_fast,
             no_restore,
+            skip_permission_check,
             vars,
             state_dir,
             policy: policy.overrides(),

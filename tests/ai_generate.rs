@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Json;
 use serde_json::{json, Value};
 
-use common::{args, suite_with, Case, SandboxProcess, BASE};
+use common::{args, suite_with, tokio_block, Case, SandboxProcess, BASE};
 
 /// A fake OpenAI-compatible chat-completions server. Answers are served in
 /// order (the last one repeats); every request body is kept.
@@ -258,7 +258,10 @@ fn policy_violations_are_rejected_and_never_executed() {
     ]));
     out.assert_code(0);
     for (name, why) in [
-        ("restart coredns", "namespace kube-system is never touched"),
+        (
+            "restart coredns",
+            "namespace kube-system is a system namespace",
+        ),
         ("delete the namespace", "Namespace is cluster-scoped"),
         ("new cluster role", "ClusterRole is cluster-scoped"),
         ("kill every pod", "matches every one of the 2 workloads"),
@@ -530,4 +533,117 @@ fn a_missing_api_key_is_an_invalid_configuration_naming_the_variable() {
     out.assert_code(2);
     assert!(out.stderr.contains("FAKE_LLM_KEY"), "{}", out.stderr);
     assert!(!c.path("suite.lock.yaml").exists());
+}
+
+/// The adversarial corpus (tests/fixtures/adversarial/*.json): model answers
+/// that try to escape the policy. Each goes through generation (the fake
+/// LLM proposes them all at once) and, in a hand-made lock, through
+/// `run --locked`. None may ever execute; the stage that stops each one is
+/// counted and printed.
+#[test]
+fn the_adversarial_corpus_is_never_executed() {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adversarial");
+    let mut corpus: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (v["name"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    corpus.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(corpus.len() >= 20, "{} answers", corpus.len());
+    let sandbox = SandboxProcess::start();
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let mut answer: Vec<Value> = corpus.iter().map(|(_, v)| v.clone()).collect();
+    answer.push(good("the good one"));
+    let llm = FakeLlm::start(vec![json!({ "scenarios": answer })]);
+    let extra = format!("    count: {}\n    maxRepairs: 0\n", corpus.len() + 1);
+    let c = case("gen-adv", &llm.url, &extra);
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+
+    // Stage 1: generation. Every rejection comes with its reasons.
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--kubeconfig",
+        &kubeconfig,
+    ]));
+    out.assert_code(0);
+    let generated =
+        heatcheck::ai::lockfile::parse(&lock(&c), std::path::Path::new("suite.lock.yaml")).unwrap();
+    let at_generation: Vec<&str> = generated.rejected.iter().map(|r| r.name.as_str()).collect();
+    for r in &generated.rejected {
+        assert!(
+            !r.reasons.is_empty(),
+            "{} rejected without a reason",
+            r.name
+        );
+    }
+    let accepted: Vec<&str> = generated
+        .scenarios
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(accepted.contains(&"ai: the good one"), "{accepted:?}");
+    assert_eq!(tokio_block(common::snapshot(&sandbox.kubeconfig)), before);
+
+    // Stages 2-4: each answer alone in a hand-made lock, run with --locked.
+    let (mut at_lock, mut at_guard, mut at_run) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, v) in &corpus {
+        let mut sc = heatcheck::suite::parse_scenario_json(v).expect("schema-valid answer");
+        sc.name = format!("ai: {name}");
+        let mut l = generated.clone();
+        l.scenarios = vec![sc];
+        l.rejected.clear();
+        heatcheck::ai::lockfile::write(&c.path("suite.lock.yaml"), &l).unwrap();
+        let out = c.exec(&args(&[
+            "run",
+            "suite.yaml",
+            "--kubeconfig",
+            &kubeconfig,
+            "--locked",
+            "--junit",
+            "junit.xml",
+        ]));
+        let all = format!("{}\n{}", out.stdout, out.stderr);
+        if out.code == 2 && all.contains("suite.lock.yaml") {
+            at_lock.push(name.as_str());
+        } else if out.code == 2 && all.contains("policy violation(s); nothing was run") {
+            at_guard.push(name.as_str());
+        } else {
+            // It reached the run: its step must have been refused, not executed.
+            assert_eq!(out.code, 1, "{name} was not refused:\n{all}");
+            let failures = common::junit_failures(&out.junit());
+            assert!(
+                failures
+                    .iter()
+                    .any(|(m, _)| m.contains(&format!("ai: {name}"))
+                        || m.contains("refused by policy")),
+                "{name}: {failures:#?}"
+            );
+            assert!(all.contains("refused by policy"), "{name} ran:\n{all}");
+            at_run.push(name.as_str());
+        }
+        assert_eq!(
+            tokio_block(common::snapshot(&sandbox.kubeconfig)),
+            before,
+            "{name} changed the cluster"
+        );
+    }
+    assert_eq!(at_lock.len() + at_guard.len() + at_run.len(), corpus.len());
+    println!(
+        "adversarial corpus: {} answers; rejected at generation: {} ({} accepted: {:?}); \
+         with a hand-made lock: rejected at lock load: {}, by the guard before the run: {}, at run time: {} {:?}; executed: 0",
+        corpus.len(),
+        at_generation.len(),
+        corpus.len() - at_generation.len(),
+        accepted.iter().filter(|n| **n != "ai: the good one").collect::<Vec<_>>(),
+        at_lock.len(),
+        at_guard.len(),
+        at_run.len(),
+        at_run
+    );
 }

@@ -110,7 +110,7 @@ fn a_policy_violating_scenario_never_executes_a_single_step() {
     ]));
     out.assert_code(2);
     for expected in [
-        "\"escape to kube-system\" step 1 (apply inline manifest): apply ConfigMap kube-system/evil: namespace kube-system is outside target.allowNamespaces (guard-refuse)",
+        "\"escape to kube-system\" step 1 (apply inline manifest): apply ConfigMap kube-system/evil: namespace kube-system is a system namespace: heatcheck never changes it unless the suite's policy sets allowSystemNamespaces: true",
         "\"delete the namespace\" step 1 (delete Namespace/{{namespace}}): delete Namespace guard-refuse: steps never create, change or delete a Namespace",
         "\"cluster-scoped kind\" step 1 (apply inline manifest): apply GatewayClass mine: GatewayClass is cluster-scoped, denied by default",
         "\"every pod\" step 1 (delete Pod/): delete Pod guard-refuse/(selector \"\"): an empty selector matches every pod in the namespace",
@@ -374,7 +374,13 @@ spec:
     out.assert_code(1);
     let failures = junit_failures(&out.junit());
     assert_eq!(failures.len(), 3, "{failures:#?}");
-    for (msg, _) in &failures {
+    // A selector matching every pod is refused before its share is counted.
+    assert!(
+        failures[0].0.contains("refused by policy: the selector \"app=web\" matches every one of the 2 Pod objects in the namespace"),
+        "{}",
+        failures[0].0
+    );
+    for (msg, _) in &failures[1..] {
         assert!(
             msg.contains("refused by policy: it affects 2 of the namespace's 2 pods (100%), above maxPodsAffected 50%"),
             "{msg}"

@@ -38,7 +38,8 @@ fn secs(v: &Value) -> Duration {
 #[test]
 fn a_probe_during_a_network_delay_shows_the_latency_in_its_p99() {
     let body = format!(
-        r#"  probes:
+        r#"  policy: {{maxPodsAffected: 100}}  # the fault is on every web pod, on purpose
+  probes:
     - name: shop availability
 {PROBE}      expect: {{successRate: ">= 0.95", p99: "< 5s"}}
     - name: shop under fault
@@ -106,7 +107,8 @@ fn a_stop_condition_tripped_by_packet_loss_aborts_restores_and_exits_4() {
     let sandbox = SandboxProcess::start();
     let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
     let body = format!(
-        r#"  probes:
+        r#"  policy: {{maxPodsAffected: 100}}  # the fault is on every web pod, on purpose
+  probes:
     - name: shop availability
 {PROBE}  stopConditions:
     - probe: shop availability

@@ -276,3 +276,26 @@ fn invalid_number() {
 "
     ));
 }
+
+#[test]
+fn a_system_namespace_needs_an_explicit_policy() {
+    let text = "apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: x}
+spec:
+  target:
+    namespace: kube-system
+    allowNamespaces: [kube-system, chaos-mesh]
+  scenarios:
+    - name: a
+      steps:
+        - delete: {kind: Deployment, name: coredns}
+";
+    let err = parse_suite(text, Path::new("suites/x.yaml")).expect_err("refused");
+    insta::assert_snapshot!(err.to_string());
+    let allowed = text.replace(
+        "  scenarios:",
+        "  policy: {allowSystemNamespaces: true}\n  scenarios:",
+    );
+    assert!(parse_suite(&allowed, Path::new("suites/x.yaml")).is_ok());
+}

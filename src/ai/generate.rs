@@ -186,8 +186,6 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "ClusterIssuer",
 ];
 
-const PROTECTED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
-
 static SCENARIO_VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
     jsonschema::validator_for(&scenario_schema()).expect("the scenario schema compiles")
 });
@@ -261,20 +259,31 @@ fn problems_with(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<Str
     out
 }
 
-/// The policy pre-check: no protected or foreign namespace, no
-/// cluster-scoped kind, no match-all selector. `known` enables the
+/// The policy pre-check: everything the guard refuses before a run (the
+/// same check, so generation never locks what a run would refuse: system
+/// and foreign namespaces, kinds, verbs, durations, undefined template
+/// variables), plus the stricter rules for generated scenarios: no
+/// cluster-scoped kind at all, no match-all selector. `known` enables the
 /// "matches every pod" check against the gathered workloads.
 pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
-    let allow = &suite.spec.target.allow_namespaces;
     let target = &suite.spec.target.namespace;
     let t = templater(suite);
     let mut out = Vec::new();
+    match crate::guard::EffectivePolicy::build(suite, &Default::default()) {
+        Ok((policy, _)) => {
+            for v in crate::guard::check_scenario(sc, &policy, suite) {
+                let at = match v.step {
+                    Some(i) => format!("steps[{i}].{}", sc.steps[i].action.kind()),
+                    None => "scenario".to_string(),
+                };
+                out.push(format!("{at}: {}: {}", v.what, v.why));
+            }
+        }
+        Err(e) => out.push(format!("policy: {e}")),
+    }
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("steps[{i}].{}", step.action.kind());
         let ns = step.action.namespace().unwrap_or(target);
-        if PROTECTED_NAMESPACES.contains(&ns) {
-            out.push(format!("{at}: namespace {ns} is never touched"));
-        }
         let mutating_kind: Option<&str> = match &step.action {
             StepAction::Delete(d) => d.kind.as_deref(),
             StepAction::Patch(p) => Some(&p.kind),
@@ -287,6 +296,13 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
                 "{at}: {k} is cluster-scoped; generated scenarios never change cluster-scoped kinds"
             ));
         }
+        // maxPodsAffected: 100 written in the suite: every pod may be selected.
+        let every_pod_ok = suite
+            .spec
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.max_pods_affected == Some(100));
+        let known = known.filter(|_| !every_pod_ok);
         match &step.action {
             StepAction::Apply(a) | StepAction::Create(a) => match manifest_objects(a, suite, &t) {
                 Err(e) => out.push(format!("{at}: {}", shorten(&e, 200))),
@@ -298,32 +314,29 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
                                 "{at}: {kind} is cluster-scoped; generated scenarios never create cluster-scoped kinds"
                             ));
                         }
-                        if let Some(mns) = o.pointer("/metadata/namespace").and_then(Value::as_str)
-                        {
-                            if PROTECTED_NAMESPACES.contains(&mns) {
-                                out.push(format!("{at}: namespace {mns} is never touched"));
-                            } else if !allow.iter().any(|a| a == mns) {
-                                out.push(format!(
-                                    "{at}: manifest namespace {mns} is outside target.allowNamespaces [{}]",
-                                    allow.join(", ")
-                                ));
-                            }
-                        }
                     }
                 }
             },
             StepAction::Delete(d) => {
                 if let Some(sel) = &d.selector {
                     let kind = d.kind.as_deref().unwrap_or_default();
-                    let sets =
-                        known.and_then(|k| k.labels.get(&(kind.to_string(), ns.to_string())));
+                    let sets = known.and_then(|k| {
+                        if kind == "Pod" {
+                            k.pod_labels.get(ns)
+                        } else {
+                            k.labels.get(&(kind.to_string(), ns.to_string()))
+                        }
+                    });
                     if let Some(why) = match_all(sel, sets) {
                         out.push(format!("{at}: selector \"{sel}\" {why}"));
                     }
                 }
             }
             StepAction::Fault(f) => {
-                let sets = known.and_then(|k| k.pod_labels.get(ns));
+                // A share of the pods is bounded by maxPodsAffected at run time.
+                let sets = known
+                    .filter(|_| f.percent >= 100)
+                    .and_then(|k| k.pod_labels.get(ns));
                 if let Some(why) = match_all(&f.selector, sets) {
                     out.push(format!("{at}: selector \"{}\" {why}", f.selector));
                 }
@@ -725,7 +738,10 @@ mod tests {
         let p = step(
             json!({"delete": {"kind": "Deployment", "name": "coredns", "namespace": "kube-system"}}),
         );
-        assert!(p.contains("namespace kube-system is never touched"), "{p}");
+        assert!(
+            p.contains("namespace kube-system is a system namespace"),
+            "{p}"
+        );
         let p = step(json!({"delete": {"kind": "Namespace", "name": "shop"}}));
         assert!(p.contains("Namespace is cluster-scoped"), "{p}");
         let p = step(
@@ -735,7 +751,10 @@ mod tests {
         let p = step(
             json!({"apply": {"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: prod}\n"}}),
         );
-        assert!(p.contains("manifest namespace prod is outside"), "{p}");
+        assert!(
+            p.contains("namespace prod is outside target.allowNamespaces"),
+            "{p}"
+        );
         let p =
             step(json!({"fault": {"type": "podKill", "selector": "tier=web", "duration": "10s"}}));
         assert!(p.contains("matches every one of the 2 workloads"), "{p}");

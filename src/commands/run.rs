@@ -31,6 +31,8 @@ pub struct RunArgs {
     pub json_output: bool,
     pub fail_fast: bool,
     pub no_restore: bool,
+    /// `--skip-permission-check`: no SelfSubjectAccessReview before the run.
+    pub skip_permission_check: bool,
     pub vars: Vec<(String, String)>,
     pub state_dir: PathBuf,
     /// Policy flags (they only tighten the suites' policies).
@@ -305,6 +307,14 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         );
         return exit::INVALID;
     }
+    // Then the credentials: a run that could not undo itself never starts.
+    if args.skip_permission_check {
+        eprintln!(
+            "warning: --skip-permission-check: permissions were not checked; if a step or its restore is forbidden, the run stops half-way and may leave changes behind"
+        );
+    } else if let Err(code) = permission_preflight(&engine, &combined, &checks, &args).await {
+        return code;
+    }
     // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
     let state = RunState::starting(
         &run_id,
@@ -486,4 +496,68 @@ pub async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Every permission the run needs, checked with SelfSubjectAccessReview.
+/// Err(exit code) when one is denied: every missing one is printed with
+/// why it is needed, and nothing has changed.
+async fn permission_preflight(
+    engine: &Engine,
+    suites: &[Suite],
+    checks: &[crate::guard::Preflight],
+    args: &RunArgs,
+) -> Result<(), i32> {
+    use crate::guard::permissions::{required, review, Access, Need};
+    let mut needs: Vec<Need> = Vec::new();
+    for (suite, check) in suites.iter().zip(checks) {
+        for n in required(
+            &engine.client,
+            suite,
+            &check.policy,
+            &args.vars,
+            &args.scenarios,
+        )
+        .await
+        {
+            if !needs.iter().any(|m| {
+                (&m.verb, &m.group, &m.resource, &m.namespace)
+                    == (&n.verb, &n.group, &n.resource, &n.namespace)
+            }) {
+                needs.push(n);
+            }
+        }
+    }
+    let answers = review(&engine.client, &needs).await;
+    let denied: Vec<&Need> = needs
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| **a == Access::Denied)
+        .map(|(n, _)| n)
+        .collect();
+    if !denied.is_empty() {
+        eprintln!(
+            "error: these credentials cannot run the suite (or undo it); nothing was changed. Missing {} permission(s):",
+            denied.len()
+        );
+        for n in &denied {
+            eprintln!("  {}: {}", n.describe(), n.why);
+        }
+        eprintln!(
+            "hint: bind the Role that `heatcheck plan {}` prints to this identity",
+            args.suites
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        return Err(exit::INVALID);
+    }
+    let unknown = answers.iter().filter(|a| **a == Access::Unknown).count();
+    if unknown > 0 {
+        eprintln!(
+            "warning: {unknown} of {} permission(s) could not be checked (the API server did not answer SelfSubjectAccessReview); running anyway",
+            needs.len()
+        );
+    }
+    Ok(())
 }

@@ -171,6 +171,7 @@ pub fn sample_run() -> RunReport {
             ],
             left_behind: vec!["NetworkPolicy shop/deny-v2".into()],
             errors: vec!["delete NetworkPolicy shop/deny-v2: 403 Forbidden".into()],
+            ..Default::default()
         },
     }
 }

@@ -271,6 +271,39 @@ pub struct RestoreSummary {
     pub left_behind: Vec<String>,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// Objects that are back but are not the same objects: recreated with a
+    /// new uid and creationTimestamp.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_changed: Vec<IdentityChange>,
+    /// Route conflicts (Gateway API precedence) won by another route after
+    /// restore than before the scenario.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub precedence_changed: Vec<RoutePrecedenceChange>,
+}
+
+/// An object restore could not give back its identity: it was recreated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityChange {
+    pub suite: String,
+    /// The scenario whose restore found it.
+    pub case: String,
+    /// `Kind ns/name`.
+    pub object: String,
+    pub uid_before: String,
+    pub uid_after: String,
+    pub created_before: String,
+    pub created_after: String,
+}
+
+/// A conflicting route match whose winner changed (see crate::route_precedence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePrecedenceChange {
+    pub suite: String,
+    pub case: String,
+    #[serde(flatten)]
+    pub change: crate::route_precedence::PrecedenceChange,
 }
 
 impl RestoreSummary {

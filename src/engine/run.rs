@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::sync::watch;
 
 use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
@@ -17,13 +18,14 @@ use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
 use crate::engine::event::{Event, LogLevel, Reporter};
 use crate::engine::model::{
-    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
-    StepRecord, SuiteReport,
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary,
+    RoutePrecedenceChange, RunReport, StepRecord, SuiteReport,
 };
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
 use crate::probe::continuous::ScenarioProbes;
+use crate::route_precedence;
 use crate::suite::{template_context, ApplyStep, Scenario, Step, StepAction, Suite, Templater};
 
 /// How a run behaves (from the command line).
@@ -292,11 +294,7 @@ impl Engine {
         }
         let aborted = aborted.into_inner();
         let failed = failed.into_inner();
-        let summary = RestoreSummary {
-            restored: restore_total.restored.clone(),
-            left_behind: restore_total.left_behind.clone(),
-            errors: restore_total.errors.clone(),
-        };
+        let summary = summary_of(&restore_total);
         let code = if !summary.is_clean() && !self.options.no_restore {
             exit::RESTORE_FAILED
         } else if aborted {
@@ -512,7 +510,11 @@ impl Engine {
                     suite: name.clone(),
                     entries: pending.len(),
                 });
-                let r = self.restore(journal, &fixtures_scope).await;
+                let mut r = self.restore(journal, &fixtures_scope).await;
+                for c in &mut r.identity_changed {
+                    c.suite = name.clone();
+                    c.case = "fixtures".into();
+                }
                 self.emitter.emit(Event::RestoreFinished {
                     suite: name.clone(),
                     summary: summary_of(&r),
@@ -539,6 +541,33 @@ impl Engine {
             report: report.clone(),
         });
         (report, restore, aborted)
+    }
+
+    /// What restore could not give back: objects recreated under a new
+    /// identity, and route conflicts another route now wins. Reporters show
+    /// each as a warning (RestoreFinished and the run's restore summary).
+    async fn restore_honesty(
+        &self,
+        ctx: &SuiteContext,
+        case: &str,
+        routes_before: Option<&[route_precedence::Conflict]>,
+        restore: &mut RestoreOutcome,
+    ) {
+        let suite = ctx.suite.metadata.name.clone();
+        for c in &mut restore.identity_changed {
+            c.suite = suite.clone();
+            c.case = case.to_string();
+        }
+        let (Some(before), Some(after)) = (routes_before, route_conflicts(ctx).await) else {
+            return;
+        };
+        for change in route_precedence::changes(before, &after) {
+            restore.precedence_changed.push(RoutePrecedenceChange {
+                suite: suite.clone(),
+                case: case.to_string(),
+                change,
+            });
+        }
     }
 
     /// Restores one scope within the restore deadline. Each thing restored
@@ -772,6 +801,8 @@ impl Engine {
         let stop = StopWatch::start(ctx, probes.live(), started);
         let outer = ctx;
         let ctx = stop.context();
+        // Who wins each conflicting route match now, to compare after restore.
+        let routes_before = route_conflicts(outer).await;
         probes.run_before().await;
         probes.start_continuous();
         let (steps, step_error) = self
@@ -801,6 +832,8 @@ impl Engine {
                     entries: pending.len(),
                 });
                 restore = self.restore(&ctx.journal, &scope).await;
+                self.restore_honesty(ctx, &sc.name, routes_before.as_deref(), &mut restore)
+                    .await;
                 self.emitter.emit(Event::RestoreFinished {
                     suite: suite.clone(),
                     summary: summary_of(&restore),
@@ -1017,5 +1050,41 @@ fn summary_of(r: &RestoreOutcome) -> RestoreSummary {
         restored: r.restored.clone(),
         left_behind: r.left_behind.clone(),
         errors: r.errors.clone(),
+        identity_changed: r.identity_changed.clone(),
+        precedence_changed: r.precedence_changed.clone(),
     }
+}
+
+/// Route kinds whose conflicts Gateway API precedence decides.
+const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute"];
+
+/// The conflicting route matches in the namespaces the suite may change,
+/// and who wins each. None when routes cannot be listed (no Gateway API,
+/// no permission): there is then nothing to compare.
+async fn route_conflicts(ctx: &SuiteContext) -> Option<Vec<route_precedence::Conflict>> {
+    let mut routes = Vec::new();
+    let mut served = false;
+    for kind in ROUTE_KINDS {
+        let Ok(r) = ctx
+            .client
+            .resolve(Some("gateway.networking.k8s.io/v1"), kind)
+            .await
+        else {
+            continue;
+        };
+        served = true;
+        for ns in &ctx.policy.allow_namespaces {
+            match ctx.client.list(&r, Some(ns), None).await {
+                Ok(items) => routes.extend(items.into_iter().map(|mut o| {
+                    o["kind"] = Value::String(kind.to_string());
+                    o
+                })),
+                Err(e) => {
+                    tracing::debug!("route precedence: cannot list {kind} in {ns}: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+    served.then(|| route_precedence::conflicts(&routes))
 }

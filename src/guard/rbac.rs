@@ -39,6 +39,19 @@ impl Permissions {
             .extend(verbs.iter().map(|v| v.to_string()));
     }
 
+    /// One verb on `resource` (with `/subresource`) of `group`, in `ns`
+    /// (None: cluster-wide).
+    pub fn add_raw(&mut self, ns: Option<&str>, group: &str, resource: &str, verb: &str) {
+        let rules = match ns {
+            Some(ns) => self.namespaced.entry(ns.to_string()).or_default(),
+            None => &mut self.cluster,
+        };
+        rules
+            .entry((group.to_string(), resource.to_string()))
+            .or_default()
+            .insert(verb.to_string());
+    }
+
     /// Events, read where the run acts (the report's context and debugging).
     pub fn add_events(&mut self, ns: &str) {
         let rules = self.namespaced.entry(ns.to_string()).or_default();

@@ -301,7 +301,36 @@ impl JsonSchema for StopCondition {
     }
 }
 
-/// Safety policy checked by the guard before anything runs.
+/// Namespaces heatcheck never changes unless `policy.allowSystemNamespaces`
+/// is true: the control plane's own and those of the chaos engines it drives.
+pub const SYSTEM_NAMESPACES: &[&str] = &[
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "chaos-mesh",
+    "litmus",
+];
+
+/// Why a system namespace is refused (the same words at validate, plan and run).
+pub fn system_namespace_message(ns: &str) -> String {
+    format!(
+        "namespace {ns} is a system namespace: heatcheck never changes it unless the suite's policy sets allowSystemNamespaces: true"
+    )
+}
+
+/// `maxPodsAffected` when the suite's policy sets none.
+pub const DEFAULT_MAX_PODS_AFFECTED: u8 = 50;
+
+/// `maxDuration` when the suite's policy sets none (10 minutes).
+pub const DEFAULT_MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether `ns` is one of [`SYSTEM_NAMESPACES`].
+pub fn is_system_namespace(ns: &str) -> bool {
+    SYSTEM_NAMESPACES.contains(&ns)
+}
+
+/// Safety policy checked by the guard before anything runs. Unset limits
+/// take safe defaults ([`DEFAULT_MAX_PODS_AFFECTED`], [`DEFAULT_MAX_DURATION`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
@@ -311,11 +340,13 @@ pub struct Policy {
     pub denied_kinds: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_kinds: Vec<String>,
-    /// Largest share (percent) of the pods of a selector a fault may hit.
+    /// Largest share (percent) of a namespace's pods one step may delete,
+    /// kill or fault (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 100))]
     pub max_pods_affected: Option<u8>,
-    /// Longest a scenario may run (and the longest sleep or fault in it).
+    /// Longest a scenario may run (and the longest sleep, wait or fault in
+    /// it); default 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Duration>,
     /// Longest the whole run may take, from its start: past it the running
@@ -325,6 +356,10 @@ pub struct Policy {
     /// e.g. `delete`, `scale`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forbidden_verbs: Vec<String>,
+    /// Lets steps change kube-system, kube-public, kube-node-lease and the
+    /// chaos engines' namespaces (refused by default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_system_namespaces: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

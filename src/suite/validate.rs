@@ -13,7 +13,7 @@ use super::locate::{child_index, child_key, Locator};
 use super::matcher::Matcher;
 use super::step::{resolve_manifest_path, FaultType, PatchType, Step, StepAction};
 use super::template::{check_syntax, BUILTIN_VARS};
-use super::types::{Scenario, StopCondition, Suite};
+use super::types::{is_system_namespace, system_namespace_message, Scenario, StopCondition, Suite};
 
 /// All semantic problems of a parsed suite, in document order.
 pub(crate) fn validate_suite(suite: &Suite, text: &str, origin: &Path) -> Vec<Diagnostic> {
@@ -118,6 +118,23 @@ impl<'a> Checker<'a> {
                 "spec.target.namespace",
                 format!("invalid namespace \"{ns}\": expected a DNS label (lowercase letters, digits, '-')"),
             );
+        }
+        let system_ok = spec
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.allow_system_namespaces);
+        if !system_ok {
+            if is_system_namespace(ns) {
+                self.at_value("spec.target.namespace", system_namespace_message(ns));
+            }
+            for (i, a) in spec.target.allow_namespaces.iter().enumerate() {
+                if is_system_namespace(a) && a != ns {
+                    self.at_value(
+                        &child_index("spec.target.allowNamespaces", i),
+                        system_namespace_message(a),
+                    );
+                }
+            }
         }
         if !spec.target.allow_namespaces.is_empty() && !spec.target.allow_namespaces.contains(ns) {
             self.at(

@@ -773,9 +773,8 @@ impl<'v> Builder<'v> {
                         .rank()
                         .cmp(&eb.matcher.rank())
                         .then_with(|| {
-                            (a.created.is_none(), a.created).cmp(&(b.created.is_none(), b.created))
+                            crate::route_precedence::tie_break(a.created, &a.key, b.created, &b.key)
                         })
-                        .then_with(|| a.key.cmp(&b.key))
                         .then_with(|| (rule_a, ma).cmp(&(rule_b, mb)))
                 });
                 for (host, _, entry) in entries_meta {
