@@ -68,6 +68,34 @@ impl PolicyArgs {
     }
 }
 
+/// Prometheus in and out: promql checks, run metrics, the sandbox's metrics port.
+#[derive(Args, Clone, Default)]
+struct MetricsArgs {
+    /// Prometheus that promql assertions and stop conditions query (over spec.prometheus.url).
+    #[arg(long, env = "HEATCHECK_PROMETHEUS_URL", value_name = "URL")]
+    prometheus_url: Option<String>,
+    /// After the run, write its results as heatcheck_* metrics here (node-exporter textfile format).
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// After the run, push its heatcheck_* metrics to this Pushgateway (job heatcheck, per suite).
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
+    /// With --sandbox: serve the data plane's metrics at http://127.0.0.1:PORT/metrics (0: any port).
+    #[arg(long, value_name = "PORT", requires = "sandbox")]
+    sandbox_metrics_port: Option<u16>,
+}
+
+impl MetricsArgs {
+    fn options(self) -> commands::run::MetricsOptions {
+        commands::run::MetricsOptions {
+            prometheus_url: self.prometheus_url,
+            metrics_file: self.metrics_file,
+            pushgateway: self.pushgateway,
+            sandbox_metrics_port: self.sandbox_metrics_port,
+        }
+    }
+}
+
 fn parse_suite_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
     heatcheck::suite::parse_duration(s).map(heatcheck::suite::Duration)
 }
@@ -131,6 +159,8 @@ enum Command {
         /// Each restore must finish within this; what is not done stays in the journal (exit 5).
         #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
         restore_timeout: std::time::Duration,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -228,6 +258,9 @@ enum Command {
         /// API server port (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Port of the data plane's Prometheus metrics on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        metrics_port: u16,
         /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
         #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
         inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
@@ -254,6 +287,7 @@ impl From<ClusterFlags> for commands::connect::ClusterArgs {
             sandbox: f.sandbox,
             kubeconfig: f.kubeconfig,
             context: f.context,
+            ..Default::default()
         }
     }
 }
@@ -297,6 +331,7 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            metrics,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -314,6 +349,7 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            metrics: metrics.options(),
         }),
         Command::Plan {
             suites,
@@ -374,8 +410,15 @@ fn main() -> ExitCode {
             kubeconfig,
             manifests,
             port,
+            metrics_port,
             inject_api_faults,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, inject_api_faults),
+        } => commands::sandbox::sandbox(
+            &kubeconfig,
+            &manifests,
+            port,
+            metrics_port,
+            inject_api_faults,
+        ),
     };
     ExitCode::from(code as u8)
 }

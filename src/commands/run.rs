@@ -40,6 +40,20 @@ pub struct RunArgs {
     pub regenerate: bool,
     /// Each restore must be done within this; the rest stays in the journal.
     pub restore_timeout: Duration,
+    pub metrics: MetricsOptions,
+}
+
+/// Prometheus in and out.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsOptions {
+    /// Over each suite's `spec.prometheus.url`.
+    pub prometheus_url: Option<String>,
+    /// node-exporter textfile output.
+    pub metrics_file: Option<PathBuf>,
+    /// Pushgateway base URL.
+    pub pushgateway: Option<String>,
+    /// With `--sandbox`: the port of the data plane's `/metrics`.
+    pub sandbox_metrics_port: Option<u16>,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -168,6 +182,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        sandbox_metrics_port: args.metrics.sandbox_metrics_port,
     })
     .await
     {
@@ -243,6 +258,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             policy: args.policy.clone(),
             restore_timeout: Some(args.restore_timeout),
             stop_waiting: Some(hurry_rx.clone()),
+            prometheus_url: args.metrics.prometheus_url.clone(),
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -278,6 +294,12 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             violations.len()
         );
         return exit::INVALID;
+    }
+    // Prometheus next: an unreachable one fails the run before anything changes.
+    if let Err((code, msg)) = engine.reach_prometheus(&suites).await {
+        eprintln!("error: {msg}");
+        conn.close().await;
+        return code;
     }
     // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
     let state = RunState::starting(

@@ -14,12 +14,14 @@ pub fn sandbox(
     kubeconfig: &Path,
     manifests: &[PathBuf],
     port: u16,
+    metrics_port: u16,
     faults: Option<FaultSpec>,
 ) -> i32 {
     install_crypto();
     runtime().block_on(async {
         let sb = match Sandbox::start(SandboxOptions {
             port,
+            metrics_port: Some(metrics_port),
             ..Default::default()
         })
         .await
@@ -36,6 +38,9 @@ pub fn sandbox(
             return exit::INVALID;
         }
         println!("api {}", sb.url());
+        if let Some(url) = sb.metrics_url() {
+            println!("metrics URL {url}");
+        }
         println!(
             "kubeconfig {} (context heatcheck-sandbox)",
             kubeconfig.display()
