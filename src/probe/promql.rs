@@ -24,13 +24,13 @@ pub const URL_SOURCES: &str = "spec.prometheus.url, --prometheus-url or HEATCHEC
 pub enum PromError {
     #[error("Prometheus at {url} cannot be reached: {reason}")]
     Unreachable { url: String, reason: String },
-    #[error("Prometheus rejected the query ({kind}): {message}\n  query: {query}")]
+    #[error("Prometheus rejected the query ({kind}): {message}; query: {query}")]
     BadQuery {
         kind: String,
         message: String,
         query: String,
     },
-    #[error("the query returned a {result_type}, not an instant vector; wrap it (e.g. `vector(...)`) or select series instead\n  query: {query}")]
+    #[error("the query returned a {result_type}, not an instant vector (select series, or wrap a scalar in `vector(...)`); query: {query}")]
     NotVector { result_type: String, query: String },
     #[error("Prometheus at {url} answered HTTP {status}: {body}")]
     Http {

@@ -1,0 +1,257 @@
+//! Prometheus, for real: a `prometheus` server scrapes a `heatcheck sandbox`'s `/metrics`
+//! every second; promql assertions and stop conditions query it through the HTTP API;
+//! run metrics go to a real Pushgateway and are read back. No mock Prometheus.
+//! Figures (scrape-to-assert latency) are printed: run with `--nocapture` to see them.
+
+mod common;
+#[path = "common/prometheus.rs"]
+mod prom;
+
+use std::time::Instant;
+
+use common::{args, suite_with, tokio_block, Case, BASE};
+use prom::{find_program, start_prometheus, MetricsSandbox};
+use serde_json::Value;
+
+/// The 5xx share of the gateway's answers in the suite's namespace over 5 s. With no
+/// 5xx series at all the numerator is `vector(0)`, so a healthy gateway reads 0.
+const ERROR_RATIO: &str = r#"(sum(rate(sandbox_gateway_requests_total{gateway_namespace="{{namespace}}",response_code=~"5.."}[5s])) or vector(0)) / sum(rate(sandbox_gateway_requests_total{gateway_namespace="{{namespace}}"}[5s]))"#;
+
+const TRAFFIC: &str = r#"  probes:
+    - name: traffic
+      http: {url: '{{gateway "gw"}}/', headers: {Host: shop.example.com}, timeout: 2s}
+      every: 50ms
+"#;
+
+fn scenario_case(report: &Value, name: &str) -> Value {
+    report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name} in {report}"))
+        .clone()
+}
+
+fn assertion<'a>(case: &'a Value, name: &str) -> &'a Value {
+    case["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no assertion {name} in {case}"))
+}
+
+fn kube_args(sandbox: &MetricsSandbox) -> Vec<String> {
+    args(&[
+        "run",
+        "suite.yaml",
+        "--kubeconfig",
+        sandbox.kubeconfig.to_str().unwrap(),
+        "--junit",
+        "junit.xml",
+        "--report-json",
+        "report.json",
+    ])
+}
+
+#[test]
+fn promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss() {
+    let test = "promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss";
+    let Some(prometheus) = find_program(test, "prometheus") else {
+        return;
+    };
+    let sandbox = MetricsSandbox::start();
+    let server = start_prometheus(&prometheus, &sandbox.metrics_target());
+    let body = format!(
+        r#"  prometheus: {{url: '{url}'}}
+{TRAFFIC}  scenarios:
+    - name: no fault
+      steps:
+        - sleep: 3s
+      assertions:
+        - name: error ratio below 1%
+          promql:
+            query: '{ERROR_RATIO}'
+            expect: "< 0.01"
+            eventually: {{within: 20s, every: 500ms}}
+    - name: total loss
+      steps:
+        - fault: {{type: networkLoss, selector: app=web, loss: 100, duration: 60s}}
+        - sleep: 3s
+      assertions:
+        - name: error ratio below 1%
+          promql:
+            query: '{ERROR_RATIO}'
+            expect: "< 0.01"
+            eventually: {{within: 6s, every: 500ms}}
+"#,
+        url = server.url
+    );
+    let case = Case::suite(&suite_with("e2e-promql-assert", &body)).file("base.yaml", BASE);
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    let out = case.exec(&kube_args(&sandbox));
+    out.assert_code(1);
+    let report = out.report();
+    let healthy = scenario_case(&report, "no fault");
+    assert_eq!(healthy["status"], "passed", "{healthy}");
+    let a = assertion(&healthy, "error ratio below 1%");
+    eprintln!(
+        "scrape-to-assert: the healthy ratio was first readable after {:.1}s ({} queries), counted from the end of a 3s scenario with traffic from its start",
+        a["durationSeconds"].as_f64().unwrap(),
+        a["attempts"]
+    );
+    let lossy = scenario_case(&report, "total loss");
+    assert_eq!(lossy["status"], "failed", "{lossy}");
+    let a = assertion(&lossy, "error ratio below 1%");
+    let message = a["message"].as_str().unwrap();
+    assert!(
+        message.contains("sandbox_gateway_requests_total{gateway_namespace=\"e2e-promql-assert\"")
+            && message.ends_with("{} = 1 >= 0.01"),
+        "names the rendered query, the series and its value: {message}"
+    );
+    let after = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    assert_eq!(before, after, "the cluster is restored");
+}
+
+#[test]
+fn promql_stop_condition_trips_restores_and_exits_4() {
+    let test = "promql_stop_condition_trips_restores_and_exits_4";
+    let Some(prometheus) = find_program(test, "prometheus") else {
+        return;
+    };
+    let sandbox = MetricsSandbox::start();
+    let server = start_prometheus(&prometheus, &sandbox.metrics_target());
+    let body = format!(
+        r#"{TRAFFIC}  stopConditions:
+    - promql:
+        query: 'sum(rate(sandbox_gateway_requests_total{{gateway_namespace="{{{{namespace}}}}",response_code="503"}}[3s]))'
+        above: 1
+        for: 2s
+  scenarios:
+    - name: black hole
+      steps:
+        - fault: {{type: networkLoss, selector: app=web, loss: 100, duration: 60s}}
+        - sleep: 45s
+    - name: afterwards
+      steps:
+        - sleep: 1ms
+"#
+    );
+    let case = Case::suite(&suite_with("e2e-promql-stop", &body))
+        .file("base.yaml", BASE)
+        .env("HEATCHECK_PROMETHEUS_URL", &server.url);
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    let started = Instant::now();
+    let out = case.exec(&kube_args(&sandbox));
+    let took = started.elapsed();
+    out.assert_code(4);
+    let report = out.report();
+    let sc = scenario_case(&report, "black hole");
+    assert_eq!(sc["status"], "errored");
+    let message = sc["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("stop condition tripped: promql sum(rate(sandbox_gateway_requests_total{gateway_namespace=\"e2e-promql-stop\",response_code=\"503\"}[3s])): {} = ")
+            && message.contains(" above 1 for 2s"),
+        "{message}"
+    );
+    let sleep = &sc["steps"][1];
+    assert_eq!(sleep["outcome"], "failed", "the 45s sleep was cut short");
+    let into_sleep = sleep["durationSeconds"].as_f64().unwrap();
+    eprintln!(
+        "scrape-to-assert: the stop condition (for: 2s) tripped {into_sleep:.1}s after the fault was in effect, so about {:.1}s from the first 503 to Prometheus answering with it; the run took {:.1}s",
+        into_sleep - 2.0,
+        took.as_secs_f64()
+    );
+    assert!(into_sleep < 40.0, "tripped early: {into_sleep}s");
+    assert_eq!(scenario_case(&report, "afterwards")["status"], "skipped");
+    let after = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    assert_eq!(before, after, "the cluster is restored");
+}
+
+const NO_FIXTURES: &str = r#"apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: promql-errors}
+spec:
+  target: {namespace: default}
+  scenarios:
+    - name: queries
+      steps:
+        - sleep: 1ms
+      assertions:
+        - name: typo
+          promql: {query: 'sum(rate(up[5s])', empty: true}
+        - name: scalar
+          promql: {query: 'scalar(vector(1))', expect: "== 1"}
+        - name: one
+          promql: {query: 'vector(1)', expect: "== 1"}
+"#;
+
+#[test]
+fn bad_queries_and_non_vectors_are_explained() {
+    let test = "bad_queries_and_non_vectors_are_explained";
+    let Some(prometheus) = find_program(test, "prometheus") else {
+        return;
+    };
+    // Nothing to scrape: these queries need no series.
+    let server = start_prometheus(&prometheus, "127.0.0.1:9");
+    let case = Case::suite(NO_FIXTURES).args(["--prometheus-url", server.url.as_str()]);
+    let out = case.run_sandbox();
+    out.assert_code(1);
+    let report = out.report();
+    let sc = scenario_case(&report, "queries");
+    let typo = assertion(&sc, "typo")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        typo.starts_with("Prometheus rejected the query (bad_data): ")
+            && typo.ends_with("; query: sum(rate(up[5s])"),
+        "{typo}"
+    );
+    let scalar = assertion(&sc, "scalar")["message"].as_str().unwrap();
+    assert!(
+        scalar.starts_with("the query returned a scalar, not an instant vector"),
+        "{scalar}"
+    );
+    assert_eq!(assertion(&sc, "one")["passed"], true);
+}
+
+#[test]
+fn unreachable_prometheus_exits_3_naming_the_url_before_anything_changes() {
+    // A port nothing listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let case = Case::suite(NO_FIXTURES).env("HEATCHECK_PROMETHEUS_URL", &url);
+    let out = case.run_sandbox();
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains(&format!("Prometheus at {url} cannot be reached")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.dir.join("suite.yaml").exists());
+    assert!(
+        !out.dir.join("report.json").exists(),
+        "nothing ran, nothing reported"
+    );
+}
+
+#[test]
+fn without_a_prometheus_url_promql_checks_are_skipped_with_a_warning() {
+    let case = Case::suite(NO_FIXTURES).env("HEATCHECK_PROMETHEUS_URL", "");
+    let out = case.run_sandbox();
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(
+            "warning: suite promql-errors: 3 promql check(s) skipped: no Prometheus URL (spec.prometheus.url, --prometheus-url or HEATCHECK_PROMETHEUS_URL)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
