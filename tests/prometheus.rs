@@ -255,3 +255,96 @@ fn without_a_prometheus_url_promql_checks_are_skipped_with_a_warning() {
         out.stdout
     );
 }
+
+#[test]
+fn run_metrics_go_to_a_textfile_and_to_a_real_pushgateway() {
+    let test = "run_metrics_go_to_a_textfile_and_to_a_real_pushgateway";
+    let Some(pushgateway) = find_program(test, "prometheus-pushgateway") else {
+        return;
+    };
+    let Some(promtool) = find_program(test, "promtool") else {
+        return;
+    };
+    let gateway = prom::start_pushgateway(&pushgateway);
+    let body = format!(
+        r#"{TRAFFIC}  scenarios:
+    - name: quiet
+      steps:
+        - sleep: 500ms
+"#
+    );
+    let case = Case::suite(&suite_with("e2e-metrics-out", &body)).file("base.yaml", BASE);
+    let out = case.exec(&args(&[
+        "run",
+        "suite.yaml",
+        "--sandbox",
+        "--metrics-file",
+        "textfile/heatcheck.prom",
+        "--pushgateway",
+        &gateway.url,
+    ]));
+    out.assert_code(0);
+    let file = case.path("textfile/heatcheck.prom");
+    let text = std::fs::read_to_string(&file).expect("metrics file written");
+    for line in [
+        r#"heatcheck_scenario_status{suite="e2e",scenario="quiet",kind="scenario",status="passed"} 1.0"#,
+        r#"heatcheck_scenario_status{suite="e2e",scenario="quiet",kind="scenario",status="failed"} 0.0"#,
+        r#"heatcheck_probe_success_ratio{suite="e2e",scenario="quiet",probe="traffic"} 1.0"#,
+        r#"heatcheck_restore_clean{suite="e2e"} 1.0"#,
+        r#"heatcheck_run_exit_code{suite="e2e"} 0.0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        text.contains("heatcheck_probe_latency_p99_seconds{suite=\"e2e\",scenario=\"quiet\",probe=\"traffic\"} "),
+        "{text}"
+    );
+    // What node-exporter's textfile collector parses, checked by Prometheus's own linter.
+    let lint = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool runs");
+    assert!(
+        lint.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    // Read back from the Pushgateway: job heatcheck, grouped by suite.
+    let (status, pushed) = prom::http_get(&format!("{}/metrics", gateway.url)).unwrap();
+    assert_eq!(status, 200);
+    let passed = pushed
+        .lines()
+        .find(|l| {
+            l.starts_with("heatcheck_scenario_status{")
+                && l.contains(r#"job="heatcheck""#)
+                && l.contains(r#"suite="e2e""#)
+                && l.contains(r#"scenario="quiet""#)
+                && l.contains(r#"status="passed""#)
+        })
+        .unwrap_or_else(|| panic!("pushed series in\n{pushed}"));
+    assert!(passed.ends_with(" 1"), "{passed}");
+}
+
+#[test]
+fn a_failed_push_is_a_warning_and_keeps_the_exit_code() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let case = Case::suite(NO_FIXTURES)
+        .env("HEATCHECK_PROMETHEUS_URL", "")
+        .args(["--pushgateway", url.as_str()]);
+    let out = case.run_sandbox();
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: metrics not pushed: Pushgateway at {url} cannot be reached"
+        )),
+        "{}",
+        out.stderr
+    );
+}

@@ -363,6 +363,19 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             code = code.max(exit::TEST_FAILED);
         }
     }
+    if let Some(path) = &args.metrics.metrics_file {
+        if let Err(e) = crate::report::metrics::write_metrics_file(path, &report) {
+            eprintln!("error: writing metrics file {}: {e}", path.display());
+            code = code.max(exit::TEST_FAILED);
+        }
+    }
+    if let Some(url) = &args.metrics.pushgateway {
+        // The run's verdict stands whatever happens to its metrics.
+        let client = crate::probe::http::client();
+        if let Err(e) = crate::report::metrics::push(&client, url, &report).await {
+            eprintln!("warning: metrics not pushed: {e}");
+        }
+    }
     conn.close().await;
     code
 }

@@ -5,6 +5,7 @@
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod metrics;
 pub mod text;
 
 pub use crate::engine::event::{Event, LogLevel, Reporter};
