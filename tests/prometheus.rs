@@ -348,3 +348,53 @@ fn a_failed_push_is_a_warning_and_keeps_the_exit_code() {
         out.stderr
     );
 }
+
+#[test]
+fn the_shipped_latency_suite_reads_the_gateway_p99_from_prometheus() {
+    let test = "the_shipped_latency_suite_reads_the_gateway_p99_from_prometheus";
+    let Some(prometheus) = find_program(test, "prometheus") else {
+        return;
+    };
+    // README's way: a fixed metrics port for `run --sandbox`, scraped by Prometheus.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = start_prometheus(&prometheus, &format!("127.0.0.1:{port}"));
+    let suite = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("suites/service-latency/suite.yaml");
+    let case = Case::suite("unused: true\n");
+    let out = case.exec(&args(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--sandbox",
+        "--sandbox-metrics-port",
+        &port.to_string(),
+        "--prometheus-url",
+        &server.url,
+        "--scenario",
+        "latency on half the pods (Chaos Mesh)",
+        "--report-json",
+        "report.json",
+    ]));
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(&format!(
+            "sandbox metrics URL http://127.0.0.1:{port}/metrics"
+        )),
+        "{}",
+        out.stderr
+    );
+    let report = out.report();
+    let sc = scenario_case(&report, "latency on half the pods (Chaos Mesh)");
+    let p99 = assertion(&sc, "the gateway's p99 shows the injected latency");
+    assert_eq!(p99["passed"], true, "{p99}");
+    eprintln!(
+        "scrape-to-assert: the shipped suite's p99 check passed {:.1}s after the assertions began ({} queries)",
+        p99["durationSeconds"].as_f64().unwrap(),
+        p99["attempts"]
+    );
+    let errors = assertion(&sc, "latency, not errors, at the gateway");
+    assert_eq!(errors["passed"], true, "{errors}");
+}
