@@ -85,6 +85,11 @@ fn promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss() {
             query: '{ERROR_RATIO}'
             expect: "< 0.01"
             eventually: {{within: 6s, every: 500ms}}
+        - name: the gateway counts the fault
+          promql:
+            query: 'sandbox_active_faults{{namespace="{{{{namespace}}}}",kind="loss",source="NetworkChaos"}}'
+            expect: "== 1"
+            eventually: {{within: 10s, every: 500ms}}
 "#,
         url = server.url
     );
@@ -109,6 +114,11 @@ fn promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss() {
         message.contains("sandbox_gateway_requests_total{gateway_namespace=\"e2e-promql-assert\"")
             && message.ends_with("{} = 1 >= 0.01"),
         "names the rendered query, the series and its value: {message}"
+    );
+    assert_eq!(
+        assertion(&lossy, "the gateway counts the fault")["passed"],
+        true,
+        "{lossy}"
     );
     let after = tokio_block(common::snapshot(&sandbox.kubeconfig));
     assert_eq!(before, after, "the cluster is restored");

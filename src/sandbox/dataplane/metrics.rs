@@ -181,8 +181,13 @@ impl GatewayMetrics {
                 FaultAction::Loss { .. } => "loss",
                 FaultAction::Partition => "partition",
             };
-            // The id reads "NetworkChaos ns/name" or "ChaosEngine ns/name".
-            let source = f.id.split_whitespace().next().unwrap_or(UNKNOWN);
+            // The chaos controllers write ids as "networkchaos/ns/name" or
+            // "chaosengine/ns/name/experiment".
+            let source = match f.id.split('/').next().unwrap_or_default() {
+                "networkchaos" => "NetworkChaos",
+                "chaosengine" => "ChaosEngine",
+                _ => UNKNOWN,
+            };
             self.inner
                 .faults
                 .get_or_create(&FaultLabels {
@@ -231,5 +236,49 @@ impl GatewayMetrics {
             let _ = axum::serve(listener, app).await;
         });
         Ok((bound, task))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::dataplane::view::Direction;
+
+    fn fault(id: &str, action: FaultAction) -> ActiveFault {
+        ActiveFault {
+            id: id.into(),
+            namespace: "shop".into(),
+            pods: ["web-1".to_string()].into(),
+            action,
+            direction: Direction::To,
+        }
+    }
+
+    #[test]
+    fn active_faults_are_counted_per_kind_and_source_and_replaced() {
+        let m = GatewayMetrics::new();
+        m.set_faults(&[
+            fault("networkchaos/shop/a", FaultAction::Loss { percent: 100.0 }),
+            fault("networkchaos/shop/b", FaultAction::Loss { percent: 50.0 }),
+            fault(
+                "chaosengine/shop/e/pod-network-partition",
+                FaultAction::Partition,
+            ),
+        ]);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"sandbox_active_faults{namespace="shop",kind="loss",source="NetworkChaos"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"sandbox_active_faults{namespace="shop",kind="partition",source="ChaosEngine"} 1"#
+            ),
+            "{text}"
+        );
+        m.set_faults(&[]);
+        assert!(!m.encode().contains("sandbox_active_faults{"));
     }
 }
