@@ -578,7 +578,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// PromQL syntax is left to the server (see README); only an empty query is caught here.
+    /// PromQL syntax is left to the server (see README): a typo fails its check with
+    /// Prometheus's own message. Only an empty query is caught here.
     fn promql(&mut self, query: &str, path: &str) {
         if query.trim().is_empty() {
             self.at_value(path, "the query must not be empty");
