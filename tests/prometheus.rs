@@ -75,6 +75,11 @@ fn promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss() {
             query: '{ERROR_RATIO}'
             expect: "< 0.01"
             eventually: {{within: 20s, every: 500ms}}
+        - name: requests are counted per gateway, listener, route and Service
+          promql:
+            query: 'sandbox_gateway_requests_total{{gateway_namespace="{{{{namespace}}}}",gateway_name="gw",listener="http",route_namespace="{{{{namespace}}}}",route_name="web",destination_service_namespace="{{{{namespace}}}}",destination_service_name="web",response_code="200"}}'
+            expect: "> 0"
+            eventually: {{within: 10s, every: 500ms}}
     - name: total loss
       steps:
         - fault: {{type: networkLoss, selector: app=web, loss: 100, duration: 60s}}
@@ -105,6 +110,13 @@ fn promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss() {
         "scrape-to-assert: the healthy ratio was first readable after {:.1}s ({} queries), counted from the end of a 3s scenario with traffic from its start",
         a["durationSeconds"].as_f64().unwrap(),
         a["attempts"]
+    );
+    assert_eq!(
+        assertion(
+            &healthy,
+            "requests are counted per gateway, listener, route and Service"
+        )["passed"],
+        true
     );
     let lossy = scenario_case(&report, "total loss");
     assert_eq!(lossy["status"], "failed", "{lossy}");
