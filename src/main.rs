@@ -68,6 +68,34 @@ impl PolicyArgs {
     }
 }
 
+/// Prometheus in and out: promql checks, run metrics, the sandbox's metrics port.
+#[derive(Args, Clone, Default)]
+struct MetricsArgs {
+    /// Prometheus that promql assertions and stop conditions query (over spec.prometheus.url).
+    #[arg(long, env = "HEATCHECK_PROMETHEUS_URL", value_name = "URL")]
+    prometheus_url: Option<String>,
+    /// After the run, write its results as heatcheck_* metrics here (node-exporter textfile format).
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// After the run, push its heatcheck_* metrics to this Pushgateway (job heatcheck, per suite).
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
+    /// With --sandbox: serve the data plane's metrics at http://127.0.0.1:PORT/metrics (0: any port).
+    #[arg(long, value_name = "PORT", requires = "sandbox")]
+    sandbox_metrics_port: Option<u16>,
+}
+
+impl MetricsArgs {
+    fn options(self) -> commands::run::MetricsOptions {
+        commands::run::MetricsOptions {
+            prometheus_url: self.prometheus_url,
+            metrics_file: self.metrics_file,
+            pushgateway: self.pushgateway,
+            sandbox_metrics_port: self.sandbox_metrics_port,
+        }
+    }
+}
+
 fn parse_suite_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
     heatcheck::suite::parse_duration(s).map(heatcheck::suite::Duration)
 }
@@ -150,6 +178,8 @@ enum Command {
         /// namespace still run one after another.
         #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -250,6 +280,9 @@ enum Command {
         /// Add a kubeconfig context and user NAME whose token has no permissions until RBAC grants some (repeatable).
         #[arg(long = "user", value_name = "NAME")]
         users: Vec<String>,
+        /// Port of the data plane's Prometheus metrics on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        metrics_port: u16,
         /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
         #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
         inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
@@ -276,6 +309,7 @@ impl From<ClusterFlags> for commands::connect::ClusterArgs {
             sandbox: f.sandbox,
             kubeconfig: f.kubeconfig,
             context: f.context,
+            ..Default::default()
         }
     }
 }
@@ -324,6 +358,7 @@ fn main() -> ExitCode {
             retries,
             flaky_fails,
             jobs,
+            metrics,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -346,6 +381,7 @@ fn main() -> ExitCode {
             retries,
             flaky_fails,
             jobs: jobs.into(),
+            metrics: metrics.options(),
         }),
         Command::Plan {
             suites,
@@ -407,8 +443,16 @@ fn main() -> ExitCode {
             manifests,
             port,
             users,
+            metrics_port,
             inject_api_faults,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, &users, inject_api_faults),
+        } => commands::sandbox::sandbox(
+            &kubeconfig,
+            &manifests,
+            port,
+            &users,
+            metrics_port,
+            inject_api_faults,
+        ),
     };
     ExitCode::from(code as u8)
 }

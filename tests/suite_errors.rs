@@ -299,3 +299,19 @@ spec:
     );
     assert!(parse_suite(&allowed, Path::new("suites/x.yaml")).is_ok());
 }
+
+#[test]
+fn promql_problems_point_at_the_query_and_the_expectation() {
+    insta::assert_snapshot!(error_text(
+        r#"  stopConditions:
+    - promql: {query: ' ', above: 1, for: 10s}
+  scenarios:
+    - name: a
+      steps: [{sleep: 1s}]
+      assertions:
+        - promql: {query: 'rate(sandbox_gateway_requests_total{gateway_namespace="{{namespace}}"}[1m])', expect: "< 0.01"}
+        - promql: {query: 'up', expect: "about 1"}
+        - promql: {query: 'up'}
+"#
+    ));
+}

@@ -100,6 +100,7 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        ..Default::default()
     })
     .await
     {

@@ -52,6 +52,20 @@ pub struct RunArgs {
     pub flaky_fails: bool,
     /// Suites run at once.
     pub jobs: usize,
+    pub metrics: MetricsOptions,
+}
+
+/// Prometheus in and out.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsOptions {
+    /// Over each suite's `spec.prometheus.url`.
+    pub prometheus_url: Option<String>,
+    /// node-exporter textfile output.
+    pub metrics_file: Option<PathBuf>,
+    /// Pushgateway base URL.
+    pub pushgateway: Option<String>,
+    /// With `--sandbox`: the port of the data plane's `/metrics`.
+    pub sandbox_metrics_port: Option<u16>,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -180,6 +194,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        sandbox_metrics_port: args.metrics.sandbox_metrics_port,
     })
     .await
     {
@@ -271,6 +286,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             stop_waiting: Some(hurry_rx.clone()),
             retries: args.retries,
             jobs: args.jobs,
+            prometheus_url: args.metrics.prometheus_url.clone(),
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -313,6 +329,12 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             "warning: --skip-permission-check: permissions were not checked; if a step or its restore is forbidden, the run stops half-way and may leave changes behind"
         );
     } else if let Err(code) = permission_preflight(&engine, &combined, &checks, &args).await {
+        return code;
+    }
+    // Prometheus next: an unreachable one fails the run before anything changes.
+    if let Err((code, msg)) = engine.reach_prometheus(&suites).await {
+        eprintln!("error: {msg}");
+        conn.close().await;
         return code;
     }
     // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
@@ -390,6 +412,19 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         if let Err(e) = write_file(path, &to_json(&report)) {
             eprintln!("error: writing JSON report {}: {e}", path.display());
             code = code.max(exit::TEST_FAILED);
+        }
+    }
+    if let Some(path) = &args.metrics.metrics_file {
+        if let Err(e) = crate::report::metrics::write_metrics_file(path, &report) {
+            eprintln!("error: writing metrics file {}: {e}", path.display());
+            code = code.max(exit::TEST_FAILED);
+        }
+    }
+    if let Some(url) = &args.metrics.pushgateway {
+        // The run's verdict stands whatever happens to its metrics.
+        let client = crate::probe::http::client();
+        if let Err(e) = crate::report::metrics::push(&client, url, &report).await {
+            eprintln!("warning: metrics not pushed: {e}");
         }
     }
     conn.close().await;

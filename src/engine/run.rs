@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub retries: Option<u32>,
     /// `--jobs`: suites run at once (0 and 1: one after another).
     pub jobs: usize,
+    /// `--prometheus-url` / `HEATCHECK_PROMETHEUS_URL`, over each suite's `spec.prometheus.url`.
+    pub prometheus_url: Option<String>,
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -73,6 +75,28 @@ impl Emitter {
             r.event(&e);
         }
     }
+}
+
+/// Takes `promql` assertions and stop conditions out (no Prometheus to ask); returns how many.
+fn strip_promql(suite: &mut Suite, locked: &mut [Scenario]) -> usize {
+    use crate::suite::{AssertionKind, StopCondition};
+    let is_promql = |a: &crate::suite::Assertion| matches!(a.kind, AssertionKind::Promql(_));
+    let mut n = 0;
+    let mut strip = |list: &mut Vec<crate::suite::Assertion>| {
+        let before = list.len();
+        list.retain(|a| !is_promql(a));
+        n += before - list.len();
+    };
+    strip(&mut suite.spec.steady_state);
+    for sc in suite.spec.scenarios.iter_mut().chain(locked.iter_mut()) {
+        strip(&mut sc.assertions);
+    }
+    let before = suite.spec.stop_conditions.len();
+    suite
+        .spec
+        .stop_conditions
+        .retain(|c| !matches!(c, StopCondition::Promql(_)));
+    n + before - suite.spec.stop_conditions.len()
 }
 
 pub fn new_run_id() -> String {
@@ -115,6 +139,49 @@ impl Engine {
             out.push(p);
         }
         Ok(out)
+    }
+
+    /// Before anything runs: every suite with promql checks and a Prometheus URL can reach
+    /// it (a trivial query). Err: (exit code, message): 2 for a bad configuration, 3 when
+    /// Prometheus cannot be reached or answers wrongly.
+    pub async fn reach_prometheus(
+        &self,
+        suites: &[(Suite, Vec<Scenario>)],
+    ) -> Result<(), (i32, String)> {
+        use crate::probe::promql::{uses_promql, PromError, Prometheus};
+        for (suite, locked) in suites {
+            if !uses_promql(suite, locked) {
+                continue;
+            }
+            let mut vars = template_context(suite, &self.run_id);
+            for (k, v) in &self.options.vars {
+                vars.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            let resolver = ClusterGatewayResolver {
+                client: self.client.clone(),
+                handle: tokio::runtime::Handle::current(),
+                timeout: suite.spec.defaults.timeout.0,
+            };
+            let templater = Templater::new(vars, Arc::new(resolver));
+            let name = &suite.metadata.name;
+            let prom = match Prometheus::from_suite(
+                suite,
+                self.options.prometheus_url.as_deref(),
+                &templater,
+            ) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => return Err((exit::INVALID, format!("suite {name}: {e}"))),
+            };
+            match prom.query("vector(1)").await {
+                Ok(_) => {}
+                Err(e @ PromError::Config(_)) => {
+                    return Err((exit::INVALID, format!("suite {name}: {e}")))
+                }
+                Err(e) => return Err((exit::UNREACHABLE, format!("suite {name}: {e}"))),
+            }
+        }
+        Ok(())
     }
 
     /// Checks every suite against its policy, then runs them; any violation
@@ -345,10 +412,19 @@ impl Engine {
             handle: tokio::runtime::Handle::current(),
             timeout: suite.spec.defaults.timeout.0,
         };
+        let templater = Templater::new(vars, Arc::new(resolver));
+        let prometheus = crate::probe::promql::Prometheus::from_suite(
+            &suite,
+            self.options.prometheus_url.as_deref(),
+            &templater,
+        )
+        .map_err(|e| e.to_string())?
+        .map(Arc::new);
         Ok(SuiteContext {
             client: self.client.clone(),
             journal: journal.clone(),
-            templater: Arc::new(Templater::new(vars, Arc::new(resolver))),
+            templater: Arc::new(templater),
+            prometheus,
             suite,
             run_id: self.run_id.clone(),
             http: crate::probe::http::client(),
@@ -367,6 +443,22 @@ impl Engine {
         run_deadline: Option<Instant>,
     ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
+        let (mut suite, mut locked) = (suite, locked);
+        if crate::probe::promql::effective_url(&suite, self.options.prometheus_url.as_deref())
+            .is_none()
+        {
+            let skipped = strip_promql(&mut suite, &mut locked);
+            if skipped > 0 {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "suite {}: {skipped} promql check(s) skipped: no Prometheus URL ({})",
+                        suite.metadata.name,
+                        crate::probe::promql::URL_SOURCES
+                    ),
+                });
+            }
+        }
         let name = suite.metadata.name.clone();
         let file = suite.source.path.display().to_string();
         let own = suite

@@ -6,6 +6,7 @@ pub mod grouped;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod metrics;
 pub mod text;
 
 pub use crate::engine::event::{Event, LogLevel, Reporter};

@@ -27,6 +27,9 @@ pub struct SandboxOptions {
     pub pod_ready_delay: Duration,
     /// Identities with a token and no permissions until RBAC grants some.
     pub users: Vec<String>,
+    /// Serve the data plane's Prometheus metrics at `http://127.0.0.1:PORT/metrics`
+    /// (0 picks a free port; None serves none).
+    pub metrics_port: Option<u16>,
 }
 
 pub struct Sandbox {
@@ -36,6 +39,7 @@ pub struct Sandbox {
     controllers: ControllerHandle,
     sync: JoinHandle<()>,
     bindings: watch::Receiver<Vec<GatewayBinding>>,
+    metrics: Option<(String, JoinHandle<()>)>,
 }
 
 impl Sandbox {
@@ -51,6 +55,14 @@ impl Sandbox {
         )
         .await?;
         let dataplane = DataPlane::new();
+        let metrics = match opts.metrics_port {
+            Some(port) => {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let (bound, task) = dataplane.metrics().serve(addr).await?;
+                Some((format!("http://{bound}/metrics"), task))
+            }
+            None => None,
+        };
         // Both the chaos daemon and the sync loop rebuild the routing table;
         // each reads the store and swaps the table under this lock, so a
         // rebuild from an older read never replaces a newer one.
@@ -92,6 +104,7 @@ impl Sandbox {
             controllers,
             sync,
             bindings,
+            metrics,
         })
     }
 
@@ -115,7 +128,15 @@ impl Sandbox {
         self.bindings.clone()
     }
 
+    /// Where the data plane's metrics are served, if they are.
+    pub fn metrics_url(&self) -> Option<&str> {
+        self.metrics.as_ref().map(|(url, _)| url.as_str())
+    }
+
     pub async fn shutdown(self) {
+        if let Some((_, task)) = &self.metrics {
+            task.abort();
+        }
         self.sync.abort();
         self.controllers.abort();
         self.dataplane.shutdown().await;

@@ -214,6 +214,11 @@ impl<'a> Checker<'a> {
             }
             self.templates(&probe, &p);
         }
+        if let Some(prom) = &spec.prometheus {
+            for (name, v) in &prom.headers {
+                self.template_str(v, &child_key("spec.prometheus.headers", name));
+            }
+        }
         for (i, stop) in spec.stop_conditions.iter().enumerate() {
             let p = child_index("spec.stopConditions", i);
             match stop {
@@ -238,6 +243,11 @@ impl<'a> Checker<'a> {
                 }
                 StopCondition::Resource(r) => {
                     self.jsonpath(&r.jsonpath, &format!("{p}.resource.jsonpath"))
+                }
+                StopCondition::Promql(q) => {
+                    let k = child_key(&p, "promql");
+                    self.promql(&q.query, &child_key(&k, "query"));
+                    self.template_str(&q.query, &child_key(&k, "query"));
                 }
                 StopCondition::MaxDuration(d) => {
                     if d.0.is_zero() {
@@ -559,6 +569,37 @@ impl<'a> Checker<'a> {
                 }
             }
             AssertionKind::Absent(_) | AssertionKind::Present(_) => {}
+            AssertionKind::Promql(q) => {
+                self.promql(&q.query, &child_key(&k, "query"));
+                match (&q.expect, q.empty) {
+                    (Some(_), Some(_)) | (None, None) => self.at(
+                        &k,
+                        "a promql assertion needs exactly one of `expect` (e.g. \"< 0.01\") or `empty: true|false`",
+                    ),
+                    (Some(e), None) => {
+                        if let Err(err) = super::threshold::parse_number(e) {
+                            self.at_value(&child_key(&k, "expect"), err.to_string());
+                        }
+                    }
+                    (None, Some(_)) => {}
+                }
+                if let Some(ev) = &q.eventually {
+                    if ev.within.0.is_zero() || ev.every.0.is_zero() {
+                        self.at(
+                            &child_key(&k, "eventually"),
+                            "eventually.within and eventually.every must be greater than 0s",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// PromQL syntax is left to the server (see README): a typo fails its check with
+    /// Prometheus's own message. Only an empty query is caught here.
+    fn promql(&mut self, query: &str, path: &str) {
+        if query.trim().is_empty() {
+            self.at_value(path, "the query must not be empty");
         }
     }
 

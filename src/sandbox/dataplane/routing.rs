@@ -119,6 +119,7 @@ impl GatewayTable {
 
 #[derive(Debug)]
 struct ListenerTable {
+    name: String,
     hostname: HostPattern,
     vhosts: Vec<VHost>,
 }
@@ -236,6 +237,13 @@ impl RouteTable {
             Some(e) => e.target.decide(rng),
             None => Decision::NotFound,
         }
+    }
+
+    /// The listener a request to `port` of gateway `key` with this host lands on (metrics).
+    pub fn listener_name(&self, key: &str, port: u16, host: &str) -> Option<&str> {
+        let listeners = self.gateways.get(key)?.ports.get(&port)?;
+        let l = listeners.iter().find(|l| l.hostname.matches(host))?;
+        Some(l.name.as_str())
     }
 
     pub fn build(view: &ClusterView) -> RouteTable {
@@ -791,6 +799,7 @@ impl<'v> Builder<'v> {
                     .map(HostPattern::parse)
                     .unwrap_or(HostPattern::Any);
                 ports.entry(port).or_default().push(ListenerTable {
+                    name: s(l, "/name").unwrap_or_default().to_string(),
                     hostname,
                     vhosts: by_host,
                 });
