@@ -4,7 +4,9 @@
 //! scenarios; it never executes them.
 
 pub mod anonymize;
+pub mod answer;
 pub mod budget;
+pub mod candidate;
 pub mod context;
 pub mod generate;
 pub mod lockfile;

@@ -69,17 +69,26 @@ impl Prompt {
     }
 }
 
-/// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the
-/// scenario schema's definitions hoisted to the root so references resolve.
 /// The answer schema, bounded to `count` scenarios: grammar-constrained
 /// servers then stop after the requested number instead of running into
-/// the token limit.
+/// the token limit, and do not stop at zero.
 pub fn response_schema_for(count: u32) -> Value {
+    response_schema_range(count, count)
+}
+
+/// The answer schema holding `min..=max` scenarios (a repair after a
+/// truncated answer asks for fewer).
+pub fn response_schema_range(min: u32, max: u32) -> Value {
     let mut schema = response_schema();
-    schema["properties"]["scenarios"]["maxItems"] = json!(count.max(1));
+    let max = max.max(1);
+    schema["properties"]["scenarios"]["minItems"] = json!(min.clamp(1, max));
+    schema["properties"]["scenarios"]["maxItems"] = json!(max);
     schema
 }
 
+/// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the
+/// scenario schema's definitions hoisted to the root so references resolve,
+/// and a generated scenario's rules (a name, at least one assertion).
 pub fn response_schema() -> Value {
     let mut scenario = scenario_schema();
     let defs = scenario
@@ -90,6 +99,7 @@ pub fn response_schema() -> Value {
         m.remove("$schema");
         m.remove("$id");
     }
+    super::candidate::tighten(&mut scenario);
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "heatcheck generated scenarios",

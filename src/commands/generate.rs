@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
-use crate::ai::generate::{generate, Generation, Known, ProviderBackend};
+use crate::ai::generate::{generate, GenerateOptions, Generation, Known, ProviderBackend};
 use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
 use crate::cluster::ClusterClient;
@@ -95,7 +95,12 @@ pub async fn generate_lock(
         .as_ref()
         .expect("prepare checked the ai block");
     let known = Known::from_context(&gathered, suite);
-    let generation = generate(backend, suite, &prompt, &known)
+    let opts = GenerateOptions {
+        verifier: None,
+        strict: false,
+        log,
+    };
+    let generation = generate(backend, suite, &prompt, &known, opts)
         .await
         .map_err(|e| {
             let code = if e.is_unreachable() {
@@ -121,6 +126,7 @@ pub async fn generate_lock(
         generated_at: chrono::Utc::now(),
         usage: generation.usage.clone(),
         rejected: generation.rejected.clone(),
+        checks: generation.checks.clone(),
         scenarios: generation.scenarios.clone(),
     };
     Ok((lock, generation))
@@ -146,7 +152,7 @@ pub fn print_generation(g: &Generation) {
         g.usage.output_tokens
     );
     for r in &g.rejected {
-        eprintln!("rejected \"{}\":", r.name);
+        eprintln!("rejected \"{}\" (attempt {}):", r.name, r.attempt);
         for reason in &r.reasons {
             eprintln!("  - {reason}");
         }

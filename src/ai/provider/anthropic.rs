@@ -244,10 +244,12 @@ fn decide(
                 usage,
             })
             .map_err(|e| match e {
-                AiError::Malformed { message } => AiError::Malformed {
+                AiError::NotJson { message, raw, .. } => AiError::NotJson {
                     message: format!(
                         "no tool_use block and the text is not a JSON object ({message})"
                     ),
+                    raw,
+                    usage,
                 },
                 e => e,
             }),
@@ -463,7 +465,7 @@ mod tests {
         ));
         assert!(matches!(
             msg(json!({"content": [{"type":"text","text":"hello"}], "stop_reason": "end_turn"})),
-            Err(AiError::Malformed { .. })
+            Err(AiError::NotJson { .. })
         ));
         assert!(msg(
             json!({"content": [{"type":"text","text":"{\"a\":2}"}], "stop_reason": "end_turn"})

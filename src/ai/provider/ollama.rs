@@ -146,7 +146,7 @@ fn decide(content: &str, done_reason: Option<&str>, usage: Usage) -> Result<Answ
             reason: "done_reason length".into(),
         });
     }
-    let value = parse_object(content)?;
+    let value = parse_object(content).map_err(|e| e.with_usage(usage))?;
     Ok(Answer {
         value,
         raw: content.to_string(),

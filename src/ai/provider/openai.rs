@@ -234,7 +234,7 @@ fn decide(
         _ => {}
     }
     let text = content.unwrap_or("");
-    let value = parse_object(text)?;
+    let value = parse_object(text).map_err(|e| e.with_usage(usage))?;
     Ok(Answer {
         value,
         raw: text.to_string(),
@@ -405,7 +405,7 @@ mod tests {
         ));
         assert!(matches!(
             p(json!({"choices": [{"message": {"content": "sure!"}, "finish_reason": "stop"}]})),
-            Err(AiError::Malformed { .. })
+            Err(AiError::NotJson { .. })
         ));
     }
 }
