@@ -28,9 +28,36 @@ pub struct ContextItem {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gathered {
     pub items: Vec<ContextItem>,
+    /// The kinds the cluster serves (discovery), for the prompt and to
+    /// check the kinds a scenario names. Empty when not known.
+    pub served: Vec<ServedKind>,
     /// Objects the suite's fixtures declare (they exist once the fixtures ran),
     /// whether or not the cluster has them yet.
     pub declared: usize,
+}
+
+/// One kind the cluster serves.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServedKind {
+    pub api_version: String,
+    pub kind: String,
+    pub namespaced: bool,
+}
+
+/// The selectors listed: `ai.context`, plus Gateways when routes are asked
+/// for (a route's scenario needs the Gateway's name for `{{gateway}}`).
+pub fn effective_selectors(ai: &crate::suite::AiConfig) -> Vec<crate::suite::ContextSelector> {
+    let mut sels = ai.context.clone();
+    let routes = sels.iter().any(|s| s.kind.ends_with("Route"));
+    if routes && !sels.iter().any(|s| s.kind == "Gateway") {
+        sels.push(crate::suite::ContextSelector {
+            api_version: None,
+            kind: "Gateway".into(),
+            namespaces: None,
+            selector: None,
+        });
+    }
+    sels
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +88,8 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
     let default_ns = suite.spec.target.allow_namespaces.clone();
     let mut items = Vec::new();
     let mut seen = BTreeSet::new();
-    for (group, sel) in ai.context.iter().enumerate() {
+    let selectors = effective_selectors(ai);
+    for (group, sel) in selectors.iter().enumerate() {
         let resolved = match client.resolve(sel.api_version.as_deref(), &sel.kind).await {
             Ok(r) => r,
             // A kind the cluster does not serve (yet: a fixture may install its CRD).
@@ -99,8 +127,19 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
         }
     }
     let declared = add_declared(suite, &mut items, &mut seen);
+    let served = client
+        .served_kinds()
+        .await
+        .map_err(|e| cluster_err("api resources", e))?
+        .into_iter()
+        .map(|(api_version, kind, namespaced)| ServedKind {
+            api_version,
+            kind,
+            namespaced,
+        })
+        .collect();
     if ai.include_events {
-        let group = ai.context.len();
+        let group = selectors.len();
         let r = client
             .resolve(Some("v1"), EVENT_KIND)
             .await
@@ -118,7 +157,11 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
         sort_items(&mut events);
         items.extend(events);
     }
-    Ok(Gathered { items, declared })
+    Ok(Gathered {
+        items,
+        served,
+        declared,
+    })
 }
 
 fn cluster_err(kind: &str, e: ClusterError) -> ContextError {
@@ -152,9 +195,10 @@ fn add_declared(
         return 0;
     };
     let mut added = 0;
+    let selectors = effective_selectors(ai);
     for obj in declared_objects(suite) {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let Some(group) = ai.context.iter().position(|s| {
+        let Some(group) = selectors.iter().position(|s| {
             s.kind == kind
                 && s.api_version
                     .as_deref()

@@ -89,6 +89,9 @@ pub struct Known {
     labels: BTreeMap<(String, String), Vec<BTreeMap<String, String>>>,
     /// namespace -> pod label sets (pod templates of workloads, and pods).
     pod_labels: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    /// kind -> apiVersions served (discovery, plus CRDs the fixtures
+    /// install); None when discovery was not available.
+    served: Option<BTreeMap<String, BTreeSet<String>>>,
 }
 
 fn labels_at(v: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -114,7 +117,59 @@ impl Known {
         for v in values {
             k.add(&v, &default_ns);
         }
+        if !gathered.served.is_empty() {
+            let mut served: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for s in &gathered.served {
+                served
+                    .entry(s.kind.clone())
+                    .or_default()
+                    .insert(s.api_version.clone());
+            }
+            // A CRD a fixture installs is served by the time scenarios run.
+            for crd in declared_objects(suite)
+                .iter()
+                .filter(|o| o["kind"] == "CustomResourceDefinition")
+            {
+                let (Some(kind), Some(group)) = (
+                    crd.pointer("/spec/names/kind").and_then(Value::as_str),
+                    crd.pointer("/spec/group").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                for v in crd
+                    .pointer("/spec/versions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(name) = v["name"].as_str() {
+                        served
+                            .entry(kind.to_string())
+                            .or_default()
+                            .insert(format!("{group}/{name}"));
+                    }
+                }
+            }
+            k.served = Some(served);
+        }
         k
+    }
+
+    /// The apiVersions serving `kind`; None when discovery is unknown,
+    /// Some(empty) when the kind is not served.
+    pub fn served_versions(&self, kind: &str) -> Option<BTreeSet<String>> {
+        self.served
+            .as_ref()
+            .map(|s| s.get(kind).cloned().unwrap_or_default())
+    }
+
+    /// Names of the Gateways known in a namespace.
+    pub fn names_of(&self, kind: &str, ns: &str) -> Vec<String> {
+        self.objects
+            .iter()
+            .filter(|(k, n, _)| k == kind && n == ns)
+            .map(|(_, _, name)| name.clone())
+            .collect()
     }
 
     fn add(&mut self, v: &Value, default_ns: &str) {
@@ -220,13 +275,13 @@ impl GatewayResolver for NoGateways {
     }
 }
 
-fn templater(suite: &Suite) -> Templater {
+pub(crate) fn templater(suite: &Suite) -> Templater {
     Templater::new(template_context(suite, "check"), Arc::new(NoGateways))
 }
 
 /// Objects an apply/create step would write (rendered like the engine does;
 /// raw text when a template needs the cluster).
-fn manifest_objects(
+pub(crate) fn manifest_objects(
     step: &crate::suite::ApplyStep,
     suite: &Suite,
     t: &Templater,
@@ -497,6 +552,7 @@ pub fn check_candidate(v: &Value, suite: &Suite, known: &Known) -> Result<Scenar
     let sc = parse_scenario_json(v).map_err(|e| vec![format!("shape: {e}")])?;
     let mut problems = problems_with(&sc, suite, Some(known));
     problems.extend(reference_problems(&sc, suite, known));
+    problems.extend(super::references::assertion_problems(&sc, suite, known));
     if problems.is_empty() {
         Ok(sc)
     } else {
@@ -939,6 +995,7 @@ mod tests {
                     obj("Deployment", "api", "api"),
                 ],
                 declared: 0,
+                ..Default::default()
             },
             &suite(),
         )

@@ -13,3 +13,4 @@ pub mod lockfile;
 pub mod prompt;
 pub mod provider;
 pub mod redact;
+pub mod references;

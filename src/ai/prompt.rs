@@ -279,6 +279,7 @@ mod tests {
         let g = Gathered {
             items: vec![item(0, "HTTPRoute", "my-route")],
             declared: 0,
+            ..Default::default()
         };
         let p = build(&s, &g).unwrap();
         assert_eq!(p.system.as_deref(), Some("Expert for s."));
@@ -312,7 +313,15 @@ mod tests {
             .map(|i| item(0, "HTTPRoute", &format!("r{i:02}")))
             .collect();
         items.extend((0..40).map(|i| item(1, "Event", &format!("e{i:02}"))));
-        let p = build(&s, &Gathered { items, declared: 0 }).unwrap();
+        let p = build(
+            &s,
+            &Gathered {
+                items,
+                declared: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(p.estimated_tokens <= 700, "{}", p.estimated_tokens);
         assert_eq!(p.dropped.by_kind[0].0, "Event");
         assert!(p.user.contains(&p.dropped.note()), "{}", p.user);
@@ -331,6 +340,7 @@ mod tests {
         let g = Gathered {
             items: vec![item(0, "HTTPRoute", "checkout-route")],
             declared: 0,
+            ..Default::default()
         };
         let p = build(&s, &g).unwrap();
         assert!(
