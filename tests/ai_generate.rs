@@ -188,6 +188,9 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
     assert!(text.contains("kind: ScenarioLock"), "{text}");
     assert_eq!(locked_names(&c), ["ai: scale web down"]);
     assert!(text.contains("inputTokens: 100"), "{text}");
+    // Proven on a sandbox before it was locked, at the first try.
+    assert!(text.contains("sandboxVerdict: passed"), "{text}");
+    assert!(text.contains("repairs: 0"), "{text}");
     let req = &llm.requests()[0];
     assert_eq!(req["model"], "fake-model");
     assert_eq!(req["messages"][0]["role"], "system");
@@ -706,4 +709,86 @@ fn only_timeouts_exit_3() {
     let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
     out.assert_code(3);
     assert!(!c.path("suite.lock.yaml").exists());
+}
+
+/// A step that errors on the sandbox goes back for repair with the error.
+#[test]
+fn a_step_that_errors_on_the_sandbox_is_repaired_with_the_error() {
+    let mut broken = good("never ready");
+    broken["steps"] = json!([
+        {"wait": {"kind": "Deployment", "name": "web", "jsonpath": "$.spec.replicas", "equals": 7, "timeout": "1s"}}
+    ]);
+    let llm = FakeLlm::start(vec![
+        json!({"scenarios": [broken]}),
+        json!({"scenarios": [good("fixed")]}),
+    ]);
+    let c = case("gen-verify", &llm.url, "    count: 1\n    maxRepairs: 1\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    let repair = user_text(&llm.requests()[1]);
+    assert!(
+        repair.contains("\"never ready\"") && repair.contains("- sandbox: step 1"),
+        "{repair}"
+    );
+    let l = parsed_lock(&c);
+    assert_eq!(locked_names(&c), ["ai: fixed"]);
+    assert_eq!(l.checks[0].sandbox_verdict, "passed");
+    assert_eq!(l.checks[0].repairs, 1);
+    assert!(
+        l.rejected
+            .iter()
+            .any(|r| r.name == "never ready" && r.reasons[0].starts_with("sandbox: ")),
+        "{:?}",
+        l.rejected
+    );
+}
+
+/// An assertion that evaluates and fails on the sandbox may be the weakness
+/// the scenario exposes: locked with its verdict, rejected under strict.
+#[test]
+fn a_failing_assertion_is_locked_for_review_or_rejected_when_strict() {
+    let mut weak = good("expects five replicas");
+    weak["assertions"] = json!([
+        {"name": "five", "resource": {"kind": "Deployment", "name": "web", "expect": {"$.spec.replicas": 5}}}
+    ]);
+    let llm = FakeLlm::start(vec![json!({"scenarios": [weak]})]);
+    let c = case("gen-weak", &llm.url, "    count: 1\n    maxRepairs: 0\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("an assertion fails on the sandbox"),
+        "{}",
+        out.stderr
+    );
+    let l = parsed_lock(&c);
+    assert!(
+        l.checks[0].sandbox_verdict.starts_with("failed: five"),
+        "{:?}",
+        l.checks
+    );
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--sandbox",
+        "--verify",
+        "strict",
+    ]));
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("rejected under --verify=strict"),
+        "{}",
+        out.stderr
+    );
+    // --no-verify: no sandbox run, the verdict says so.
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--sandbox",
+        "--no-verify",
+    ]));
+    out.assert_code(0);
+    assert_eq!(
+        parsed_lock(&c).checks[0].sandbox_verdict,
+        "not run: --no-verify"
+    );
 }

@@ -4,10 +4,13 @@
 
 use std::path::Path;
 
+use super::verify::{SandboxVerifier, VerifyMode};
 use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
-use crate::ai::generate::{generate, GenerateOptions, Generation, Known, ProviderBackend};
+use crate::ai::generate::{
+    generate, GenerateOptions, Generation, Known, ProviderBackend, Verifier,
+};
 use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
 use crate::cluster::ClusterClient;
@@ -85,6 +88,7 @@ pub async fn generate_lock(
     client: &ClusterClient,
     suite: &Suite,
     backend: &ProviderBackend,
+    mode: VerifyMode,
     log: &mut dyn FnMut(String),
 ) -> Result<(ScenarioLock, Generation), (i32, String)> {
     let (gathered, prompt) = prepare(client, suite).await?;
@@ -95,9 +99,10 @@ pub async fn generate_lock(
         .as_ref()
         .expect("prepare checked the ai block");
     let known = Known::from_context(&gathered, suite);
+    let verifier = SandboxVerifier::new(suite, &gathered);
     let opts = GenerateOptions {
-        verifier: None,
-        strict: false,
+        verifier: (mode != VerifyMode::Off).then_some(&verifier as &dyn Verifier),
+        strict: mode == VerifyMode::Strict,
         log,
     };
     let generation = generate(backend, suite, &prompt, &known, opts)
@@ -151,6 +156,16 @@ pub fn print_generation(g: &Generation) {
         g.usage.input_tokens,
         g.usage.output_tokens
     );
+    for c in g
+        .checks
+        .iter()
+        .filter(|c| c.sandbox_verdict.starts_with("failed"))
+    {
+        eprintln!(
+            "review \"{}\": sandboxVerdict {} (locked; --verify=strict rejects it)",
+            c.name, c.sandbox_verdict
+        );
+    }
     for r in &g.rejected {
         eprintln!("rejected \"{}\" (attempt {}):", r.name, r.attempt);
         for reason in &r.reasons {
@@ -159,7 +174,7 @@ pub fn print_generation(g: &Generation) {
     }
 }
 
-pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
+pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs, mode: VerifyMode) -> i32 {
     install_crypto();
     let suite = match load_suite(suite_path) {
         Ok(s) => s,
@@ -190,7 +205,10 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
                 return code;
             }
         };
-        let res = generate_lock(&conn.client, &suite, &backend, &mut |l| eprintln!("{l}")).await;
+        let res = generate_lock(&conn.client, &suite, &backend, mode, &mut |l| {
+            eprintln!("{l}")
+        })
+        .await;
         conn.close().await;
         let (lock, generation) = match res {
             Ok(x) => x,
