@@ -460,6 +460,7 @@ spec:
     apiKeyEnv: FAKE_LLM_KEY
     context: [{{kind: Secret}}, {{kind: Deployment}}, {{kind: ConfigMap}}]
     includeEvents: true
+    fullContext: true
     prompt: "{{{{yaml context}}}}"
     maxRepairs: 0
 "#,

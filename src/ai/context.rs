@@ -118,6 +118,12 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
         let mut group_items: Vec<ContextItem> = objects
             .into_iter()
             .map(|o| item(group, &sel.kind, o))
+            .map(|mut it| {
+                if !ai.full_context {
+                    trim_containers(&mut it.value);
+                }
+                it
+            })
             .collect();
         sort_items(&mut group_items);
         for it in group_items {
@@ -332,6 +338,29 @@ pub fn clean(obj: Value) -> Value {
     let mut v = Value::Object(map);
     redact_object(&mut v);
     v
+}
+
+/// Container name and ports only: images, env, probes and resources cost
+/// context and invite the model to copy them into the wrong fields.
+pub fn trim_containers(v: &mut Value) {
+    for spec in [
+        "/spec/template/spec",
+        "/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ] {
+        let Some(pod) = v.pointer_mut(spec).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for key in ["containers", "initContainers"] {
+            if let Some(Value::Array(cs)) = pod.get_mut(key) {
+                for c in cs.iter_mut() {
+                    if let Value::Object(c) = c {
+                        c.retain(|k, _| k == "name" || k == "ports");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Conditions (type/status/reason), replica counts, and route parents.

@@ -10,6 +10,7 @@ pub mod candidate;
 pub mod context;
 pub mod generate;
 pub mod lockfile;
+pub mod preamble;
 pub mod prompt;
 pub mod provider;
 pub mod redact;

@@ -386,6 +386,10 @@ pub struct AiConfig {
     /// the system prompt; `false` sends only `system`.
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub preamble: bool,
+    /// Keep container images, env, probes and resources in the context
+    /// (by default only container names and ports are sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_context: bool,
 }
 
 fn default_true() -> bool {
