@@ -793,3 +793,112 @@ fn a_failing_assertion_is_locked_for_review_or_rejected_when_strict() {
         "not run: --no-verify"
     );
 }
+
+/// Realistic model answers (tests/fixtures/ai-corpus/) run through
+/// generation: each is the first answer, tests/fixtures/ai-corpus/repair.json
+/// the answer to any repair. Prints first-try validity, validity after
+/// repair and failing sandbox verdicts; nothing invalid may be locked.
+#[test]
+fn corpus_of_model_answers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ai-corpus");
+    let repair: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("repair.json")).unwrap()).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    // Valid at the first try (salvage included) — the rest need a repair.
+    let first_try_expected = [
+        "01-good",
+        "02-fenced-json",
+        "03-json-then-text",
+        "04-yaml-fenced",
+        "11-fails-on-sandbox",
+    ];
+    let (mut first, mut after, mut failing) = (0, 0, 0);
+    let mut table = String::new();
+    for (i, path) in files.iter().enumerate() {
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(path).unwrap();
+        let finish = if stem.contains("truncated") {
+            "length"
+        } else {
+            "stop"
+        };
+        let llm = FakeLlm::start(vec![
+            json!({"__raw": text, "__finish": finish}),
+            repair.clone(),
+        ]);
+        let c = case(
+            &format!("corpus-{i}"),
+            &llm.url,
+            "    count: 1\n    maxRepairs: 1\n",
+        );
+        let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+        out.assert_code(0);
+        let l = parsed_lock(&c);
+        let suite = heatcheck::suite::load_suite(&c.path("suite.yaml")).unwrap();
+        for (sc, check) in l.scenarios.iter().zip(&l.checks) {
+            let problems = heatcheck::ai::generate::static_problems(sc, &suite);
+            assert!(
+                problems.is_empty(),
+                "{stem}: locked an invalid scenario: {problems:?}"
+            );
+            assert!(!sc.assertions.is_empty(), "{stem}: no assertion");
+            assert!(
+                check.sandbox_verdict == "passed" || check.sandbox_verdict.starts_with("failed: "),
+                "{stem}: {}",
+                check.sandbox_verdict
+            );
+        }
+        assert_eq!(l.scenarios.len(), l.checks.len());
+        let ok_first = l.checks.iter().filter(|c| c.repairs == 0).count();
+        let fails = l
+            .checks
+            .iter()
+            .filter(|c| c.sandbox_verdict.starts_with("failed"))
+            .count();
+        assert_eq!(
+            ok_first == 1,
+            first_try_expected.contains(&stem.as_str()),
+            "{stem}: {:?}\n{}",
+            l.checks,
+            out.stderr
+        );
+        if ok_first == 0 {
+            // Whatever was wrong went back to the model, and was recorded.
+            assert_eq!(llm.requests().len(), 2, "{stem}");
+            assert!(
+                l.rejected.iter().any(|r| r.attempt == 1),
+                "{stem}: {:?}",
+                l.rejected
+            );
+        }
+        first += ok_first;
+        after += l.scenarios.len();
+        failing += fails;
+        let why = l
+            .rejected
+            .first()
+            .map(|r| r.reasons[0].chars().take(70).collect::<String>())
+            .unwrap_or_default();
+        table.push_str(&format!(
+            "{stem:<26} first try {}  locked {}  failing verdicts {}  {why}\n",
+            ok_first,
+            l.scenarios.len(),
+            fails
+        ));
+    }
+    println!(
+        "{table}corpus: {} answers; valid at the first try {first}; valid after repair {after}; locked with a failing sandbox verdict {failing}",
+        files.len()
+    );
+    assert_eq!(
+        after,
+        files.len(),
+        "every answer ends in a lock after one repair"
+    );
+    assert_eq!(failing, 1);
+}

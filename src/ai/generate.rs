@@ -773,6 +773,12 @@ pub async fn generate(
         }
         let mut pending: Vec<Rejected> = Vec::new();
         let mut fresh: Vec<Scenario> = Vec::new();
+        if list.len() < want {
+            rejected.push(whole(vec![format!(
+                "the answer held {} scenario(s); {want} were asked for",
+                list.len()
+            )]));
+        }
         for (i, cand) in list.iter().enumerate() {
             let name = candidate_name(cand, i);
             match check_candidate(cand, suite, known) {
