@@ -34,6 +34,7 @@ impl ProviderBackend {
             super::provider::ProviderConfig::from_suite(ai, &|k| std::env::var(k).ok())?;
         // generate() shows and counts each timed-out attempt itself.
         config.retry_timeouts = false;
+        config.streamed = Some(Default::default());
         Ok(ProviderBackend {
             client: super::provider::default_client()?,
             config,

@@ -3,6 +3,8 @@
 //! `run --regenerate` use.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::verify::{SandboxVerifier, VerifyMode};
 use super::{install_crypto, relative, runtime};
@@ -100,24 +102,26 @@ pub async fn generate_lock(
         .expect("prepare checked the ai block");
     let known = Known::from_context(&gathered, suite);
     let verifier = SandboxVerifier::new(suite, &gathered);
+    let spinner = Spinner::start(&ai.model, backend.config.streamed.clone());
+    let mut log_line = |l: String| spinner.suspend(|| log(l));
     let opts = GenerateOptions {
         verifier: (mode != VerifyMode::Off).then_some(&verifier as &dyn Verifier),
         strict: mode == VerifyMode::Strict,
-        log,
+        log: &mut log_line,
     };
-    let generation = generate(backend, suite, &prompt, &known, opts)
-        .await
-        .map_err(|e| {
-            let code = if e.is_unreachable() {
-                exit::UNREACHABLE
-            } else {
-                exit::INVALID
-            };
-            (
-                code,
-                format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
-            )
-        })?;
+    let generation = generate(backend, suite, &prompt, &known, opts).await;
+    spinner.finish();
+    let generation = generation.map_err(|e| {
+        let code = if e.is_unreachable() {
+            exit::UNREACHABLE
+        } else {
+            exit::INVALID
+        };
+        (
+            code,
+            format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
+        )
+    })?;
     let lock = ScenarioLock {
         api_version: API_VERSION.into(),
         kind: LOCK_KIND.into(),
@@ -135,6 +139,64 @@ pub async fn generate_lock(
         scenarios: generation.scenarios.clone(),
     };
     Ok((lock, generation))
+}
+
+/// On a terminal only: a spinner with the time spent and, when the
+/// provider streams, the tokens received so far.
+struct Spinner {
+    bar: Option<indicatif::ProgressBar>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(model: &str, streamed: Option<Arc<AtomicU64>>) -> Self {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Spinner {
+                bar: None,
+                ticker: None,
+            };
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let (b, model) = (bar.clone(), model.to_string());
+        let started = std::time::Instant::now();
+        let ticker = tokio::spawn(async move {
+            loop {
+                let tokens = streamed
+                    .as_ref()
+                    .map(|n| n.load(Ordering::Relaxed))
+                    .filter(|n| *n > 0)
+                    .map(|n| format!(", {n} tokens received"))
+                    .unwrap_or_default();
+                b.set_message(format!(
+                    "generating with {model}: {}s{tokens}",
+                    started.elapsed().as_secs()
+                ));
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+        Spinner {
+            bar: Some(bar),
+            ticker: Some(ticker),
+        }
+    }
+
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(t) = self.ticker {
+            t.abort();
+        }
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 pub fn provider_name(p: crate::suite::AiProvider) -> &'static str {

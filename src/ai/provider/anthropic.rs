@@ -278,6 +278,9 @@ async fn read_stream(
     let mut done = false;
     'read: while let Some(chunk) = reader.stream_chunk().await? {
         for ev in sse.push(&chunk) {
+            if let Some(n) = &cfg.streamed {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::Malformed {
                 message: format!("a stream event is not JSON: {e}"),
             })?;

@@ -121,6 +121,8 @@ pub struct ProviderConfig {
     /// Whether a timed-out attempt is retried here; generation turns this
     /// off and counts each timed-out attempt against `ai.maxRepairs`.
     pub retry_timeouts: bool,
+    /// Counts streamed events (about one token each) for a progress display.
+    pub streamed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     pub max_response_bytes: usize,
     /// Ask for a server-sent stream and assemble it.
     pub stream: bool,
@@ -145,6 +147,7 @@ impl ProviderConfig {
             timeout: DEFAULT_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
             retry_timeouts: true,
+            streamed: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             stream: false,
             retry_base: DEFAULT_RETRY_BASE,

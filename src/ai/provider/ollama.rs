@@ -181,6 +181,9 @@ async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<An
     };
     'read: while let Some(chunk) = reader.stream_chunk().await? {
         for line in lines.push(&chunk) {
+            if let Some(n) = &cfg.streamed {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(done) = handle(&line, &mut content)? {
                 last = Some(done);
                 break 'read;

@@ -252,6 +252,9 @@ async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<An
     let mut done = false;
     'read: while let Some(chunk) = reader.stream_chunk().await? {
         for ev in sse.push(&chunk) {
+            if let Some(n) = &cfg.streamed {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if ev.data.trim() == "[DONE]" {
                 done = true;
                 break 'read;
