@@ -52,6 +52,8 @@ fn ai_block(url: &str, count: u32, max_repairs: u32) -> String {
     apiKeyEnv: {KEY_VAR}
     temperature: 0.3
     maxTokens: 1000
+    # A small local model on a loaded machine needs more than the default 120s.
+    timeout: 600s
     system: You are a Kubernetes networking expert who writes chaos test scenarios as JSON.
     context: [{{kind: HTTPRoute}}, {{kind: Service}}, {{kind: Deployment}}]
     prompt: |
