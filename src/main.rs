@@ -101,6 +101,14 @@ fn parse_suite_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum VerifyArg {
+    /// Run candidates on a sandbox; lock failing ones with their verdict (default).
+    On,
+    /// Run candidates on a sandbox; reject those whose assertions fail there.
+    Strict,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Human,
     Json,
@@ -212,6 +220,13 @@ enum Command {
         suite: PathBuf,
         #[command(flatten)]
         cluster: ClusterFlags,
+        /// Skip the execution check (candidates are not run on a sandbox).
+        #[arg(long, conflicts_with = "verify")]
+        no_verify: bool,
+        /// `strict`: also reject scenarios whose assertion fails on the sandbox
+        /// (by default they are locked with `sandboxVerdict: failed: ...`).
+        #[arg(long, value_enum, value_name = "MODE")]
+        verify: Option<VerifyArg>,
     },
     /// Print exactly what `generate` would send to the LLM (calls no LLM).
     Prompt {
@@ -402,8 +417,19 @@ fn main() -> ExitCode {
             policy: policy.overrides(),
             json_output: matches!(output, Output::Json),
         }),
-        Command::Generate { suite, cluster } => {
-            commands::generate::generate_cmd(&suite, cluster.into())
+        Command::Generate {
+            suite,
+            cluster,
+            no_verify,
+            verify,
+        } => {
+            use commands::verify::VerifyMode;
+            let mode = match (no_verify, verify) {
+                (true, _) => VerifyMode::Off,
+                (false, Some(VerifyArg::Strict)) => VerifyMode::Strict,
+                _ => VerifyMode::On,
+            };
+            commands::generate::generate_cmd(&suite, cluster.into(), mode)
         }
         Command::Prompt { suite, cluster } => commands::prompt::prompt_cmd(&suite, cluster.into()),
         Command::Runs { state_dir } => commands::runs::runs(&state_dir),

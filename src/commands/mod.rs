@@ -13,6 +13,7 @@ pub mod runs;
 pub mod sandbox;
 pub mod schema;
 pub mod validate;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

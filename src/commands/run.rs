@@ -211,7 +211,8 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         let locked = match plan {
             AiPlan::Locked(l) => l,
             AiPlan::Regenerate(backend) => {
-                let res = generate_lock(&client, &suite, &backend, &mut |l| {
+                let mode = super::verify::VerifyMode::On;
+                let res = generate_lock(&client, &suite, &backend, mode, &mut |l| {
                     eprintln!("{}: {l}", suite.metadata.name)
                 })
                 .await;

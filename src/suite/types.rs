@@ -473,6 +473,26 @@ pub struct AiConfig {
     pub api_key_env: Option<String>,
     #[serde(default)]
     pub anonymize: bool,
+    /// Per request to the model (default 120s); slow local models need more.
+    /// A timed-out attempt counts against `maxRepairs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// heatcheck's preamble (scenario kinds, rules, worked examples) before
+    /// the system prompt; `false` sends only `system`.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub preamble: bool,
+    /// Keep container images, env, probes and resources in the context
+    /// (by default only container names and ports are sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_context: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Objects listed as context for the LLM.
