@@ -73,6 +73,12 @@ fn parse_suite_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum PlaybookFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Human,
     Json,
@@ -157,6 +163,29 @@ enum Command {
         output: Output,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+    /// Write a printable game-day playbook (Markdown or HTML) from suites and
+    /// their lockfiles: prerequisites, steady state, each step with the
+    /// equivalent kubectl command, expectations, abort criteria and rollback.
+    Playbook {
+        /// Suite files or directories.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// markdown or html (default: from --output's extension, else markdown).
+        #[arg(long, value_enum)]
+        format: Option<PlaybookFormat>,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The date printed in the playbook (default: today, UTC).
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// Set a suite variable (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// With a cluster (or --sandbox): dry-run answers, the exact Role, gateway URLs.
+        #[command(flatten)]
+        cluster: ClusterFlags,
     },
     /// Generate AI scenarios for a suite and write its lockfile (<suite>.lock.yaml).
     Generate {
@@ -333,6 +362,24 @@ fn main() -> ExitCode {
             vars,
             policy: policy.overrides(),
             json_output: matches!(output, Output::Json),
+        }),
+        Command::Playbook {
+            suites,
+            format,
+            output,
+            date,
+            vars,
+            cluster,
+        } => commands::playbook::playbook(commands::playbook::PlaybookArgs {
+            suites,
+            format: format.map(|f| match f {
+                PlaybookFormat::Markdown => commands::playbook::PlaybookFormat::Markdown,
+                PlaybookFormat::Html => commands::playbook::PlaybookFormat::Html,
+            }),
+            output,
+            date,
+            cluster: cluster.into(),
+            vars,
         }),
         Command::Generate { suite, cluster } => {
             commands::generate::generate_cmd(&suite, cluster.into())

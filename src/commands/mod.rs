@@ -5,6 +5,7 @@ pub mod connect;
 pub mod generate;
 pub mod list;
 pub mod plan;
+pub mod playbook;
 pub mod prompt;
 pub mod recover;
 pub mod run;
