@@ -110,6 +110,9 @@ enum Command {
         /// Write a JSON report here.
         #[arg(long, value_name = "PATH")]
         report_json: Option<PathBuf>,
+        /// Write a self-contained HTML report with a timeline per scenario here.
+        #[arg(long, value_name = "PATH")]
+        report_html: Option<PathBuf>,
         /// human: progress and a summary; json: one event per line on stdout.
         #[arg(long, value_enum, default_value = "human")]
         output: Output,
@@ -186,6 +189,16 @@ enum Command {
         /// With a cluster (or --sandbox): dry-run answers, the exact Role, gateway URLs.
         #[command(flatten)]
         cluster: ClusterFlags,
+    },
+    /// Render saved JSON reports (`run --report-json`) again: one report as
+    /// the HTML run report, several (e.g. nightly/*.json) as a trend page.
+    Report {
+        /// JSON reports written by `heatcheck run --report-json`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the HTML here.
+        #[arg(long, value_name = "FILE", required = true)]
+        html: PathBuf,
     },
     /// Generate AI scenarios for a suite and write its lockfile (<suite>.lock.yaml).
     Generate {
@@ -317,6 +330,7 @@ fn main() -> ExitCode {
             scenarios,
             junit,
             report_json,
+            report_html,
             output,
             fail_fast,
             no_restore,
@@ -334,6 +348,7 @@ fn main() -> ExitCode {
             scenarios,
             junit,
             report_json,
+            report_html,
             json_output: matches!(output, Output::Json),
             fail_fast,
             no_restore,
@@ -381,6 +396,7 @@ fn main() -> ExitCode {
             cluster: cluster.into(),
             vars,
         }),
+        Command::Report { reports, html } => commands::report::report(&reports, &html),
         Command::Generate { suite, cluster } => {
             commands::generate::generate_cmd(&suite, cluster.into())
         }

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod playbook;
 pub mod prompt;
 pub mod recover;
+pub mod report;
 pub mod run;
 pub mod runs;
 #[cfg(feature = "sandbox")]

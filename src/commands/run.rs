@@ -26,6 +26,7 @@ pub struct RunArgs {
     pub scenarios: Vec<String>,
     pub junit: Option<PathBuf>,
     pub report_json: Option<PathBuf>,
+    pub report_html: Option<PathBuf>,
     pub json_output: bool,
     pub fail_fast: bool,
     pub no_restore: bool,
@@ -299,7 +300,14 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     }
     let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
     let policies = checks.into_iter().map(|c| c.policy).collect();
-    let report = engine.run_checked(suites, policies).await;
+    let environment = super::report::environment(
+        engine.client.server(),
+        args.context.as_deref(),
+        args.sandbox,
+        &suites,
+    );
+    let mut report = engine.run_checked(suites, policies).await;
+    report.environment = Some(environment);
     signals.abort();
     let left = &report.restore.left_behind;
     let (status, message) = if args.no_restore {
@@ -341,11 +349,17 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             code = code.max(exit::TEST_FAILED);
         }
     }
+    if let Some(path) = &args.report_html {
+        if let Err(e) = write_file(path, &crate::report::html::run_html(&report)) {
+            eprintln!("error: writing HTML report {}: {e}", path.display());
+            code = code.max(exit::TEST_FAILED);
+        }
+    }
     conn.close().await;
     code
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

@@ -17,8 +17,8 @@ use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
 use crate::engine::event::{Event, LogLevel, Reporter};
 use crate::engine::model::{
-    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
-    StepRecord, SuiteReport,
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, Outcome, RestoreSummary,
+    RunReport, StepRecord, SuiteReport,
 };
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
@@ -269,6 +269,7 @@ impl Engine {
             suites,
             exit_code,
             restore,
+            environment: None,
         };
         self.emitter.emit(Event::RunFinished {
             report: report.clone(),
@@ -489,6 +490,7 @@ impl Engine {
 
     async fn steady_case(&self, ctx: &SuiteContext, a: &crate::suite::Assertion) -> CaseOutcome {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let name = a.display_name();
         let suite = ctx.suite.metadata.name.clone();
         self.emitter.emit(Event::CaseStarted {
@@ -498,7 +500,8 @@ impl Engine {
             steps: 0,
         });
         let (status, records, aborted) = match check_assertion(ctx, a, "").await {
-            Ok(rec) => {
+            Ok(mut rec) => {
+                rec.at_ms = Some(started.elapsed().as_millis() as u64);
                 self.emitter.emit(Event::AssertionFinished {
                     suite: suite.clone(),
                     case: name.clone(),
@@ -528,6 +531,8 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
             probes: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -547,6 +552,7 @@ impl Engine {
         steps: &[Step],
     ) -> CaseOutcome {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let suite = ctx.suite.metadata.name.clone();
         self.emitter.emit(Event::CaseStarted {
             suite: suite.clone(),
@@ -572,6 +578,8 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
             probes: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -648,11 +656,13 @@ impl Engine {
         case: &str,
         list: &[crate::suite::Assertion],
         prefix: &str,
+        case_started: Instant,
         out: &mut Vec<AssertionRecord>,
     ) -> bool {
         for a in list {
             match check_assertion(ctx, a, prefix).await {
-                Ok(rec) => {
+                Ok(mut rec) => {
+                    rec.at_ms = Some(case_started.elapsed().as_millis() as u64);
                     self.emitter.emit(Event::AssertionFinished {
                         suite: ctx.suite.metadata.name.clone(),
                         case: case.to_string(),
@@ -673,6 +683,7 @@ impl Engine {
         origin: &str,
     ) -> (CaseOutcome, RestoreOutcome) {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let suite = ctx.suite.metadata.name.clone();
         let scope = format!("scenario:{suite}/{}", sc.name);
         self.emitter.emit(Event::CaseStarted {
@@ -696,7 +707,7 @@ impl Engine {
         let mut assertions: Vec<AssertionRecord> = Vec::new();
         if step_error.is_none() {
             aborted |= self
-                .check_all(ctx, &sc.name, &sc.assertions, "", &mut assertions)
+                .check_all(ctx, &sc.name, &sc.assertions, "", started, &mut assertions)
                 .await;
         }
         if !aborted && !ctx.is_cancelled() {
@@ -722,8 +733,15 @@ impl Engine {
                 });
             }
         }
+        // A fault ends when its duration runs out or the restore removes it.
+        let restored_ms = (!self.options.no_restore).then(|| started.elapsed().as_millis() as u64);
+        let faults = fault_spans(&sc.steps, &steps, restored_ms);
         // Outstanding probe requests finished while restore ran.
-        let (probe_stats, probe_records) = probes.finish().await;
+        let (probe_stats, mut probe_records) = probes.finish().await;
+        let probes_done = started.elapsed().as_millis() as u64;
+        for rec in &mut probe_records {
+            rec.at_ms = Some(probes_done);
+        }
         for rec in &probe_records {
             self.emitter.emit(Event::AssertionFinished {
                 suite: suite.clone(),
@@ -740,6 +758,7 @@ impl Engine {
                     &sc.name,
                     steady,
                     "steady state after: ",
+                    started,
                     &mut assertions,
                 )
                 .await;
@@ -793,12 +812,48 @@ impl Engine {
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
         report.origin = Some(origin.into());
         report.probes = probe_stats;
+        report.started_at = Some(started_at);
+        report.faults = faults;
         self.emitter.emit(Event::CaseFinished {
             suite,
             report: report.clone(),
         });
         (CaseOutcome { report, aborted }, restore)
     }
+}
+
+/// The chaos of each fault step that ran: injected when the step finished
+/// (it waits for the injection), recovered at the earlier of its duration's
+/// end and the scenario's restore.
+fn fault_spans(steps: &[Step], records: &[StepRecord], restored_ms: Option<u64>) -> Vec<FaultSpan> {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .filter_map(|r| {
+            let StepAction::Fault(f) = &steps.get(r.index)?.action else {
+                return None;
+            };
+            let injected_ms = r.started_ms + r.duration.as_millis() as u64;
+            let ends = injected_ms + f.duration.0.as_millis() as u64;
+            let mut name = format!(
+                "{} on {} ({}%",
+                f.fault_type.as_str(),
+                f.selector,
+                f.percent
+            );
+            if let Some(l) = f.latency {
+                name.push_str(&format!(", {}", crate::suite::format_duration(l.0)));
+            }
+            name.push(')');
+            Some(FaultSpan {
+                step: r.index,
+                name,
+                injected_ms,
+                // Without a restore (--no-restore) the chaos still ends with its duration.
+                recovered_ms: Some(restored_ms.map_or(ends, |r| r.min(ends)).max(injected_ms)),
+            })
+        })
+        .collect()
 }
 
 /// `target.createNamespace`: the namespace is the first fixture (and so the last thing removed).
@@ -833,6 +888,8 @@ fn scenario_report(
         remediation: sc.remediation.clone(),
         origin: Some("suite".into()),
         probes: vec![],
+        started_at: None,
+        faults: vec![],
     }
 }
 

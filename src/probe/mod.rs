@@ -77,6 +77,7 @@ pub async fn check_assertion(
             AssertionKind::Present(o) => resource::check_presence(ctx, o, true).await,
         };
         let record = |passed: bool, message: String, detail: Option<String>| AssertionRecord {
+            at_ms: None,
             name: format!("{name_prefix}{}", a.display_name()),
             passed,
             message,
