@@ -114,7 +114,7 @@ fn summary_table(s: &mut String, r: &RunReport) {
             };
             let _ = writeln!(
                 s,
-                "<tr class=\"{}\"><td>{}</td><td>{name}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"case-row {}\"><td>{}</td><td>{name}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td>{}</td></tr>",
                 status_class(&c.status),
                 escape(&suite.name),
                 status_class(&c.status),
@@ -126,7 +126,7 @@ fn summary_table(s: &mut String, r: &RunReport) {
         if let Some(e) = suite.unreported_error() {
             let _ = writeln!(
                 s,
-                "<tr class=\"errored\"><td>{}</td><td>suite</td><td><span class=\"badge errored\">errored</span></td><td></td><td>{}</td></tr>",
+                "<tr class=\"case-row errored\"><td>{}</td><td>suite</td><td><span class=\"badge errored\">errored</span></td><td></td><td>{}</td></tr>",
                 escape(&suite.name),
                 escape(e)
             );
@@ -423,14 +423,16 @@ where
         .margin(8)
         .x_label_area_size(22)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..end, 0f64..3f64)?;
+        .build_cartesian_2d(0f64..end, -0.5f64..2.5f64)?;
+    // Lanes are centred on 0, 1, 2 so the axis labels fall on them.
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(3)
+        .label_style(("sans-serif", 12))
+        .y_labels(4)
         .y_label_formatter(&|v| {
-            let i = (*v - 0.5).round();
-            if (0.0..3.0).contains(&i) && (*v - 0.5 - i).abs() < 0.01 {
+            let i = v.round();
+            if (0.0..3.0).contains(&i) && (*v - i).abs() < 0.01 {
                 NAMES[i as usize].to_string()
             } else {
                 String::new()
@@ -439,12 +441,12 @@ where
         .x_label_formatter(&|v| format!("{v:.1}s"))
         .x_labels(10)
         .draw()?;
-    shade_faults(&mut chart, c, end, (0.0, 3.0))?;
+    shade_faults(&mut chart, c, end, (-0.5, 2.5))?;
     // Faults lane: a solid band for each span.
     chart.draw_series(c.faults.iter().map(|f| {
         let x0 = f.injected_ms as f64 / 1000.0;
         let x1 = f.recovered_ms.map(|r| r as f64 / 1000.0).unwrap_or(end);
-        Rectangle::new([(x0, 1.2), (x1, 1.8)], FAULT_FILL.filled())
+        Rectangle::new([(x0, 0.7), (x1, 1.3)], FAULT_FILL.filled())
     }))?;
     // Steps lane: one bar per step, at least a sliver wide so it shows.
     let min_w = end / 300.0;
@@ -457,12 +459,12 @@ where
             Outcome::Ignored => RGBColor(0xE0, 0x9F, 0x3E),
             Outcome::Skipped => SKIP_GREY,
         };
-        Rectangle::new([(x0, 2.2), (x1, 2.8)], color.filled())
+        Rectangle::new([(x0, 1.7), (x1, 2.3)], color.filled())
     }))?;
     chart.draw_series(c.steps.iter().map(|st| {
         Text::new(
             format!("{}", st.index + 1),
-            (st.started_ms as f64 / 1000.0, 2.95),
+            (st.started_ms as f64 / 1000.0, 2.45),
             ("sans-serif", 11).into_font().color(&BLACK),
         )
     }))?;
@@ -472,14 +474,14 @@ where
             .iter()
             .filter(|a| a.passed)
             .filter_map(|a| a.at_ms)
-            .map(|m| Circle::new((m as f64 / 1000.0, 0.5), 5, OK_GREEN.filled())),
+            .map(|m| Circle::new((m as f64 / 1000.0, 0.0), 5, OK_GREEN.filled())),
     )?;
     chart.draw_series(
         c.assertions
             .iter()
             .filter(|a| !a.passed)
             .filter_map(|a| a.at_ms)
-            .map(|m| Cross::new((m as f64 / 1000.0, 0.5), 6, FAIL_RED.stroke_width(3))),
+            .map(|m| Cross::new((m as f64 / 1000.0, 0.0), 6, FAIL_RED.stroke_width(3))),
     )?;
     Ok(())
 }
@@ -512,6 +514,7 @@ where
         .build_cartesian_2d(0f64..end, 0f64..top)?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 12))
         .x_label_formatter(&|v| format!("{v:.1}s"))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .x_labels(10)
@@ -536,6 +539,12 @@ where
         p.buckets.iter().map(|b| (mid(b.start_ms), ms(b.p99))),
         P99_PURPLE.stroke_width(2),
     ))?;
+    chart.draw_series(p.buckets.iter().flat_map(|b| {
+        [
+            Circle::new((mid(b.start_ms), ms(b.p50)), 3, P50_BLUE.filled()),
+            Circle::new((mid(b.start_ms), ms(b.p99)), 3, P99_PURPLE.filled()),
+        ]
+    }))?;
     chart.draw_series(p.failed_samples.iter().map(|f| {
         Cross::new(
             (f.at_ms as f64 / 1000.0, ms(f.latency)),
@@ -566,6 +575,7 @@ where
         .build_cartesian_2d(0f64..end, 0f64..105f64)?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 12))
         .x_label_formatter(&|v| format!("{v:.1}s"))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .x_labels(10)
@@ -634,7 +644,12 @@ pub fn trend_html(reports: &[RunReport]) -> String {
     }
     s.push_str("</tr></thead>\n<tbody>\n");
     for k in &keys {
-        let _ = write!(s, "<tr><td>{}</td><td>{}</td>", escape(&k.0), escape(&k.1));
+        let _ = write!(
+            s,
+            "<tr class=\"trend-row\"><td>{}</td><td>{}</td>",
+            escape(&k.0),
+            escape(&k.1)
+        );
         for r in &runs {
             match find(r, k) {
                 Some(c) => {
@@ -725,6 +740,7 @@ fn trend_svg(points: &[(usize, Option<(f64, f64)>)], runs: usize) -> String {
                 .build_cartesian_2d(-0.5f64..xmax, 0f64..ymax)?;
             chart
                 .configure_mesh()
+                .label_style(("sans-serif", 12))
                 .x_labels(runs.clamp(2, 12))
                 .x_label_formatter(&label)
                 .y_labels(4)
