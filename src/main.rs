@@ -13,7 +13,9 @@ Examples:
   heatcheck run suites/httproute-conflict/suite.yaml --sandbox
   heatcheck run suites/ --kubeconfig ~/.kube/config --context staging --junit report.xml
   heatcheck plan suites/scale-to-zero/suite.yaml --sandbox
-  heatcheck run suites/ --sandbox --locked
+  heatcheck run suites/ --sandbox --locked --report-html gameday.html
+  heatcheck playbook suites/service-latency/suite.yaml --output playbook.html
+  heatcheck report nightly/*.json --html trend.html
   heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
   heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
   heatcheck validate suites/
