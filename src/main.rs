@@ -142,6 +142,14 @@ enum Command {
         /// Each restore must finish within this; what is not done stays in the journal (exit 5).
         #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
         restore_timeout: std::time::Duration,
+        /// Game day: before each scenario step, wait for the operator
+        /// (Enter run, s skip, p pause, n note, a abort). Needs a terminal.
+        #[arg(long)]
+        interactive: bool,
+        /// On the first failed check, stop before restoring so the team can
+        /// inspect the cluster; Enter continues with the restore. Needs a terminal.
+        #[arg(long)]
+        pause_on_failure: bool,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -342,6 +350,8 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            interactive,
+            pause_on_failure,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -360,6 +370,8 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            interactive,
+            pause_on_failure,
         }),
         Command::Plan {
             suites,

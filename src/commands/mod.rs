@@ -2,6 +2,7 @@
 
 pub mod abort;
 pub mod connect;
+pub mod gameday;
 pub mod generate;
 pub mod list;
 pub mod plan;

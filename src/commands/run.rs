@@ -41,6 +41,10 @@ pub struct RunArgs {
     pub regenerate: bool,
     /// Each restore must be done within this; the rest stays in the journal.
     pub restore_timeout: Duration,
+    /// Game day: confirm each scenario step at the terminal.
+    pub interactive: bool,
+    /// On a failed check, wait at the terminal before restoring.
+    pub pause_on_failure: bool,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -114,6 +118,17 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
 
 pub fn run(args: RunArgs) -> i32 {
     install_crypto();
+    let gate = if args.interactive || args.pause_on_failure {
+        match super::gameday::TerminalGate::from_stdin() {
+            Ok(g) => crate::engine::gate::Gate(Some(std::sync::Arc::new(g))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        }
+    } else {
+        crate::engine::gate::Gate::default()
+    };
     let suites = match load_suites(&args.suites) {
         Ok(s) => s,
         Err(errors) => {
@@ -161,10 +176,14 @@ pub fn run(args: RunArgs) -> i32 {
             return exit::INVALID;
         }
     }
-    runtime().block_on(run_async(args, planned))
+    runtime().block_on(run_async(args, planned, gate))
 }
 
-async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
+async fn run_async(
+    args: RunArgs,
+    planned: Vec<(Suite, AiPlan)>,
+    gate: crate::engine::gate::Gate,
+) -> i32 {
     let conn = match super::connect::connect(&super::connect::ClusterArgs {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
@@ -244,6 +263,9 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             policy: args.policy.clone(),
             restore_timeout: Some(args.restore_timeout),
             stop_waiting: Some(hurry_rx.clone()),
+            gate,
+            interactive: args.interactive,
+            pause_on_failure: args.pause_on_failure,
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),

@@ -95,6 +95,7 @@ pub fn sample_run() -> RunReport {
         probes: vec![],
         started_at: None,
         faults: vec![],
+        notes: vec![],
     };
     let steady = CaseReport {
         name: "shop served by v1".into(),
@@ -118,6 +119,7 @@ pub fn sample_run() -> RunReport {
         probes: vec![],
         started_at: None,
         faults: vec![],
+        notes: vec![],
     };
     let detail = "request GET http://shop/ -> 503\n\
         body: <html>\"Service Unavailable\" & 'retry'</html>\n\
@@ -180,6 +182,11 @@ pub fn sample_run() -> RunReport {
             injected_ms: 700,
             recovered_ms: Some(6100),
         }],
+        notes: vec![GameNote {
+            at_ms: 2500,
+            kind: NoteKind::Note,
+            text: "dashboards show 503s from v2 <b>only</b>".into(),
+        }],
     };
     let skipped = CaseReport {
         name: "dns outage".into(),
@@ -197,6 +204,7 @@ pub fn sample_run() -> RunReport {
         probes: vec![],
         started_at: None,
         faults: vec![],
+        notes: vec![],
     };
     let payments_fixtures = CaseReport {
         duration: ms(300),

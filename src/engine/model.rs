@@ -128,6 +128,27 @@ pub struct CaseReport {
     /// Faults, from injected to recovered (scenarios only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpan>,
+    /// Game-day notes, skips and pauses (`run --interactive` / `--pause-on-failure`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<GameNote>,
+}
+
+/// What the operator did during a game day, at `atMs` from the case start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GameNote {
+    pub at_ms: u64,
+    pub kind: NoteKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NoteKind {
+    Note,
+    Skip,
+    Pause,
+    Abort,
 }
 
 /// One fault step's chaos: in place from `injectedMs` until `recoveredMs`

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
+use super::gate::{Decision, Gate, OperatorNote, StepPrompt};
 use super::journal::Journal;
 use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
 use super::runstate::RunDir;
@@ -17,8 +18,8 @@ use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
 use crate::engine::event::{Event, LogLevel, Reporter};
 use crate::engine::model::{
-    AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, Outcome, RestoreSummary,
-    RunReport, StepRecord, SuiteReport,
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, NoteKind, Outcome,
+    RestoreSummary, RunReport, StepRecord, SuiteReport,
 };
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
@@ -44,6 +45,11 @@ pub struct RunOptions {
     pub restore_timeout: Option<Duration>,
     /// Turns true on a second Ctrl-C: restores stop waiting for deletions.
     pub stop_waiting: Option<watch::Receiver<bool>>,
+    /// Game day: asked before each scenario step (`--interactive`).
+    pub gate: Gate,
+    pub interactive: bool,
+    /// On a failed check, wait on the gate before restoring.
+    pub pause_on_failure: bool,
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -533,6 +539,7 @@ impl Engine {
             probes: vec![],
             started_at: Some(started_at),
             faults: vec![],
+            notes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -560,7 +567,9 @@ impl Engine {
             kind,
             steps: steps.len(),
         });
-        let (records, error) = self.run_steps(ctx, scope, name, steps, started, None).await;
+        let (records, error) = self
+            .run_steps(ctx, scope, name, steps, started, None, &mut Vec::new())
+            .await;
         let aborted = matches!(error, Some(StepError::Aborted));
         let status = match &error {
             None => CaseStatus::Passed,
@@ -580,6 +589,7 @@ impl Engine {
             probes: vec![],
             started_at: Some(started_at),
             faults: vec![],
+            notes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -588,6 +598,8 @@ impl Engine {
         CaseOutcome { report, aborted }
     }
 
+    // The scenario-only parts (probes, operator notes) ride along as arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn run_steps(
         &self,
         ctx: &SuiteContext,
@@ -596,6 +608,7 @@ impl Engine {
         steps: &[Step],
         case_started: Instant,
         mut probes: Option<&mut ScenarioProbes>,
+        notes: &mut Vec<OperatorNote>,
     ) -> (Vec<StepRecord>, Option<StepError>) {
         let suite = ctx.suite.metadata.name.clone();
         let mut records = Vec::new();
@@ -603,11 +616,44 @@ impl Engine {
         for (i, step) in steps.iter().enumerate() {
             let t0 = Instant::now();
             let started_ms = case_started.elapsed().as_millis() as u64;
+            // Game day: the operator decides on each scenario step first.
+            let decision = match (
+                &self.options.gate.0,
+                probes.is_some() && self.options.interactive,
+            ) {
+                (Some(gate), true) if error.is_none() && !ctx.is_cancelled() => {
+                    let name = step.display_name();
+                    let prompt = StepPrompt {
+                        suite: &suite,
+                        case,
+                        index: i,
+                        total: steps.len(),
+                        name: &name,
+                    };
+                    let (d, typed) = tokio::task::block_in_place(|| gate.before_step(&prompt));
+                    notes.extend(typed);
+                    d
+                }
+                _ => Decision::Run,
+            };
             let (outcome, message) = if error.is_some() {
                 (Outcome::Skipped, None)
             } else if ctx.is_cancelled() {
                 error = Some(StepError::Aborted);
                 (Outcome::Skipped, Some("aborted".into()))
+            } else if decision == Decision::Skip {
+                notes.push(OperatorNote::new(
+                    NoteKind::Skip,
+                    format!("skipped step {}: {}", i + 1, step.display_name()),
+                ));
+                (Outcome::Skipped, Some("skipped by the operator".into()))
+            } else if decision == Decision::Abort {
+                notes.push(OperatorNote::new(
+                    NoteKind::Abort,
+                    format!("aborted before step {}", i + 1),
+                ));
+                error = Some(StepError::Aborted);
+                (Outcome::Skipped, Some("aborted by the operator".into()))
             } else {
                 match run_step(ctx, scope, step, i).await {
                     Ok(note) => {
@@ -700,8 +746,17 @@ impl Engine {
         let ctx = stop.context();
         probes.run_before().await;
         probes.start_continuous();
+        let mut operator = Vec::new();
         let (steps, step_error) = self
-            .run_steps(ctx, &scope, &sc.name, &sc.steps, started, Some(&mut probes))
+            .run_steps(
+                ctx,
+                &scope,
+                &sc.name,
+                &sc.steps,
+                started,
+                Some(&mut probes),
+                &mut operator,
+            )
             .await;
         let mut aborted = matches!(step_error, Some(StepError::Aborted));
         let mut assertions: Vec<AssertionRecord> = Vec::new();
@@ -712,6 +767,29 @@ impl Engine {
         }
         if !aborted && !ctx.is_cancelled() {
             probes.run_after().await;
+        }
+        // --pause-on-failure: the team inspects the cluster before it is put back.
+        let failed = step_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, StepError::Aborted))
+            || assertions.iter().any(|a| !a.passed);
+        if let (Some(gate), true, false) = (
+            &self.options.gate.0,
+            self.options.pause_on_failure && failed,
+            aborted,
+        ) {
+            let message = assertions
+                .iter()
+                .find(|a| !a.passed)
+                .map(|a| format!("{}: {}", a.name, a.message))
+                .or_else(|| step_error.as_ref().map(|e| e.to_string()))
+                .unwrap_or_default();
+            operator.push(OperatorNote::new(
+                NoteKind::Pause,
+                format!("paused before restore: {message}"),
+            ));
+            let typed = tokio::task::block_in_place(|| gate.on_failure(&suite, &sc.name, &message));
+            operator.extend(typed);
         }
         probes.stop();
         let tripped = stop.finish();
@@ -814,6 +892,7 @@ impl Engine {
         report.probes = probe_stats;
         report.started_at = Some(started_at);
         report.faults = faults;
+        report.notes = operator.iter().map(|n| n.to_game_note(started)).collect();
         self.emitter.emit(Event::CaseFinished {
             suite,
             report: report.clone(),
@@ -890,6 +969,7 @@ fn scenario_report(
         probes: vec![],
         started_at: None,
         faults: vec![],
+        notes: vec![],
     }
 }
 

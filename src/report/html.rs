@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use super::doc::{escape, page_start, slug};
 use crate::engine::model::{
-    CaseKind, CaseReport, CaseStatus, Outcome, ProbeStats, RunReport, SuiteReport,
+    CaseKind, CaseReport, CaseStatus, NoteKind, Outcome, ProbeStats, RunReport, SuiteReport,
 };
 use crate::probe::stats::fmt_rate;
 use crate::units::fmt_latency;
@@ -25,6 +25,7 @@ const FAIL_RED: RGBColor = RGBColor(0xC6, 0x28, 0x28);
 const SKIP_GREY: RGBColor = RGBColor(0xAA, 0xAA, 0xAA);
 const P50_BLUE: RGBColor = RGBColor(0x1F, 0x6F, 0xB4);
 const P99_PURPLE: RGBColor = RGBColor(0x8E, 0x44, 0xAD);
+const NOTE_TEAL: RGBColor = RGBColor(0x0E, 0x7C, 0x86);
 const WIDTH: u32 = 900;
 
 /// The report of one run as an HTML page.
@@ -229,6 +230,20 @@ fn scenario_section(s: &mut String, suite: &SuiteReport, c: &CaseReport) {
         }
         s.push_str("</ul>\n");
     }
+    if !c.notes.is_empty() {
+        s.push_str("<h4>Game-day log</h4>\n<ul>\n");
+        for n in &c.notes {
+            let _ = writeln!(
+                s,
+                "<li class=\"note {}\">{:.2}s {}: {}</li>",
+                note_label(n.kind),
+                n.at_ms as f64 / 1000.0,
+                note_label(n.kind),
+                escape(&n.text)
+            );
+        }
+        s.push_str("</ul>\n");
+    }
     s.push_str("<h4>Checks</h4>\n<table><thead><tr><th>check</th><th>at</th><th>result</th></tr></thead><tbody>\n");
     for a in &c.assertions {
         let _ = writeln!(
@@ -275,6 +290,15 @@ fn scenario_section(s: &mut String, suite: &SuiteReport, c: &CaseReport) {
     s.push_str("</div>\n</article>\n");
 }
 
+fn note_label(k: NoteKind) -> &'static str {
+    match k {
+        NoteKind::Note => "note",
+        NoteKind::Skip => "skip",
+        NoteKind::Pause => "pause",
+        NoteKind::Abort => "abort",
+    }
+}
+
 fn li(items: &[String]) -> String {
     items
         .iter()
@@ -312,6 +336,7 @@ fn legend() -> String {
         sw(&OUTAGE_FILL, "outage"),
         sw(&P50_BLUE, "p50"),
         sw(&P99_PURPLE, "p99"),
+        sw(&NOTE_TEAL, "game-day note / skip / pause"),
     ]
     .join(" ")
 }
@@ -347,6 +372,9 @@ fn case_end_secs(c: &CaseReport) -> f64 {
     }
     for a in &c.assertions {
         end = end.max(a.at_ms.unwrap_or(0) as f64 / 1000.0);
+    }
+    for n in &c.notes {
+        end = end.max(n.at_ms as f64 / 1000.0);
     }
     for p in &c.probes {
         for b in &p.buckets {
@@ -468,6 +496,12 @@ where
             ("sans-serif", 11).into_font().color(&BLACK),
         )
     }))?;
+    // Game-day notes, skips and pauses: a triangle over the steps lane.
+    chart.draw_series(
+        c.notes
+            .iter()
+            .map(|n| TriangleMarker::new((n.at_ms as f64 / 1000.0, 1.55), 6, NOTE_TEAL.filled())),
+    )?;
     // Checks lane: a dot per passed check, a cross per failed one.
     chart.draw_series(
         c.assertions
@@ -830,6 +864,8 @@ mod tests {
         assert_eq!(dom.query_selector("svg").unwrap().count(), ran);
         assert!(html.contains("fill=\"#F4A261\""), "fault span drawn");
         assert_eq!(dom.query_selector("li.fault-span").unwrap().count(), 1);
+        assert_eq!(dom.query_selector("li.note").unwrap().count(), 1);
+        assert!(html.contains("dashboards show 503s from v2 &lt;b&gt;only&lt;/b&gt;"));
         assert_eq!(dom.query_selector("script").unwrap().count(), 0);
         // Hostile detail text is escaped, not interpreted.
         assert!(!html.contains("<html>\"Service"));
