@@ -13,7 +13,9 @@ Examples:
   heatcheck run suites/httproute-conflict/suite.yaml --sandbox
   heatcheck run suites/ --kubeconfig ~/.kube/config --context staging --junit report.xml
   heatcheck plan suites/scale-to-zero/suite.yaml --sandbox
-  heatcheck run suites/ --sandbox --locked
+  heatcheck run suites/ --sandbox --locked --report-html gameday.html
+  heatcheck playbook suites/service-latency/suite.yaml --output playbook.html
+  heatcheck report nightly/*.json --html trend.html
   heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
   heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
   heatcheck validate suites/
@@ -109,12 +111,20 @@ enum VerifyArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum PlaybookFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Human,
     Json,
 }
 
 #[derive(Subcommand)]
+// Parsed once per process; boxing the big Run variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run suites against a cluster (or the embedded sandbox) and report.
     #[command(after_help = format!("{EXAMPLES}\n\n{}", exit::TABLE))]
@@ -140,6 +150,9 @@ enum Command {
         /// Write a JSON report here.
         #[arg(long, value_name = "PATH")]
         report_json: Option<PathBuf>,
+        /// Write a self-contained HTML report with a timeline per scenario here.
+        #[arg(long, value_name = "PATH")]
+        report_html: Option<PathBuf>,
         /// human: progress and a summary; json: one event per line on stdout.
         #[arg(long, value_enum, default_value = "human")]
         output: Output,
@@ -188,6 +201,14 @@ enum Command {
         jobs: u16,
         #[command(flatten)]
         metrics: MetricsArgs,
+        /// Game day: before each scenario step, wait for the operator
+        /// (Enter run, s skip, p pause, n note, a abort). Needs a terminal.
+        #[arg(long)]
+        interactive: bool,
+        /// On the first failed check, stop before restoring so the team can
+        /// inspect the cluster; Enter continues with the restore. Needs a terminal.
+        #[arg(long)]
+        pause_on_failure: bool,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -214,6 +235,39 @@ enum Command {
         output: Output,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+    /// Write a printable game-day playbook (Markdown or HTML) from suites and
+    /// their lockfiles: prerequisites, steady state, each step with the
+    /// equivalent kubectl command, expectations, abort criteria and rollback.
+    Playbook {
+        /// Suite files or directories.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// markdown or html (default: from --output's extension, else markdown).
+        #[arg(long, value_enum)]
+        format: Option<PlaybookFormat>,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The date printed in the playbook (default: today, UTC).
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// Set a suite variable (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// With a cluster (or --sandbox): dry-run answers, the exact Role, gateway URLs.
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+    /// Render saved JSON reports (`run --report-json`) again: one report as
+    /// the HTML run report, several (e.g. nightly/*.json) as a trend page.
+    Report {
+        /// JSON reports written by `heatcheck run --report-json`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the HTML here.
+        #[arg(long, value_name = "FILE", required = true)]
+        html: PathBuf,
     },
     /// Generate AI scenarios for a suite and write its lockfile (<suite>.lock.yaml).
     Generate {
@@ -359,6 +413,7 @@ fn main() -> ExitCode {
             scenarios,
             junit,
             report_json,
+            report_html,
             output,
             fail_fast,
             no_restore,
@@ -374,6 +429,8 @@ fn main() -> ExitCode {
             flaky_fails,
             jobs,
             metrics,
+            interactive,
+            pause_on_failure,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -382,6 +439,7 @@ fn main() -> ExitCode {
             scenarios,
             junit,
             report_json,
+            report_html,
             json_output: matches!(output, Output::Json),
             fail_fast,
             no_restore,
@@ -397,6 +455,8 @@ fn main() -> ExitCode {
             flaky_fails,
             jobs: jobs.into(),
             metrics: metrics.options(),
+            interactive,
+            pause_on_failure,
         }),
         Command::Plan {
             suites,
@@ -417,6 +477,25 @@ fn main() -> ExitCode {
             policy: policy.overrides(),
             json_output: matches!(output, Output::Json),
         }),
+        Command::Playbook {
+            suites,
+            format,
+            output,
+            date,
+            vars,
+            cluster,
+        } => commands::playbook::playbook(commands::playbook::PlaybookArgs {
+            suites,
+            format: format.map(|f| match f {
+                PlaybookFormat::Markdown => commands::playbook::PlaybookFormat::Markdown,
+                PlaybookFormat::Html => commands::playbook::PlaybookFormat::Html,
+            }),
+            output,
+            date,
+            cluster: cluster.into(),
+            vars,
+        }),
+        Command::Report { reports, html } => commands::report::report(&reports, &html),
         Command::Generate {
             suite,
             cluster,

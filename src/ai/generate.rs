@@ -251,11 +251,6 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "ClusterIssuer",
 ];
 
-static SCENARIO_VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
-    jsonschema::validator_for(&scenario_schema()).expect("the scenario schema compiles")
-});
-const PROTECTED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
-
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()

@@ -127,7 +127,7 @@ pub fn assertion_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<St
             AssertionKind::Resource(r) => r.namespace.as_deref(),
             AssertionKind::Order(o) => o.namespace.as_deref(),
             AssertionKind::Absent(o) | AssertionKind::Present(o) => o.namespace.as_deref(),
-            AssertionKind::Http(_) => None,
+            AssertionKind::Http(_) | AssertionKind::Promql(_) => None,
         };
         if let Some(ns) = ns_field.filter(|n| !templated(n)) {
             if !namespaces.contains(ns) {
@@ -165,7 +165,7 @@ pub fn assertion_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<St
                 // Absence of anything is checkable; the kind must still exist.
                 served(known, &at, &o.kind, o.api_version.as_deref(), &mut out);
             }
-            AssertionKind::Http(_) => {}
+            AssertionKind::Http(_) | AssertionKind::Promql(_) => {}
         }
     }
     out.extend(template_problems(sc, suite, known, &namespaces));

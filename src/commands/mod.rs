@@ -2,11 +2,14 @@
 
 pub mod abort;
 pub mod connect;
+pub mod gameday;
 pub mod generate;
 pub mod list;
 pub mod plan;
+pub mod playbook;
 pub mod prompt;
 pub mod recover;
+pub mod report;
 pub mod run;
 pub mod runs;
 #[cfg(feature = "sandbox")]

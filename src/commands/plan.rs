@@ -33,51 +33,51 @@ pub const ROLE_NAME: &str = "heatcheck-runner";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedObject {
-    verb: String,
-    object: String,
+pub(crate) struct PlannedObject {
+    pub(crate) verb: String,
+    pub(crate) object: String,
     /// What the server answered to the dry run (or what was read).
-    result: String,
-    ok: bool,
+    pub(crate) result: String,
+    pub(crate) ok: bool,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedStep {
-    index: usize,
-    name: String,
-    objects: Vec<PlannedObject>,
+pub(crate) struct PlannedStep {
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) objects: Vec<PlannedObject>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedCase {
-    name: String,
-    kind: &'static str,
-    allowed: bool,
-    steps: Vec<PlannedStep>,
-    violations: Vec<Violation>,
+pub(crate) struct PlannedCase {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) allowed: bool,
+    pub(crate) steps: Vec<PlannedStep>,
+    pub(crate) violations: Vec<Violation>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SuitePlan {
-    name: String,
-    file: String,
-    policy: EffectivePolicy,
-    notes: Vec<String>,
-    cases: Vec<PlannedCase>,
+pub(crate) struct SuitePlan {
+    pub(crate) name: String,
+    pub(crate) file: String,
+    pub(crate) policy: EffectivePolicy,
+    pub(crate) notes: Vec<String>,
+    pub(crate) cases: Vec<PlannedCase>,
+    pub(crate) rbac: Vec<Value>,
+    pub(crate) rbac_yaml: String,
     /// Every permission the run needs, why, and whether this identity has it.
-    permissions: Vec<PlannedPermission>,
+    pub(crate) permissions: Vec<PlannedPermission>,
     /// False when a permission is denied: "cannot run with these credentials".
-    can_run: bool,
-    rbac: Vec<Value>,
-    rbac_yaml: String,
+    pub(crate) can_run: bool,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedPermission {
+pub(crate) struct PlannedPermission {
     #[serde(flatten)]
     need: Need,
     access: Access,
@@ -147,7 +147,8 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
     code
 }
 
-async fn plan_suite(
+/// The plan of one suite (shared with `heatcheck playbook`).
+pub(crate) async fn plan_suite(
     client: &ClusterClient,
     suite: &Suite,
     args: &PlanArgs,

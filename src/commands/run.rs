@@ -28,6 +28,7 @@ pub struct RunArgs {
     pub scenarios: Vec<String>,
     pub junit: Option<PathBuf>,
     pub report_json: Option<PathBuf>,
+    pub report_html: Option<PathBuf>,
     pub json_output: bool,
     pub fail_fast: bool,
     pub no_restore: bool,
@@ -52,6 +53,10 @@ pub struct RunArgs {
     pub flaky_fails: bool,
     /// Suites run at once.
     pub jobs: usize,
+    /// Game day: confirm each scenario step at the terminal.
+    pub interactive: bool,
+    /// On a failed check, wait at the terminal before restoring.
+    pub pause_on_failure: bool,
     pub metrics: MetricsOptions,
 }
 
@@ -139,6 +144,17 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
 
 pub fn run(args: RunArgs) -> i32 {
     install_crypto();
+    let gate = if args.interactive || args.pause_on_failure {
+        match super::gameday::TerminalGate::from_stdin() {
+            Ok(g) => crate::engine::gate::Gate(Some(std::sync::Arc::new(g))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        }
+    } else {
+        crate::engine::gate::Gate::default()
+    };
     let suites = match load_suites(&args.suites) {
         Ok(s) => s,
         Err(errors) => {
@@ -186,10 +202,14 @@ pub fn run(args: RunArgs) -> i32 {
             return exit::INVALID;
         }
     }
-    runtime().block_on(run_async(args, planned))
+    runtime().block_on(run_async(args, planned, gate))
 }
 
-async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
+async fn run_async(
+    args: RunArgs,
+    planned: Vec<(Suite, AiPlan)>,
+    gate: crate::engine::gate::Gate,
+) -> i32 {
     let conn = match super::connect::connect(&super::connect::ClusterArgs {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
@@ -288,6 +308,9 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             retries: args.retries,
             jobs: args.jobs,
             prometheus_url: args.metrics.prometheus_url.clone(),
+            gate,
+            interactive: args.interactive,
+            pause_on_failure: args.pause_on_failure,
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -358,7 +381,14 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     }
     let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
     let policies = checks.into_iter().map(|c| c.policy).collect();
-    let report = engine.run_checked(suites, policies).await;
+    let environment = super::report::environment(
+        engine.client.server(),
+        args.context.as_deref(),
+        args.sandbox,
+        &suites,
+    );
+    let mut report = engine.run_checked(suites, policies).await;
+    report.environment = Some(environment);
     signals.abort();
     let left = &report.restore.left_behind;
     let (status, message) = if args.no_restore {
@@ -428,6 +458,12 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             eprintln!("warning: metrics not pushed: {e}");
         }
     }
+    if let Some(path) = &args.report_html {
+        if let Err(e) = write_file(path, &crate::report::html::run_html(&report)) {
+            eprintln!("error: writing HTML report {}: {e}", path.display());
+            code = code.max(exit::TEST_FAILED);
+        }
+    }
     conn.close().await;
     code
 }
@@ -481,7 +517,7 @@ fn apply_partition(
     out
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
+use super::gate::{Decision, Gate, OperatorNote, StepPrompt};
 use super::journal::Journal;
 use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
 use super::runstate::RunDir;
@@ -18,8 +19,8 @@ use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
 use crate::engine::event::{Event, LogLevel, Reporter};
 use crate::engine::model::{
-    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary,
-    RoutePrecedenceChange, RunReport, StepRecord, SuiteReport,
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, NoteKind, Outcome,
+    RestoreSummary, RoutePrecedenceChange, RunReport, StepRecord, SuiteReport,
 };
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
@@ -52,6 +53,11 @@ pub struct RunOptions {
     pub jobs: usize,
     /// `--prometheus-url` / `HEATCHECK_PROMETHEUS_URL`, over each suite's `spec.prometheus.url`.
     pub prometheus_url: Option<String>,
+    /// Game day: asked before each scenario step (`--interactive`).
+    pub gate: Gate,
+    pub interactive: bool,
+    /// On a failed check, wait on the gate before restoring.
+    pub pause_on_failure: bool,
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -389,6 +395,7 @@ impl Engine {
             suites,
             exit_code,
             restore,
+            environment: None,
         };
         self.emitter.emit(Event::RunFinished {
             report: report.clone(),
@@ -693,6 +700,7 @@ impl Engine {
 
     async fn steady_case(&self, ctx: &SuiteContext, a: &crate::suite::Assertion) -> CaseOutcome {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let name = a.display_name();
         let suite = ctx.suite.metadata.name.clone();
         self.emitter.emit(Event::CaseStarted {
@@ -702,7 +710,8 @@ impl Engine {
             steps: 0,
         });
         let (status, records, aborted) = match check_assertion(ctx, a, "").await {
-            Ok(rec) => {
+            Ok(mut rec) => {
+                rec.at_ms = Some(started.elapsed().as_millis() as u64);
                 self.emitter.emit(Event::AssertionFinished {
                     suite: suite.clone(),
                     case: name.clone(),
@@ -733,6 +742,9 @@ impl Engine {
             origin: Some("suite".into()),
             probes: vec![],
             failed_attempts: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
+            notes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -752,6 +764,7 @@ impl Engine {
         steps: &[Step],
     ) -> CaseOutcome {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let suite = ctx.suite.metadata.name.clone();
         self.emitter.emit(Event::CaseStarted {
             suite: suite.clone(),
@@ -759,7 +772,9 @@ impl Engine {
             kind,
             steps: steps.len(),
         });
-        let (records, error) = self.run_steps(ctx, scope, name, steps, started, None).await;
+        let (records, error) = self
+            .run_steps(ctx, scope, name, steps, started, None, &mut Vec::new())
+            .await;
         let aborted = matches!(error, Some(StepError::Aborted));
         let status = match &error {
             None => CaseStatus::Passed,
@@ -778,6 +793,9 @@ impl Engine {
             origin: Some("suite".into()),
             probes: vec![],
             failed_attempts: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
+            notes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -786,6 +804,8 @@ impl Engine {
         CaseOutcome { report, aborted }
     }
 
+    // The scenario-only parts (probes, operator notes) ride along as arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn run_steps(
         &self,
         ctx: &SuiteContext,
@@ -794,6 +814,7 @@ impl Engine {
         steps: &[Step],
         case_started: Instant,
         mut probes: Option<&mut ScenarioProbes>,
+        notes: &mut Vec<OperatorNote>,
     ) -> (Vec<StepRecord>, Option<StepError>) {
         let suite = ctx.suite.metadata.name.clone();
         let mut records = Vec::new();
@@ -801,11 +822,44 @@ impl Engine {
         for (i, step) in steps.iter().enumerate() {
             let t0 = Instant::now();
             let started_ms = case_started.elapsed().as_millis() as u64;
+            // Game day: the operator decides on each scenario step first.
+            let decision = match (
+                &self.options.gate.0,
+                probes.is_some() && self.options.interactive,
+            ) {
+                (Some(gate), true) if error.is_none() && !ctx.is_cancelled() => {
+                    let name = step.display_name();
+                    let prompt = StepPrompt {
+                        suite: &suite,
+                        case,
+                        index: i,
+                        total: steps.len(),
+                        name: &name,
+                    };
+                    let (d, typed) = tokio::task::block_in_place(|| gate.before_step(&prompt));
+                    notes.extend(typed);
+                    d
+                }
+                _ => Decision::Run,
+            };
             let (outcome, message) = if error.is_some() {
                 (Outcome::Skipped, None)
             } else if ctx.is_cancelled() {
                 error = Some(StepError::Aborted);
                 (Outcome::Skipped, Some("aborted".into()))
+            } else if decision == Decision::Skip {
+                notes.push(OperatorNote::new(
+                    NoteKind::Skip,
+                    format!("skipped step {}: {}", i + 1, step.display_name()),
+                ));
+                (Outcome::Skipped, Some("skipped by the operator".into()))
+            } else if decision == Decision::Abort {
+                notes.push(OperatorNote::new(
+                    NoteKind::Abort,
+                    format!("aborted before step {}", i + 1),
+                ));
+                error = Some(StepError::Aborted);
+                (Outcome::Skipped, Some("aborted by the operator".into()))
             } else {
                 match run_step(ctx, scope, step, i).await {
                     Ok(note) => {
@@ -854,11 +908,13 @@ impl Engine {
         case: &str,
         list: &[crate::suite::Assertion],
         prefix: &str,
+        case_started: Instant,
         out: &mut Vec<AssertionRecord>,
     ) -> bool {
         for a in list {
             match check_assertion(ctx, a, prefix).await {
-                Ok(rec) => {
+                Ok(mut rec) => {
+                    rec.at_ms = Some(case_started.elapsed().as_millis() as u64);
                     self.emitter.emit(Event::AssertionFinished {
                         suite: ctx.suite.metadata.name.clone(),
                         case: case.to_string(),
@@ -879,6 +935,7 @@ impl Engine {
         origin: &str,
     ) -> (CaseOutcome, RestoreOutcome) {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let suite = ctx.suite.metadata.name.clone();
         let scope = format!("scenario:{suite}/{}", sc.name);
         self.emitter.emit(Event::CaseStarted {
@@ -897,18 +954,50 @@ impl Engine {
         let routes_before = route_conflicts(outer).await;
         probes.run_before().await;
         probes.start_continuous();
+        let mut operator = Vec::new();
         let (steps, step_error) = self
-            .run_steps(ctx, &scope, &sc.name, &sc.steps, started, Some(&mut probes))
+            .run_steps(
+                ctx,
+                &scope,
+                &sc.name,
+                &sc.steps,
+                started,
+                Some(&mut probes),
+                &mut operator,
+            )
             .await;
         let mut aborted = matches!(step_error, Some(StepError::Aborted));
         let mut assertions: Vec<AssertionRecord> = Vec::new();
         if step_error.is_none() {
             aborted |= self
-                .check_all(ctx, &sc.name, &sc.assertions, "", &mut assertions)
+                .check_all(ctx, &sc.name, &sc.assertions, "", started, &mut assertions)
                 .await;
         }
         if !aborted && !ctx.is_cancelled() {
             probes.run_after().await;
+        }
+        // --pause-on-failure: the team inspects the cluster before it is put back.
+        let failed = step_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, StepError::Aborted))
+            || assertions.iter().any(|a| !a.passed);
+        if let (Some(gate), true, false) = (
+            &self.options.gate.0,
+            self.options.pause_on_failure && failed,
+            aborted,
+        ) {
+            let message = assertions
+                .iter()
+                .find(|a| !a.passed)
+                .map(|a| format!("{}: {}", a.name, a.message))
+                .or_else(|| step_error.as_ref().map(|e| e.to_string()))
+                .unwrap_or_default();
+            operator.push(OperatorNote::new(
+                NoteKind::Pause,
+                format!("paused before restore: {message}"),
+            ));
+            let typed = tokio::task::block_in_place(|| gate.on_failure(&suite, &sc.name, &message));
+            operator.extend(typed);
         }
         probes.stop();
         let tripped = stop.finish();
@@ -932,8 +1021,15 @@ impl Engine {
                 });
             }
         }
+        // A fault ends when its duration runs out or the restore removes it.
+        let restored_ms = (!self.options.no_restore).then(|| started.elapsed().as_millis() as u64);
+        let faults = fault_spans(&sc.steps, &steps, restored_ms);
         // Outstanding probe requests finished while restore ran.
-        let (probe_stats, probe_records) = probes.finish().await;
+        let (probe_stats, mut probe_records) = probes.finish().await;
+        let probes_done = started.elapsed().as_millis() as u64;
+        for rec in &mut probe_records {
+            rec.at_ms = Some(probes_done);
+        }
         for rec in &probe_records {
             self.emitter.emit(Event::AssertionFinished {
                 suite: suite.clone(),
@@ -950,6 +1046,7 @@ impl Engine {
                     &sc.name,
                     steady,
                     "steady state after: ",
+                    started,
                     &mut assertions,
                 )
                 .await;
@@ -1004,8 +1101,45 @@ impl Engine {
         report.origin = Some(origin.into());
         report.probes = probe_stats;
         // CaseFinished is the caller's: after any retries, with every attempt.
+        report.started_at = Some(started_at);
+        report.faults = faults;
+        report.notes = operator.iter().map(|n| n.to_game_note(started)).collect();
         (CaseOutcome { report, aborted }, restore)
     }
+}
+
+/// The chaos of each fault step that ran: injected when the step finished
+/// (it waits for the injection), recovered at the earlier of its duration's
+/// end and the scenario's restore.
+fn fault_spans(steps: &[Step], records: &[StepRecord], restored_ms: Option<u64>) -> Vec<FaultSpan> {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .filter_map(|r| {
+            let StepAction::Fault(f) = &steps.get(r.index)?.action else {
+                return None;
+            };
+            let injected_ms = r.started_ms + r.duration.as_millis() as u64;
+            let ends = injected_ms + f.duration.0.as_millis() as u64;
+            let mut name = format!(
+                "{} on {} ({}%",
+                f.fault_type.as_str(),
+                f.selector,
+                f.percent
+            );
+            if let Some(l) = f.latency {
+                name.push_str(&format!(", {}", crate::suite::format_duration(l.0)));
+            }
+            name.push(')');
+            Some(FaultSpan {
+                step: r.index,
+                name,
+                injected_ms,
+                // Without a restore (--no-restore) the chaos still ends with its duration.
+                recovered_ms: Some(restored_ms.map_or(ends, |r| r.min(ends)).max(injected_ms)),
+            })
+        })
+        .collect()
 }
 
 /// `target.createNamespace`: the namespace is the first fixture (and so the last thing removed).
@@ -1071,6 +1205,9 @@ fn scenario_report(
         origin: Some("suite".into()),
         probes: vec![],
         failed_attempts: vec![],
+        started_at: None,
+        faults: vec![],
+        notes: vec![],
     }
 }
 

@@ -450,6 +450,7 @@ impl ScenarioProbes {
                     detail: None,
                     attempts: 0,
                     duration: Duration::ZERO,
+                    at_ms: None,
                 });
                 continue;
             }
@@ -457,13 +458,15 @@ impl ScenarioProbes {
                 e.t0.map(|t| t.saturating_duration_since(self.case_started))
                     .unwrap_or_default();
             let summary = stats::summarize(&e.samples, e.probe.every.0);
-            let st = stats::to_stats(
+            let mut st = stats::to_stats(
                 &e.probe.name,
                 mode_name(e.probe.mode),
                 e.probe.every.0,
                 offset,
                 &summary,
             );
+            (st.buckets, st.failed_samples, st.failed_samples_dropped) =
+                stats::timeline(&e.samples, offset);
             records.extend(stats::expectations(&e.probe.expect, &st));
             all_stats.push(st);
         }

@@ -84,6 +84,7 @@ pub async fn check_assertion(
             AssertionKind::Promql(q) => promql::check(ctx, q).await,
         };
         let record = |passed: bool, message: String, detail: Option<String>| AssertionRecord {
+            at_ms: None,
             name: format!("{name_prefix}{}", a.display_name()),
             passed,
             message,

@@ -251,6 +251,7 @@ pub(crate) mod tests {
             detail: None,
             attempts: 3,
             duration: Duration::from_millis(1200),
+            at_ms: None,
         };
         assert_eq!(
             assertion_line(&a),
