@@ -1,7 +1,10 @@
-//! The sandbox API server against the real kubectl binary (`KUBECTL`, else
-//! /usr/bin/kubectl). Each test has its own server, kubeconfig and discovery
-//! cache, so they run in parallel. Without kubectl the tests skip, except
-//! under CI where a missing kubectl is a failure.
+//! The sandbox API server against the real kubectl binary (`$KUBECTL`, else
+//! kubectl on PATH, else /usr/bin or /usr/local/bin). Each test has its own
+//! server, kubeconfig and discovery cache, so they run in parallel. Without
+//! kubectl each test prints a visible SKIPPED line, except under CI where a
+//! missing kubectl is a failure.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -19,30 +22,10 @@ struct Kubectl {
     server: ApiHandle,
 }
 
-/// The kubectl binary, or None (after saying so) when the test should skip.
-fn kubectl_binary() -> Option<PathBuf> {
-    let bin = std::env::var_os("KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    if bin.is_file() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "kubectl not found at {} (set KUBECTL); CI requires the kubectl tests to run",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: kubectl not found at {} (set KUBECTL to run these tests)",
-        bin.display()
-    );
-    None
-}
-
 impl Kubectl {
-    async fn start() -> Option<Self> {
-        let bin = kubectl_binary()?;
+    /// None (after a visible SKIPPED line) when kubectl is missing outside CI.
+    async fn start(test: &str) -> Option<Self> {
+        let bin = common::kubectl(test)?;
         let server = serve_api(Store::new(), ApiConfig::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         server
@@ -132,7 +115,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_prints_tables_jsonpath_and_sorts() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("get_prints_tables_jsonpath_and_sorts").await else {
         return;
     };
     k.create_cm("zeta");
@@ -181,7 +164,7 @@ async fn get_prints_tables_jsonpath_and_sorts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_apply_scale_delete_a_deployment() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("create_apply_scale_delete_a_deployment").await else {
         return;
     };
     let deps = ResKey::new("apps", "deployments");
@@ -220,7 +203,7 @@ async fn create_apply_scale_delete_a_deployment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_prints_new_objects() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("get_watch_prints_new_objects").await else {
         return;
     };
     k.create_cm("before");
@@ -255,7 +238,7 @@ async fn get_watch_prints_new_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_resources_and_auth() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("api_resources_and_auth").await else {
         return;
     };
     let out = k.run(&["api-resources"]).await;
