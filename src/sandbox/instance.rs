@@ -72,6 +72,7 @@ impl Sandbox {
                 pod_ready_delay: opts.pod_ready_delay,
                 apply_faults: Some(apply_faults),
                 sync_routes: Some(sync_routes),
+                root_ca_pem: Some(api.ca_pem.clone()),
             },
         );
         let (tx, bindings) = watch::channel(Vec::new());

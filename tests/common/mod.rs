@@ -248,8 +248,10 @@ impl Drop for SandboxProcess {
 }
 
 /// The cluster as a user sees it: every object of every listable kind,
-/// without server-managed fields, status, events, endpoints, or objects
-/// owned by a controller (their names are random by design).
+/// without server-managed fields, status, events, endpoints, objects
+/// owned by a controller (their names are random by design), or the
+/// `kube-root-ca.crt` ConfigMap the controller manager publishes in every
+/// namespace (it appears a moment after its namespace).
 pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = heatcheck::cluster::ClusterClient::connect(&heatcheck::cluster::ConnectOptions {
@@ -280,7 +282,9 @@ pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(|r| r.iter().any(|r| r["controller"] == true));
-                if owned {
+                let published = ar.kind == "ConfigMap"
+                    && o.metadata.name.as_deref() == Some("kube-root-ca.crt");
+                if owned || published {
                     continue;
                 }
                 let key = format!(

@@ -31,6 +31,7 @@ mod gateway;
 mod kubelet;
 mod litmus;
 mod replicaset;
+mod rootca;
 mod select;
 mod statefulset;
 mod util;
@@ -55,6 +56,9 @@ pub struct ControllerConfig {
     /// Called by the Gateway API controller before it writes statuses, so
     /// `Accepted` never precedes the data plane knowing the route.
     pub sync_routes: Option<RoutesHook>,
+    /// PEM of the API server's CA: published in every namespace as the
+    /// `kube-root-ca.crt` ConfigMap (None: not published).
+    pub root_ca_pem: Option<String>,
 }
 
 impl std::fmt::Debug for ControllerConfig {
@@ -63,6 +67,7 @@ impl std::fmt::Debug for ControllerConfig {
             .field("pod_ready_delay", &self.pod_ready_delay)
             .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
             .field("sync_routes", &self.sync_routes.as_ref().map(|_| "Fn"))
+            .field("root_ca_pem", &self.root_ca_pem.is_some())
             .finish()
     }
 }
@@ -88,7 +93,7 @@ impl Drop for ControllerHandle {
 
 /// Starts every controller on the current tokio runtime.
 pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHandle {
-    let tasks = vec![
+    let mut tasks = vec![
         spawn(&store, kubelet::Kubelet::new(config.pod_ready_delay)),
         spawn(&store, replicaset::ReplicaSets),
         spawn(&store, deployment::Deployments),
@@ -105,6 +110,9 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, litmus::Litmus::default()),
         spawn(&store, daemon::ChaosDaemon::new(config.apply_faults)),
     ];
+    if let Some(ca_pem) = config.root_ca_pem {
+        tasks.push(spawn(&store, rootca::RootCaPublisher { ca_pem }));
+    }
     ControllerHandle { tasks }
 }
 
