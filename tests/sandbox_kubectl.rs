@@ -461,6 +461,40 @@ async fn jobs_cronjobs_pdb_hpa_ingress_lease_pvc_print_like_a_real_server() {
             );
         }
     }
+    // Discovery lists the new groups (kubectl reads the aggregated form).
+    for (group, names) in [
+        ("batch", "cronjobs.batch\njobs.batch\n"),
+        ("policy", "poddisruptionbudgets.policy\n"),
+        ("coordination.k8s.io", "leases.coordination.k8s.io\n"),
+        ("autoscaling", "horizontalpodautoscalers.autoscaling\n"),
+    ] {
+        let listed = k
+            .run(&["api-resources", "--api-group", group, "-o", "name"])
+            .await;
+        assert_eq!(listed, names, "api-resources --api-group {group}");
+    }
+    let gw = k
+        .run(&[
+            "api-resources",
+            "--api-group",
+            "gateway.networking.k8s.io",
+            "-o",
+            "name",
+        ])
+        .await;
+    for kind in [
+        "grpcroutes",
+        "backendtlspolicies",
+        "listenersets",
+        "tcproutes",
+        "tlsroutes",
+        "udproutes",
+    ] {
+        assert!(
+            gw.contains(&format!("{kind}.gateway.networking.k8s.io")),
+            "{gw}"
+        );
+    }
     // Short names and categories come from discovery.
     let all = k.run(&["get", "all", "-o", "name"]).await;
     for name in [
