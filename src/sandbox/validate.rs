@@ -65,10 +65,8 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             }
         }
         ("networking.k8s.io", "ingresses") => ingress(obj, &mut causes),
-        ("networking.k8s.io", "ingressclasses") => {
-            if str_at(obj, "/spec/controller").is_empty() {
-                required(&mut causes, "spec.controller", None);
-            }
+        ("networking.k8s.io", "ingressclasses") if str_at(obj, "/spec/controller").is_empty() => {
+            required(&mut causes, "spec.controller", None);
         }
         ("", "persistentvolumeclaims") => {
             let modes = obj
