@@ -131,6 +131,21 @@ enum Command {
         /// Each restore must finish within this; what is not done stays in the journal (exit 5).
         #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
         restore_timeout: std::time::Duration,
+        /// Run one shard of the scenarios: count:K/N deals them round-robin,
+        /// hash:K/N by a stable hash of suite/scenario (as cargo-nextest).
+        #[arg(long, value_name = "count:K/N|hash:K/N")]
+        partition: Option<heatcheck::engine::partition::Partition>,
+        /// Run a failed scenario again (restored first) up to N more times;
+        /// passed after a failure is "flaky" (default: the suite's defaults.retries).
+        #[arg(long, value_name = "N")]
+        retries: Option<u32>,
+        /// Exit 1 when a scenario was flaky (by default flaky passes).
+        #[arg(long)]
+        flaky_fails: bool,
+        /// Run up to N suites at once; suites that may touch the same
+        /// namespace still run one after another.
+        #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -228,6 +243,9 @@ enum Command {
         /// API server port (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Add a kubeconfig context and user NAME whose token has no permissions until RBAC grants some (repeatable).
+        #[arg(long = "user", value_name = "NAME")]
+        users: Vec<String>,
         /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
         #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
         inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
@@ -297,6 +315,10 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            partition,
+            retries,
+            flaky_fails,
+            jobs,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -314,6 +336,10 @@ fn main() -> ExitCode {
             locked,
             regenerate,
             restore_timeout,
+            partition,
+            retries,
+            flaky_fails,
+            jobs: jobs.into(),
         }),
         Command::Plan {
             suites,
@@ -374,8 +400,9 @@ fn main() -> ExitCode {
             kubeconfig,
             manifests,
             port,
+            users,
             inject_api_faults,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, inject_api_faults),
+        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, &users, inject_api_faults),
     };
     ExitCode::from(code as u8)
 }

@@ -10,9 +10,11 @@ use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::ai::generate::ProviderBackend;
 use crate::ai::lockfile::{self, LockState};
 use crate::engine::event::Reporter;
+use crate::engine::partition::Partition;
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
 use crate::exit;
+use crate::report::grouped::GroupedReporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
@@ -40,6 +42,14 @@ pub struct RunArgs {
     pub regenerate: bool,
     /// Each restore must be done within this; the rest stays in the journal.
     pub restore_timeout: Duration,
+    /// Run only this shard of the scenarios.
+    pub partition: Option<Partition>,
+    /// Over the suites' `defaults.retries`.
+    pub retries: Option<u32>,
+    /// A flaky scenario fails the run.
+    pub flaky_fails: bool,
+    /// Suites run at once.
+    pub jobs: usize,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -179,7 +189,7 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     };
     let client = conn.client.clone();
     // `--regenerate`: fresh scenarios first, written to the lock.
-    let mut suites = Vec::new();
+    let mut suites: Vec<(Suite, Vec<Scenario>)> = Vec::new();
     for (suite, plan) in planned {
         let locked = match plan {
             AiPlan::Locked(l) => l,
@@ -220,8 +230,22 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         suites.push((suite, locked));
     }
 
+    if let Some(partition) = args.partition {
+        suites = apply_partition(partition, &args.scenarios, suites);
+    }
+
     let reporter: Box<dyn Reporter> = if args.json_output {
         Box::new(JsonEventReporter::new(std::io::stdout()))
+    } else if args.jobs > 1 {
+        // Concurrent suites print as one block each, without live spinners.
+        let options = HumanOptions {
+            progress: false,
+            ..HumanOptions::detect()
+        };
+        Box::new(GroupedReporter::new(HumanReporter::new(
+            Box::new(std::io::stdout()),
+            options,
+        )))
     } else {
         Box::new(HumanReporter::new(
             Box::new(std::io::stdout()),
@@ -243,6 +267,8 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             policy: args.policy.clone(),
             restore_timeout: Some(args.restore_timeout),
             stop_waiting: Some(hurry_rx.clone()),
+            retries: args.retries,
+            jobs: args.jobs,
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -329,6 +355,21 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         );
     }
     let mut code = report.exit_code;
+    let flaky: Vec<&str> = report
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .filter(|c| c.is_flaky())
+        .map(|c| c.name.as_str())
+        .collect();
+    if args.flaky_fails && !flaky.is_empty() {
+        eprintln!(
+            "error: --flaky-fails: {} flaky scenario(s): {}",
+            flaky.len(),
+            flaky.join(", ")
+        );
+        code = code.max(exit::TEST_FAILED);
+    }
     if let Some(path) = &args.junit {
         if let Err(e) = write_file(path, &to_junit_xml(&report)) {
             eprintln!("error: writing JUnit report {}: {e}", path.display());
@@ -343,6 +384,55 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     }
     conn.close().await;
     code
+}
+
+/// Keeps this shard's scenarios (of those `--scenario` selects) and drops
+/// suites left with none, so their fixtures and steady state run only in
+/// shards that have work for them.
+fn apply_partition(
+    partition: Partition,
+    only: &[String],
+    suites: Vec<(Suite, Vec<Scenario>)>,
+) -> Vec<(Suite, Vec<Scenario>)> {
+    let wanted = |sc: &Scenario| only.is_empty() || only.iter().any(|n| n == &sc.name);
+    let items: Vec<(&str, &str)> = suites
+        .iter()
+        .flat_map(|(suite, locked)| {
+            suite
+                .spec
+                .scenarios
+                .iter()
+                .chain(locked)
+                .filter(|sc| wanted(sc))
+                .map(|sc| (suite.metadata.name.as_str(), sc.name.as_str()))
+        })
+        .collect();
+    let mut picked = partition.select(&items).into_iter();
+    let total = items.len();
+    let mut kept_scenarios = 0;
+    let mut out = Vec::new();
+    for (mut suite, locked) in suites {
+        // A suite of steady-state checks only runs in the first shard.
+        if suite.spec.scenarios.is_empty() && locked.is_empty() {
+            if partition.shard == 1 {
+                out.push((suite, locked));
+            }
+            continue;
+        }
+        let mut keep = |sc: &Scenario| wanted(sc) && picked.next().unwrap_or(false);
+        suite.spec.scenarios.retain(|sc| keep(sc));
+        let locked: Vec<Scenario> = locked.into_iter().filter(|sc| keep(sc)).collect();
+        let n = suite.spec.scenarios.len() + locked.len();
+        if n > 0 {
+            kept_scenarios += n;
+            out.push((suite, locked));
+        }
+    }
+    eprintln!(
+        "partition {partition}: {kept_scenarios} of {total} scenario(s), in {} suite(s)",
+        out.len()
+    );
+    out
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -14,12 +14,21 @@ pub fn sandbox(
     kubeconfig: &Path,
     manifests: &[PathBuf],
     port: u16,
+    users: &[String],
     faults: Option<FaultSpec>,
 ) -> i32 {
+    if let Some(bad) = users
+        .iter()
+        .find(|u| u.is_empty() || *u == "heatcheck-sandbox")
+    {
+        eprintln!("error: --user {bad:?}: give a name other than \"\" and \"heatcheck-sandbox\" (the admin's context)");
+        return exit::INVALID;
+    }
     install_crypto();
     runtime().block_on(async {
         let sb = match Sandbox::start(SandboxOptions {
             port,
+            users: users.to_vec(),
             ..Default::default()
         })
         .await
@@ -40,6 +49,9 @@ pub fn sandbox(
             "kubeconfig {} (context heatcheck-sandbox)",
             kubeconfig.display()
         );
+        for u in users {
+            println!("user {u} (context {u}: no permissions until RBAC grants some)");
+        }
         if let Err(e) = apply_manifests(&sb, manifests).await {
             eprintln!("error: {e}");
             sb.shutdown().await;

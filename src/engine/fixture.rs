@@ -35,6 +35,7 @@ pub fn sample_run() -> RunReport {
         remediation: vec![],
         origin: None,
         probes: vec![],
+        failed_attempts: vec![],
     };
     let steady = CaseReport {
         name: "shop served by v1".into(),
@@ -55,6 +56,7 @@ pub fn sample_run() -> RunReport {
         remediation: vec![],
         origin: Some("suite".into()),
         probes: vec![],
+        failed_attempts: vec![],
     };
     let detail = "request GET http://shop/ -> 503\n\
         body: <html>\"Service Unavailable\" & 'retry'</html>\n\
@@ -109,6 +111,7 @@ pub fn sample_run() -> RunReport {
         remediation: vec!["Add a retry policy with `retryOn: 5xx` to the HTTPRoute".into()],
         origin: Some("lock".into()),
         probes: vec![],
+        failed_attempts: vec![],
     };
     let skipped = CaseReport {
         name: "dns outage".into(),
@@ -124,6 +127,7 @@ pub fn sample_run() -> RunReport {
         remediation: vec![],
         origin: Some("lock".into()),
         probes: vec![],
+        failed_attempts: vec![],
     };
     let payments_fixtures = CaseReport {
         duration: ms(300),

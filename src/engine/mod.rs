@@ -7,6 +7,7 @@ pub mod fault;
 pub(crate) mod fixture;
 pub mod journal;
 pub mod model;
+pub mod partition;
 pub mod restore;
 pub mod run;
 pub mod runstate;

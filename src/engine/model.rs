@@ -95,6 +95,10 @@ pub struct CaseReport {
     /// Continuous probes that ran during the case (scenarios only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeStats>,
+    /// Earlier attempts that failed, oldest first (`retries`); this case is
+    /// the last attempt. Passed with failed attempts is a flaky verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<CaseReport>,
 }
 
 impl CaseReport {
@@ -104,6 +108,16 @@ impl CaseReport {
             self.status,
             CaseStatus::Failed { .. } | CaseStatus::Errored { .. }
         )
+    }
+
+    /// Failed at least once, then passed on a retry.
+    pub fn is_flaky(&self) -> bool {
+        matches!(self.status, CaseStatus::Passed) && !self.failed_attempts.is_empty()
+    }
+
+    /// How many times the case ran.
+    pub fn attempts(&self) -> usize {
+        self.failed_attempts.len() + 1
     }
 
     /// Name shown to people and CI tools: non-scenario cases carry their kind,
@@ -270,6 +284,8 @@ impl RestoreSummary {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub passed: usize,
+    /// Of `passed`: those that failed before passing on a retry.
+    pub flaky: usize,
     pub failed: usize,
     pub errored: usize,
     pub skipped: usize,
@@ -283,10 +299,14 @@ impl Totals {
 
 impl fmt::Display for Totals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed", self.passed)?;
+        if self.flaky > 0 {
+            write!(f, " ({} flaky)", self.flaky)?;
+        }
         write!(
             f,
-            "{} passed, {} failed, {} errored, {} skipped",
-            self.passed, self.failed, self.errored, self.skipped
+            ", {} failed, {} errored, {} skipped",
+            self.failed, self.errored, self.skipped
         )
     }
 }
@@ -294,6 +314,7 @@ impl fmt::Display for Totals {
 impl std::ops::AddAssign for Totals {
     fn add_assign(&mut self, o: Totals) {
         self.passed += o.passed;
+        self.flaky += o.flaky;
         self.failed += o.failed;
         self.errored += o.errored;
         self.skipped += o.skipped;
@@ -305,6 +326,7 @@ impl SuiteReport {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for case in &self.cases {
+            t.flaky += usize::from(case.is_flaky());
             match case.status {
                 CaseStatus::Passed => t.passed += 1,
                 CaseStatus::Failed { .. } => t.failed += 1,
@@ -368,6 +390,7 @@ mod tests {
             report.totals(),
             Totals {
                 passed: 3,
+                flaky: 0,
                 failed: 1,
                 errored: 1,
                 skipped: 1

@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub restore_timeout: Option<Duration>,
     /// Turns true on a second Ctrl-C: restores stop waiting for deletions.
     pub stop_waiting: Option<watch::Receiver<bool>>,
+    /// `--retries`: over the suites' `defaults.retries`.
+    pub retries: Option<u32>,
+    /// `--jobs`: suites run at once (0 and 1: one after another).
+    pub jobs: usize,
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -212,31 +216,82 @@ impl Engine {
             .filter_map(|(s, _)| s.spec.policy.as_ref()?.max_run_duration)
             .min()
             .map(|d| started + d.0);
+        // `--jobs`: suites run concurrently unless they may touch the same
+        // namespace; such a suite waits for every earlier one it overlaps,
+        // so overlapping suites keep their order.
+        let lanes = lanes(&suites, &policies);
+        for (i, waits) in lanes.iter().enumerate() {
+            if let (Some(&j), true) = (waits.last(), self.options.jobs > 1) {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Info,
+                    message: format!(
+                        "suite {} waits for suite {}: both may touch namespace {}",
+                        suites[i].0.metadata.name,
+                        suites[j].0.metadata.name,
+                        overlap(&policies[i], &policies[j])
+                            .unwrap_or_else(|| "(cluster-scoped)".into())
+                    ),
+                });
+            }
+        }
+        let permits = tokio::sync::Semaphore::new(self.options.jobs.max(1));
+        let done: Vec<watch::Sender<bool>> =
+            suites.iter().map(|_| watch::channel(false).0).collect();
+        let aborted = std::sync::atomic::AtomicBool::new(false);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let runs =
+            suites
+                .into_iter()
+                .zip(policies)
+                .enumerate()
+                .map(|(i, ((suite, locked), policy))| {
+                    let (lanes, done, permits) = (&lanes, &done, &permits);
+                    let (aborted, failed, journal) = (&aborted, &failed, &journal);
+                    async move {
+                        use std::sync::atomic::Ordering::SeqCst;
+                        for &j in &lanes[i] {
+                            let mut rx = done[j].subscribe();
+                            let _ = rx.wait_for(|d| *d).await;
+                        }
+                        let _permit = permits.acquire().await.expect("semaphore never closed");
+                        let result = if aborted.load(SeqCst)
+                            || (failed.load(SeqCst) && self.options.fail_fast)
+                        {
+                            let reason = if aborted.load(SeqCst) {
+                                "run aborted"
+                            } else {
+                                "--fail-fast: an earlier suite failed"
+                            };
+                            (
+                                skipped_suite(&suite, &locked, reason),
+                                RestoreOutcome::default(),
+                            )
+                        } else {
+                            let (report, restore, suite_aborted) = self
+                                .run_suite(suite, locked, policy, journal, run_deadline)
+                                .await;
+                            if report.cases.iter().any(CaseReport::is_failure)
+                                || report.error.is_some()
+                            {
+                                failed.store(true, SeqCst);
+                            }
+                            if suite_aborted {
+                                aborted.store(true, SeqCst);
+                            }
+                            (report, restore)
+                        };
+                        done[i].send_replace(true);
+                        result
+                    }
+                });
         let mut reports = Vec::new();
         let mut restore_total = RestoreOutcome::default();
-        let mut aborted = false;
-        let mut failed = false;
-        for ((suite, locked), policy) in suites.into_iter().zip(policies) {
-            if aborted || (failed && self.options.fail_fast) {
-                reports.push(skipped_suite(
-                    &suite,
-                    &locked,
-                    if aborted {
-                        "run aborted"
-                    } else {
-                        "--fail-fast: an earlier suite failed"
-                    },
-                ));
-                continue;
-            }
-            let (report, restore, suite_aborted) = self
-                .run_suite(suite, locked, policy, &journal, run_deadline)
-                .await;
-            failed |= report.cases.iter().any(CaseReport::is_failure) || report.error.is_some();
-            aborted |= suite_aborted;
+        for (report, restore) in futures::future::join_all(runs).await {
             restore_total.merge(restore);
             reports.push(report);
         }
+        let aborted = aborted.into_inner();
+        let failed = failed.into_inner();
         let summary = RestoreSummary {
             restored: restore_total.restored.clone(),
             left_behind: restore_total.left_behind.clone(),
@@ -411,7 +466,35 @@ impl Engine {
                 cases.push(report);
                 continue;
             }
-            let (case, r) = self.run_scenario(&ctx, sc, origin).await;
+            let retries = self.options.retries.unwrap_or(suite.spec.defaults.retries);
+            let (mut case, mut r) = self.run_scenario(&ctx, sc, origin).await;
+            let mut failed_attempts = Vec::new();
+            // Retried only when it failed on its own: never after a stop
+            // condition or a signal, nor when its restore did not finish.
+            while case.report.is_failure()
+                && !case.aborted
+                && r.ok()
+                && (failed_attempts.len() as u32) < retries
+            {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Info,
+                    message: format!(
+                        "scenario {:?} {} (attempt {} of {}); restored, running it again",
+                        sc.name,
+                        case.report.status.label(),
+                        failed_attempts.len() + 1,
+                        retries + 1
+                    ),
+                });
+                restore.merge(r);
+                failed_attempts.push(case.report);
+                (case, r) = self.run_scenario(&ctx, sc, origin).await;
+            }
+            case.report.failed_attempts = failed_attempts;
+            self.emitter.emit(Event::CaseFinished {
+                suite: name.clone(),
+                report: case.report.clone(),
+            });
             failed |= case.report.is_failure();
             aborted |= case.aborted;
             restore.merge(r);
@@ -528,6 +611,7 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
             probes: vec![],
+            failed_attempts: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -572,6 +656,7 @@ impl Engine {
             remediation: vec![],
             origin: Some("suite".into()),
             probes: vec![],
+            failed_attempts: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -793,10 +878,7 @@ impl Engine {
         let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
         report.origin = Some(origin.into());
         report.probes = probe_stats;
-        self.emitter.emit(Event::CaseFinished {
-            suite,
-            report: report.clone(),
-        });
+        // CaseFinished is the caller's: after any retries, with every attempt.
         (CaseOutcome { report, aborted }, restore)
     }
 }
@@ -812,6 +894,36 @@ fn create_namespace_step(ns: &str) -> Step {
     }));
     step.name = Some(format!("create namespace {ns}"));
     step
+}
+
+/// For each suite, the earlier suites it must wait for: those whose allowed
+/// namespaces overlap its own, that allow cluster-scoped kinds (they may touch
+/// anything), or that share its name (reporters group output by suite name).
+fn lanes(suites: &[(Suite, Vec<Scenario>)], policies: &[EffectivePolicy]) -> Vec<Vec<usize>> {
+    (0..suites.len())
+        .map(|i| {
+            (0..i)
+                .filter(|&j| {
+                    overlap(&policies[i], &policies[j]).is_some()
+                        || touches_cluster(&policies[i])
+                        || touches_cluster(&policies[j])
+                        || suites[i].0.metadata.name == suites[j].0.metadata.name
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn touches_cluster(p: &EffectivePolicy) -> bool {
+    p.allowed_kinds.iter().any(|k| p.cluster_scoped.contains(k))
+}
+
+/// A namespace both suites may change.
+fn overlap(a: &EffectivePolicy, b: &EffectivePolicy) -> Option<String> {
+    a.allow_namespaces
+        .iter()
+        .find(|n| b.allow_namespaces.contains(n))
+        .cloned()
 }
 
 fn scenario_report(
@@ -833,6 +945,7 @@ fn scenario_report(
         remediation: sc.remediation.clone(),
         origin: Some("suite".into()),
         probes: vec![],
+        failed_attempts: vec![],
     }
 }
 

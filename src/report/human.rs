@@ -175,6 +175,25 @@ impl HumanReporter {
         let name = one_line(&case.display_name());
         let dur = fmt_duration(case.duration);
         match &case.status {
+            CaseStatus::Passed if case.is_flaky() => {
+                let mut lines = vec![format!(
+                    "  {} {name} {} {}",
+                    p.yellow("✓"),
+                    p.yellow("flaky"),
+                    p.dim(&format!("(passed on attempt {}, {dur})", case.attempts()))
+                )];
+                lines.extend(case.failed_attempts.iter().enumerate().map(|(i, a)| {
+                    format!(
+                        "      {}",
+                        p.dim(&format!(
+                            "attempt {}: {}",
+                            i + 1,
+                            one_line(a.status.message().unwrap_or_default())
+                        ))
+                    )
+                }));
+                lines
+            }
             CaseStatus::Passed => vec![format!(
                 "  {} {name} {}",
                 p.green("✓"),
@@ -186,11 +205,16 @@ impl HumanReporter {
                 } else {
                     ""
                 };
+                let tries = if case.failed_attempts.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} attempts", case.attempts())
+                };
                 vec![
                     format!(
                         "  {} {name}{what} {}",
                         p.red("✗"),
-                        p.dim(&format!("({dur})"))
+                        p.dim(&format!("({dur}{tries})"))
                     ),
                     format!("      {}", p.red(&one_line(message))),
                 ]

@@ -8,7 +8,7 @@
 
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
-use super::text::{assertion_line, cdata, one_line, probe_line, step_line};
+use super::text::{assertion_line, cdata, one_line, probe_line, sanitize, step_line};
 use crate::engine::model::{CaseReport, CaseStatus, RunReport, SuiteReport};
 
 /// The run as a JUnit XML document.
@@ -28,7 +28,100 @@ pub fn to_junit_xml(report: &RunReport) -> String {
     // Writing to a Vec fails only on I/O errors, which a Vec never returns.
     xml.write_xml(&mut out)
         .expect("JUnit XML written to memory");
-    String::from_utf8(out).expect("JUnit XML is UTF-8")
+    let xml = String::from_utf8(out).expect("JUnit XML is UTF-8");
+    with_attempts(&xml, report)
+}
+
+/// Adds retried cases' earlier attempts the way Maven Surefire and nextest
+/// write them (GitLab, Jenkins and action-junit-report read these): a flaky
+/// case passes with one `<flakyFailure>`/`<flakyError>` per failed attempt;
+/// a case that failed every attempt has its `<failure>` plus one
+/// `<rerunFailure>`/`<rerunError>` per earlier attempt. junit-report has no
+/// such elements, so its document is re-streamed through quick-xml.
+fn with_attempts(xml: &str, report: &RunReport) -> String {
+    use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+
+    if !report
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .any(|c| !c.failed_attempts.is_empty())
+    {
+        return xml.to_string();
+    }
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut writer = quick_xml::Writer::new(Vec::new());
+    let (mut suite, mut case) = (None::<usize>, 0usize);
+    let mut current: Option<&CaseReport> = None;
+    let write_attempts = |w: &mut quick_xml::Writer<Vec<u8>>, c: &CaseReport| {
+        for a in &c.failed_attempts {
+            let errored = matches!(a.status, CaseStatus::Errored { .. });
+            let tag = match (c.is_flaky(), errored) {
+                (true, false) => "flakyFailure",
+                (true, true) => "flakyError",
+                (false, false) => "rerunFailure",
+                (false, true) => "rerunError",
+            };
+            let (message, detail) = match &a.status {
+                CaseStatus::Failed { message, detail }
+                | CaseStatus::Errored { message, detail } => (message.as_str(), detail.as_str()),
+                _ => ("", ""),
+            };
+            let kind = if errored { "Error" } else { "AssertionFailed" };
+            let mut start = BytesStart::new(tag);
+            start.push_attribute(("message", one_line(message).as_str()));
+            start.push_attribute(("type", kind));
+            start.push_attribute(("time", format!("{:.3}", a.duration.as_secs_f64()).as_str()));
+            let _ = w.write_event(Event::Start(start));
+            for (child, text) in [
+                ("stackTrace", sanitize(detail)),
+                ("system-out", sanitize(&system_out(a))),
+            ] {
+                if text.is_empty() {
+                    continue;
+                }
+                let _ = w.write_event(Event::Start(BytesStart::new(child)));
+                let _ = w.write_event(Event::Text(BytesText::new(&text)));
+                let _ = w.write_event(Event::End(BytesEnd::new(child)));
+            }
+            let _ = w.write_event(Event::End(BytesEnd::new(tag)));
+        }
+    };
+    loop {
+        let event = match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(e) => e,
+        };
+        match &event {
+            Event::Start(e) if e.name().as_ref() == b"testsuite" => {
+                suite = Some(suite.map_or(0, |s| s + 1));
+                case = 0;
+            }
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testcase" => {
+                // The synthetic "(suite)" error case comes after the real ones.
+                let found = suite.and_then(|s| report.suites.get(s)?.cases.get(case));
+                case += 1;
+                if matches!(event, Event::Empty(_)) {
+                    if let Some(c) = found.filter(|c| !c.failed_attempts.is_empty()) {
+                        let _ = writer.write_event(Event::Start(e.clone()));
+                        write_attempts(&mut writer, c);
+                        let _ = writer.write_event(Event::End(BytesEnd::new("testcase")));
+                        continue;
+                    }
+                } else {
+                    current = found;
+                }
+            }
+            Event::End(e) if e.name().as_ref() == b"testcase" => {
+                if let Some(c) = current.take() {
+                    write_attempts(&mut writer, c);
+                }
+            }
+            _ => {}
+        }
+        let _ = writer.write_event(event);
+    }
+    String::from_utf8(writer.into_inner()).expect("JUnit XML is UTF-8")
 }
 
 fn suite_xml(suite: &SuiteReport, timestamp: OffsetDateTime) -> TestSuite {

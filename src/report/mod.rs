@@ -2,6 +2,7 @@
 //! src/engine/model.rs) and turn them into JUnit XML, JSON or terminal output.
 //! No reporter talks to the cluster.
 
+pub mod grouped;
 pub mod human;
 pub mod json;
 pub mod junit;

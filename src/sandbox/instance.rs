@@ -25,6 +25,8 @@ pub struct SandboxOptions {
     pub port: u16,
     /// How long new pods stay not-ready.
     pub pod_ready_delay: Duration,
+    /// Identities with a token and no permissions until RBAC grants some.
+    pub users: Vec<String>,
 }
 
 pub struct Sandbox {
@@ -44,6 +46,7 @@ impl Sandbox {
             ApiConfig {
                 port: opts.port,
                 token: None,
+                users: opts.users.clone(),
             },
         )
         .await?;
@@ -73,6 +76,7 @@ impl Sandbox {
                 apply_faults: Some(apply_faults),
                 sync_routes: Some(sync_routes),
                 root_ca_pem: Some(api.ca_pem.clone()),
+                token_issuer: Some(api.auth.issuer.clone()),
             },
         );
         let (tx, bindings) = watch::channel(Vec::new());

@@ -3,6 +3,7 @@
 //! reports (only the shared `gateway_url` function).
 
 pub mod api;
+pub mod auth;
 pub mod controllers;
 pub mod dataplane;
 pub mod error;

@@ -39,11 +39,13 @@ pub struct ResourceType {
     pub singular: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
-    /// Subresources served: "status" and/or "scale".
+    /// Subresources served: "status", "scale", "token".
     pub subresources: Vec<String>,
     pub categories: Vec<String>,
     /// Set for kinds added by a CRD (the CRD's name).
     pub crd: Option<String>,
+    /// Reviews (access reviews, TokenReview): only `create`, nothing stored.
+    pub create_only: bool,
 }
 
 impl ResourceType {
@@ -61,6 +63,11 @@ impl ResourceType {
 
     pub fn has_status(&self) -> bool {
         self.subresources.iter().any(|s| s == "status")
+    }
+
+    /// `serviceaccounts/token`: the TokenRequest subresource.
+    pub fn has_token(&self) -> bool {
+        self.subresources.iter().any(|s| s == "token")
     }
 
     pub fn has_scale(&self) -> bool {
@@ -93,6 +100,9 @@ impl ResourceType {
 
     /// Verbs as discovery reports them.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.create_only {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -128,12 +138,24 @@ fn rt(
         subresources: sub.iter().map(|s| s.to_string()).collect(),
         categories: categories.iter().map(|s| s.to_string()).collect(),
         crd: None,
+        create_only: false,
+    }
+}
+
+/// A review kind: POST only, answered, never stored.
+fn review(group: &str, kind: &str, plural: &str, namespaced: bool) -> ResourceType {
+    ResourceType {
+        create_only: true,
+        ..rt(group, "v1", kind, plural, namespaced, &[], &[], &[])
     }
 }
 
 /// The kinds every sandbox serves from the start.
 pub fn builtin_types() -> Vec<ResourceType> {
     const GW: &str = "gateway.networking.k8s.io";
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    const AUTHN: &str = "authentication.k8s.io";
+    const AUTHZ: &str = "authorization.k8s.io";
     let all = &["all"];
     vec![
         rt(
@@ -167,7 +189,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             "serviceaccounts",
             true,
             &["sa"],
-            &[],
+            &["token"],
             &[],
         ),
         rt("", "v1", "Event", "events", true, &["ev"], &[], &[]),
@@ -454,6 +476,58 @@ pub fn builtin_types() -> Vec<ResourceType> {
             &["litmuschaos"],
         ),
         rt(
+            RBAC,
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+            &[],
+            &[],
+        ),
+        rt(
+            RBAC,
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+            &[],
+            &[],
+        ),
+        rt(RBAC, "v1", "Role", "roles", true, &[], &[], &[]),
+        rt(
+            RBAC,
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            &[],
+            &[],
+            &[],
+        ),
+        review(AUTHN, "SelfSubjectReview", "selfsubjectreviews", false),
+        review(AUTHN, "TokenReview", "tokenreviews", false),
+        review(
+            AUTHZ,
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            true,
+        ),
+        review(
+            AUTHZ,
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            false,
+        ),
+        review(
+            AUTHZ,
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            false,
+        ),
+        review(AUTHZ, "SubjectAccessReview", "subjectaccessreviews", false),
+        rt(
             "apiextensions.k8s.io",
             "v1",
             "CustomResourceDefinition",
@@ -614,6 +688,7 @@ pub fn crd_type(crd: &Value) -> Result<ResourceType, String> {
         subresources,
         categories: list_strs(names.get("categories")),
         crd: Some(name.to_string()),
+        create_only: false,
     })
 }
 

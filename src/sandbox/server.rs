@@ -10,6 +10,7 @@ type Request = http::Request<Body>;
 use http::{header, Response};
 
 use super::api::{self, error_response, ApiState};
+use super::auth::{self, Authenticator};
 use super::error::ApiError;
 use super::store::Store;
 
@@ -18,8 +19,10 @@ use super::store::Store;
 pub struct ApiConfig {
     /// 0 picks a free port.
     pub port: u16,
-    /// The bearer token clients must send; a random one when None.
+    /// The admin's bearer token; a random one when None.
     pub token: Option<String>,
+    /// `--user` identities: each gets a token and no permissions until RBAC grants some.
+    pub users: Vec<String>,
 }
 
 /// Makes every `every_nth` matching request fail with `status`.
@@ -84,21 +87,33 @@ pub struct ApiHandle {
     pub token: String,
     pub addr: SocketAddr,
     pub store: Store,
+    /// The tokens this server accepts and the ServiceAccount token issuer.
+    pub auth: Arc<Authenticator>,
     faults: Arc<Mutex<Faults>>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl ApiHandle {
-    /// A kubeconfig with cluster, user and context `heatcheck-sandbox`. It
-    /// uses the HTTPS endpoint: client-go sends tokens only over TLS.
+    /// A kubeconfig with cluster, user and context `heatcheck-sandbox` (the
+    /// admin), plus a context and user per `--user` identity. It uses the
+    /// HTTPS endpoint: client-go sends tokens only over TLS.
     pub fn kubeconfig_yaml(&self) -> String {
         use base64::Engine;
         let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let mut contexts = String::from("- name: heatcheck-sandbox\n  context:\n    cluster: heatcheck-sandbox\n    user: heatcheck-sandbox\n    namespace: default\n");
+        let mut users = format!(
+            "- name: heatcheck-sandbox\n  user:\n    token: {}\n",
+            self.token
+        );
+        for (name, token) in self.auth.users() {
+            let name = serde_json::to_string(name).unwrap_or_default();
+            contexts.push_str(&format!("- name: {name}\n  context:\n    cluster: heatcheck-sandbox\n    user: {name}\n    namespace: default\n"));
+            users.push_str(&format!("- name: {name}\n  user:\n    token: {token}\n"));
+        }
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: heatcheck-sandbox\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n- name: heatcheck-sandbox\n  context:\n    cluster: heatcheck-sandbox\n    user: heatcheck-sandbox\n    namespace: default\ncurrent-context: heatcheck-sandbox\nusers:\n- name: heatcheck-sandbox\n  user:\n    token: {token}\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: heatcheck-sandbox\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n{contexts}current-context: heatcheck-sandbox\nusers:\n{users}preferences: {{}}\n",
             url = self.https_url,
-            token = self.token
         )
     }
 
@@ -125,41 +140,15 @@ impl ApiHandle {
     }
 }
 
-fn random_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 24] = rand::rng().random();
-    hex::encode(bytes)
-}
-
-fn authorized(req: &Request, token: &str) -> bool {
-    let Some(v) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(got) = v.strip_prefix("Bearer ") else {
-        return false;
-    };
-    // Compare without an early exit.
-    got.len() == token.len()
-        && got
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 async fn serve_one(
     state: ApiState,
-    token: Arc<String>,
     faults: Arc<Mutex<Faults>>,
-    req: Request,
+    mut req: Request,
 ) -> Response<Body> {
-    if !authorized(&req, &token) {
-        return error_response(&ApiError::unauthorized());
-    }
+    let user = match state.auth.authenticate(&state.store, req.headers()) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
     let fault = faults
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -172,6 +161,18 @@ async fn serve_one(
         }
         return resp;
     }
+    let attrs = auth::request::attributes(
+        &user,
+        req.method().as_str(),
+        req.uri().path(),
+        req.uri().query(),
+    );
+    let decision = auth::rbac::authorize(&state.store, &attrs);
+    if !decision.allowed {
+        tracing::debug!(user = %user.name, verb = %attrs.verb, resource = %attrs.resource, "sandbox API: forbidden");
+        return error_response(&auth::forbidden(&attrs, &decision.reason));
+    }
+    req.extensions_mut().insert(user);
     api::handle(&state, req).await
 }
 
@@ -181,17 +182,24 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
     let tls = api::tls::generate()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
-    let token = Arc::new(config.token.unwrap_or_else(random_token));
+    let token = config.token.unwrap_or_else(auth::random_token);
+    let authn = Arc::new(Authenticator::new(
+        token.clone(),
+        &config.users,
+        tls.ca_pem.clone(),
+    ));
+    // The default roles and bindings, as kube-apiserver's post-start hook.
+    auth::bootstrap::ensure(&store);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = ApiState {
         store: store.clone(),
         shutdown: shutdown_rx.clone(),
         server_address: addr.to_string(),
+        auth: authn.clone(),
     };
     let faults = Arc::new(Mutex::new(Faults::default()));
     let conn = Conn {
         state,
-        token: token.clone(),
         faults: faults.clone(),
         acceptor: tls.acceptor.clone(),
     };
@@ -219,9 +227,10 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
         url: format!("http://{addr}"),
         https_url: format!("https://{addr}"),
         ca_pem: tls.ca_pem,
-        token: token.to_string(),
+        token,
         addr,
         store,
+        auth: authn,
         faults,
         shutdown_tx,
         task,
@@ -232,7 +241,6 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
 #[derive(Clone)]
 struct Conn {
     state: ApiState,
-    token: Arc<String>,
     faults: Arc<Mutex<Faults>>,
     acceptor: tokio_rustls::TlsAcceptor,
 }
@@ -261,7 +269,7 @@ impl Conn {
             let c = self.clone();
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    serve_one(c.state, c.token, c.faults, req.map(Body::new)).await,
+                    serve_one(c.state, c.faults, req.map(Body::new)).await,
                 )
             }
         });

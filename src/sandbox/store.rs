@@ -930,6 +930,19 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
             "Required value: name or generateName is required".into(),
         ));
     }
+    // RBAC names are path segments (`system:discovery`), as the real server's.
+    if rt.group == "rbac.authorization.k8s.io" {
+        let why = match name {
+            "." | ".." => Some(format!("may not be '{name}'")),
+            _ if name.contains('/') => Some("may not contain '/'".to_string()),
+            _ if name.contains('%') => Some("may not contain '%'".to_string()),
+            _ => None,
+        };
+        return match why {
+            Some(w) => Err(invalid(format!("Invalid value: \"{name}\": {w}"))),
+            None => Ok(()),
+        };
+    }
     // Namespaces and Services are DNS labels; everything else a DNS subdomain.
     let label = rt.group.is_empty() && (rt.plural == "namespaces" || rt.plural == "services");
     let max = if label { 63 } else { 253 };

@@ -111,6 +111,10 @@ pub struct Defaults {
     /// Poll interval of waits and eventually-assertions.
     #[serde(default = "default_interval")]
     pub interval: Duration,
+    /// A failed scenario is restored and run again up to this many times
+    /// (`--retries` overrides): passed after a failure is "flaky".
+    #[serde(default)]
+    pub retries: u32,
 }
 
 impl Default for Defaults {
@@ -118,6 +122,7 @@ impl Default for Defaults {
         Defaults {
             timeout: default_timeout(),
             interval: default_interval(),
+            retries: 0,
         }
     }
 }

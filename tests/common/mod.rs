@@ -211,11 +211,17 @@ pub struct SandboxProcess {
 
 impl SandboxProcess {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With more `heatcheck sandbox` arguments, e.g. `["--user", "alice"]`.
+    pub fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let child = Command::new(bin())
             .args(["sandbox", "--kubeconfig"])
             .arg(&kubeconfig)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -443,4 +449,38 @@ pub fn tokio_block<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// The files a pod's ServiceAccount volume holds
+/// (/var/run/secrets/kubernetes.io/serviceaccount): `token`, `ca.crt` and
+/// `namespace`, written from a token (TokenRequest or token Secret) and the
+/// server's CA, plus a kubeconfig that reads them the way in-cluster
+/// clients do (tokenFile, certificate-authority).
+pub struct ServiceAccountMount {
+    pub dir: TempDir,
+}
+
+impl ServiceAccountMount {
+    pub fn write(token: &str, ca_pem: &str, namespace: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("token"), token).unwrap();
+        std::fs::write(dir.path().join("ca.crt"), ca_pem).unwrap();
+        std::fs::write(dir.path().join("namespace"), namespace).unwrap();
+        ServiceAccountMount { dir }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// A kubeconfig for `server` (https://127.0.0.1:PORT) that authenticates
+    /// with the mounted token file and trusts the mounted CA.
+    pub fn kubeconfig(&self, server: &str) -> String {
+        let ns = std::fs::read_to_string(self.path("namespace")).unwrap();
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: in-cluster\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\ncontexts:\n- name: in-cluster\n  context:\n    cluster: in-cluster\n    user: sa\n    namespace: {ns}\ncurrent-context: in-cluster\nusers:\n- name: sa\n  user:\n    tokenFile: {token}\n",
+            ca = self.path("ca.crt").display(),
+            token = self.path("token").display(),
+        )
+    }
 }

@@ -126,6 +126,17 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
                 "verbs": SUB_VERBS,
             }));
         }
+        if t.has_token() {
+            resources.push(json!({
+                "name": format!("{}/token", t.plural),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
         if t.has_status() {
             resources.push(json!({
                 "name": format!("{}/status", t.plural),
@@ -156,6 +167,13 @@ fn aggregated_resource(t: &ResourceType) -> Value {
             "subresource": "scale",
             "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
             "verbs": SUB_VERBS,
+        }));
+    }
+    if t.has_token() {
+        subresources.push(json!({
+            "subresource": "token",
+            "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+            "verbs": ["create"],
         }));
     }
     if t.has_status() {

@@ -17,6 +17,7 @@ use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
+use crate::sandbox::auth::{Authenticator, UserInfo};
 use crate::sandbox::error::ApiError;
 use crate::sandbox::store::Store;
 
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// `host:port` reported in `/api` discovery.
     pub server_address: String,
+    /// Tokens and the ServiceAccount token issuer.
+    pub auth: std::sync::Arc<Authenticator>,
 }
 
 impl ApiState {
@@ -45,6 +48,7 @@ impl ApiState {
             store,
             shutdown: rx,
             server_address: "127.0.0.1:0".into(),
+            auth: std::sync::Arc::new(Authenticator::new(String::new(), &[], String::new())),
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Req {
     pub headers: HeaderMap,
     pub query: Query,
     pub body: Bytes,
+    /// Who sent it (authenticated by the server; the admin in-process).
+    pub user: UserInfo,
 }
 
 impl Req {
@@ -213,11 +219,17 @@ async fn handle_inner(state: &ApiState, req: Request<Body>) -> Result<Response<B
     let query = Query::parse(&parts.uri)?;
     let route = path::parse(parts.uri.path());
     let body = read_body(body).await?;
+    let user = parts
+        .extensions
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::admin);
     let r = Req {
         method: parts.method,
         headers: parts.headers,
         query,
         body,
+        user,
     };
     let reg = state.store.registry();
     let read_only = |r: &Req| {

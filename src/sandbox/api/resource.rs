@@ -11,6 +11,7 @@ use super::{
     apply, check_field_validation, decode_json, decode_yaml, dry_run, json_response,
     json_response_as, ApiState, Req,
 };
+use crate::sandbox::auth::{admission, review};
 use crate::sandbox::error::ApiError;
 use crate::sandbox::patch::strategic_merge;
 use crate::sandbox::registry::{Registry, ResourceType};
@@ -54,6 +55,16 @@ pub(super) async fn dispatch(
         return Err(not_found());
     }
     let ns = p.namespace.as_deref();
+    if rt.create_only {
+        return match (r.method.clone(), p.name.as_deref()) {
+            (Method::POST, None) if !rt.namespaced || ns.is_some() => {
+                let body = r.object_body()?;
+                let out = review::review(&state.store, &state.auth, &r.user, &rt, ns, body)?;
+                Ok(json_response(201, &out))
+            }
+            _ => Err(method_not_allowed()),
+        };
+    }
     let watching = p.watch_prefix || r.query.flag("watch");
     match (p.name.as_deref(), p.subresource.as_deref()) {
         (None, _) => match r.method {
@@ -102,6 +113,14 @@ pub(super) async fn dispatch(
                 Ok(json_response(200, &scale_of(&obj)))
             }
             Method::PUT | Method::PATCH => patch(state, &rt, ns, name, Part::Scale, &r).await,
+            _ => Err(method_not_allowed()),
+        },
+        (Some(name), Some("token")) if rt.has_token() => match (r.method.clone(), ns) {
+            (Method::POST, Some(ns)) => {
+                let body = r.object_body()?;
+                let out = review::token_request(&state.store, &state.auth, ns, name, body)?;
+                Ok(json_response(201, &out))
+            }
             _ => Err(method_not_allowed()),
         },
         (Some(_), Some(_)) => Err(not_found()),
@@ -278,6 +297,7 @@ fn create(
     let dry = dry_run(&r.query)?;
     check_field_validation(&r.query)?;
     let body = r.object_body()?;
+    admission::admit(&state.store, &r.user, rt, ns, None, &body)?;
     let out = state
         .store
         .create(&rt.key(), ns, body, &WriteOptions { dry_run: dry })?;
@@ -305,6 +325,8 @@ fn update(
             }
         }
     }
+    let current = state.store.get(&rt.key(), ns, name).ok();
+    admission::admit(&state.store, &r.user, rt, ns, current.as_ref(), &body)?;
     let out = state
         .store
         .update(&rt.key(), ns, name, body, &WriteOptions { dry_run: dry })?;
@@ -552,6 +574,9 @@ async fn patch(
             Ok(c) => c,
             Err(e) if e.code == 404 && part == Part::Main => {
                 if let PatchKind::Apply { config, manager } = &kind {
+                    let mut obj = config.clone();
+                    obj["metadata"]["name"] = json!(name);
+                    admission::admit(&state.store, &r.user, rt, ns, None, &obj)?;
                     return apply_create(state, rt, ns, name, config, manager, &opts);
                 }
                 return Err(e);
@@ -597,6 +622,9 @@ async fn patch(
             next = obj;
         }
         set_rv(&mut next, explicit.as_deref().unwrap_or(&cur_rv));
+        if part == Part::Main {
+            admission::admit(&state.store, &r.user, rt, ns, Some(&current), &next)?;
+        }
         let res = match part {
             Part::Status => state.store.update_status(&key, ns, name, next, &opts),
             _ => state.store.update(&key, ns, name, next, &opts),

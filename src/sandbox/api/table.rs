@@ -280,6 +280,28 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
                 json!(format!("[{}]", h.join(" ")))
             }));
         }
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => {
+            cols.push(col("Created At", |o| {
+                json!(s(o, "/metadata/creationTimestamp"))
+            }));
+            return cols;
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            cols.push(col("Role", |o| {
+                json!(format!(
+                    "{}/{}",
+                    s(o, "/roleRef/kind"),
+                    s(o, "/roleRef/name")
+                ))
+            }));
+            cols.push(age);
+            cols.push(wide("Users", |o| subjects_of(o, "User")));
+            cols.push(wide("Groups", |o| subjects_of(o, "Group")));
+            cols.push(wide("ServiceAccounts", |o| {
+                subjects_of(o, "ServiceAccount")
+            }));
+            return cols;
+        }
         // The printers of pkg/printers/internalversion for the kinds below.
         ("batch", "jobs") => {
             cols.push(col("Status", |o| json!(job_status(o))));
@@ -519,6 +541,28 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
     }
     cols.push(age);
     cols
+}
+
+/// A binding's subjects of one kind, comma-separated (`ns/name` for ServiceAccounts).
+fn subjects_of(o: &Value, kind: &str) -> Value {
+    let v: Vec<String> = o
+        .pointer("/subjects")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|x| x["kind"] == kind)
+                .map(|x| {
+                    let ns = s(x, "/namespace");
+                    if kind == "ServiceAccount" {
+                        format!("{ns}/{}", s(x, "/name"))
+                    } else {
+                        s(x, "/name")
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(v.join(", "))
 }
 
 /// A Job's state as `kubectl get jobs` shows it.

@@ -33,8 +33,9 @@ mod litmus;
 mod replicaset;
 mod rootca;
 mod select;
+mod serviceaccounts;
 mod statefulset;
-mod util;
+pub(crate) mod util;
 
 pub use faults::{active_faults, ResolvedAction, ResolvedFault};
 
@@ -59,6 +60,8 @@ pub struct ControllerConfig {
     /// PEM of the API server's CA: published in every namespace as the
     /// `kube-root-ca.crt` ConfigMap (None: not published).
     pub root_ca_pem: Option<String>,
+    /// Signs ServiceAccount token Secrets; None leaves them without a token.
+    pub token_issuer: Option<Arc<crate::sandbox::auth::Issuer>>,
 }
 
 impl std::fmt::Debug for ControllerConfig {
@@ -68,6 +71,7 @@ impl std::fmt::Debug for ControllerConfig {
             .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
             .field("sync_routes", &self.sync_routes.as_ref().map(|_| "Fn"))
             .field("root_ca_pem", &self.root_ca_pem.is_some())
+            .field("token_issuer", &self.token_issuer.is_some())
             .finish()
     }
 }
@@ -109,6 +113,13 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, chaosmesh::ChaosMesh::default()),
         spawn(&store, litmus::Litmus::default()),
         spawn(&store, daemon::ChaosDaemon::new(config.apply_faults)),
+        spawn(
+            &store,
+            serviceaccounts::ServiceAccounts {
+                issuer: config.token_issuer,
+            },
+        ),
+        spawn(&store, serviceaccounts::ClusterRoleAggregation),
     ];
     if let Some(ca_pem) = config.root_ca_pem {
         tasks.push(spawn(&store, rootca::RootCaPublisher { ca_pem }));
@@ -139,6 +150,14 @@ impl Scope {
             (Scope::Namespaces(set), Some(ns)) => {
                 set.insert(ns.to_string());
             }
+        }
+    }
+
+    /// Whether namespace `ns` is inside the scope.
+    pub(crate) fn covers(&self, ns: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Namespaces(set) => set.contains(ns),
         }
     }
 
