@@ -19,6 +19,7 @@ struct FakeLlm {
     url: String,
     bodies: Arc<Mutex<Vec<String>>>,
     rt: Option<tokio::runtime::Runtime>,
+    tripwire: Option<std::net::TcpListener>,
 }
 
 #[derive(Clone)]
@@ -84,6 +85,7 @@ impl FakeLlm {
             url: format!("http://{addr}/v1"),
             bodies,
             rt: Some(rt),
+            tripwire: None,
         }
     }
 
@@ -98,11 +100,38 @@ impl FakeLlm {
             .collect()
     }
 
-    /// Stops the server: later requests would be refused.
+    /// Stops serving. The port stays bound by a listener that never
+    /// answers, so a connection attempt after the stop is seen
+    /// (`connections_after_stop`) instead of being refused unnoticed.
     fn stop(&mut self) {
         if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            let addr: std::net::SocketAddr = self
+                .url
+                .trim_start_matches("http://")
+                .trim_end_matches("/v1")
+                .parse()
+                .unwrap();
+            // The old socket is closed by the shutdown; bind retries briefly.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let tripwire = loop {
+                match std::net::TcpListener::bind(addr) {
+                    Ok(l) => break l,
+                    Err(e) if std::time::Instant::now() > deadline => {
+                        panic!("cannot rebind {addr} after stopping: {e}")
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            };
+            tripwire.set_nonblocking(true).unwrap();
+            self.tripwire = Some(tripwire);
         }
+    }
+
+    /// Connections made to the address since `stop`.
+    fn connections_after_stop(&self) -> usize {
+        let l = self.tripwire.as_ref().expect("stopped");
+        std::iter::from_fn(|| l.accept().ok()).count()
     }
 }
 
@@ -208,6 +237,13 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
         "--report-json",
         "report.json",
     ]));
+    assert_eq!(
+        llm.connections_after_stop(),
+        0,
+        "--locked never calls the LLM: {}",
+        out.stderr
+    );
+    assert_eq!(llm.bodies().len(), 1, "only generate reached the server");
     out.assert_code(0);
     let report = out.report();
     let cases = report["suites"][0]["cases"].as_array().unwrap();

@@ -181,6 +181,15 @@ fn command_line_flags_only_tighten_the_policy() {
         "{}",
         out.stderr
     );
+    // The flag cannot widen the suite's namespaces, only narrow them: the
+    // intersection is empty, so every object in guard-flags is refused.
+    for expected in [
+        "\"fixtures\" step 1 (apply base.yaml): apply Deployment guard-flags/web: namespace guard-flags is outside target.allowNamespaces (none)",
+        "\"half the pods for 40s\" step 1 (fault podKill on app=web): fault Pod guard-flags/(selector \"app=web\"): namespace guard-flags is outside target.allowNamespaces (none)",
+        "policy violation(s); nothing was run",
+    ] {
+        assert!(out.stderr.contains(expected), "missing {expected:?} in:\n{}", out.stderr);
+    }
     // Looser flags are ignored with a note; the suite's limits still hold.
     let mut looser = Case::suite(&suite_with(
         "guard-flags",

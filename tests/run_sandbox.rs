@@ -381,10 +381,7 @@ fn ctrl_c_mid_scenario_restores_and_exits_4() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    common::send_signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

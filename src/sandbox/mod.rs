@@ -14,5 +14,6 @@ pub mod registry;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod validate;
 
 pub use instance::{Sandbox, SandboxOptions};
