@@ -11,6 +11,7 @@ pub mod guard;
 pub mod jsonpath;
 pub mod probe;
 pub mod report;
+pub mod route_precedence;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod suite;

@@ -13,7 +13,9 @@ Examples:
   heatcheck run suites/httproute-conflict/suite.yaml --sandbox
   heatcheck run suites/ --kubeconfig ~/.kube/config --context staging --junit report.xml
   heatcheck plan suites/scale-to-zero/suite.yaml --sandbox
-  heatcheck run suites/ --sandbox --locked
+  heatcheck run suites/ --sandbox --locked --report-html gameday.html
+  heatcheck playbook suites/service-latency/suite.yaml --output playbook.html
+  heatcheck report nightly/*.json --html trend.html
   heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
   heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
   heatcheck validate suites/
@@ -69,8 +71,50 @@ impl PolicyArgs {
     }
 }
 
+/// Prometheus in and out: promql checks, run metrics, the sandbox's metrics port.
+#[derive(Args, Clone, Default)]
+struct MetricsArgs {
+    /// Prometheus that promql assertions and stop conditions query (over spec.prometheus.url).
+    #[arg(long, env = "HEATCHECK_PROMETHEUS_URL", value_name = "URL")]
+    prometheus_url: Option<String>,
+    /// After the run, write its results as heatcheck_* metrics here (node-exporter textfile format).
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// After the run, push its heatcheck_* metrics to this Pushgateway (job heatcheck, per suite).
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
+    /// With --sandbox: serve the data plane's metrics at http://127.0.0.1:PORT/metrics (0: any port).
+    #[arg(long, value_name = "PORT", requires = "sandbox")]
+    sandbox_metrics_port: Option<u16>,
+}
+
+impl MetricsArgs {
+    fn options(self) -> commands::run::MetricsOptions {
+        commands::run::MetricsOptions {
+            prometheus_url: self.prometheus_url,
+            metrics_file: self.metrics_file,
+            pushgateway: self.pushgateway,
+            sandbox_metrics_port: self.sandbox_metrics_port,
+        }
+    }
+}
+
 fn parse_suite_duration(s: &str) -> Result<heatcheck::suite::Duration, String> {
     heatcheck::suite::parse_duration(s).map(heatcheck::suite::Duration)
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum VerifyArg {
+    /// Run candidates on a sandbox; lock failing ones with their verdict (default).
+    On,
+    /// Run candidates on a sandbox; reject those whose assertions fail there.
+    Strict,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PlaybookFormat {
+    Markdown,
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,6 +124,8 @@ enum Output {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process; boxing the big Run variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run suites against a cluster (or the embedded sandbox) and report.
     #[command(after_help = format!("{EXAMPLES}\n\n{}", exit::TABLE))]
@@ -105,6 +151,9 @@ enum Command {
         /// Write a JSON report here.
         #[arg(long, value_name = "PATH")]
         report_json: Option<PathBuf>,
+        /// Write a self-contained HTML report with a timeline per scenario here.
+        #[arg(long, value_name = "PATH")]
+        report_html: Option<PathBuf>,
         /// human: progress and a summary; json: one event per line on stdout.
         #[arg(long, value_enum, default_value = "human")]
         output: Output,
@@ -114,6 +163,10 @@ enum Command {
         /// Keep the cluster as the scenarios left it (prints what is left).
         #[arg(long)]
         no_restore: bool,
+        /// Do not check permissions (SelfSubjectAccessReview) before the run:
+        /// a run that cannot undo its changes may then leave the cluster dirty.
+        #[arg(long)]
+        skip_permission_check: bool,
         /// Set a suite variable (repeatable), e.g. --var host=shop.example.com.
         #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
@@ -147,6 +200,16 @@ enum Command {
         /// namespace still run one after another.
         #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+        /// Game day: before each scenario step, wait for the operator
+        /// (Enter run, s skip, p pause, n note, a abort). Needs a terminal.
+        #[arg(long)]
+        interactive: bool,
+        /// On the first failed check, stop before restoring so the team can
+        /// inspect the cluster; Enter continues with the restore. Needs a terminal.
+        #[arg(long)]
+        pause_on_failure: bool,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -217,11 +280,51 @@ enum Command {
         #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
     },
+    /// Write a printable game-day playbook (Markdown or HTML) from suites and
+    /// their lockfiles: prerequisites, steady state, each step with the
+    /// equivalent kubectl command, expectations, abort criteria and rollback.
+    Playbook {
+        /// Suite files or directories.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// markdown or html (default: from --output's extension, else markdown).
+        #[arg(long, value_enum)]
+        format: Option<PlaybookFormat>,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The date printed in the playbook (default: today, UTC).
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// Set a suite variable (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// With a cluster (or --sandbox): dry-run answers, the exact Role, gateway URLs.
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+    /// Render saved JSON reports (`run --report-json`) again: one report as
+    /// the HTML run report, several (e.g. nightly/*.json) as a trend page.
+    Report {
+        /// JSON reports written by `heatcheck run --report-json`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the HTML here.
+        #[arg(long, value_name = "FILE", required = true)]
+        html: PathBuf,
+    },
     /// Generate AI scenarios for a suite and write its lockfile (<suite>.lock.yaml).
     Generate {
         suite: PathBuf,
         #[command(flatten)]
         cluster: ClusterFlags,
+        /// Skip the execution check (candidates are not run on a sandbox).
+        #[arg(long, conflicts_with = "verify")]
+        no_verify: bool,
+        /// `strict`: also reject scenarios whose assertion fails on the sandbox
+        /// (by default they are locked with `sandboxVerdict: failed: ...`).
+        #[arg(long, value_enum, value_name = "MODE")]
+        verify: Option<VerifyArg>,
     },
     /// Print exactly what `generate` would send to the LLM (calls no LLM).
     Prompt {
@@ -290,6 +393,9 @@ enum Command {
         /// Add a kubeconfig context and user NAME whose token has no permissions until RBAC grants some (repeatable).
         #[arg(long = "user", value_name = "NAME")]
         users: Vec<String>,
+        /// Port of the data plane's Prometheus metrics on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        metrics_port: u16,
         /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
         #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = commands::sandbox::parse_fault_spec)]
         inject_api_faults: Option<heatcheck::sandbox::server::FaultSpec>,
@@ -316,6 +422,7 @@ impl From<ClusterFlags> for commands::connect::ClusterArgs {
             sandbox: f.sandbox,
             kubeconfig: f.kubeconfig,
             context: f.context,
+            ..Default::default()
         }
     }
 }
@@ -350,9 +457,11 @@ fn main() -> ExitCode {
             scenarios,
             junit,
             report_json,
+            report_html,
             output,
             fail_fast,
             no_restore,
+            skip_permission_check,
             vars,
             state_dir,
             policy,
@@ -363,6 +472,9 @@ fn main() -> ExitCode {
             retries,
             flaky_fails,
             jobs,
+            metrics,
+            interactive,
+            pause_on_failure,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -371,9 +483,11 @@ fn main() -> ExitCode {
             scenarios,
             junit,
             report_json,
+            report_html,
             json_output: matches!(output, Output::Json),
             fail_fast,
             no_restore,
+            skip_permission_check,
             vars,
             state_dir,
             policy: policy.overrides(),
@@ -384,6 +498,9 @@ fn main() -> ExitCode {
             retries,
             flaky_fails,
             jobs: jobs.into(),
+            metrics: metrics.options(),
+            interactive,
+            pause_on_failure,
         }),
         Command::Plan {
             suites,
@@ -432,8 +549,38 @@ fn main() -> ExitCode {
             context,
             vars,
         }),
-        Command::Generate { suite, cluster } => {
-            commands::generate::generate_cmd(&suite, cluster.into())
+        Command::Playbook {
+            suites,
+            format,
+            output,
+            date,
+            vars,
+            cluster,
+        } => commands::playbook::playbook(commands::playbook::PlaybookArgs {
+            suites,
+            format: format.map(|f| match f {
+                PlaybookFormat::Markdown => commands::playbook::PlaybookFormat::Markdown,
+                PlaybookFormat::Html => commands::playbook::PlaybookFormat::Html,
+            }),
+            output,
+            date,
+            cluster: cluster.into(),
+            vars,
+        }),
+        Command::Report { reports, html } => commands::report::report(&reports, &html),
+        Command::Generate {
+            suite,
+            cluster,
+            no_verify,
+            verify,
+        } => {
+            use commands::verify::VerifyMode;
+            let mode = match (no_verify, verify) {
+                (true, _) => VerifyMode::Off,
+                (false, Some(VerifyArg::Strict)) => VerifyMode::Strict,
+                _ => VerifyMode::On,
+            };
+            commands::generate::generate_cmd(&suite, cluster.into(), mode)
         }
         Command::Prompt { suite, cluster } => commands::prompt::prompt_cmd(&suite, cluster.into()),
         Command::Runs { state_dir } => commands::runs::runs(&state_dir),
@@ -473,8 +620,16 @@ fn main() -> ExitCode {
             manifests,
             port,
             users,
+            metrics_port,
             inject_api_faults,
-        } => commands::sandbox::sandbox(&kubeconfig, &manifests, port, &users, inject_api_faults),
+        } => commands::sandbox::sandbox(
+            &kubeconfig,
+            &manifests,
+            port,
+            &users,
+            metrics_port,
+            inject_api_faults,
+        ),
     };
     ExitCode::from(code as u8)
 }

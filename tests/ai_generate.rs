@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Json;
 use serde_json::{json, Value};
 
-use common::{args, suite_with, Case, SandboxProcess, BASE};
+use common::{args, suite_with, tokio_block, Case, SandboxProcess, BASE};
 
 /// A fake OpenAI-compatible chat-completions server. Answers are served in
 /// order (the last one repeats); every request body is kept.
@@ -19,6 +19,7 @@ struct FakeLlm {
     url: String,
     bodies: Arc<Mutex<Vec<String>>>,
     rt: Option<tokio::runtime::Runtime>,
+    tripwire: Option<std::net::TcpListener>,
 }
 
 #[derive(Clone)]
@@ -37,10 +38,23 @@ async fn completions(State(s): State<FakeState>, body: String) -> Json<Value> {
             a[0].clone()
         }
     };
+    // `{"__raw": text, "__finish": reason, "__delayMs": n}` serves text as
+    // is (prose, fences, a cut-off answer), late if asked.
+    if let Some(ms) = answer.get("__delayMs").and_then(Value::as_u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    let content = match answer.get("__raw") {
+        Some(Value::String(t)) => t.clone(),
+        _ => answer.to_string(),
+    };
+    let finish = answer
+        .get("__finish")
+        .and_then(Value::as_str)
+        .unwrap_or("stop");
     Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake-model",
-        "choices": [{"index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": answer.to_string()}}],
+        "choices": [{"index": 0, "finish_reason": finish,
+            "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
     }))
 }
@@ -71,6 +85,7 @@ impl FakeLlm {
             url: format!("http://{addr}/v1"),
             bodies,
             rt: Some(rt),
+            tripwire: None,
         }
     }
 
@@ -85,11 +100,38 @@ impl FakeLlm {
             .collect()
     }
 
-    /// Stops the server: later requests would be refused.
+    /// Stops serving. The port stays bound by a listener that never
+    /// answers, so a connection attempt after the stop is seen
+    /// (`connections_after_stop`) instead of being refused unnoticed.
     fn stop(&mut self) {
         if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            let addr: std::net::SocketAddr = self
+                .url
+                .trim_start_matches("http://")
+                .trim_end_matches("/v1")
+                .parse()
+                .unwrap();
+            // The old socket is closed by the shutdown; bind retries briefly.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let tripwire = loop {
+                match std::net::TcpListener::bind(addr) {
+                    Ok(l) => break l,
+                    Err(e) if std::time::Instant::now() > deadline => {
+                        panic!("cannot rebind {addr} after stopping: {e}")
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            };
+            tripwire.set_nonblocking(true).unwrap();
+            self.tripwire = Some(tripwire);
         }
+    }
+
+    /// Connections made to the address since `stop`.
+    fn connections_after_stop(&self) -> usize {
+        let l = self.tripwire.as_ref().expect("stopped");
+        std::iter::from_fn(|| l.accept().ok()).count()
     }
 }
 
@@ -175,6 +217,9 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
     assert!(text.contains("kind: ScenarioLock"), "{text}");
     assert_eq!(locked_names(&c), ["ai: scale web down"]);
     assert!(text.contains("inputTokens: 100"), "{text}");
+    // Proven on a sandbox before it was locked, at the first try.
+    assert!(text.contains("sandboxVerdict: passed"), "{text}");
+    assert!(text.contains("repairs: 0"), "{text}");
     let req = &llm.requests()[0];
     assert_eq!(req["model"], "fake-model");
     assert_eq!(req["messages"][0]["role"], "system");
@@ -192,6 +237,13 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
         "--report-json",
         "report.json",
     ]));
+    assert_eq!(
+        llm.connections_after_stop(),
+        0,
+        "--locked never calls the LLM: {}",
+        out.stderr
+    );
+    assert_eq!(llm.bodies().len(), 1, "only generate reached the server");
     out.assert_code(0);
     let report = out.report();
     let cases = report["suites"][0]["cases"].as_array().unwrap();
@@ -223,7 +275,8 @@ fn a_schema_violation_is_repaired_with_the_errors_and_previous_answer() {
     assert_eq!(msgs[2]["content"].as_str().unwrap(), bad.to_string());
     let repair = msgs[3]["content"].as_str().unwrap();
     assert!(
-        repair.contains("\"typo\"") && repair.contains("schema: at /steps/0"),
+        repair.contains("\"typo\"")
+            && repair.contains("schema: steps[0]: a step needs exactly one of the keys"),
         "{repair}"
     );
     assert_eq!(locked_names(&c), ["ai: fixed"]);
@@ -258,7 +311,10 @@ fn policy_violations_are_rejected_and_never_executed() {
     ]));
     out.assert_code(0);
     for (name, why) in [
-        ("restart coredns", "namespace kube-system is never touched"),
+        (
+            "restart coredns",
+            "namespace kube-system is a system namespace",
+        ),
         ("delete the namespace", "Namespace is cluster-scoped"),
         ("new cluster role", "ClusterRole is cluster-scoped"),
         ("kill every pod", "matches every one of the 2 workloads"),
@@ -443,6 +499,7 @@ spec:
     apiKeyEnv: FAKE_LLM_KEY
     context: [{{kind: Secret}}, {{kind: Deployment}}, {{kind: ConfigMap}}]
     includeEvents: true
+    fullContext: true
     prompt: "{{{{yaml context}}}}"
     maxRepairs: 0
 "#,
@@ -530,4 +587,469 @@ fn a_missing_api_key_is_an_invalid_configuration_naming_the_variable() {
     out.assert_code(2);
     assert!(out.stderr.contains("FAKE_LLM_KEY"), "{}", out.stderr);
     assert!(!c.path("suite.lock.yaml").exists());
+}
+
+/// The adversarial corpus (tests/fixtures/adversarial/*.json): model answers
+/// that try to escape the policy. Each goes through generation (the fake
+/// LLM proposes them all at once) and, in a hand-made lock, through
+/// `run --locked`. None may ever execute; the stage that stops each one is
+/// counted and printed.
+#[test]
+fn the_adversarial_corpus_is_never_executed() {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adversarial");
+    let mut corpus: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (v["name"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    corpus.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(corpus.len() >= 20, "{} answers", corpus.len());
+    let sandbox = SandboxProcess::start();
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let mut answer: Vec<Value> = corpus.iter().map(|(_, v)| v.clone()).collect();
+    answer.push(good("the good one"));
+    let llm = FakeLlm::start(vec![json!({ "scenarios": answer })]);
+    let extra = format!("    count: {}\n    maxRepairs: 0\n", corpus.len() + 1);
+    let c = case("gen-adv", &llm.url, &extra);
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+
+    // Stage 1: generation. Every rejection comes with its reasons.
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--kubeconfig",
+        &kubeconfig,
+    ]));
+    out.assert_code(0);
+    let generated =
+        heatcheck::ai::lockfile::parse(&lock(&c), std::path::Path::new("suite.lock.yaml")).unwrap();
+    let at_generation: Vec<&str> = generated.rejected.iter().map(|r| r.name.as_str()).collect();
+    for r in &generated.rejected {
+        assert!(
+            !r.reasons.is_empty(),
+            "{} rejected without a reason",
+            r.name
+        );
+    }
+    let accepted: Vec<&str> = generated
+        .scenarios
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(accepted.contains(&"ai: the good one"), "{accepted:?}");
+    assert_eq!(tokio_block(common::snapshot(&sandbox.kubeconfig)), before);
+
+    // Stages 2-4: each answer alone in a hand-made lock, run with --locked.
+    let (mut at_lock, mut at_guard, mut at_run) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, v) in &corpus {
+        let mut sc = heatcheck::suite::parse_scenario_json(v).expect("schema-valid answer");
+        sc.name = format!("ai: {name}");
+        let mut l = generated.clone();
+        l.scenarios = vec![sc];
+        l.rejected.clear();
+        heatcheck::ai::lockfile::write(&c.path("suite.lock.yaml"), &l).unwrap();
+        let out = c.exec(&args(&[
+            "run",
+            "suite.yaml",
+            "--kubeconfig",
+            &kubeconfig,
+            "--locked",
+            "--junit",
+            "junit.xml",
+        ]));
+        let all = format!("{}\n{}", out.stdout, out.stderr);
+        if out.code == 2 && all.contains("suite.lock.yaml") {
+            at_lock.push(name.as_str());
+        } else if out.code == 2 && all.contains("policy violation(s); nothing was run") {
+            at_guard.push(name.as_str());
+        } else {
+            // It reached the run: its step must have been refused, not executed.
+            assert_eq!(out.code, 1, "{name} was not refused:\n{all}");
+            let failures = common::junit_failures(&out.junit());
+            assert!(
+                failures
+                    .iter()
+                    .any(|(m, _)| m.contains(&format!("ai: {name}"))
+                        || m.contains("refused by policy")),
+                "{name}: {failures:#?}"
+            );
+            assert!(all.contains("refused by policy"), "{name} ran:\n{all}");
+            at_run.push(name.as_str());
+        }
+        assert_eq!(
+            tokio_block(common::snapshot(&sandbox.kubeconfig)),
+            before,
+            "{name} changed the cluster"
+        );
+    }
+    assert_eq!(at_lock.len() + at_guard.len() + at_run.len(), corpus.len());
+    println!(
+        "adversarial corpus: {} answers; rejected at generation: {} ({} accepted: {:?}); \
+         with a hand-made lock: rejected at lock load: {}, by the guard before the run: {}, at run time: {} {:?}; executed: 0",
+        corpus.len(),
+        at_generation.len(),
+        corpus.len() - at_generation.len(),
+        accepted.iter().filter(|n| **n != "ai: the good one").collect::<Vec<_>>(),
+        at_lock.len(),
+        at_guard.len(),
+        at_run.len(),
+        at_run
+    );
+}
+fn parsed_lock(c: &Case) -> heatcheck::ai::lockfile::ScenarioLock {
+    heatcheck::ai::lockfile::parse(&lock(c), std::path::Path::new("suite.lock.yaml")).unwrap()
+}
+
+fn user_text(req: &Value) -> String {
+    let msgs = req["messages"].as_array().unwrap();
+    msgs.last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn prose_is_repaired_and_a_fenced_answer_is_salvaged() {
+    let prose = json!({"__raw": "Here are three scenarios:\n1. Delete the route and expect 404.\n2. Scale web to zero.\n3. Add 200ms latency."});
+    let fenced = json!({"__raw": format!("Sure! Corrected:\n```json\n{}\n```\nLet me know.", json!({"scenarios": [good("fenced")]}))});
+    let llm = FakeLlm::start(vec![prose, fenced]);
+    let c = case("gen-prose", &llm.url, "    count: 1\n    maxRepairs: 1\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("attempt 2: answer read from a Markdown code fence"),
+        "{}",
+        out.stderr
+    );
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2);
+    let repair = user_text(&reqs[1]);
+    assert!(repair.contains("could not be read: not JSON"), "{repair}");
+    assert!(
+        repair.contains("Answer ONLY with one JSON object"),
+        "{repair}"
+    );
+    // The prose went back as the assistant's turn.
+    let msgs = reqs[1]["messages"].as_array().unwrap();
+    assert!(msgs[2]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Here are three"));
+    let l = parsed_lock(&c);
+    assert_eq!(l.scenarios.len(), 1);
+    assert_eq!(l.usage.requests, 2);
+    assert_eq!(l.rejected.len(), 1, "{:?}", l.rejected);
+    assert_eq!(l.rejected[0].attempt, 1);
+    assert!(
+        l.rejected[0].reasons[0].contains("not JSON"),
+        "{:?}",
+        l.rejected
+    );
+    assert_eq!(l.checks[0].repairs, 1);
+}
+
+#[test]
+fn too_few_scenarios_and_cut_off_answers_are_repaired() {
+    let cut = json!({"__raw": "{\"scenarios\": [{\"name\": \"half", "__finish": "length"});
+    let mut other = good("second");
+    other["assertions"][1]["http"]["url"] = json!("{{gateway \"gw\"}}/other");
+    let llm = FakeLlm::start(vec![
+        json!({"scenarios": []}),
+        cut,
+        json!({"scenarios": [good("first")]}),
+        json!({"scenarios": [other]}),
+    ]);
+    let c = case("gen-few", &llm.url, "    count: 2\n    maxRepairs: 3\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 4);
+    let schema = &reqs[0]["response_format"]["json_schema"]["schema"]["properties"]["scenarios"];
+    assert_eq!(
+        (schema["minItems"].as_u64(), schema["maxItems"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(user_text(&reqs[1]).contains("Your answer held no scenarios; 2 are needed."));
+    let after_cut = user_text(&reqs[2]);
+    assert!(
+        after_cut.contains("was cut off (finish_reason length)")
+            && after_cut.contains("holding 1 SHORTER"),
+        "{after_cut}"
+    );
+    let schema = &reqs[2]["response_format"]["json_schema"]["schema"]["properties"]["scenarios"];
+    assert_eq!(schema["minItems"].as_u64(), Some(1));
+    assert!(user_text(&reqs[3]).contains("1 scenario(s) are accepted so far; 1 more are needed."));
+    let l = parsed_lock(&c);
+    let names: Vec<&str> = l.scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ai: first", "ai: second"]);
+    assert_eq!(l.usage.requests, 4);
+    assert!(
+        l.rejected
+            .iter()
+            .any(|r| r.attempt == 2 && r.reasons[0].contains("cut off")),
+        "{:?}",
+        l.rejected
+    );
+    assert_eq!(
+        l.checks.iter().map(|c| c.repairs).collect::<Vec<_>>(),
+        [2, 3]
+    );
+}
+
+#[test]
+fn duplicates_are_dropped_not_renamed() {
+    let mut twin = good("same again");
+    twin["description"] = json!("worded differently");
+    let mut other = good("different");
+    other["assertions"][1]["http"]["url"] = json!("{{gateway \"gw\"}}/other");
+    let llm = FakeLlm::start(vec![
+        json!({"scenarios": [good("original"), twin]}),
+        json!({"scenarios": [other]}),
+    ]);
+    let c = case("gen-dup", &llm.url, "    count: 2\n    maxRepairs: 1\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    assert_eq!(locked_names(&c), ["ai: original", "ai: different"]);
+    let repair = user_text(&llm.requests()[1]);
+    assert!(repair.contains("duplicate of \"original\""), "{repair}");
+    assert!(!lock(&c).contains("(2)"));
+}
+
+#[test]
+fn a_timed_out_attempt_is_shown_counted_and_recorded() {
+    let slow =
+        json!({"__raw": json!({"scenarios": [good("late")]}).to_string(), "__delayMs": 4000});
+    let llm = FakeLlm::start(vec![slow, json!({"scenarios": [good("on time")]})]);
+    let c = case(
+        "gen-timeout",
+        &llm.url,
+        "    count: 1\n    maxRepairs: 1\n    timeout: 1s\n",
+    );
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("attempt 1 of 2: no answer within 1s"),
+        "{}",
+        out.stderr
+    );
+    let l = parsed_lock(&c);
+    assert_eq!(locked_names(&c), ["ai: on time"]);
+    assert_eq!(l.usage.requests, 2);
+    assert_eq!(l.rejected[0].attempt, 1);
+    assert!(
+        l.rejected[0].reasons[0].contains("no answer within 1s"),
+        "{:?}",
+        l.rejected
+    );
+}
+
+#[test]
+fn only_timeouts_exit_3() {
+    let slow = json!({"__raw": "{}", "__delayMs": 3000});
+    let llm = FakeLlm::start(vec![slow]);
+    let c = case(
+        "gen-timeout3",
+        &llm.url,
+        "    count: 1\n    maxRepairs: 0\n    timeout: 500ms\n",
+    );
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(3);
+    assert!(!c.path("suite.lock.yaml").exists());
+}
+
+/// A step that errors on the sandbox goes back for repair with the error.
+#[test]
+fn a_step_that_errors_on_the_sandbox_is_repaired_with_the_error() {
+    let mut broken = good("never ready");
+    broken["steps"] = json!([
+        {"wait": {"kind": "Deployment", "name": "web", "jsonpath": "$.spec.replicas", "equals": 7, "timeout": "1s"}}
+    ]);
+    let llm = FakeLlm::start(vec![
+        json!({"scenarios": [broken]}),
+        json!({"scenarios": [good("fixed")]}),
+    ]);
+    let c = case("gen-verify", &llm.url, "    count: 1\n    maxRepairs: 1\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    let repair = user_text(&llm.requests()[1]);
+    assert!(
+        repair.contains("\"never ready\"") && repair.contains("- sandbox: step 1"),
+        "{repair}"
+    );
+    let l = parsed_lock(&c);
+    assert_eq!(locked_names(&c), ["ai: fixed"]);
+    assert_eq!(l.checks[0].sandbox_verdict, "passed");
+    assert_eq!(l.checks[0].repairs, 1);
+    assert!(
+        l.rejected
+            .iter()
+            .any(|r| r.name == "never ready" && r.reasons[0].starts_with("sandbox: ")),
+        "{:?}",
+        l.rejected
+    );
+}
+
+/// An assertion that evaluates and fails on the sandbox may be the weakness
+/// the scenario exposes: locked with its verdict, rejected under strict.
+#[test]
+fn a_failing_assertion_is_locked_for_review_or_rejected_when_strict() {
+    let mut weak = good("expects five replicas");
+    weak["assertions"] = json!([
+        {"name": "five", "resource": {"kind": "Deployment", "name": "web", "expect": {"$.spec.replicas": 5}}}
+    ]);
+    let llm = FakeLlm::start(vec![json!({"scenarios": [weak]})]);
+    let c = case("gen-weak", &llm.url, "    count: 1\n    maxRepairs: 0\n");
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("an assertion fails on the sandbox"),
+        "{}",
+        out.stderr
+    );
+    let l = parsed_lock(&c);
+    assert!(
+        l.checks[0].sandbox_verdict.starts_with("failed: five"),
+        "{:?}",
+        l.checks
+    );
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--sandbox",
+        "--verify",
+        "strict",
+    ]));
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("rejected under --verify=strict"),
+        "{}",
+        out.stderr
+    );
+    // --no-verify: no sandbox run, the verdict says so.
+    let out = c.exec(&args(&[
+        "generate",
+        "suite.yaml",
+        "--sandbox",
+        "--no-verify",
+    ]));
+    out.assert_code(0);
+    assert_eq!(
+        parsed_lock(&c).checks[0].sandbox_verdict,
+        "not run: --no-verify"
+    );
+}
+
+/// Realistic model answers (tests/fixtures/ai-corpus/) run through
+/// generation: each is the first answer, tests/fixtures/ai-corpus/repair.json
+/// the answer to any repair. Prints first-try validity, validity after
+/// repair and failing sandbox verdicts; nothing invalid may be locked.
+#[test]
+fn corpus_of_model_answers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ai-corpus");
+    let repair: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("repair.json")).unwrap()).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    // Valid at the first try (salvage included) — the rest need a repair.
+    let first_try_expected = [
+        "01-good",
+        "02-fenced-json",
+        "03-json-then-text",
+        "04-yaml-fenced",
+        "11-fails-on-sandbox",
+    ];
+    let (mut first, mut after, mut failing) = (0, 0, 0);
+    let mut table = String::new();
+    for (i, path) in files.iter().enumerate() {
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(path).unwrap();
+        let finish = if stem.contains("truncated") {
+            "length"
+        } else {
+            "stop"
+        };
+        let llm = FakeLlm::start(vec![
+            json!({"__raw": text, "__finish": finish}),
+            repair.clone(),
+        ]);
+        let c = case(
+            &format!("corpus-{i}"),
+            &llm.url,
+            "    count: 1\n    maxRepairs: 1\n",
+        );
+        let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+        out.assert_code(0);
+        let l = parsed_lock(&c);
+        let suite = heatcheck::suite::load_suite(&c.path("suite.yaml")).unwrap();
+        for (sc, check) in l.scenarios.iter().zip(&l.checks) {
+            let problems = heatcheck::ai::generate::static_problems(sc, &suite);
+            assert!(
+                problems.is_empty(),
+                "{stem}: locked an invalid scenario: {problems:?}"
+            );
+            assert!(!sc.assertions.is_empty(), "{stem}: no assertion");
+            assert!(
+                check.sandbox_verdict == "passed" || check.sandbox_verdict.starts_with("failed: "),
+                "{stem}: {}",
+                check.sandbox_verdict
+            );
+        }
+        assert_eq!(l.scenarios.len(), l.checks.len());
+        let ok_first = l.checks.iter().filter(|c| c.repairs == 0).count();
+        let fails = l
+            .checks
+            .iter()
+            .filter(|c| c.sandbox_verdict.starts_with("failed"))
+            .count();
+        assert_eq!(
+            ok_first == 1,
+            first_try_expected.contains(&stem.as_str()),
+            "{stem}: {:?}\n{}",
+            l.checks,
+            out.stderr
+        );
+        if ok_first == 0 {
+            // Whatever was wrong went back to the model, and was recorded.
+            assert_eq!(llm.requests().len(), 2, "{stem}");
+            assert!(
+                l.rejected.iter().any(|r| r.attempt == 1),
+                "{stem}: {:?}",
+                l.rejected
+            );
+        }
+        first += ok_first;
+        after += l.scenarios.len();
+        failing += fails;
+        let why = l
+            .rejected
+            .first()
+            .map(|r| r.reasons[0].chars().take(70).collect::<String>())
+            .unwrap_or_default();
+        table.push_str(&format!(
+            "{stem:<26} first try {}  locked {}  failing verdicts {}  {why}\n",
+            ok_first,
+            l.scenarios.len(),
+            fails
+        ));
+    }
+    println!(
+        "{table}corpus: {} answers; valid at the first try {first}; valid after repair {after}; locked with a failing sandbox verdict {failing}",
+        files.len()
+    );
+    assert_eq!(
+        after,
+        files.len(),
+        "every answer ends in a lock after one repair"
+    );
+    assert_eq!(failing, 1);
 }

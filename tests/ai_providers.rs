@@ -479,7 +479,7 @@ async fn anthropic_answer_failures_are_typed() {
                     "end_turn",
                 ),
             ),
-            |e| matches!(e, AiError::Malformed { .. }),
+            |e| matches!(e, AiError::NotJson { raw, .. } if raw.contains("Here are")),
         ),
         (
             Reply::json(
@@ -844,8 +844,8 @@ async fn openai_401_is_unauthorized_without_retry_and_without_the_key() {
 #[tokio::test]
 async fn openai_answer_failures_are_typed() {
     let cases: Vec<(Reply, Check)> = vec![
-        (Reply::json(200, completion(json!("{\"scenarios\": [oops"), "stop")), |e| matches!(e, AiError::Malformed { .. })),
-        (Reply::json(200, completion(json!("[1, 2]"), "stop")), |e| matches!(e, AiError::Malformed { .. })),
+        (Reply::json(200, completion(json!("{\"scenarios\": [oops"), "stop")), |e| matches!(e, AiError::NotJson { .. })),
+        (Reply::json(200, completion(json!("[1, 2]"), "stop")), |e| matches!(e, AiError::NotJson { .. })),
         (Reply::json(200, completion(json!("{\"scenarios\": [{\"na"), "length")), |e| matches!(e, AiError::Truncated { .. })),
         (Reply::json(200, completion(json!(""), "content_filter")), |e| matches!(e, AiError::Refusal { .. })),
         (Reply::json(200, completion(json!(""), "stop")), |e| matches!(e, AiError::Empty)),
@@ -1046,7 +1046,7 @@ async fn ollama_errors_and_limits() {
         vec![Reply::json(200, ollama_done("not json", "stop"))],
     )
     .await;
-    assert!(matches!(res.unwrap_err(), AiError::Malformed { .. }));
+    assert!(matches!(res.unwrap_err(), AiError::NotJson { .. }));
 
     let (res, _s) = run(
         ProviderKind::Ollama,

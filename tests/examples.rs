@@ -49,6 +49,29 @@ fn every_example_suite_passes_and_leaves_the_cluster_as_it_found_it() {
             .filter(|c| c["origin"] == "lock")
             .count();
         assert!(locked >= 1, "{}: no locked scenario ran", suite.display());
+        if suite.ends_with("httproute-conflict/suite.yaml") {
+            // Recreating my-route is the point of the scenario: restore puts
+            // its content back, and says it is not the same object.
+            let changed = &report["restore"]["identityChanged"];
+            assert_eq!(
+                changed[0]["object"], "HTTPRoute route-chaos/my-route",
+                "{report:#}"
+            );
+            assert_eq!(changed[0]["case"], "recreate route under a duplicate");
+            assert!(
+                out.stdout.contains(
+                    "⚠ new identity: HTTPRoute route-chaos/my-route was recreated (recreate route under a duplicate): uid "
+                ),
+                "{}",
+                out.stdout
+            );
+            assert!(
+                out.junit()
+                    .contains("WARNING new identity: HTTPRoute route-chaos/my-route"),
+                "{}",
+                out.junit()
+            );
+        }
         let after = rt.block_on(common::snapshot(&sandbox.kubeconfig));
         assert_eq!(
             before,

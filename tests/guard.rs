@@ -110,7 +110,7 @@ fn a_policy_violating_scenario_never_executes_a_single_step() {
     ]));
     out.assert_code(2);
     for expected in [
-        "\"escape to kube-system\" step 1 (apply inline manifest): apply ConfigMap kube-system/evil: namespace kube-system is outside target.allowNamespaces (guard-refuse)",
+        "\"escape to kube-system\" step 1 (apply inline manifest): apply ConfigMap kube-system/evil: namespace kube-system is a system namespace: heatcheck never changes it unless the suite's policy sets allowSystemNamespaces: true",
         "\"delete the namespace\" step 1 (delete Namespace/{{namespace}}): delete Namespace guard-refuse: steps never create, change or delete a Namespace",
         "\"cluster-scoped kind\" step 1 (apply inline manifest): apply GatewayClass mine: GatewayClass is cluster-scoped, denied by default",
         "\"every pod\" step 1 (delete Pod/): delete Pod guard-refuse/(selector \"\"): an empty selector matches every pod in the namespace",
@@ -181,6 +181,15 @@ fn command_line_flags_only_tighten_the_policy() {
         "{}",
         out.stderr
     );
+    // The flag cannot widen the suite's namespaces, only narrow them: the
+    // intersection is empty, so every object in guard-flags is refused.
+    for expected in [
+        "\"fixtures\" step 1 (apply base.yaml): apply Deployment guard-flags/web: namespace guard-flags is outside target.allowNamespaces (none)",
+        "\"half the pods for 40s\" step 1 (fault podKill on app=web): fault Pod guard-flags/(selector \"app=web\"): namespace guard-flags is outside target.allowNamespaces (none)",
+        "policy violation(s); nothing was run",
+    ] {
+        assert!(out.stderr.contains(expected), "missing {expected:?} in:\n{}", out.stderr);
+    }
     // Looser flags are ignored with a note; the suite's limits still hold.
     let mut looser = Case::suite(&suite_with(
         "guard-flags",
@@ -374,7 +383,13 @@ spec:
     out.assert_code(1);
     let failures = junit_failures(&out.junit());
     assert_eq!(failures.len(), 3, "{failures:#?}");
-    for (msg, _) in &failures {
+    // A selector matching every pod is refused before its share is counted.
+    assert!(
+        failures[0].0.contains("refused by policy: the selector \"app=web\" matches every one of the 2 Pod objects in the namespace"),
+        "{}",
+        failures[0].0
+    );
+    for (msg, _) in &failures[1..] {
         assert!(
             msg.contains("refused by policy: it affects 2 of the namespace's 2 pods (100%), above maxPodsAffected 50%"),
             "{msg}"

@@ -1,6 +1,8 @@
 //! The tree stays clean and the boundaries of ../shared/DESIGN.md hold:
 //! no run state is tracked, and no part imports a side it must not know.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,19 +12,27 @@ fn root() -> PathBuf {
 
 #[test]
 fn no_run_state_is_tracked() {
-    let out = Command::new("git")
+    let Some(git) = common::external_program("no_run_state_is_tracked", "git", None, &[]) else {
+        return;
+    };
+    let out = Command::new(git)
         .args(["ls-files", "-z"])
         .current_dir(root())
         .output();
     let out = match out {
         Ok(o) if o.status.success() => o,
         other => {
-            // A source tarball has no git; CI always runs in a clone.
+            // A source tarball has no git checkout; CI always runs in a clone.
             assert!(
                 std::env::var_os("CI").is_none(),
                 "git ls-files failed under CI: {other:?}"
             );
-            println!("SKIPPED no_run_state_is_tracked: not a git checkout");
+            // Straight to stderr: libtest hides the output of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED no_run_state_is_tracked: not a git checkout"
+            );
             return;
         }
     };

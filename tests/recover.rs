@@ -349,8 +349,9 @@ fn a_second_interrupt_stops_waiting_keeps_the_journal_and_recover_finishes() {
     let mut child = spawn_suite(&case, "suite.yaml", &sandbox.kubeconfig, &state, &[]);
     wait_for_object(&sandbox.kubeconfig, "ConfigMap/trials/interrupted");
     signal(&child, "INT");
-    // The restore now waits for the finalizer; the second Ctrl-C stops that.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The restore now waits for the finalizer: seen in the cluster as the
+    // deletion it requested. Only then does the second Ctrl-C stop that wait.
+    wait_for_deletion_requested(&sandbox.kubeconfig, "trials", "interrupted");
     assert!(child.try_wait().unwrap().is_none(), "still restoring");
     signal(&child, "INT");
     let out = wait_with_deadline(child, Duration::from_secs(20));
@@ -536,10 +537,7 @@ fn spawn_suite(case: &Case, suite: &str, kubeconfig: &Path, state: &Path, extra:
 }
 
 fn signal(child: &Child, sig: &str) {
-    Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap();
+    common::send_signal(child.id(), sig);
 }
 
 /// (exit code, stdout, stderr); kills the child if it overstays.
@@ -566,6 +564,30 @@ fn wait_for_object(kubeconfig: &Path, key: &str) {
         assert!(Instant::now() < deadline, "{key} never appeared");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until the ConfigMap carries a deletionTimestamp (its deletion was
+/// requested and finalizers hold it).
+fn wait_for_deletion_requested(kubeconfig: &Path, ns: &str, name: &str) {
+    block(async {
+        let c = client(kubeconfig).await;
+        let r = c.resolve(Some("v1"), "ConfigMap").await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let cur = c.get(&r, Some(ns), name).await.unwrap();
+            if cur
+                .as_ref()
+                .is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some())
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the deletion of ConfigMap {ns}/{name} was never requested: {cur:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
 }
 
 fn run_ids(state: &Path) -> Vec<String> {

@@ -7,7 +7,9 @@ use common::{
     args, junit_counts, junit_failures, suite_with, tokio_block, Case, SandboxProcess, BASE,
 };
 
-const EVERY_STEP: &str = r#"  scenarios:
+// podKill of 34% rounds up to 2 of the 3 pods: above the default 50%.
+const EVERY_STEP: &str = r#"  policy: {maxPodsAffected: 70}
+  scenarios:
     - name: every step kind
       steps:
         - apply:
@@ -187,7 +189,7 @@ fn a_step_outside_the_allowed_namespaces_touches_nothing() {
     out.assert_code(2);
     assert!(
         out.stderr
-            .contains("namespace kube-system is outside target.allowNamespaces"),
+            .contains("namespace kube-system is a system namespace: heatcheck never changes it unless the suite's policy sets allowSystemNamespaces: true"),
         "{}",
         out.stderr
     );
@@ -379,10 +381,7 @@ fn ctrl_c_mid_scenario_restores_and_exits_4() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    common::send_signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -460,4 +459,98 @@ fn every_step_and_assertion_kind_fails_with_a_clear_reason() {
     }
     let (_, failures, errors, _) = junit_counts(&out.junit());
     assert_eq!(failures + errors, scenarios.len());
+}
+
+/// A route deleted and recreated by a scenario comes back newer than its
+/// duplicate: restore puts the content back but cannot give the route its
+/// age, so the duplicate now wins. The run says so in every report.
+#[test]
+fn restore_warns_when_a_recreated_route_loses_its_conflict() {
+    let body = r#"apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: precedence}
+spec:
+  target: {namespace: e2e-precedence, createNamespace: true}
+  defaults: {timeout: 20s, interval: 100ms}
+  fixtures:
+    - apply: {file: base.yaml}
+    - name: let a second pass (creationTimestamp has second precision)
+      sleep: 1100ms
+    - apply: {file: dup.yaml}
+  scenarios:
+    - name: recreate the oldest route
+      steps:
+        - sleep: 1100ms
+        - delete: {kind: HTTPRoute, name: web}
+        - apply: {file: route.yaml}
+      assertions:
+        - name: the duplicate is now the oldest
+          order: {kind: HTTPRoute, expect: [web-dup, web]}
+"#;
+    let route = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [shop.example.com]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+"#;
+    let dup = route.replace("name: web}", "name: web-dup}");
+    let case = Case::suite(body)
+        .file("base.yaml", BASE)
+        .file("route.yaml", route)
+        .file("dup.yaml", &dup);
+    let sandbox = SandboxProcess::start();
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    let out = case.exec(&args(&[
+        "run",
+        "suite.yaml",
+        "--kubeconfig",
+        sandbox.kubeconfig.to_str().unwrap(),
+        "--junit",
+        "junit.xml",
+        "--report-json",
+        "report.json",
+    ]));
+    out.assert_code(0);
+    let warning = "HTTPRoute match PathPrefix / on Gateway e2e-precedence/gw, host shop.example.com (recreate the oldest route): e2e-precedence/web won before the scenario, e2e-precedence/web-dup wins after restore";
+    assert!(
+        out.stdout
+            .contains(&format!("⚠ route precedence changed: {warning}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("⚠ Route precedence changed (1)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "HTTPRoute e2e-precedence/web was recreated (recreate the oldest route): uid "
+        ),
+        "{}",
+        out.stdout
+    );
+    let restore = &out.report()["restore"];
+    assert_eq!(
+        restore["precedenceChanged"][0]["before"],
+        "e2e-precedence/web"
+    );
+    assert_eq!(
+        restore["precedenceChanged"][0]["after"],
+        "e2e-precedence/web-dup"
+    );
+    let changed = &restore["identityChanged"][0];
+    assert_eq!(changed["object"], "HTTPRoute e2e-precedence/web");
+    assert_ne!(changed["uidBefore"], changed["uidAfter"]);
+    assert_ne!(changed["createdBefore"], changed["createdAfter"]);
+    assert!(
+        out.junit()
+            .contains(&format!("WARNING route precedence changed: {warning}")),
+        "{}",
+        out.junit()
+    );
+    // Everything the run made is gone again (the namespace with it).
+    assert_eq!(tokio_block(common::snapshot(&sandbox.kubeconfig)), before);
 }

@@ -1,7 +1,10 @@
-//! The sandbox API server against the real kubectl binary (`KUBECTL`, else
-//! /usr/bin/kubectl). Each test has its own server, kubeconfig and discovery
-//! cache, so they run in parallel. Without kubectl the tests skip, except
-//! under CI where a missing kubectl is a failure.
+//! The sandbox API server against the real kubectl binary (`$KUBECTL`, else
+//! kubectl on PATH, else /usr/bin or /usr/local/bin). Each test has its own
+//! server, kubeconfig and discovery cache, so they run in parallel. Without
+//! kubectl each test prints a visible SKIPPED line, except under CI where a
+//! missing kubectl is a failure.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -19,30 +22,10 @@ struct Kubectl {
     server: ApiHandle,
 }
 
-/// The kubectl binary, or None (after saying so) when the test should skip.
-fn kubectl_binary() -> Option<PathBuf> {
-    let bin = std::env::var_os("KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    if bin.is_file() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "kubectl not found at {} (set KUBECTL); CI requires the kubectl tests to run",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: kubectl not found at {} (set KUBECTL to run these tests)",
-        bin.display()
-    );
-    None
-}
-
 impl Kubectl {
-    async fn start() -> Option<Self> {
-        let bin = kubectl_binary()?;
+    /// None (after a visible SKIPPED line) when kubectl is missing outside CI.
+    async fn start(test: &str) -> Option<Self> {
+        let bin = common::kubectl(test)?;
         let server = serve_api(Store::new(), ApiConfig::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         server
@@ -132,7 +115,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_prints_tables_jsonpath_and_sorts() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("get_prints_tables_jsonpath_and_sorts").await else {
         return;
     };
     k.create_cm("zeta");
@@ -181,7 +164,7 @@ async fn get_prints_tables_jsonpath_and_sorts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_apply_scale_delete_a_deployment() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("create_apply_scale_delete_a_deployment").await else {
         return;
     };
     let deps = ResKey::new("apps", "deployments");
@@ -220,7 +203,7 @@ async fn create_apply_scale_delete_a_deployment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_prints_new_objects() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("get_watch_prints_new_objects").await else {
         return;
     };
     k.create_cm("before");
@@ -255,7 +238,7 @@ async fn get_watch_prints_new_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_resources_and_auth() {
-    let Some(k) = Kubectl::start().await else {
+    let Some(k) = Kubectl::start("api_resources_and_auth").await else {
         return;
     };
     let out = k.run(&["api-resources"]).await;
@@ -297,6 +280,259 @@ async fn api_resources_and_auth() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("Unauthorized") || err.contains("provide credentials"),
+        "{err}"
+    );
+    k.server.shutdown().await;
+}
+
+/// Kinds beyond workloads that suites and `heatcheck deploy` output use.
+const MORE_KINDS: &str = "apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: busybox}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: '0 3 * * *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: run, image: busybox}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: web}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 5
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+---
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: leader}
+spec: {holderIdentity: pod-a}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+";
+
+fn header(table: &str) -> Vec<String> {
+    // Multi-word headers ("MIN AVAILABLE") are split on runs of 2+ spaces.
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_cronjobs_pdb_hpa_ingress_lease_pvc_print_like_a_real_server() {
+    let Some(k) =
+        Kubectl::start("jobs_cronjobs_pdb_hpa_ingress_lease_pvc_print_like_a_real_server").await
+    else {
+        return;
+    };
+    let out = k.run_with(&["apply", "-f", "-"], MORE_KINDS).await;
+    for created in [
+        "job.batch/migrate created",
+        "cronjob.batch/nightly created",
+        "poddisruptionbudget.policy/web created",
+        "horizontalpodautoscaler.autoscaling/web created",
+        "ingress.networking.k8s.io/shop created",
+        "lease.coordination.k8s.io/leader created",
+        "persistentvolumeclaim/data created",
+    ] {
+        assert!(out.contains(created), "{created}: {out}");
+    }
+    // Columns of kubectl against kube-apiserver (its Table printers).
+    for (what, cols, row) in [
+        (
+            "jobs",
+            &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"][..],
+            &["migrate", "Running", "0/2"][..],
+        ),
+        (
+            "cronjobs",
+            &[
+                "NAME",
+                "SCHEDULE",
+                "TIMEZONE",
+                "SUSPEND",
+                "ACTIVE",
+                "LAST SCHEDULE",
+                "AGE",
+            ][..],
+            &["nightly", "0 3 * * *", "<none>", "False", "0", "<none>"][..],
+        ),
+        (
+            "pdb",
+            &[
+                "NAME",
+                "MIN AVAILABLE",
+                "MAX UNAVAILABLE",
+                "ALLOWED DISRUPTIONS",
+                "AGE",
+            ][..],
+            &["web", "1", "N/A", "0"][..],
+        ),
+        (
+            "hpa",
+            &[
+                "NAME",
+                "REFERENCE",
+                "TARGETS",
+                "MINPODS",
+                "MAXPODS",
+                "REPLICAS",
+                "AGE",
+            ][..],
+            &["web", "Deployment/web", "cpu: <unknown>/80%", "2", "5", "0"][..],
+        ),
+        (
+            "ingress",
+            &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"][..],
+            &["shop", "nginx", "shop.example.com", "80"][..],
+        ),
+        (
+            "leases",
+            &["NAME", "HOLDER", "AGE"][..],
+            &["leader", "pod-a"][..],
+        ),
+        (
+            "pvc",
+            &[
+                "NAME",
+                "STATUS",
+                "VOLUME",
+                "CAPACITY",
+                "ACCESS MODES",
+                "STORAGECLASS",
+                "VOLUMEATTRIBUTESCLASS",
+                "AGE",
+            ][..],
+            &["data", "Pending"][..],
+        ),
+    ] {
+        let table = k.run(&["get", what]).await;
+        assert_eq!(header(&table), cols, "kubectl get {what}:\n{table}");
+        let cells = header(table.lines().nth(1).unwrap_or_default());
+        for cell in row {
+            assert!(
+                cells.iter().any(|c| c == cell),
+                "{what}: no cell {cell:?} in {cells:?}\n{table}"
+            );
+        }
+    }
+    // Discovery lists the new groups (kubectl reads the aggregated form).
+    for (group, names) in [
+        ("batch", "cronjobs.batch\njobs.batch\n"),
+        ("policy", "poddisruptionbudgets.policy\n"),
+        ("coordination.k8s.io", "leases.coordination.k8s.io\n"),
+        ("autoscaling", "horizontalpodautoscalers.autoscaling\n"),
+    ] {
+        let listed = k
+            .run(&["api-resources", "--api-group", group, "-o", "name"])
+            .await;
+        assert_eq!(listed, names, "api-resources --api-group {group}");
+    }
+    let gw = k
+        .run(&[
+            "api-resources",
+            "--api-group",
+            "gateway.networking.k8s.io",
+            "-o",
+            "name",
+        ])
+        .await;
+    for kind in [
+        "grpcroutes",
+        "backendtlspolicies",
+        "listenersets",
+        "tcproutes",
+        "tlsroutes",
+        "udproutes",
+    ] {
+        assert!(
+            gw.contains(&format!("{kind}.gateway.networking.k8s.io")),
+            "{gw}"
+        );
+    }
+    // Short names and categories come from discovery.
+    let all = k.run(&["get", "all", "-o", "name"]).await;
+    for name in [
+        "job.batch/migrate",
+        "cronjob.batch/nightly",
+        "horizontalpodautoscaler.autoscaling/web",
+    ] {
+        assert!(all.contains(name), "{name} in `get all`: {all}");
+    }
+    // Generation only where kube-apiserver keeps one.
+    let gen = |kind: &'static str, name: &'static str| {
+        let k = &k;
+        async move {
+            k.run(&["get", kind, name, "-o", "jsonpath={.metadata.generation}"])
+                .await
+        }
+    };
+    assert_eq!(gen("job", "migrate").await, "1");
+    assert_eq!(gen("ingress", "shop").await, "1");
+    assert_eq!(
+        gen("lease", "leader").await,
+        "",
+        "a Lease has no generation"
+    );
+    assert_eq!(gen("pvc", "data").await, "", "a PVC has no generation");
+    // What a real server refuses, worded like it.
+    let bad = k
+        .output(
+            &["apply", "-f", "-"],
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: broken}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers: [{name: c, image: busybox}]\n",
+        )
+        .await;
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("The CronJob \"broken\" is invalid")
+            && err.contains("spec.schedule: Required value")
+            && err.contains("spec.jobTemplate.spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""),
         "{err}"
     );
     k.server.shutdown().await;

@@ -276,3 +276,42 @@ fn invalid_number() {
 "
     ));
 }
+
+#[test]
+fn a_system_namespace_needs_an_explicit_policy() {
+    let text = "apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: x}
+spec:
+  target:
+    namespace: kube-system
+    allowNamespaces: [kube-system, chaos-mesh]
+  scenarios:
+    - name: a
+      steps:
+        - delete: {kind: Deployment, name: coredns}
+";
+    let err = parse_suite(text, Path::new("suites/x.yaml")).expect_err("refused");
+    insta::assert_snapshot!(err.to_string());
+    let allowed = text.replace(
+        "  scenarios:",
+        "  policy: {allowSystemNamespaces: true}\n  scenarios:",
+    );
+    assert!(parse_suite(&allowed, Path::new("suites/x.yaml")).is_ok());
+}
+
+#[test]
+fn promql_problems_point_at_the_query_and_the_expectation() {
+    insta::assert_snapshot!(error_text(
+        r#"  stopConditions:
+    - promql: {query: ' ', above: 1, for: 10s}
+  scenarios:
+    - name: a
+      steps: [{sleep: 1s}]
+      assertions:
+        - promql: {query: 'rate(sandbox_gateway_requests_total{gateway_namespace="{{namespace}}"}[1m])', expect: "< 0.01"}
+        - promql: {query: 'up', expect: "about 1"}
+        - promql: {query: 'up'}
+"#
+    ));
+}

@@ -28,9 +28,36 @@ pub struct ContextItem {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gathered {
     pub items: Vec<ContextItem>,
+    /// The kinds the cluster serves (discovery), for the prompt and to
+    /// check the kinds a scenario names. Empty when not known.
+    pub served: Vec<ServedKind>,
     /// Objects the suite's fixtures declare (they exist once the fixtures ran),
     /// whether or not the cluster has them yet.
     pub declared: usize,
+}
+
+/// One kind the cluster serves.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServedKind {
+    pub api_version: String,
+    pub kind: String,
+    pub namespaced: bool,
+}
+
+/// The selectors listed: `ai.context`, plus Gateways when routes are asked
+/// for (a route's scenario needs the Gateway's name for `{{gateway}}`).
+pub fn effective_selectors(ai: &crate::suite::AiConfig) -> Vec<crate::suite::ContextSelector> {
+    let mut sels = ai.context.clone();
+    let routes = sels.iter().any(|s| s.kind.ends_with("Route"));
+    if routes && !sels.iter().any(|s| s.kind == "Gateway") {
+        sels.push(crate::suite::ContextSelector {
+            api_version: None,
+            kind: "Gateway".into(),
+            namespaces: None,
+            selector: None,
+        });
+    }
+    sels
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +88,8 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
     let default_ns = suite.spec.target.allow_namespaces.clone();
     let mut items = Vec::new();
     let mut seen = BTreeSet::new();
-    for (group, sel) in ai.context.iter().enumerate() {
+    let selectors = effective_selectors(ai);
+    for (group, sel) in selectors.iter().enumerate() {
         let resolved = match client.resolve(sel.api_version.as_deref(), &sel.kind).await {
             Ok(r) => r,
             // A kind the cluster does not serve (yet: a fixture may install its CRD).
@@ -90,6 +118,12 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
         let mut group_items: Vec<ContextItem> = objects
             .into_iter()
             .map(|o| item(group, &sel.kind, o))
+            .map(|mut it| {
+                if !ai.full_context {
+                    trim_containers(&mut it.value);
+                }
+                it
+            })
             .collect();
         sort_items(&mut group_items);
         for it in group_items {
@@ -99,8 +133,19 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
         }
     }
     let declared = add_declared(suite, &mut items, &mut seen);
+    let served = client
+        .served_kinds()
+        .await
+        .map_err(|e| cluster_err("api resources", e))?
+        .into_iter()
+        .map(|(api_version, kind, namespaced)| ServedKind {
+            api_version,
+            kind,
+            namespaced,
+        })
+        .collect();
     if ai.include_events {
-        let group = ai.context.len();
+        let group = selectors.len();
         let r = client
             .resolve(Some("v1"), EVENT_KIND)
             .await
@@ -118,7 +163,11 @@ pub async fn gather(client: &ClusterClient, suite: &Suite) -> Result<Gathered, C
         sort_items(&mut events);
         items.extend(events);
     }
-    Ok(Gathered { items, declared })
+    Ok(Gathered {
+        items,
+        served,
+        declared,
+    })
 }
 
 fn cluster_err(kind: &str, e: ClusterError) -> ContextError {
@@ -152,9 +201,10 @@ fn add_declared(
         return 0;
     };
     let mut added = 0;
+    let selectors = effective_selectors(ai);
     for obj in declared_objects(suite) {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let Some(group) = ai.context.iter().position(|s| {
+        let Some(group) = selectors.iter().position(|s| {
             s.kind == kind
                 && s.api_version
                     .as_deref()
@@ -288,6 +338,29 @@ pub fn clean(obj: Value) -> Value {
     let mut v = Value::Object(map);
     redact_object(&mut v);
     v
+}
+
+/// Container name and ports only: images, env, probes and resources cost
+/// context and invite the model to copy them into the wrong fields.
+pub fn trim_containers(v: &mut Value) {
+    for spec in [
+        "/spec/template/spec",
+        "/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ] {
+        let Some(pod) = v.pointer_mut(spec).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for key in ["containers", "initContainers"] {
+            if let Some(Value::Array(cs)) = pod.get_mut(key) {
+                for c in cs.iter_mut() {
+                    if let Value::Object(c) = c {
+                        c.retain(|k, _| k == "name" || k == "ports");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Conditions (type/status/reason), replica counts, and route parents.

@@ -4,16 +4,19 @@
 //! every rejected scenario with its reasons. Nothing here executes a step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::context::{declared_objects, Gathered};
-use super::lockfile::{LockUsage, Rejected};
+use std::future::Future;
+use std::pin::Pin;
+
+use super::lockfile::{LockUsage, Rejected, ScenarioCheck};
 use super::prompt::Prompt;
 use crate::suite::{
-    parse_scenario_json, scenario_schema, template_context, validate_scenario, GatewayResolver,
-    Scenario, StepAction, Suite, Templater,
+    parse_scenario_json, template_context, validate_scenario, GatewayResolver, Scenario,
+    StepAction, Suite, Templater,
 };
 
 pub use super::provider::{AiError, ChatRequest, ChatResponse, Message, Role, Usage};
@@ -27,9 +30,14 @@ pub struct ProviderBackend {
 impl ProviderBackend {
     /// From the suite's `ai` block and the process environment.
     pub fn from_suite(ai: &crate::suite::AiConfig) -> Result<Self, AiError> {
+        let mut config =
+            super::provider::ProviderConfig::from_suite(ai, &|k| std::env::var(k).ok())?;
+        // generate() shows and counts each timed-out attempt itself.
+        config.retry_timeouts = false;
+        config.streamed = Some(Default::default());
         Ok(ProviderBackend {
             client: super::provider::default_client()?,
-            config: super::provider::ProviderConfig::from_suite(ai, &|k| std::env::var(k).ok())?,
+            config,
         })
     }
 }
@@ -65,6 +73,8 @@ pub struct Generation {
     pub valid_first: usize,
     /// Scenarios in the first answer.
     pub proposed_first: usize,
+    /// Per accepted scenario (same order): repairs and sandbox verdict.
+    pub checks: Vec<ScenarioCheck>,
 }
 
 /// Prefix of generated scenario names (unless they already carry it).
@@ -80,6 +90,9 @@ pub struct Known {
     labels: BTreeMap<(String, String), Vec<BTreeMap<String, String>>>,
     /// namespace -> pod label sets (pod templates of workloads, and pods).
     pod_labels: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    /// kind -> apiVersions served (discovery, plus CRDs the fixtures
+    /// install); None when discovery was not available.
+    served: Option<BTreeMap<String, BTreeSet<String>>>,
 }
 
 fn labels_at(v: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -105,7 +118,59 @@ impl Known {
         for v in values {
             k.add(&v, &default_ns);
         }
+        if !gathered.served.is_empty() {
+            let mut served: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for s in &gathered.served {
+                served
+                    .entry(s.kind.clone())
+                    .or_default()
+                    .insert(s.api_version.clone());
+            }
+            // A CRD a fixture installs is served by the time scenarios run.
+            for crd in declared_objects(suite)
+                .iter()
+                .filter(|o| o["kind"] == "CustomResourceDefinition")
+            {
+                let (Some(kind), Some(group)) = (
+                    crd.pointer("/spec/names/kind").and_then(Value::as_str),
+                    crd.pointer("/spec/group").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                for v in crd
+                    .pointer("/spec/versions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(name) = v["name"].as_str() {
+                        served
+                            .entry(kind.to_string())
+                            .or_default()
+                            .insert(format!("{group}/{name}"));
+                    }
+                }
+            }
+            k.served = Some(served);
+        }
         k
+    }
+
+    /// The apiVersions serving `kind`; None when discovery is unknown,
+    /// Some(empty) when the kind is not served.
+    pub fn served_versions(&self, kind: &str) -> Option<BTreeSet<String>> {
+        self.served
+            .as_ref()
+            .map(|s| s.get(kind).cloned().unwrap_or_default())
+    }
+
+    /// Names of the Gateways known in a namespace.
+    pub fn names_of(&self, kind: &str, ns: &str) -> Vec<String> {
+        self.objects
+            .iter()
+            .filter(|(k, n, _)| k == kind && n == ns)
+            .map(|(_, _, name)| name.clone())
+            .collect()
     }
 
     fn add(&mut self, v: &Value, default_ns: &str) {
@@ -186,12 +251,6 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "ClusterIssuer",
 ];
 
-const PROTECTED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
-
-static SCENARIO_VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
-    jsonschema::validator_for(&scenario_schema()).expect("the scenario schema compiles")
-});
-
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -200,15 +259,11 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-/// JSON Schema problems of one candidate, as `at /steps/0: ...`.
+/// JSON Schema problems of one candidate, as `steps[0].timeout: ...`.
 pub fn schema_problems(v: &Value) -> Vec<String> {
-    SCENARIO_VALIDATOR
-        .iter_errors(v)
-        .map(|e| {
-            let at = e.instance_path.to_string();
-            let at = if at.is_empty() { "/".to_string() } else { at };
-            format!("schema: at {at}: {}", shorten(&e.to_string(), 240))
-        })
+    super::candidate::schema_problems(v)
+        .into_iter()
+        .map(|p| format!("schema: {p}"))
         .collect()
 }
 
@@ -219,13 +274,13 @@ impl GatewayResolver for NoGateways {
     }
 }
 
-fn templater(suite: &Suite) -> Templater {
+pub(crate) fn templater(suite: &Suite) -> Templater {
     Templater::new(template_context(suite, "check"), Arc::new(NoGateways))
 }
 
 /// Objects an apply/create step would write (rendered like the engine does;
 /// raw text when a template needs the cluster).
-fn manifest_objects(
+pub(crate) fn manifest_objects(
     step: &crate::suite::ApplyStep,
     suite: &Suite,
     t: &Templater,
@@ -261,20 +316,31 @@ fn problems_with(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<Str
     out
 }
 
-/// The policy pre-check: no protected or foreign namespace, no
-/// cluster-scoped kind, no match-all selector. `known` enables the
+/// The policy pre-check: everything the guard refuses before a run (the
+/// same check, so generation never locks what a run would refuse: system
+/// and foreign namespaces, kinds, verbs, durations, undefined template
+/// variables), plus the stricter rules for generated scenarios: no
+/// cluster-scoped kind at all, no match-all selector. `known` enables the
 /// "matches every pod" check against the gathered workloads.
 pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
-    let allow = &suite.spec.target.allow_namespaces;
     let target = &suite.spec.target.namespace;
     let t = templater(suite);
     let mut out = Vec::new();
+    match crate::guard::EffectivePolicy::build(suite, &Default::default()) {
+        Ok((policy, _)) => {
+            for v in crate::guard::check_scenario(sc, &policy, suite) {
+                let at = match v.step {
+                    Some(i) => format!("steps[{i}].{}", sc.steps[i].action.kind()),
+                    None => "scenario".to_string(),
+                };
+                out.push(format!("{at}: {}: {}", v.what, v.why));
+            }
+        }
+        Err(e) => out.push(format!("policy: {e}")),
+    }
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("steps[{i}].{}", step.action.kind());
         let ns = step.action.namespace().unwrap_or(target);
-        if PROTECTED_NAMESPACES.contains(&ns) {
-            out.push(format!("{at}: namespace {ns} is never touched"));
-        }
         let mutating_kind: Option<&str> = match &step.action {
             StepAction::Delete(d) => d.kind.as_deref(),
             StepAction::Patch(p) => Some(&p.kind),
@@ -287,6 +353,13 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
                 "{at}: {k} is cluster-scoped; generated scenarios never change cluster-scoped kinds"
             ));
         }
+        // maxPodsAffected: 100 written in the suite: every pod may be selected.
+        let every_pod_ok = suite
+            .spec
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.max_pods_affected == Some(100));
+        let known = known.filter(|_| !every_pod_ok);
         match &step.action {
             StepAction::Apply(a) | StepAction::Create(a) => match manifest_objects(a, suite, &t) {
                 Err(e) => out.push(format!("{at}: {}", shorten(&e, 200))),
@@ -298,32 +371,29 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
                                 "{at}: {kind} is cluster-scoped; generated scenarios never create cluster-scoped kinds"
                             ));
                         }
-                        if let Some(mns) = o.pointer("/metadata/namespace").and_then(Value::as_str)
-                        {
-                            if PROTECTED_NAMESPACES.contains(&mns) {
-                                out.push(format!("{at}: namespace {mns} is never touched"));
-                            } else if !allow.iter().any(|a| a == mns) {
-                                out.push(format!(
-                                    "{at}: manifest namespace {mns} is outside target.allowNamespaces [{}]",
-                                    allow.join(", ")
-                                ));
-                            }
-                        }
                     }
                 }
             },
             StepAction::Delete(d) => {
                 if let Some(sel) = &d.selector {
                     let kind = d.kind.as_deref().unwrap_or_default();
-                    let sets =
-                        known.and_then(|k| k.labels.get(&(kind.to_string(), ns.to_string())));
+                    let sets = known.and_then(|k| {
+                        if kind == "Pod" {
+                            k.pod_labels.get(ns)
+                        } else {
+                            k.labels.get(&(kind.to_string(), ns.to_string()))
+                        }
+                    });
                     if let Some(why) = match_all(sel, sets) {
                         out.push(format!("{at}: selector \"{sel}\" {why}"));
                     }
                 }
             }
             StepAction::Fault(f) => {
-                let sets = known.and_then(|k| k.pod_labels.get(ns));
+                // A share of the pods is bounded by maxPodsAffected at run time.
+                let sets = known
+                    .filter(|_| f.percent >= 100)
+                    .and_then(|k| k.pod_labels.get(ns));
                 if let Some(why) = match_all(&f.selector, sets) {
                     out.push(format!("{at}: selector \"{}\" {why}", f.selector));
                 }
@@ -496,6 +566,7 @@ pub fn check_candidate(v: &Value, suite: &Suite, known: &Known) -> Result<Scenar
     let sc = parse_scenario_json(v).map_err(|e| vec![format!("shape: {e}")])?;
     let mut problems = problems_with(&sc, suite, Some(known));
     problems.extend(reference_problems(&sc, suite, known));
+    problems.extend(super::references::assertion_problems(&sc, suite, known));
     if problems.is_empty() {
         Ok(sc)
     } else {
@@ -511,89 +582,316 @@ fn candidate_name(v: &Value, i: usize) -> String {
         .unwrap_or_else(|| format!("scenario #{}", i + 1))
 }
 
-/// Asks the model, checks, repairs. Returns accepted and rejected scenarios.
+/// What the execution check says about one candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every step ran and every assertion held.
+    Passed,
+    /// An assertion evaluated and failed: maybe the weakness the scenario
+    /// exposes, for the reviewer to judge.
+    Failed(String),
+    /// A step errored or an assertion could not be evaluated: a defect of
+    /// the scenario, sent back for repair.
+    Broken(Vec<String>),
+    /// Not checked (why).
+    NotRun(String),
+}
+
+/// Runs candidates for real somewhere safe (a sandbox) and judges them. It
+/// lives outside src/ai (the AI proposes, never executes); generation only
+/// receives verdicts, one per candidate, in order.
+pub trait Verifier {
+    fn verify<'a>(
+        &'a self,
+        candidates: &'a [Scenario],
+    ) -> Pin<Box<dyn Future<Output = Vec<Verdict>> + 'a>>;
+}
+
+/// How one generation runs besides the suite: the execution check and where
+/// progress lines go.
+pub struct GenerateOptions<'a> {
+    pub verifier: Option<&'a dyn Verifier>,
+    /// `--verify=strict`: a failing sandbox verdict rejects the scenario.
+    pub strict: bool,
+    pub log: &'a mut dyn FnMut(String),
+}
+
+/// The shape a repair asks for, in words a model follows.
+const ANSWER_SHAPE: &str = r#"{"scenarios": [{"name": "...", "description": "...", "steps": [{"<one step kind>": {...}}], "assertions": [{"<one assertion kind>": {...}}], "metrics": ["..."], "remediation": ["..."]}]}"#;
+
+/// Same steps and assertions (names and descriptions aside).
+fn fingerprint(sc: &Scenario) -> String {
+    let v = serde_json::json!({
+        "steps": serde_json::to_value(&sc.steps).unwrap_or(Value::Null),
+        "assertions": serde_json::to_value(&sc.assertions).unwrap_or(Value::Null),
+    });
+    super::lockfile::canonical_json(&v)
+}
+
+/// One accepted candidate and how it got there.
+struct Accepted {
+    scenario: Scenario,
+    repairs: u32,
+    verdict: String,
+}
+
+/// Asks the model, salvages, checks, verifies, repairs. Every request is an
+/// attempt (timeouts included) and counts against `ai.maxRepairs`; every
+/// rejected answer or scenario is recorded with its attempt and reasons.
 pub async fn generate(
     backend: &ProviderBackend,
     suite: &Suite,
     prompt: &Prompt,
     known: &Known,
+    opts: GenerateOptions<'_>,
 ) -> Result<Generation, GenerateError> {
     let Some(ai) = &suite.spec.ai else {
         return Ok(Generation::default());
     };
+    let GenerateOptions {
+        verifier,
+        strict,
+        log,
+    } = opts;
     let anon = |s: &str| match &prompt.anonymizer {
         Some(a) => a.anonymize_text(s),
         None => s.to_string(),
     };
+    let count = ai.count.max(1) as usize;
     let mut messages = vec![Message {
         role: Role::User,
         content: prompt.user.clone(),
     }];
     let mut gen = Generation::default();
-    let mut accepted: Vec<Scenario> = Vec::new();
-    let mut pending: Vec<Rejected> = Vec::new();
-    for round in 0..=ai.max_repairs {
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut rejected: Vec<Rejected> = Vec::new();
+    let mut seen: BTreeMap<String, String> = suite
+        .spec
+        .scenarios
+        .iter()
+        .map(|s| (fingerprint(s), s.name.clone()))
+        .collect();
+    let mut ask = count;
+    let mut last_timeout: Option<AiError> = None;
+    let mut answered = false;
+    let attempts = ai.max_repairs + 1;
+    for attempt in 1..=attempts {
+        let want = count - accepted.len();
         let req = ChatRequest {
             system: prompt.system.clone(),
             messages: messages.clone(),
-            schema: prompt.schema.clone(),
+            schema: super::prompt::response_schema_range(ask.min(want).max(1) as u32, want as u32),
             schema_name: prompt.schema_name.clone(),
         };
-        let resp = backend.chat(&req).await?;
-        gen.usage.input_tokens += resp.usage.input_tokens;
-        gen.usage.output_tokens += resp.usage.output_tokens;
-        gen.usage.requests += 1;
-        let answer = match &prompt.anonymizer {
-            Some(a) => a.restore_value(&resp.value),
-            None => resp.value.clone(),
+        let whole = |reasons: Vec<String>| Rejected {
+            name: "(whole answer)".into(),
+            attempt,
+            reasons,
         };
-        pending.clear();
-        let mut whole_answer_problem = None;
-        match answer.get("scenarios").and_then(Value::as_array) {
-            None => {
-                whole_answer_problem =
-                    Some("the answer must be one JSON object {\"scenarios\": [ ... ]}".to_string());
-            }
-            Some(list) => {
-                if round == 0 {
-                    gen.proposed_first = list.len();
-                }
-                for (i, cand) in list.iter().enumerate() {
-                    match check_candidate(cand, suite, known) {
-                        Ok(sc) if accepted.len() < ai.count as usize => {
-                            if round == 0 {
-                                gen.valid_first += 1;
-                            }
-                            accepted.push(sc);
+        // (value, raw text) of a readable answer, else the repair text.
+        let (answer, raw) = match backend.chat(&req).await {
+            Ok(resp) => {
+                answered = true;
+                gen.usage.input_tokens += resp.usage.input_tokens;
+                gen.usage.output_tokens += resp.usage.output_tokens;
+                gen.usage.requests += resp.attempts.max(1);
+                let read = super::answer::normalize(resp.value.clone())
+                    .map(|v| (v, super::answer::Salvage::Exact))
+                    .or_else(|| super::answer::salvage(&resp.raw));
+                match read {
+                    Some((v, how)) => {
+                        if how != super::answer::Salvage::Exact {
+                            log(format!("attempt {attempt}: answer read {}", how.describe()));
                         }
-                        Ok(_) => {} // more than asked for: ignored
-                        Err(reasons) => pending.push(Rejected {
-                            name: candidate_name(cand, i),
-                            reasons,
-                        }),
+                        (v, resp.raw)
+                    }
+                    None => {
+                        let why =
+                            "the answer is a JSON object without a \"scenarios\" list".to_string();
+                        log(format!("attempt {attempt}: {why}"));
+                        rejected.push(whole(vec![why.clone()]));
+                        push_repair(&mut messages, Some(resp.raw), unreadable_text(&why, want));
+                        ask = want;
+                        continue;
                     }
                 }
             }
-        }
-        let done = accepted.len() >= ai.count as usize;
-        if done || (pending.is_empty() && whole_answer_problem.is_none()) || round == ai.max_repairs
-        {
-            if let Some(p) = whole_answer_problem {
-                pending.push(Rejected {
-                    name: "(whole answer)".into(),
-                    reasons: vec![p],
-                });
+            Err(AiError::NotJson {
+                message,
+                raw,
+                usage,
+            }) => {
+                answered = true;
+                gen.usage.input_tokens += usage.input_tokens;
+                gen.usage.output_tokens += usage.output_tokens;
+                gen.usage.requests += 1;
+                match super::answer::salvage(&raw) {
+                    Some((v, how)) => {
+                        log(format!("attempt {attempt}: answer read {}", how.describe()));
+                        (v, raw)
+                    }
+                    None => {
+                        let why = format!("not JSON: {}", shorten(&message, 200));
+                        log(format!("attempt {attempt}: the answer is {why}"));
+                        rejected.push(whole(vec![format!("the answer is {why}")]));
+                        push_repair(&mut messages, Some(raw), unreadable_text(&why, want));
+                        ask = want;
+                        continue;
+                    }
+                }
             }
+            Err(AiError::Truncated { reason }) => {
+                answered = true;
+                gen.usage.requests += 1;
+                let why = format!("the answer was cut off ({reason})");
+                log(format!("attempt {attempt}: {why}"));
+                rejected.push(whole(vec![why.clone()]));
+                ask = want.div_ceil(2);
+                push_repair(
+                    &mut messages,
+                    None,
+                    format!(
+                        "Your previous answer was cut off ({reason}) before it ended. Answer again with {{\"scenarios\": [...]}} holding {ask} SHORTER scenario(s): two or three steps, one or two assertions, a one-sentence description. No prose."
+                    ),
+                );
+                continue;
+            }
+            Err(AiError::Empty) => {
+                answered = true;
+                gen.usage.requests += 1;
+                let why = "the answer was empty".to_string();
+                log(format!("attempt {attempt}: {why}"));
+                rejected.push(whole(vec![why.clone()]));
+                push_repair(&mut messages, None, unreadable_text(&why, want));
+                ask = want;
+                continue;
+            }
+            Err(e @ AiError::Timeout { .. }) => {
+                gen.usage.requests += 1;
+                let why = format!("{e} (ai.timeout); the attempt counts against ai.maxRepairs");
+                log(format!("attempt {attempt} of {attempts}: {why}"));
+                rejected.push(whole(vec![e.to_string()]));
+                last_timeout = Some(e);
+                // The same request again: nothing was answered to repair.
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let answer = match &prompt.anonymizer {
+            Some(a) => a.restore_value(&answer),
+            None => answer,
+        };
+        let list = answer["scenarios"].as_array().cloned().unwrap_or_default();
+        if attempt == 1 {
+            gen.proposed_first = list.len();
+        }
+        let mut pending: Vec<Rejected> = Vec::new();
+        let mut fresh: Vec<Scenario> = Vec::new();
+        if list.len() < want {
+            rejected.push(whole(vec![format!(
+                "the answer held {} scenario(s); {want} were asked for",
+                list.len()
+            )]));
+        }
+        for (i, cand) in list.iter().enumerate() {
+            let name = candidate_name(cand, i);
+            match check_candidate(cand, suite, known) {
+                Ok(sc) => {
+                    let fp = fingerprint(&sc);
+                    if let Some(other) = seen.get(&fp) {
+                        pending.push(Rejected {
+                            name,
+                            attempt,
+                            reasons: vec![format!(
+                                "duplicate of \"{other}\" (same steps and assertions); dropped"
+                            )],
+                        });
+                    } else if fresh.len() < want {
+                        seen.insert(fp, sc.name.clone());
+                        fresh.push(sc);
+                    } // more than asked for: ignored
+                }
+                Err(reasons) => pending.push(Rejected {
+                    name,
+                    attempt,
+                    reasons,
+                }),
+            }
+        }
+        let verdicts = match verifier {
+            Some(v) if !fresh.is_empty() => {
+                log(format!(
+                    "attempt {attempt}: running {} candidate(s) on a sandbox",
+                    fresh.len()
+                ));
+                v.verify(&fresh).await
+            }
+            _ => Vec::new(),
+        };
+        for (i, sc) in fresh.into_iter().enumerate() {
+            let verdict = match verifier {
+                None => Verdict::NotRun("--no-verify".into()),
+                Some(_) => verdicts
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Verdict::NotRun("no verdict".into())),
+            };
+            let keep = |verdict: String, accepted: &mut Vec<Accepted>| {
+                accepted.push(Accepted {
+                    scenario: sc.clone(),
+                    repairs: attempt - 1,
+                    verdict,
+                })
+            };
+            match verdict {
+                Verdict::Passed => keep("passed".into(), &mut accepted),
+                Verdict::NotRun(why) => keep(format!("not run: {why}"), &mut accepted),
+                Verdict::Failed(why) if !strict => {
+                    log(format!(
+                        "\"{}\": an assertion fails on the sandbox ({why}); locked with sandboxVerdict failed for review",
+                        sc.name
+                    ));
+                    keep(format!("failed: {why}"), &mut accepted)
+                }
+                Verdict::Failed(why) => pending.push(Rejected {
+                    name: sc.name.clone(),
+                    attempt,
+                    reasons: vec![format!(
+                        "sandbox: an assertion fails ({why}); rejected under --verify=strict"
+                    )],
+                }),
+                Verdict::Broken(errors) => {
+                    seen.retain(|_, n| n != &sc.name);
+                    pending.push(Rejected {
+                        name: sc.name.clone(),
+                        attempt,
+                        reasons: errors
+                            .into_iter()
+                            .map(|e| format!("sandbox: {e}"))
+                            .collect(),
+                    })
+                }
+            }
+        }
+        if attempt == 1 {
+            gen.valid_first = accepted.len();
+        }
+        rejected.extend(pending.iter().cloned());
+        let want = count - accepted.len();
+        if want == 0 || attempt == attempts {
             break;
         }
-        let want = ai.count as usize - accepted.len();
-        let mut text = match &whole_answer_problem {
-            Some(p) => format!("Your answer was not accepted: {p}.\n"),
-            None => format!(
-                "{} of your scenarios were accepted. These were rejected:\n",
+        let mut text = if list.is_empty() {
+            format!("Your answer held no scenarios; {want} are needed.\n")
+        } else {
+            format!(
+                "{} scenario(s) are accepted so far; {want} more are needed.\n",
                 accepted.len()
-            ),
+            )
         };
+        if !pending.is_empty() {
+            text.push_str("These were rejected:\n");
+        }
         for r in &pending {
             text.push_str(&format!("- \"{}\":\n", anon(&r.name)));
             for reason in &r.reasons {
@@ -601,20 +899,50 @@ pub async fn generate(
             }
         }
         text.push_str(&format!(
-            "Answer again with {{\"scenarios\": [...]}} holding {want} corrected scenario(s) only (not the accepted ones), following the same format and rules."
+            "Answer again with {{\"scenarios\": [...]}} holding exactly {want} new or corrected scenario(s) (not the accepted ones), following the same format and rules."
         ));
+        push_repair(&mut messages, Some(raw), text);
+        ask = want;
+    }
+    if !answered {
+        if let Some(e) = last_timeout {
+            return Err(e.into());
+        }
+    }
+    let names: Vec<Scenario> = accepted.iter().map(|a| a.scenario.clone()).collect();
+    gen.scenarios = name_scenarios(names, suite);
+    gen.checks = gen
+        .scenarios
+        .iter()
+        .zip(&accepted)
+        .map(|(sc, a)| ScenarioCheck {
+            name: sc.name.clone(),
+            repairs: a.repairs,
+            sandbox_verdict: a.verdict.clone(),
+        })
+        .collect();
+    gen.rejected = rejected;
+    Ok(gen)
+}
+
+/// The repair text for an answer that could not be read at all.
+fn unreadable_text(why: &str, want: usize) -> String {
+    format!(
+        "Your answer could not be read: {why}.\nAnswer ONLY with one JSON object of this shape, holding exactly {want} scenario(s), with no prose and no Markdown:\n{ANSWER_SHAPE}"
+    )
+}
+
+fn push_repair(messages: &mut Vec<Message>, previous: Option<String>, text: String) {
+    if let Some(raw) = previous.filter(|r| !r.trim().is_empty()) {
         messages.push(Message {
             role: Role::Assistant,
-            content: resp.raw.clone(),
-        });
-        messages.push(Message {
-            role: Role::User,
-            content: text,
+            content: raw,
         });
     }
-    gen.rejected = pending;
-    gen.scenarios = name_scenarios(accepted, suite);
-    Ok(gen)
+    messages.push(Message {
+        role: Role::User,
+        content: text,
+    });
 }
 
 /// `ai: ` prefix, unique against the suite's own scenarios and each other.
@@ -687,6 +1015,7 @@ mod tests {
                     obj("Deployment", "api", "api"),
                 ],
                 declared: 0,
+                ..Default::default()
             },
             &suite(),
         )
@@ -711,8 +1040,12 @@ mod tests {
     #[test]
     fn schema_errors_come_first() {
         let p = problems(json!({"name": "x", "steps": [{"slep": "1s"}]}));
-        assert!(p.iter().all(|p| p.starts_with("schema: at ")), "{p:?}");
-        assert!(p.iter().any(|p| p.contains("/steps/0")), "{p:?}");
+        assert!(p.iter().all(|p| p.starts_with("schema: ")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.starts_with("schema: steps[0]: a step needs exactly one of")),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -725,7 +1058,10 @@ mod tests {
         let p = step(
             json!({"delete": {"kind": "Deployment", "name": "coredns", "namespace": "kube-system"}}),
         );
-        assert!(p.contains("namespace kube-system is never touched"), "{p}");
+        assert!(
+            p.contains("namespace kube-system is a system namespace"),
+            "{p}"
+        );
         let p = step(json!({"delete": {"kind": "Namespace", "name": "shop"}}));
         assert!(p.contains("Namespace is cluster-scoped"), "{p}");
         let p = step(
@@ -735,7 +1071,10 @@ mod tests {
         let p = step(
             json!({"apply": {"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: prod}\n"}}),
         );
-        assert!(p.contains("manifest namespace prod is outside"), "{p}");
+        assert!(
+            p.contains("namespace prod is outside target.allowNamespaces"),
+            "{p}"
+        );
         let p =
             step(json!({"fault": {"type": "podKill", "selector": "tier=web", "duration": "10s"}}));
         assert!(p.contains("matches every one of the 2 workloads"), "{p}");
@@ -766,7 +1105,7 @@ mod tests {
         g["assertions"] = json!([]);
         assert!(problems(g)
             .iter()
-            .any(|p| p.contains("at least one assertion")));
+            .any(|p| p.contains("assertions: needs at least 1 item(s)")));
     }
 
     #[test]

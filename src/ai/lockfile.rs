@@ -34,6 +34,9 @@ pub struct ScenarioLock {
     pub usage: LockUsage,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejected>,
+    /// Per locked scenario: repairs needed and the sandbox verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<ScenarioCheck>,
     pub scenarios: Vec<Scenario>,
 }
 
@@ -81,7 +84,27 @@ pub struct LockUsage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rejected {
     pub name: String,
+    /// The request whose answer this was (1 = the first); 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
     pub reasons: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// How one locked scenario got there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScenarioCheck {
+    pub name: String,
+    /// Repair requests it took: 0 = valid at the first try.
+    pub repairs: u32,
+    /// `passed`, `failed: <reason>` (an assertion evaluated and failed on
+    /// the sandbox: maybe the weakness the scenario exposes), or
+    /// `not run: <why>`.
+    pub sandbox_verdict: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +314,13 @@ mod tests {
             },
             rejected: vec![Rejected {
                 name: "bad".into(),
+                attempt: 1,
                 reasons: vec!["steps[0]: namespace kube-system".into()],
+            }],
+            checks: vec![ScenarioCheck {
+                name: "ai: delete the route".into(),
+                repairs: 1,
+                sandbox_verdict: "failed: gone: status 200".into(),
             }],
             scenarios: vec![sc],
         }

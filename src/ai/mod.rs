@@ -4,10 +4,14 @@
 //! scenarios; it never executes them.
 
 pub mod anonymize;
+pub mod answer;
 pub mod budget;
+pub mod candidate;
 pub mod context;
 pub mod generate;
 pub mod lockfile;
+pub mod preamble;
 pub mod prompt;
 pub mod provider;
 pub mod redact;
+pub mod references;

@@ -69,17 +69,26 @@ impl Prompt {
     }
 }
 
-/// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the
-/// scenario schema's definitions hoisted to the root so references resolve.
 /// The answer schema, bounded to `count` scenarios: grammar-constrained
 /// servers then stop after the requested number instead of running into
-/// the token limit.
+/// the token limit, and do not stop at zero.
 pub fn response_schema_for(count: u32) -> Value {
+    response_schema_range(count, count)
+}
+
+/// The answer schema holding `min..=max` scenarios (a repair after a
+/// truncated answer asks for fewer).
+pub fn response_schema_range(min: u32, max: u32) -> Value {
     let mut schema = response_schema();
-    schema["properties"]["scenarios"]["maxItems"] = json!(count.max(1));
+    let max = max.max(1);
+    schema["properties"]["scenarios"]["minItems"] = json!(min.clamp(1, max));
+    schema["properties"]["scenarios"]["maxItems"] = json!(max);
     schema
 }
 
+/// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the
+/// scenario schema's definitions hoisted to the root so references resolve,
+/// and a generated scenario's rules (a name, at least one assertion).
 pub fn response_schema() -> Value {
     let mut scenario = scenario_schema();
     let defs = scenario
@@ -90,6 +99,7 @@ pub fn response_schema() -> Value {
         m.remove("$schema");
         m.remove("$id");
     }
+    super::candidate::tighten(&mut scenario);
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "heatcheck generated scenarios",
@@ -146,6 +156,18 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
         vars.insert("count".into(), json!(ai.count));
         vars.insert("context".into(), Value::Array(context));
         vars.insert("dropped".into(), Value::String(dropped.note()));
+        vars.insert(
+            "examples".into(),
+            Value::String(super::preamble::examples(suite)),
+        );
+        vars.insert(
+            "gateways".into(),
+            Value::String(super::preamble::gateways(items)),
+        );
+        vars.insert(
+            "kinds".into(),
+            Value::String(super::preamble::kinds(&gathered.served)),
+        );
         let t = Templater::new(vars, Arc::new(NoGateways));
         let system = ai
             .system
@@ -157,6 +179,17 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
                 source,
             })?
             .map(|s| redact_text(&anon(&s)).into_owned());
+        // The preamble is not a template: its examples keep `{{gateway}}` literal.
+        let system = if ai.preamble {
+            let pre = super::preamble::preamble(suite, items, &gathered.served);
+            let pre = redact_text(&anon(&pre)).into_owned();
+            Some(match system {
+                Some(s) => format!("{pre}\n\n{s}"),
+                None => pre,
+            })
+        } else {
+            system
+        };
         let body = t
             .render(&ai.prompt)
             .map_err(|source| PromptError::Template {
@@ -166,7 +199,13 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
         let user = format!(
             "{}\n\n{}",
             redact_text(&anon(body.trim_end())),
-            instructions(ai.count, &namespace, &allow, dropped)
+            instructions(
+                ai.count,
+                &namespace,
+                &allow,
+                dropped,
+                &gateway_hint(items, &anon)
+            )
         );
         Ok((system, user))
     };
@@ -202,8 +241,23 @@ pub fn build(suite: &Suite, gathered: &Gathered) -> Result<Prompt, PromptError> 
     })
 }
 
+/// The Gateway to name in the URL example: the first one in the context.
+fn gateway_hint(items: &[ContextItem], anon: &dyn Fn(&str) -> String) -> String {
+    items
+        .iter()
+        .find(|i| i.kind == "Gateway")
+        .map(|i| anon(&i.name))
+        .unwrap_or_else(|| "NAME-OF-A-GATEWAY-IN-THE-CONTEXT".into())
+}
+
 /// The fixed part of the user prompt: answer format and rules.
-fn instructions(count: u32, namespace: &str, allow: &[String], dropped: &Dropped) -> String {
+fn instructions(
+    count: u32,
+    namespace: &str,
+    allow: &[String],
+    dropped: &Dropped,
+    gateway: &str,
+) -> String {
     let mut s = format!(
         "## Answer format\n\
 Answer with one JSON object {{\"scenarios\": [...]}} holding {count} scenario(s). Each scenario follows the \
@@ -214,7 +268,7 @@ JSON Schema of the response (a heatcheck Scenario):\n\
 apply/create take an inline `manifest` (YAML text). delete/patch/scale/restart/wait name objects by kind and name.\n  \
 fault: {{\"type\": \"networkDelay\"|\"networkLoss\"|\"networkPartition\"|\"podKill\", \"selector\": \"app=...\", \"duration\": \"30s\", ...}}.\n\
 - assertions: at least one; each has exactly one of the keys {assertions} (plus an optional name).\n  \
-HTTP URLs start with the gateway template, e.g. '{{{{gateway \"GATEWAY-NAME\"}}}}/path', with a Host header.\n\
+HTTP URLs start with the gateway template, e.g. '{{{{gateway \"{gateway}\"}}}}/path', with a Host header.\n\
 - metrics: what to watch while the scenario runs. remediation: what to do if it fails.\n\
 - Durations are strings such as \"500ms\", \"10s\", \"2m\".\n\
 ## Rules\n\
@@ -269,9 +323,16 @@ mod tests {
         let g = Gathered {
             items: vec![item(0, "HTTPRoute", "my-route")],
             declared: 0,
+            ..Default::default()
         };
         let p = build(&s, &g).unwrap();
-        assert_eq!(p.system.as_deref(), Some("Expert for s."));
+        let system = p.system.as_deref().unwrap();
+        assert!(
+            system.starts_with("You write chaos scenarios for heatcheck."),
+            "{system}"
+        );
+        assert!(system.ends_with("\n\nExpert for s."), "{system}");
+        assert!(system.contains("A built-in example"), "{system}");
         assert!(
             p.user
                 .starts_with("Objects:\n- kind: HTTPRoute\n  metadata:\n    name: my-route"),
@@ -282,8 +343,31 @@ mod tests {
         assert!(p
             .user
             .contains("Only these namespaces may be touched: shop."));
-        assert!(p.user.contains("{{gateway \"GATEWAY-NAME\"}}"));
+        assert!(p
+            .user
+            .contains("{{gateway \"NAME-OF-A-GATEWAY-IN-THE-CONTEXT\"}}"));
         assert!(p.dropped.is_empty());
+    }
+
+    #[test]
+    fn the_preamble_can_be_switched_off_and_helpers_render() {
+        let s = suite(
+            json!({"provider": "openai", "model": "m", "system": "Only this.", "preamble": false,
+                "prompt": "{{gateways}}\n{{kinds}}\n{{examples}}"}),
+        );
+        let g = Gathered {
+            items: vec![item(0, "Gateway", "gw")],
+            served: vec![crate::ai::context::ServedKind {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespaced: true,
+            }],
+            declared: 0,
+        };
+        let p = build(&s, &g).unwrap();
+        assert_eq!(p.system.as_deref(), Some("Only this."));
+        assert!(p.user.starts_with("- gw (namespace shop): listeners none shown; URL prefix {{gateway \"gw\"}}\n- apps/v1: Deployment\nA built-in example"), "{}", p.user);
+        assert!(p.user.contains("'{{gateway \"gw\"}}/path'"), "{}", p.user);
     }
 
     #[test]
@@ -296,13 +380,21 @@ mod tests {
     #[test]
     fn over_budget_drops_and_says_so() {
         let s = suite(
-            json!({"provider": "openai", "model": "m", "prompt": "{{yaml context}}", "tokenBudget": 700, "context": [{"kind": "HTTPRoute"}]}),
+            json!({"provider": "openai", "model": "m", "prompt": "{{yaml context}}", "tokenBudget": 700, "context": [{"kind": "HTTPRoute"}], "preamble": false}),
         );
         let mut items: Vec<ContextItem> = (0..40)
             .map(|i| item(0, "HTTPRoute", &format!("r{i:02}")))
             .collect();
         items.extend((0..40).map(|i| item(1, "Event", &format!("e{i:02}"))));
-        let p = build(&s, &Gathered { items, declared: 0 }).unwrap();
+        let p = build(
+            &s,
+            &Gathered {
+                items,
+                declared: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(p.estimated_tokens <= 700, "{}", p.estimated_tokens);
         assert_eq!(p.dropped.by_kind[0].0, "Event");
         assert!(p.user.contains(&p.dropped.note()), "{}", p.user);
@@ -321,6 +413,7 @@ mod tests {
         let g = Gathered {
             items: vec![item(0, "HTTPRoute", "checkout-route")],
             declared: 0,
+            ..Default::default()
         };
         let p = build(&s, &g).unwrap();
         assert!(

@@ -181,6 +181,30 @@ impl ClusterClient {
         })
     }
 
+    /// Every kind the cluster serves: (apiVersion, kind, namespaced),
+    /// subresources left out.
+    pub async fn served_kinds(&self) -> Result<Vec<(String, String, bool)>, ClusterError> {
+        let disc = self.discovery(false).await?;
+        let mut out = Vec::new();
+        for g in disc.groups() {
+            for v in g.versions() {
+                for (ar, caps) in g.versioned_resources(v) {
+                    if ar.plural.contains('/') {
+                        continue;
+                    }
+                    out.push((
+                        ar.api_version.clone(),
+                        ar.kind.clone(),
+                        caps.scope == Scope::Namespaced,
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     async fn discovery(&self, refresh: bool) -> Result<Arc<Discovery>, ClusterError> {
         let mut slot = self.discovery.lock().await;
         if let (Some(d), false) = (slot.as_ref(), refresh) {

@@ -12,6 +12,8 @@ pub struct ClusterArgs {
     pub sandbox: bool,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// With `sandbox`: serve the data plane's metrics on this port (0: any).
+    pub sandbox_metrics_port: Option<u16>,
 }
 
 /// A connected client, plus the sandbox behind it when `--sandbox`.
@@ -37,9 +39,15 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
     let client = if args.sandbox {
         #[cfg(feature = "sandbox")]
         {
-            let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default())
-                .await
-                .map_err(|e| (exit::UNREACHABLE, format!("cannot start the sandbox: {e}")))?;
+            let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions {
+                metrics_port: args.sandbox_metrics_port,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| (exit::UNREACHABLE, format!("cannot start the sandbox: {e}")))?;
+            if let Some(url) = sb.metrics_url() {
+                eprintln!("sandbox metrics URL {url}");
+            }
             let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
             sandbox = Some(sb);
             c

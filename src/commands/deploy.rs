@@ -11,7 +11,8 @@ use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::cluster::ClusterClient;
 use crate::deploy::{self, BundleFile, DeploySpec};
 use crate::exit;
-use crate::guard::{rbac::Permissions, PolicyOverrides};
+use crate::guard::permissions::{required, to_permissions, Need};
+use crate::guard::{self, PolicyOverrides};
 use crate::suite::{StepAction, Suite};
 
 pub struct DeployArgs {
@@ -58,6 +59,7 @@ async fn deploy_async(args: DeployArgs, suites: Vec<Suite>) -> i32 {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        ..Default::default()
     })
     .await
     {
@@ -79,18 +81,27 @@ async fn deploy_with(
     files: Vec<BundleFile>,
     suite_paths: Vec<String>,
 ) -> i32 {
-    let mut perms = Permissions::default();
+    // The same permissions `plan` shows and `run` checks before it starts.
+    let mut needs: Vec<Need> = Vec::new();
     for suite in suites {
-        match super::plan::suite_permissions(client, suite, &args.vars, &PolicyOverrides::default())
-            .await
+        let pre = match guard::preflight(
+            Some(client),
+            suite,
+            &PolicyOverrides::default(),
+            &args.vars,
+            &[],
+        )
+        .await
         {
-            Ok(p) => perms.merge(&p),
+            Ok(p) => p,
             Err(e) => {
                 eprintln!("error: suite {}: {e}", suite.metadata.name);
                 return exit::INVALID;
             }
-        }
+        };
+        needs.extend(required(client, suite, &pre.policy, &args.vars, &[]).await);
     }
+    let perms = to_permissions(&needs);
     let spec = DeploySpec {
         name: args.name.clone(),
         namespace: args.namespace.clone(),

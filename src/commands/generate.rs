@@ -3,11 +3,16 @@
 //! `run --regenerate` use.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::verify::{SandboxVerifier, VerifyMode};
 use super::{install_crypto, relative, runtime};
 use crate::ai::budget::count_by_kind;
 use crate::ai::context::{gather, Gathered};
-use crate::ai::generate::{generate, Generation, Known, ProviderBackend};
+use crate::ai::generate::{
+    generate, GenerateOptions, Generation, Known, ProviderBackend, Verifier,
+};
 use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
 use crate::cluster::ClusterClient;
@@ -85,6 +90,7 @@ pub async fn generate_lock(
     client: &ClusterClient,
     suite: &Suite,
     backend: &ProviderBackend,
+    mode: VerifyMode,
     log: &mut dyn FnMut(String),
 ) -> Result<(ScenarioLock, Generation), (i32, String)> {
     let (gathered, prompt) = prepare(client, suite).await?;
@@ -95,19 +101,27 @@ pub async fn generate_lock(
         .as_ref()
         .expect("prepare checked the ai block");
     let known = Known::from_context(&gathered, suite);
-    let generation = generate(backend, suite, &prompt, &known)
-        .await
-        .map_err(|e| {
-            let code = if e.is_unreachable() {
-                exit::UNREACHABLE
-            } else {
-                exit::INVALID
-            };
-            (
-                code,
-                format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
-            )
-        })?;
+    let verifier = SandboxVerifier::new(suite, &gathered);
+    let spinner = Spinner::start(&ai.model, backend.config.streamed.clone());
+    let mut log_line = |l: String| spinner.suspend(|| log(l));
+    let opts = GenerateOptions {
+        verifier: (mode != VerifyMode::Off).then_some(&verifier as &dyn Verifier),
+        strict: mode == VerifyMode::Strict,
+        log: &mut log_line,
+    };
+    let generation = generate(backend, suite, &prompt, &known, opts).await;
+    spinner.finish();
+    let generation = generation.map_err(|e| {
+        let code = if e.is_unreachable() {
+            exit::UNREACHABLE
+        } else {
+            exit::INVALID
+        };
+        (
+            code,
+            format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
+        )
+    })?;
     let lock = ScenarioLock {
         api_version: API_VERSION.into(),
         kind: LOCK_KIND.into(),
@@ -121,9 +135,68 @@ pub async fn generate_lock(
         generated_at: chrono::Utc::now(),
         usage: generation.usage.clone(),
         rejected: generation.rejected.clone(),
+        checks: generation.checks.clone(),
         scenarios: generation.scenarios.clone(),
     };
     Ok((lock, generation))
+}
+
+/// On a terminal only: a spinner with the time spent and, when the
+/// provider streams, the tokens received so far.
+struct Spinner {
+    bar: Option<indicatif::ProgressBar>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(model: &str, streamed: Option<Arc<AtomicU64>>) -> Self {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Spinner {
+                bar: None,
+                ticker: None,
+            };
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let (b, model) = (bar.clone(), model.to_string());
+        let started = std::time::Instant::now();
+        let ticker = tokio::spawn(async move {
+            loop {
+                let tokens = streamed
+                    .as_ref()
+                    .map(|n| n.load(Ordering::Relaxed))
+                    .filter(|n| *n > 0)
+                    .map(|n| format!(", {n} tokens received"))
+                    .unwrap_or_default();
+                b.set_message(format!(
+                    "generating with {model}: {}s{tokens}",
+                    started.elapsed().as_secs()
+                ));
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+        Spinner {
+            bar: Some(bar),
+            ticker: Some(ticker),
+        }
+    }
+
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(t) = self.ticker {
+            t.abort();
+        }
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 pub fn provider_name(p: crate::suite::AiProvider) -> &'static str {
@@ -145,15 +218,25 @@ pub fn print_generation(g: &Generation) {
         g.usage.input_tokens,
         g.usage.output_tokens
     );
+    for c in g
+        .checks
+        .iter()
+        .filter(|c| c.sandbox_verdict.starts_with("failed"))
+    {
+        eprintln!(
+            "review \"{}\": sandboxVerdict {} (locked; --verify=strict rejects it)",
+            c.name, c.sandbox_verdict
+        );
+    }
     for r in &g.rejected {
-        eprintln!("rejected \"{}\":", r.name);
+        eprintln!("rejected \"{}\" (attempt {}):", r.name, r.attempt);
         for reason in &r.reasons {
             eprintln!("  - {reason}");
         }
     }
 }
 
-pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
+pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs, mode: VerifyMode) -> i32 {
     install_crypto();
     let suite = match load_suite(suite_path) {
         Ok(s) => s,
@@ -184,7 +267,10 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
                 return code;
             }
         };
-        let res = generate_lock(&conn.client, &suite, &backend, &mut |l| eprintln!("{l}")).await;
+        let res = generate_lock(&conn.client, &suite, &backend, mode, &mut |l| {
+            eprintln!("{l}")
+        })
+        .await;
         conn.close().await;
         let (lock, generation) = match res {
             Ok(x) => x,

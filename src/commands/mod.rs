@@ -3,17 +3,21 @@
 pub mod abort;
 pub mod connect;
 pub mod deploy;
+pub mod gameday;
 pub mod generate;
 pub mod list;
 pub mod plan;
+pub mod playbook;
 pub mod prompt;
 pub mod recover;
+pub mod report;
 pub mod run;
 pub mod runs;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod schema;
 pub mod validate;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

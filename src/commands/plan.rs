@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use super::{install_crypto, load_suites, print_suite_errors, runtime};
 use crate::cluster::{ClusterClient, PatchType, Resolved};
 use crate::exit;
+use crate::guard::permissions::{required, review, to_permissions, Access, Need};
 use crate::guard::{
-    self, assertion_reads, rbac::Permissions, rbac_verbs, static_templater, touches,
-    EffectivePolicy, PolicyOverrides, Touch, Violation, FIXTURES,
+    self, static_templater, touches, EffectivePolicy, PolicyOverrides, Touch, Violation, FIXTURES,
 };
 use crate::suite::{ApplyStep, Step, StepAction, Suite, Templater};
 
@@ -33,44 +33,54 @@ pub const ROLE_NAME: &str = "heatcheck-runner";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedObject {
-    verb: String,
-    object: String,
+pub(crate) struct PlannedObject {
+    pub(crate) verb: String,
+    pub(crate) object: String,
     /// What the server answered to the dry run (or what was read).
-    result: String,
-    ok: bool,
+    pub(crate) result: String,
+    pub(crate) ok: bool,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedStep {
-    index: usize,
-    name: String,
-    objects: Vec<PlannedObject>,
+pub(crate) struct PlannedStep {
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) objects: Vec<PlannedObject>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlannedCase {
-    name: String,
-    kind: &'static str,
-    allowed: bool,
-    steps: Vec<PlannedStep>,
-    violations: Vec<Violation>,
+pub(crate) struct PlannedCase {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) allowed: bool,
+    pub(crate) steps: Vec<PlannedStep>,
+    pub(crate) violations: Vec<Violation>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SuitePlan {
-    name: String,
-    file: String,
-    policy: EffectivePolicy,
-    notes: Vec<String>,
-    cases: Vec<PlannedCase>,
-    rbac: Vec<Value>,
-    rbac_yaml: String,
-    #[serde(skip)]
-    permissions: Permissions,
+pub(crate) struct SuitePlan {
+    pub(crate) name: String,
+    pub(crate) file: String,
+    pub(crate) policy: EffectivePolicy,
+    pub(crate) notes: Vec<String>,
+    pub(crate) cases: Vec<PlannedCase>,
+    pub(crate) rbac: Vec<Value>,
+    pub(crate) rbac_yaml: String,
+    /// Every permission the run needs, why, and whether this identity has it.
+    pub(crate) permissions: Vec<PlannedPermission>,
+    /// False when a permission is denied: "cannot run with these credentials".
+    pub(crate) can_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlannedPermission {
+    #[serde(flatten)]
+    need: Need,
+    access: Access,
 }
 
 pub fn plan(args: PlanArgs) -> i32 {
@@ -90,6 +100,7 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        ..Default::default()
     })
     .await
     {
@@ -103,9 +114,9 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
     let mut plans = Vec::new();
     let mut code = exit::SUCCESS;
     for suite in &suites {
-        match plan_suite(&client, suite, &args.scenarios, &args.vars, &args.policy).await {
+        match plan_suite(&client, suite, &args).await {
             Ok(p) => {
-                if p.cases.iter().any(|c| !c.allowed) {
+                if p.cases.iter().any(|c| !c.allowed) || !p.can_run {
                     code = exit::INVALID;
                 }
                 plans.push(p);
@@ -136,31 +147,22 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
     code
 }
 
-/// The least-privilege permissions a run of `suite` needs, exactly as `plan`
-/// computes them (dry runs included); `deploy` binds these to its ServiceAccount.
-pub async fn suite_permissions(
+/// The plan of one suite (shared with `heatcheck playbook`).
+pub(crate) async fn plan_suite(
     client: &ClusterClient,
     suite: &Suite,
-    vars: &[(String, String)],
-    policy: &PolicyOverrides,
-) -> Result<Permissions, String> {
-    plan_suite(client, suite, &[], vars, policy)
-        .await
-        .map(|p| p.permissions)
-}
-
-async fn plan_suite(
-    client: &ClusterClient,
-    suite: &Suite,
-    scenarios: &[String],
-    vars: &[(String, String)],
-    policy: &PolicyOverrides,
+    args: &PlanArgs,
 ) -> Result<SuitePlan, String> {
-    let pre = guard::preflight(Some(client), suite, policy, vars, scenarios)
-        .await
-        .map_err(|e| e.to_string())?;
-    let t = static_templater(suite, "plan", vars);
-    let mut perms = Permissions::default();
+    let pre = guard::preflight(
+        Some(client),
+        suite,
+        &args.policy,
+        &args.vars,
+        &args.scenarios,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let t = static_templater(suite, "plan", &args.vars);
     let mut cases = Vec::new();
 
     let mut fixture_steps = Vec::new();
@@ -172,13 +174,13 @@ async fn plan_suite(
     if !fixture_steps.is_empty() {
         groups.push((FIXTURES.to_string(), "fixtures", fixture_steps));
     }
-    for sc in guard::selected(suite, scenarios) {
+    for sc in guard::selected(suite, &args.scenarios) {
         groups.push((sc.name.clone(), "scenario", sc.steps.clone()));
     }
     for (name, kind, steps) in groups {
         let mut planned = Vec::new();
         for (i, step) in steps.iter().enumerate() {
-            let objects = plan_step(client, suite, &t, step, i, &pre.policy, &mut perms).await;
+            let objects = plan_step(client, suite, &t, step, i, &pre.policy).await;
             planned.push(PlannedStep {
                 index: i,
                 name: step.display_name(),
@@ -200,32 +202,25 @@ async fn plan_suite(
         });
     }
 
-    // Reads: steady state, scenario assertions, events where the run acts.
-    let target = &suite.spec.target.namespace;
-    let assertions = suite.spec.steady_state.iter().chain(
-        guard::selected(suite, scenarios)
-            .into_iter()
-            .flat_map(|s| s.assertions.iter()),
-    );
-    for a in assertions {
-        for (av, kind, ns) in assertion_reads(a, &t, target) {
-            if let Ok(r) = client.resolve(av.as_deref(), &kind).await {
-                perms.add(&r, &ns, rbac_verbs("read"));
-            }
-        }
-    }
-    for ns in &pre.policy.allow_namespaces {
-        perms.add_events(ns);
-    }
+    // The permissions: the same set `heatcheck run` checks before it starts.
+    let needs = required(client, suite, &pre.policy, &args.vars, &args.scenarios).await;
+    let answers = review(client, &needs).await;
+    let perms = to_permissions(&needs);
+    let permissions: Vec<PlannedPermission> = needs
+        .into_iter()
+        .zip(answers)
+        .map(|(need, access)| PlannedPermission { need, access })
+        .collect();
     Ok(SuitePlan {
         name: suite.metadata.name.clone(),
         file: super::relative(&suite.source.path),
         policy: pre.policy,
         notes: pre.notes,
         cases,
+        can_run: !permissions.iter().any(|p| p.access == Access::Denied),
+        permissions,
         rbac: perms.objects(ROLE_NAME),
         rbac_yaml: perms.to_yaml(ROLE_NAME),
-        permissions: perms,
     })
 }
 
@@ -268,7 +263,6 @@ async fn plan_step(
     step: &Step,
     index: usize,
     policy: &EffectivePolicy,
-    perms: &mut Permissions,
 ) -> Vec<PlannedObject> {
     let list = match touches(suite, t, step, index) {
         Ok(l) => l,
@@ -296,7 +290,6 @@ async fn plan_step(
         // Pods a fault selects are only counted (blast radius), never written.
         let pods_of_fault = tc.action == "fault" && tc.object.is_none();
         if pods_of_fault {
-            perms.add(&r, &tc.namespace, &["list"]);
             let n = client.list(&r, ns, tc.selector.as_deref()).await;
             out.push(planned(
                 "list",
@@ -306,8 +299,7 @@ async fn plan_step(
             ));
             continue;
         }
-        perms.add(&r, &tc.namespace, rbac_verbs(tc.action));
-        let result = dry_run(client, &r, ns, &tc, step, t, policy, perms).await;
+        let result = dry_run(client, &r, ns, &tc, step, t).await;
         out.push(planned(tc.action, described, result));
     }
     out
@@ -334,7 +326,6 @@ fn describe(tc: &Touch, r: &Resolved) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn dry_run(
     client: &ClusterClient,
     r: &Resolved,
@@ -342,8 +333,6 @@ async fn dry_run(
     tc: &Touch,
     step: &Step,
     t: &Templater,
-    policy: &EffectivePolicy,
-    perms: &mut Permissions,
 ) -> Result<String, String> {
     let e = |e: crate::cluster::ClusterError| e.to_string();
     let exists = |name: Option<String>| async move {
@@ -374,18 +363,13 @@ async fn dry_run(
         "delete" => {
             let names = match (&tc.name, &tc.selector) {
                 (Some(n), _) => vec![n.clone()],
-                (None, sel) => {
-                    if policy.max_pods_affected.is_some() {
-                        add_pod_list(client, perms, &tc.namespace).await;
-                    }
-                    client
-                        .list(r, ns, sel.as_deref())
-                        .await
-                        .map_err(e)?
-                        .iter()
-                        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
-                        .collect()
-                }
+                (None, sel) => client
+                    .list(r, ns, sel.as_deref())
+                    .await
+                    .map_err(e)?
+                    .iter()
+                    .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+                    .collect(),
             };
             if names.is_empty() {
                 return Ok("matches nothing now".into());
@@ -429,10 +413,6 @@ async fn dry_run(
         }
         "scale" => {
             let name = tc.name.clone().unwrap_or_default();
-            perms.add_subresource(r, &tc.namespace, "scale", &["patch"]);
-            if policy.max_pods_affected.is_some() {
-                add_pod_list(client, perms, &tc.namespace).await;
-            }
             let replicas = tc.replicas.unwrap_or_default();
             client
                 .scale_dry_run(r, ns, &name, replicas)
@@ -441,12 +421,6 @@ async fn dry_run(
             Ok(format!("would scale to {replicas}"))
         }
         _ => Ok("reads".into()),
-    }
-}
-
-async fn add_pod_list(client: &ClusterClient, perms: &mut Permissions, ns: &str) {
-    if let Ok(pods) = client.resolve(Some("v1"), "Pod").await {
-        perms.add(&pods, ns, &["list"]);
     }
 }
 
@@ -493,6 +467,29 @@ fn human(p: &SuitePlan) -> String {
         for v in &c.violations {
             s.push_str(&format!("    refused: {v}\n"));
         }
+    }
+    s.push_str("\n  permissions of the current identity (SelfSubjectAccessReview):\n");
+    for p in &p.permissions {
+        s.push_str(&format!(
+            "    {:<8} {}: {}\n",
+            p.access.as_str(),
+            p.need.describe(),
+            p.need.why
+        ));
+    }
+    let unknown = p
+        .permissions
+        .iter()
+        .filter(|p| p.access == Access::Unknown)
+        .count();
+    if !p.can_run {
+        s.push_str("  verdict: cannot run with these credentials (bind the Role below)\n");
+    } else if unknown > 0 {
+        s.push_str(&format!(
+            "  verdict: {unknown} permission(s) unknown (the server did not answer the review); the run will try\n"
+        ));
+    } else {
+        s.push_str("  verdict: these credentials can run the suite and undo it\n");
     }
     s.push_str(
         "\n  least-privilege RBAC for this suite (bind it to the identity that runs heatcheck):\n",

@@ -28,9 +28,12 @@ pub struct RunArgs {
     pub scenarios: Vec<String>,
     pub junit: Option<PathBuf>,
     pub report_json: Option<PathBuf>,
+    pub report_html: Option<PathBuf>,
     pub json_output: bool,
     pub fail_fast: bool,
     pub no_restore: bool,
+    /// `--skip-permission-check`: no SelfSubjectAccessReview before the run.
+    pub skip_permission_check: bool,
     pub vars: Vec<(String, String)>,
     pub state_dir: PathBuf,
     /// Policy flags (they only tighten the suites' policies).
@@ -50,6 +53,24 @@ pub struct RunArgs {
     pub flaky_fails: bool,
     /// Suites run at once.
     pub jobs: usize,
+    /// Game day: confirm each scenario step at the terminal.
+    pub interactive: bool,
+    /// On a failed check, wait at the terminal before restoring.
+    pub pause_on_failure: bool,
+    pub metrics: MetricsOptions,
+}
+
+/// Prometheus in and out.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsOptions {
+    /// Over each suite's `spec.prometheus.url`.
+    pub prometheus_url: Option<String>,
+    /// node-exporter textfile output.
+    pub metrics_file: Option<PathBuf>,
+    /// Pushgateway base URL.
+    pub pushgateway: Option<String>,
+    /// With `--sandbox`: the port of the data plane's `/metrics`.
+    pub sandbox_metrics_port: Option<u16>,
 }
 
 /// What to do about a suite's AI scenarios.
@@ -123,6 +144,17 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
 
 pub fn run(args: RunArgs) -> i32 {
     install_crypto();
+    let gate = if args.interactive || args.pause_on_failure {
+        match super::gameday::TerminalGate::from_stdin() {
+            Ok(g) => crate::engine::gate::Gate(Some(std::sync::Arc::new(g))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        }
+    } else {
+        crate::engine::gate::Gate::default()
+    };
     let suites = match load_suites(&args.suites) {
         Ok(s) => s,
         Err(errors) => {
@@ -170,14 +202,19 @@ pub fn run(args: RunArgs) -> i32 {
             return exit::INVALID;
         }
     }
-    runtime().block_on(run_async(args, planned))
+    runtime().block_on(run_async(args, planned, gate))
 }
 
-async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
+async fn run_async(
+    args: RunArgs,
+    planned: Vec<(Suite, AiPlan)>,
+    gate: crate::engine::gate::Gate,
+) -> i32 {
     let conn = match super::connect::connect(&super::connect::ClusterArgs {
         sandbox: args.sandbox,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        sandbox_metrics_port: args.metrics.sandbox_metrics_port,
     })
     .await
     {
@@ -194,7 +231,8 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         let locked = match plan {
             AiPlan::Locked(l) => l,
             AiPlan::Regenerate(backend) => {
-                let res = generate_lock(&client, &suite, &backend, &mut |l| {
+                let mode = super::verify::VerifyMode::On;
+                let res = generate_lock(&client, &suite, &backend, mode, &mut |l| {
                     eprintln!("{}: {l}", suite.metadata.name)
                 })
                 .await;
@@ -269,6 +307,10 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             stop_waiting: Some(hurry_rx.clone()),
             retries: args.retries,
             jobs: args.jobs,
+            prometheus_url: args.metrics.prometheus_url.clone(),
+            gate,
+            interactive: args.interactive,
+            pause_on_failure: args.pause_on_failure,
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -305,6 +347,20 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
         );
         return exit::INVALID;
     }
+    // Then the credentials: a run that could not undo itself never starts.
+    if args.skip_permission_check {
+        eprintln!(
+            "warning: --skip-permission-check: permissions were not checked; if a step or its restore is forbidden, the run stops half-way and may leave changes behind"
+        );
+    } else if let Err(code) = permission_preflight(&engine, &combined, &checks, &args).await {
+        return code;
+    }
+    // Prometheus next: an unreachable one fails the run before anything changes.
+    if let Err((code, msg)) = engine.reach_prometheus(&suites).await {
+        eprintln!("error: {msg}");
+        conn.close().await;
+        return code;
+    }
     // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
     let state = RunState::starting(
         &run_id,
@@ -325,7 +381,14 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
     }
     let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
     let policies = checks.into_iter().map(|c| c.policy).collect();
-    let report = engine.run_checked(suites, policies).await;
+    let environment = super::report::environment(
+        engine.client.server(),
+        args.context.as_deref(),
+        args.sandbox,
+        &suites,
+    );
+    let mut report = engine.run_checked(suites, policies).await;
+    report.environment = Some(environment);
     signals.abort();
     let left = &report.restore.left_behind;
     let (status, message) = if args.no_restore {
@@ -382,6 +445,25 @@ async fn run_async(args: RunArgs, planned: Vec<(Suite, AiPlan)>) -> i32 {
             code = code.max(exit::TEST_FAILED);
         }
     }
+    if let Some(path) = &args.metrics.metrics_file {
+        if let Err(e) = crate::report::metrics::write_metrics_file(path, &report) {
+            eprintln!("error: writing metrics file {}: {e}", path.display());
+            code = code.max(exit::TEST_FAILED);
+        }
+    }
+    if let Some(url) = &args.metrics.pushgateway {
+        // The run's verdict stands whatever happens to its metrics.
+        let client = crate::probe::http::client();
+        if let Err(e) = crate::report::metrics::push(&client, url, &report).await {
+            eprintln!("warning: metrics not pushed: {e}");
+        }
+    }
+    if let Some(path) = &args.report_html {
+        if let Err(e) = write_file(path, &crate::report::html::run_html(&report)) {
+            eprintln!("error: writing HTML report {}: {e}", path.display());
+            code = code.max(exit::TEST_FAILED);
+        }
+    }
     conn.close().await;
     code
 }
@@ -435,7 +517,7 @@ fn apply_partition(
     out
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -486,4 +568,68 @@ pub async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Every permission the run needs, checked with SelfSubjectAccessReview.
+/// Err(exit code) when one is denied: every missing one is printed with
+/// why it is needed, and nothing has changed.
+async fn permission_preflight(
+    engine: &Engine,
+    suites: &[Suite],
+    checks: &[crate::guard::Preflight],
+    args: &RunArgs,
+) -> Result<(), i32> {
+    use crate::guard::permissions::{required, review, Access, Need};
+    let mut needs: Vec<Need> = Vec::new();
+    for (suite, check) in suites.iter().zip(checks) {
+        for n in required(
+            &engine.client,
+            suite,
+            &check.policy,
+            &args.vars,
+            &args.scenarios,
+        )
+        .await
+        {
+            if !needs.iter().any(|m| {
+                (&m.verb, &m.group, &m.resource, &m.namespace)
+                    == (&n.verb, &n.group, &n.resource, &n.namespace)
+            }) {
+                needs.push(n);
+            }
+        }
+    }
+    let answers = review(&engine.client, &needs).await;
+    let denied: Vec<&Need> = needs
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| **a == Access::Denied)
+        .map(|(n, _)| n)
+        .collect();
+    if !denied.is_empty() {
+        eprintln!(
+            "error: these credentials cannot run the suite (or undo it); nothing was changed. Missing {} permission(s):",
+            denied.len()
+        );
+        for n in &denied {
+            eprintln!("  {}: {}", n.describe(), n.why);
+        }
+        eprintln!(
+            "hint: bind the Role that `heatcheck plan {}` prints to this identity",
+            args.suites
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        return Err(exit::INVALID);
+    }
+    let unknown = answers.iter().filter(|a| **a == Access::Unknown).count();
+    if unknown > 0 {
+        eprintln!(
+            "warning: {unknown} of {} permission(s) could not be checked (the API server did not answer SelfSubjectAccessReview); running anyway",
+            needs.len()
+        );
+    }
+    Ok(())
 }

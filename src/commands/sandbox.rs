@@ -15,6 +15,7 @@ pub fn sandbox(
     manifests: &[PathBuf],
     port: u16,
     users: &[String],
+    metrics_port: u16,
     faults: Option<FaultSpec>,
 ) -> i32 {
     if let Some(bad) = users
@@ -29,6 +30,7 @@ pub fn sandbox(
         let sb = match Sandbox::start(SandboxOptions {
             port,
             users: users.to_vec(),
+            metrics_port: Some(metrics_port),
             ..Default::default()
         })
         .await
@@ -45,6 +47,9 @@ pub fn sandbox(
             return exit::INVALID;
         }
         println!("api {}", sb.url());
+        if let Some(url) = sb.metrics_url() {
+            println!("metrics URL {url}");
+        }
         println!(
             "kubeconfig {} (context heatcheck-sandbox)",
             kubeconfig.display()

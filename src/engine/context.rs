@@ -27,6 +27,8 @@ pub struct SuiteContext {
     pub policy: Arc<EffectivePolicy>,
     /// When the whole run must end (`policy.maxRunDuration`), if it must.
     pub run_deadline: Option<std::time::Instant>,
+    /// Where `promql` checks query (None: no URL set; they were taken out of the suite).
+    pub prometheus: Option<Arc<crate::probe::promql::Prometheus>>,
 }
 
 /// Why a step or check stopped early.

@@ -22,6 +22,64 @@ fn step(index: usize, name: &str, started_ms: u64, dur: u64, outcome: Outcome) -
     }
 }
 
+/// A probe over the sample scenario: healthy, then failing while v2 is gone.
+fn sample_probe() -> ProbeStats {
+    let bucket = |sec: u64, count: u64, ok: u64, p50: u64, p99: u64| ProbeBucket {
+        start_ms: sec * 1000,
+        count,
+        ok,
+        p50: ms(p50),
+        p99: ms(p99),
+        max: ms(p99 + 5),
+    };
+    ProbeStats {
+        name: "shop availability".into(),
+        mode: "continuous".into(),
+        every: ms(250),
+        started_ms: 0,
+        count: 24,
+        failures: 3,
+        success_rate: 0.875,
+        p50: ms(4),
+        p95: ms(900),
+        p99: ms(1800),
+        max: ms(1805),
+        send_lateness_p99: ms(1),
+        outages: vec![OutageWindow {
+            start_ms: 2000,
+            end_ms: 2750,
+            duration: ms(750),
+            failures: 3,
+        }],
+        buckets: vec![
+            bucket(0, 4, 4, 3, 5),
+            bucket(1, 4, 4, 4, 6),
+            bucket(2, 4, 1, 900, 1800),
+            bucket(3, 4, 4, 5, 9),
+            bucket(4, 4, 4, 4, 7),
+            bucket(5, 4, 4, 3, 6),
+        ],
+        failed_samples: vec![
+            FailedSample {
+                at_ms: 2000,
+                latency: ms(1800),
+                not_sent: false,
+            },
+            FailedSample {
+                at_ms: 2250,
+                latency: ms(1550),
+                not_sent: false,
+            },
+            FailedSample {
+                at_ms: 2500,
+                latency: ms(0),
+                not_sent: true,
+            },
+        ],
+        failed_samples_dropped: 0,
+    }
+}
+
 pub fn sample_run() -> RunReport {
     let fixtures = CaseReport {
         name: "fixtures".into(),
@@ -36,6 +94,9 @@ pub fn sample_run() -> RunReport {
         origin: None,
         probes: vec![],
         failed_attempts: vec![],
+        started_at: None,
+        faults: vec![],
+        notes: vec![],
     };
     let steady = CaseReport {
         name: "shop served by v1".into(),
@@ -51,12 +112,16 @@ pub fn sample_run() -> RunReport {
             detail: None,
             attempts: 2,
             duration: ms(1150),
+            at_ms: Some(1150),
         }],
         metrics: vec![],
         remediation: vec![],
         origin: Some("suite".into()),
         probes: vec![],
         failed_attempts: vec![],
+        started_at: None,
+        faults: vec![],
+        notes: vec![],
     };
     let detail = "request GET http://shop/ -> 503\n\
         body: <html>\"Service Unavailable\" & 'retry'</html>\n\
@@ -106,11 +171,24 @@ pub fn sample_run() -> RunReport {
             detail: Some(detail.into()),
             attempts: 40,
             duration: ms(3300),
+            at_ms: Some(6200),
         }],
         metrics: vec!["error rate 30.0% (12/40)".into(), "p99 latency 1.8s".into()],
         remediation: vec!["Add a retry policy with `retryOn: 5xx` to the HTTPRoute".into()],
         origin: Some("lock".into()),
-        probes: vec![],
+        probes: vec![sample_probe()],
+        started_at: Some(Utc.with_ymd_and_hms(2026, 11, 3, 8, 0, 2).unwrap()),
+        faults: vec![FaultSpan {
+            step: 1,
+            name: "podKill on app=backend-v2 (100%)".into(),
+            injected_ms: 700,
+            recovered_ms: Some(6100),
+        }],
+        notes: vec![GameNote {
+            at_ms: 2500,
+            kind: NoteKind::Note,
+            text: "dashboards show 503s from v2 <b>only</b>".into(),
+        }],
         failed_attempts: vec![],
     };
     let skipped = CaseReport {
@@ -128,6 +206,9 @@ pub fn sample_run() -> RunReport {
         origin: Some("lock".into()),
         probes: vec![],
         failed_attempts: vec![],
+        started_at: None,
+        faults: vec![],
+        notes: vec![],
     };
     let payments_fixtures = CaseReport {
         duration: ms(300),
@@ -141,6 +222,17 @@ pub fn sample_run() -> RunReport {
         ..fixtures.clone()
     };
     RunReport {
+        environment: Some(RunEnvironment {
+            heatcheck_version: "0.1.0".into(),
+            cluster_server: "https://127.0.0.1:6443".into(),
+            context: Some("staging".into()),
+            suites: vec![SuiteSource {
+                name: "shop-canary".into(),
+                file: "suites/shop.yaml".into(),
+                sha256: "ab".repeat(32),
+                lock_sha256: None,
+            }],
+        }),
         run_id: "run-20261103-0800".into(),
         started_at: Utc.with_ymd_and_hms(2026, 11, 3, 8, 0, 0).unwrap(),
         duration: ms(12_500),
@@ -171,6 +263,7 @@ pub fn sample_run() -> RunReport {
             ],
             left_behind: vec!["NetworkPolicy shop/deny-v2".into()],
             errors: vec!["delete NetworkPolicy shop/deny-v2: 403 Forbidden".into()],
+            ..Default::default()
         },
     }
 }

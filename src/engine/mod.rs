@@ -5,6 +5,7 @@ pub mod event;
 pub mod fault;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod gate;
 pub mod journal;
 pub mod model;
 pub mod partition;

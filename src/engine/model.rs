@@ -20,6 +20,33 @@ pub struct RunReport {
     pub suites: Vec<SuiteReport>,
     pub exit_code: i32,
     pub restore: RestoreSummary,
+    /// Where and with what the run happened (filled in by the command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<RunEnvironment>,
+}
+
+/// The cluster, the heatcheck version and the exact suite files of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEnvironment {
+    pub heatcheck_version: String,
+    /// API server URL (never credentials).
+    pub cluster_server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub suites: Vec<SuiteSource>,
+}
+
+/// A suite file and its lockfile, by content hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuiteSource {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_sha256: Option<String>,
 }
 
 /// One suite file.
@@ -99,6 +126,48 @@ pub struct CaseReport {
     /// the last attempt. Passed with failed attempts is a flaky verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_attempts: Vec<CaseReport>,
+    /// Wall-clock start: the origin of every `...Ms` offset of the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// Faults, from injected to recovered (scenarios only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpan>,
+    /// Game-day notes, skips and pauses (`run --interactive` / `--pause-on-failure`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<GameNote>,
+}
+
+/// What the operator did during a game day, at `atMs` from the case start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GameNote {
+    pub at_ms: u64,
+    pub kind: NoteKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NoteKind {
+    Note,
+    Skip,
+    Pause,
+    Abort,
+}
+
+/// One fault step's chaos: in place from `injectedMs` until `recoveredMs`
+/// (its duration ran out or the scenario's restore removed it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultSpan {
+    /// Index of the fault step in the case.
+    pub step: usize,
+    /// e.g. "networkDelay on app=infra-backend-v1 (50%, 1s)"
+    pub name: String,
+    pub injected_ms: u64,
+    /// None: still in place when the report was written (e.g. --no-restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_ms: Option<u64>,
 }
 
 impl CaseReport {
@@ -199,6 +268,9 @@ pub struct AssertionRecord {
     pub attempts: u32,
     #[serde(rename = "durationSeconds", with = "secs")]
     pub duration: Duration,
+    /// When the verdict was known, from the case start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 /// One probe over one scenario. Latencies are measured from each request's
@@ -233,6 +305,49 @@ pub struct ProbeStats {
     /// Runs of consecutive failures, at the probe interval's resolution.
     #[serde(default)]
     pub outages: Vec<OutageWindow>,
+    /// Sends per second of intended send time, for timelines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<ProbeBucket>,
+    /// Every failed send, up to [`MAX_FAILED_SAMPLES`]; the rest are counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_samples: Vec<FailedSample>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_samples_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Failed sends kept per probe and case: a 30-minute game day at 50 req/s
+/// failing throughout stays near 300 KB of JSON.
+pub const MAX_FAILED_SAMPLES: usize = 5000;
+
+/// One second of a probe: sends intended in `[startMs, startMs + 1000)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeBucket {
+    pub start_ms: u64,
+    pub count: u64,
+    pub ok: u64,
+    #[serde(rename = "p50Seconds", with = "secs")]
+    pub p50: Duration,
+    #[serde(rename = "p99Seconds", with = "secs")]
+    pub p99: Duration,
+    #[serde(rename = "maxSeconds", with = "secs")]
+    pub max: Duration,
+}
+
+/// A failed send: when it was due (from the case start) and how long it took
+/// to fail (zero when it was refused at the in-flight cap, never sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedSample {
+    pub at_ms: u64,
+    #[serde(rename = "latencySeconds", with = "secs")]
+    pub latency: Duration,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_sent: bool,
 }
 
 impl ProbeStats {
@@ -271,6 +386,39 @@ pub struct RestoreSummary {
     pub left_behind: Vec<String>,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// Objects that are back but are not the same objects: recreated with a
+    /// new uid and creationTimestamp.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_changed: Vec<IdentityChange>,
+    /// Route conflicts (Gateway API precedence) won by another route after
+    /// restore than before the scenario.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub precedence_changed: Vec<RoutePrecedenceChange>,
+}
+
+/// An object restore could not give back its identity: it was recreated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityChange {
+    pub suite: String,
+    /// The scenario whose restore found it.
+    pub case: String,
+    /// `Kind ns/name`.
+    pub object: String,
+    pub uid_before: String,
+    pub uid_after: String,
+    pub created_before: String,
+    pub created_after: String,
+}
+
+/// A conflicting route match whose winner changed (see crate::route_precedence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePrecedenceChange {
+    pub suite: String,
+    pub case: String,
+    #[serde(flatten)]
+    pub change: crate::route_precedence::PrecedenceChange,
 }
 
 impl RestoreSummary {

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::journal::{Entry, Journal, Prior};
+use super::model::{IdentityChange, RoutePrecedenceChange};
 use crate::cluster::{ClusterClient, ClusterError};
 
 /// What a restore did, and what it could not do.
@@ -16,6 +17,9 @@ pub struct RestoreOutcome {
     pub restored: Vec<String>,
     pub left_behind: Vec<String>,
     pub errors: Vec<String>,
+    /// Objects back under a new identity (suite and case are filled by the caller).
+    pub identity_changed: Vec<IdentityChange>,
+    pub precedence_changed: Vec<RoutePrecedenceChange>,
 }
 
 impl RestoreOutcome {
@@ -27,6 +31,8 @@ impl RestoreOutcome {
         self.restored.extend(other.restored);
         self.left_behind.extend(other.left_behind);
         self.errors.extend(other.errors);
+        self.identity_changed.extend(other.identity_changed);
+        self.precedence_changed.extend(other.precedence_changed);
     }
 }
 
@@ -70,7 +76,9 @@ pub async fn restore_scope(
     opts: &RestoreOptions<'_>,
 ) -> RestoreOutcome {
     let mut out = RestoreOutcome::default();
-    for entry in journal.pending(scope) {
+    let pending = journal.pending(scope);
+    for entry in &pending {
+        let entry = entry.clone();
         let attempt = restore_with_conflicts(client, &entry, opts);
         let result = match tokio::time::timeout_at(opts.deadline, attempt).await {
             Ok(r) => r,
@@ -93,12 +101,59 @@ pub async fn restore_scope(
             }
         }
     }
+    for entry in &pending {
+        if let Some(change) = identity_change(client, entry).await {
+            if !out
+                .identity_changed
+                .iter()
+                .any(|c| c.object == change.object)
+            {
+                out.identity_changed.push(change);
+            }
+        }
+    }
     if out.errors.is_empty() {
         if let Err(e) = journal.mark_restored(scope) {
             out.errors.push(e.to_string());
         }
     }
     out
+}
+
+/// An object that existed before the scenario and exists after restore,
+/// but under another uid: deleted and recreated (by a step or by restore).
+/// Best effort: a failed read reports nothing.
+async fn identity_change(client: &ClusterClient, entry: &Entry) -> Option<IdentityChange> {
+    let Prior::Present { object } = &entry.prior else {
+        return None;
+    };
+    let r = client
+        .resolve(Some(&entry.api_version), &entry.kind)
+        .await
+        .ok()?;
+    let cur = client
+        .get(&r, entry.namespace.as_deref(), &entry.name)
+        .await
+        .ok()??;
+    let field = |o: &Value, f: &str| {
+        o.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (before, after) = (field(object, "uid"), field(&cur, "uid"));
+    if before.is_empty() || before == after {
+        return None;
+    }
+    Some(IdentityChange {
+        suite: String::new(),
+        case: String::new(),
+        object: entry.describe(),
+        uid_before: before,
+        uid_after: after,
+        created_before: field(object, "creationTimestamp"),
+        created_after: field(&cur, "creationTimestamp"),
+    })
 }
 
 /// Why an object is not back yet, when the cluster can tell (a deletion

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::sync::watch;
 
 use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
+use super::gate::{Decision, Gate, OperatorNote, StepPrompt};
 use super::journal::Journal;
 use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
 use super::runstate::RunDir;
@@ -17,13 +19,14 @@ use super::stop::StopWatch;
 use crate::cluster::ClusterClient;
 use crate::engine::event::{Event, LogLevel, Reporter};
 use crate::engine::model::{
-    AssertionRecord, CaseKind, CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport,
-    StepRecord, SuiteReport,
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, NoteKind, Outcome,
+    RestoreSummary, RoutePrecedenceChange, RunReport, StepRecord, SuiteReport,
 };
 use crate::exit;
 use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
 use crate::probe::continuous::ScenarioProbes;
+use crate::route_precedence;
 use crate::suite::{template_context, ApplyStep, Scenario, Step, StepAction, Suite, Templater};
 
 /// How a run behaves (from the command line).
@@ -48,6 +51,13 @@ pub struct RunOptions {
     pub retries: Option<u32>,
     /// `--jobs`: suites run at once (0 and 1: one after another).
     pub jobs: usize,
+    /// `--prometheus-url` / `HEATCHECK_PROMETHEUS_URL`, over each suite's `spec.prometheus.url`.
+    pub prometheus_url: Option<String>,
+    /// Game day: asked before each scenario step (`--interactive`).
+    pub gate: Gate,
+    pub interactive: bool,
+    /// On a failed check, wait on the gate before restoring.
+    pub pause_on_failure: bool,
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -71,6 +81,28 @@ impl Emitter {
             r.event(&e);
         }
     }
+}
+
+/// Takes `promql` assertions and stop conditions out (no Prometheus to ask); returns how many.
+fn strip_promql(suite: &mut Suite, locked: &mut [Scenario]) -> usize {
+    use crate::suite::{AssertionKind, StopCondition};
+    let is_promql = |a: &crate::suite::Assertion| matches!(a.kind, AssertionKind::Promql(_));
+    let mut n = 0;
+    let mut strip = |list: &mut Vec<crate::suite::Assertion>| {
+        let before = list.len();
+        list.retain(|a| !is_promql(a));
+        n += before - list.len();
+    };
+    strip(&mut suite.spec.steady_state);
+    for sc in suite.spec.scenarios.iter_mut().chain(locked.iter_mut()) {
+        strip(&mut sc.assertions);
+    }
+    let before = suite.spec.stop_conditions.len();
+    suite
+        .spec
+        .stop_conditions
+        .retain(|c| !matches!(c, StopCondition::Promql(_)));
+    n + before - suite.spec.stop_conditions.len()
 }
 
 pub fn new_run_id() -> String {
@@ -113,6 +145,49 @@ impl Engine {
             out.push(p);
         }
         Ok(out)
+    }
+
+    /// Before anything runs: every suite with promql checks and a Prometheus URL can reach
+    /// it (a trivial query). Err: (exit code, message): 2 for a bad configuration, 3 when
+    /// Prometheus cannot be reached or answers wrongly.
+    pub async fn reach_prometheus(
+        &self,
+        suites: &[(Suite, Vec<Scenario>)],
+    ) -> Result<(), (i32, String)> {
+        use crate::probe::promql::{uses_promql, PromError, Prometheus};
+        for (suite, locked) in suites {
+            if !uses_promql(suite, locked) {
+                continue;
+            }
+            let mut vars = template_context(suite, &self.run_id);
+            for (k, v) in &self.options.vars {
+                vars.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            let resolver = ClusterGatewayResolver {
+                client: self.client.clone(),
+                handle: tokio::runtime::Handle::current(),
+                timeout: suite.spec.defaults.timeout.0,
+            };
+            let templater = Templater::new(vars, Arc::new(resolver));
+            let name = &suite.metadata.name;
+            let prom = match Prometheus::from_suite(
+                suite,
+                self.options.prometheus_url.as_deref(),
+                &templater,
+            ) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => return Err((exit::INVALID, format!("suite {name}: {e}"))),
+            };
+            match prom.query("vector(1)").await {
+                Ok(_) => {}
+                Err(e @ PromError::Config(_)) => {
+                    return Err((exit::INVALID, format!("suite {name}: {e}")))
+                }
+                Err(e) => return Err((exit::UNREACHABLE, format!("suite {name}: {e}"))),
+            }
+        }
+        Ok(())
     }
 
     /// Checks every suite against its policy, then runs them; any violation
@@ -292,11 +367,7 @@ impl Engine {
         }
         let aborted = aborted.into_inner();
         let failed = failed.into_inner();
-        let summary = RestoreSummary {
-            restored: restore_total.restored.clone(),
-            left_behind: restore_total.left_behind.clone(),
-            errors: restore_total.errors.clone(),
-        };
+        let summary = summary_of(&restore_total);
         let code = if !summary.is_clean() && !self.options.no_restore {
             exit::RESTORE_FAILED
         } else if aborted {
@@ -324,6 +395,7 @@ impl Engine {
             suites,
             exit_code,
             restore,
+            environment: None,
         };
         self.emitter.emit(Event::RunFinished {
             report: report.clone(),
@@ -347,10 +419,19 @@ impl Engine {
             handle: tokio::runtime::Handle::current(),
             timeout: suite.spec.defaults.timeout.0,
         };
+        let templater = Templater::new(vars, Arc::new(resolver));
+        let prometheus = crate::probe::promql::Prometheus::from_suite(
+            &suite,
+            self.options.prometheus_url.as_deref(),
+            &templater,
+        )
+        .map_err(|e| e.to_string())?
+        .map(Arc::new);
         Ok(SuiteContext {
             client: self.client.clone(),
             journal: journal.clone(),
-            templater: Arc::new(Templater::new(vars, Arc::new(resolver))),
+            templater: Arc::new(templater),
+            prometheus,
             suite,
             run_id: self.run_id.clone(),
             http: crate::probe::http::client(),
@@ -369,6 +450,22 @@ impl Engine {
         run_deadline: Option<Instant>,
     ) -> (SuiteReport, RestoreOutcome, bool) {
         let started = Instant::now();
+        let (mut suite, mut locked) = (suite, locked);
+        if crate::probe::promql::effective_url(&suite, self.options.prometheus_url.as_deref())
+            .is_none()
+        {
+            let skipped = strip_promql(&mut suite, &mut locked);
+            if skipped > 0 {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "suite {}: {skipped} promql check(s) skipped: no Prometheus URL ({})",
+                        suite.metadata.name,
+                        crate::probe::promql::URL_SOURCES
+                    ),
+                });
+            }
+        }
         let name = suite.metadata.name.clone();
         let file = suite.source.path.display().to_string();
         let own = suite
@@ -512,7 +609,11 @@ impl Engine {
                     suite: name.clone(),
                     entries: pending.len(),
                 });
-                let r = self.restore(journal, &fixtures_scope).await;
+                let mut r = self.restore(journal, &fixtures_scope).await;
+                for c in &mut r.identity_changed {
+                    c.suite = name.clone();
+                    c.case = "fixtures".into();
+                }
                 self.emitter.emit(Event::RestoreFinished {
                     suite: name.clone(),
                     summary: summary_of(&r),
@@ -539,6 +640,33 @@ impl Engine {
             report: report.clone(),
         });
         (report, restore, aborted)
+    }
+
+    /// What restore could not give back: objects recreated under a new
+    /// identity, and route conflicts another route now wins. Reporters show
+    /// each as a warning (RestoreFinished and the run's restore summary).
+    async fn restore_honesty(
+        &self,
+        ctx: &SuiteContext,
+        case: &str,
+        routes_before: Option<&[route_precedence::Conflict]>,
+        restore: &mut RestoreOutcome,
+    ) {
+        let suite = ctx.suite.metadata.name.clone();
+        for c in &mut restore.identity_changed {
+            c.suite = suite.clone();
+            c.case = case.to_string();
+        }
+        let (Some(before), Some(after)) = (routes_before, route_conflicts(ctx).await) else {
+            return;
+        };
+        for change in route_precedence::changes(before, &after) {
+            restore.precedence_changed.push(RoutePrecedenceChange {
+                suite: suite.clone(),
+                case: case.to_string(),
+                change,
+            });
+        }
     }
 
     /// Restores one scope within the restore deadline. Each thing restored
@@ -572,6 +700,7 @@ impl Engine {
 
     async fn steady_case(&self, ctx: &SuiteContext, a: &crate::suite::Assertion) -> CaseOutcome {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let name = a.display_name();
         let suite = ctx.suite.metadata.name.clone();
         self.emitter.emit(Event::CaseStarted {
@@ -581,7 +710,8 @@ impl Engine {
             steps: 0,
         });
         let (status, records, aborted) = match check_assertion(ctx, a, "").await {
-            Ok(rec) => {
+            Ok(mut rec) => {
+                rec.at_ms = Some(started.elapsed().as_millis() as u64);
                 self.emitter.emit(Event::AssertionFinished {
                     suite: suite.clone(),
                     case: name.clone(),
@@ -612,6 +742,9 @@ impl Engine {
             origin: Some("suite".into()),
             probes: vec![],
             failed_attempts: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
+            notes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -631,6 +764,7 @@ impl Engine {
         steps: &[Step],
     ) -> CaseOutcome {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let suite = ctx.suite.metadata.name.clone();
         self.emitter.emit(Event::CaseStarted {
             suite: suite.clone(),
@@ -638,7 +772,9 @@ impl Engine {
             kind,
             steps: steps.len(),
         });
-        let (records, error) = self.run_steps(ctx, scope, name, steps, started, None).await;
+        let (records, error) = self
+            .run_steps(ctx, scope, name, steps, started, None, &mut Vec::new())
+            .await;
         let aborted = matches!(error, Some(StepError::Aborted));
         let status = match &error {
             None => CaseStatus::Passed,
@@ -657,6 +793,9 @@ impl Engine {
             origin: Some("suite".into()),
             probes: vec![],
             failed_attempts: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
+            notes: vec![],
         };
         self.emitter.emit(Event::CaseFinished {
             suite,
@@ -665,6 +804,8 @@ impl Engine {
         CaseOutcome { report, aborted }
     }
 
+    // The scenario-only parts (probes, operator notes) ride along as arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn run_steps(
         &self,
         ctx: &SuiteContext,
@@ -673,6 +814,7 @@ impl Engine {
         steps: &[Step],
         case_started: Instant,
         mut probes: Option<&mut ScenarioProbes>,
+        notes: &mut Vec<OperatorNote>,
     ) -> (Vec<StepRecord>, Option<StepError>) {
         let suite = ctx.suite.metadata.name.clone();
         let mut records = Vec::new();
@@ -680,11 +822,44 @@ impl Engine {
         for (i, step) in steps.iter().enumerate() {
             let t0 = Instant::now();
             let started_ms = case_started.elapsed().as_millis() as u64;
+            // Game day: the operator decides on each scenario step first.
+            let decision = match (
+                &self.options.gate.0,
+                probes.is_some() && self.options.interactive,
+            ) {
+                (Some(gate), true) if error.is_none() && !ctx.is_cancelled() => {
+                    let name = step.display_name();
+                    let prompt = StepPrompt {
+                        suite: &suite,
+                        case,
+                        index: i,
+                        total: steps.len(),
+                        name: &name,
+                    };
+                    let (d, typed) = tokio::task::block_in_place(|| gate.before_step(&prompt));
+                    notes.extend(typed);
+                    d
+                }
+                _ => Decision::Run,
+            };
             let (outcome, message) = if error.is_some() {
                 (Outcome::Skipped, None)
             } else if ctx.is_cancelled() {
                 error = Some(StepError::Aborted);
                 (Outcome::Skipped, Some("aborted".into()))
+            } else if decision == Decision::Skip {
+                notes.push(OperatorNote::new(
+                    NoteKind::Skip,
+                    format!("skipped step {}: {}", i + 1, step.display_name()),
+                ));
+                (Outcome::Skipped, Some("skipped by the operator".into()))
+            } else if decision == Decision::Abort {
+                notes.push(OperatorNote::new(
+                    NoteKind::Abort,
+                    format!("aborted before step {}", i + 1),
+                ));
+                error = Some(StepError::Aborted);
+                (Outcome::Skipped, Some("aborted by the operator".into()))
             } else {
                 match run_step(ctx, scope, step, i).await {
                     Ok(note) => {
@@ -733,11 +908,13 @@ impl Engine {
         case: &str,
         list: &[crate::suite::Assertion],
         prefix: &str,
+        case_started: Instant,
         out: &mut Vec<AssertionRecord>,
     ) -> bool {
         for a in list {
             match check_assertion(ctx, a, prefix).await {
-                Ok(rec) => {
+                Ok(mut rec) => {
+                    rec.at_ms = Some(case_started.elapsed().as_millis() as u64);
                     self.emitter.emit(Event::AssertionFinished {
                         suite: ctx.suite.metadata.name.clone(),
                         case: case.to_string(),
@@ -758,6 +935,7 @@ impl Engine {
         origin: &str,
     ) -> (CaseOutcome, RestoreOutcome) {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let suite = ctx.suite.metadata.name.clone();
         let scope = format!("scenario:{suite}/{}", sc.name);
         self.emitter.emit(Event::CaseStarted {
@@ -772,20 +950,54 @@ impl Engine {
         let stop = StopWatch::start(ctx, probes.live(), started);
         let outer = ctx;
         let ctx = stop.context();
+        // Who wins each conflicting route match now, to compare after restore.
+        let routes_before = route_conflicts(outer).await;
         probes.run_before().await;
         probes.start_continuous();
+        let mut operator = Vec::new();
         let (steps, step_error) = self
-            .run_steps(ctx, &scope, &sc.name, &sc.steps, started, Some(&mut probes))
+            .run_steps(
+                ctx,
+                &scope,
+                &sc.name,
+                &sc.steps,
+                started,
+                Some(&mut probes),
+                &mut operator,
+            )
             .await;
         let mut aborted = matches!(step_error, Some(StepError::Aborted));
         let mut assertions: Vec<AssertionRecord> = Vec::new();
         if step_error.is_none() {
             aborted |= self
-                .check_all(ctx, &sc.name, &sc.assertions, "", &mut assertions)
+                .check_all(ctx, &sc.name, &sc.assertions, "", started, &mut assertions)
                 .await;
         }
         if !aborted && !ctx.is_cancelled() {
             probes.run_after().await;
+        }
+        // --pause-on-failure: the team inspects the cluster before it is put back.
+        let failed = step_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, StepError::Aborted))
+            || assertions.iter().any(|a| !a.passed);
+        if let (Some(gate), true, false) = (
+            &self.options.gate.0,
+            self.options.pause_on_failure && failed,
+            aborted,
+        ) {
+            let message = assertions
+                .iter()
+                .find(|a| !a.passed)
+                .map(|a| format!("{}: {}", a.name, a.message))
+                .or_else(|| step_error.as_ref().map(|e| e.to_string()))
+                .unwrap_or_default();
+            operator.push(OperatorNote::new(
+                NoteKind::Pause,
+                format!("paused before restore: {message}"),
+            ));
+            let typed = tokio::task::block_in_place(|| gate.on_failure(&suite, &sc.name, &message));
+            operator.extend(typed);
         }
         probes.stop();
         let tripped = stop.finish();
@@ -801,14 +1013,23 @@ impl Engine {
                     entries: pending.len(),
                 });
                 restore = self.restore(&ctx.journal, &scope).await;
+                self.restore_honesty(ctx, &sc.name, routes_before.as_deref(), &mut restore)
+                    .await;
                 self.emitter.emit(Event::RestoreFinished {
                     suite: suite.clone(),
                     summary: summary_of(&restore),
                 });
             }
         }
+        // A fault ends when its duration runs out or the restore removes it.
+        let restored_ms = (!self.options.no_restore).then(|| started.elapsed().as_millis() as u64);
+        let faults = fault_spans(&sc.steps, &steps, restored_ms);
         // Outstanding probe requests finished while restore ran.
-        let (probe_stats, probe_records) = probes.finish().await;
+        let (probe_stats, mut probe_records) = probes.finish().await;
+        let probes_done = started.elapsed().as_millis() as u64;
+        for rec in &mut probe_records {
+            rec.at_ms = Some(probes_done);
+        }
         for rec in &probe_records {
             self.emitter.emit(Event::AssertionFinished {
                 suite: suite.clone(),
@@ -825,6 +1046,7 @@ impl Engine {
                     &sc.name,
                     steady,
                     "steady state after: ",
+                    started,
                     &mut assertions,
                 )
                 .await;
@@ -879,8 +1101,45 @@ impl Engine {
         report.origin = Some(origin.into());
         report.probes = probe_stats;
         // CaseFinished is the caller's: after any retries, with every attempt.
+        report.started_at = Some(started_at);
+        report.faults = faults;
+        report.notes = operator.iter().map(|n| n.to_game_note(started)).collect();
         (CaseOutcome { report, aborted }, restore)
     }
+}
+
+/// The chaos of each fault step that ran: injected when the step finished
+/// (it waits for the injection), recovered at the earlier of its duration's
+/// end and the scenario's restore.
+fn fault_spans(steps: &[Step], records: &[StepRecord], restored_ms: Option<u64>) -> Vec<FaultSpan> {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .filter_map(|r| {
+            let StepAction::Fault(f) = &steps.get(r.index)?.action else {
+                return None;
+            };
+            let injected_ms = r.started_ms + r.duration.as_millis() as u64;
+            let ends = injected_ms + f.duration.0.as_millis() as u64;
+            let mut name = format!(
+                "{} on {} ({}%",
+                f.fault_type.as_str(),
+                f.selector,
+                f.percent
+            );
+            if let Some(l) = f.latency {
+                name.push_str(&format!(", {}", crate::suite::format_duration(l.0)));
+            }
+            name.push(')');
+            Some(FaultSpan {
+                step: r.index,
+                name,
+                injected_ms,
+                // Without a restore (--no-restore) the chaos still ends with its duration.
+                recovered_ms: Some(restored_ms.map_or(ends, |r| r.min(ends)).max(injected_ms)),
+            })
+        })
+        .collect()
 }
 
 /// `target.createNamespace`: the namespace is the first fixture (and so the last thing removed).
@@ -946,6 +1205,9 @@ fn scenario_report(
         origin: Some("suite".into()),
         probes: vec![],
         failed_attempts: vec![],
+        started_at: None,
+        faults: vec![],
+        notes: vec![],
     }
 }
 
@@ -1017,5 +1279,41 @@ fn summary_of(r: &RestoreOutcome) -> RestoreSummary {
         restored: r.restored.clone(),
         left_behind: r.left_behind.clone(),
         errors: r.errors.clone(),
+        identity_changed: r.identity_changed.clone(),
+        precedence_changed: r.precedence_changed.clone(),
     }
+}
+
+/// Route kinds whose conflicts Gateway API precedence decides.
+const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute"];
+
+/// The conflicting route matches in the namespaces the suite may change,
+/// and who wins each. None when routes cannot be listed (no Gateway API,
+/// no permission): there is then nothing to compare.
+async fn route_conflicts(ctx: &SuiteContext) -> Option<Vec<route_precedence::Conflict>> {
+    let mut routes = Vec::new();
+    let mut served = false;
+    for kind in ROUTE_KINDS {
+        let Ok(r) = ctx
+            .client
+            .resolve(Some("gateway.networking.k8s.io/v1"), kind)
+            .await
+        else {
+            continue;
+        };
+        served = true;
+        for ns in &ctx.policy.allow_namespaces {
+            match ctx.client.list(&r, Some(ns), None).await {
+                Ok(items) => routes.extend(items.into_iter().map(|mut o| {
+                    o["kind"] = Value::String(kind.to_string());
+                    o
+                })),
+                Err(e) => {
+                    tracing::debug!("route precedence: cannot list {kind} in {ns}: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+    served.then(|| route_precedence::conflicts(&routes))
 }

@@ -327,6 +327,10 @@ async fn delete(
                     .into());
                 }
                 let matched = ctx.client.list(&r, ns.as_deref(), Some(&sel)).await?;
+                let all = ctx.client.list(&r, ns.as_deref(), None).await?.len();
+                if !ctx.policy.allows_every_pod() {
+                    guard::refuse_match_all(r.kind(), &sel, matched.len(), all)?;
+                }
                 // The blast radius is checked on what the selector matches now.
                 if let Some(ns) = ns.as_deref() {
                     let blast = if guard::kinds::is_pod(r.kind()) {

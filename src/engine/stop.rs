@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::context::SuiteContext;
 use crate::probe::continuous::LiveProbes;
 use crate::probe::stats::fmt_rate;
-use crate::suite::{format_duration, Matcher, ResourceStop, StopCondition};
+use crate::suite::{format_duration, Matcher, PromqlStop, ResourceStop, StopCondition};
 
 /// A condition as watched: what trips it and how the reason reads.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +29,7 @@ enum Watched {
         window: Duration,
     },
     Resource(ResourceStop),
+    Promql(PromqlStop),
 }
 
 fn watched(ctx: &SuiteContext) -> Vec<Watched> {
@@ -50,6 +51,7 @@ fn watched(ctx: &SuiteContext) -> Vec<Watched> {
                 window: success_rate.for_duration.0,
             },
             StopCondition::Resource(r) => Watched::Resource(r.clone()),
+            StopCondition::Promql(q) => Watched::Promql(q.clone()),
         })
         .collect();
     if let Some(d) = spec.policy.as_ref().and_then(|p| p.max_duration) {
@@ -106,6 +108,62 @@ async fn check_resource(ctx: &SuiteContext, r: &ResourceStop) -> Option<String> 
     let obj = ctx.client.get(&res, ns.as_deref(), &name).await.ok()??;
     let named = ResourceStop { name, ..r.clone() };
     resource_reason(&named, ns.as_deref(), &obj)
+}
+
+/// How often a promql stop condition queries (at most): Prometheus scrapes every few
+/// seconds, so querying faster only repeats the same answer.
+const PROMQL_EVERY: Duration = Duration::from_secs(1);
+
+/// A promql condition's state between evaluations: since when it holds, when it last ran.
+#[derive(Default)]
+struct PromqlState {
+    holds_since: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// Evaluates a promql stop condition; Some(reason) once it has held for the whole window.
+/// A query that fails does not trip (and resets the window): the run goes on.
+async fn check_promql(
+    ctx: &SuiteContext,
+    q: &PromqlStop,
+    state: &mut PromqlState,
+) -> Option<String> {
+    let now = Instant::now();
+    if state
+        .last
+        .is_some_and(|t| now.duration_since(t) < PROMQL_EVERY)
+    {
+        return None;
+    }
+    state.last = Some(now);
+    let prom = ctx.prometheus.as_ref()?;
+    let query = ctx.templater.render(&q.query).ok()?;
+    let samples = match prom.query(&query).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("promql stop condition: {e}");
+            state.holds_since = None;
+            return None;
+        }
+    };
+    let Some(hit) = crate::probe::promql::crossing(&samples, q.above, q.below) else {
+        state.holds_since = None;
+        return None;
+    };
+    let since = *state.holds_since.get_or_insert(now);
+    if now.duration_since(since) < q.for_duration.0 {
+        return None;
+    }
+    let (word, limit) = match (q.above, q.below) {
+        (Some(a), _) => ("above", a),
+        (None, b) => ("below", b.unwrap_or_default()),
+    };
+    Some(format!(
+        "promql {query}: {} = {} {word} {limit} for {}",
+        hit.series(),
+        hit.value,
+        format_duration(q.for_duration.0)
+    ))
 }
 
 /// Watches one scenario. `context()` is the scenario's context: its
@@ -206,6 +264,7 @@ async fn watch_loop(
             (at, limit, "policy maxRunDuration")
         }))
         .min_by_key(|(at, _, _)| *at);
+    let mut promql: Vec<PromqlState> = conditions.iter().map(|_| PromqlState::default()).collect();
     let mut tick = tokio::time::interval(ctx.interval().max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -223,12 +282,13 @@ async fn watch_loop(
                 return format!("scenario ran longer than {source} {}", format_duration(limit));
             }
             _ = tick.tick() => {
-                for c in conditions {
+                for (c, state) in conditions.iter().zip(promql.iter_mut()) {
                     let why = match c {
                         Watched::Probe { name, below, window } => {
                             probe_reason(name, *below, *window, live)
                         }
                         Watched::Resource(r) => check_resource(ctx, r).await,
+                        Watched::Promql(q) => check_promql(ctx, q, state).await,
                         Watched::MaxDuration { .. } => None,
                     };
                     if let Some(why) = why {

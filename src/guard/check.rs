@@ -7,7 +7,12 @@ use super::policy::EffectivePolicy;
 use super::touch::{static_templater, touches, Touch};
 use super::verbs::step_verbs;
 use super::violation::{Rule, Violation};
-use crate::suite::{format_duration, Scenario, Step, StepAction, Suite, Templater};
+use serde_json::Value;
+
+use crate::suite::{
+    format_duration, template_context, GatewayResolver, Scenario, Step, StepAction, Suite,
+    Templater,
+};
 
 /// Name under which fixture violations are reported.
 pub const FIXTURES: &str = "fixtures";
@@ -17,6 +22,43 @@ pub struct Checker<'a> {
     policy: &'a EffectivePolicy,
     suite: &'a Suite,
     templater: Templater,
+    /// Every variable the suite defines, each allowlisted `env` name set
+    /// (unset ones too): a render error here is a variable nobody defines.
+    names: Templater,
+}
+
+/// Gateway URLs are placeholders for the variable check.
+struct AnyGateway;
+
+impl GatewayResolver for AnyGateway {
+    fn gateway_url(&self, _: &str, name: &str) -> Result<String, String> {
+        Ok(format!("http://{name}.gateway.invalid"))
+    }
+}
+
+fn names_templater(suite: &Suite, vars: &[(String, String)]) -> Templater {
+    let mut ctx = template_context(suite, "check");
+    let env: serde_json::Map<String, Value> = suite
+        .spec
+        .env
+        .iter()
+        .map(|n| (n.clone(), Value::String("x".into())))
+        .collect();
+    ctx.insert("env".into(), Value::Object(env));
+    for (k, v) in vars {
+        ctx.insert(k.clone(), Value::String(v.clone()));
+    }
+    Templater::new(ctx, std::sync::Arc::new(AnyGateway))
+}
+
+/// Every string (and manifest file text) of a step or assertion, to render.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.contains("{{") => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
 }
 
 /// Checks one scenario with the suite's own vars (see [`Checker`] for `--var`).
@@ -31,6 +73,7 @@ impl<'a> Checker<'a> {
             policy,
             suite,
             templater: static_templater(suite, "plan", vars),
+            names: names_templater(suite, vars),
         }
     }
 
@@ -39,7 +82,55 @@ impl<'a> Checker<'a> {
     }
 
     pub fn scenario(&self, sc: &Scenario) -> Vec<Violation> {
-        self.steps(&sc.name, &sc.steps, false)
+        let mut out = self.steps(&sc.name, &sc.steps, false);
+        for a in &sc.assertions {
+            for var in self.undefined_variables(&serde_json::to_value(a).unwrap_or_default()) {
+                out.push(Violation {
+                    scenario: sc.name.clone(),
+                    step: None,
+                    step_name: None,
+                    rule: Rule::Template,
+                    what: format!("assertion {:?}", a.name),
+                    why: self.undefined_why(&var),
+                });
+            }
+        }
+        out
+    }
+
+    /// Variables the templates inside `v` read that the suite does not define.
+    fn undefined_variables(&self, v: &Value) -> Vec<String> {
+        let mut texts = Vec::new();
+        strings(v, &mut texts);
+        let mut vars: Vec<String> = texts
+            .iter()
+            .filter_map(|t| self.names.render(t).err()?.variable)
+            .collect();
+        vars.dedup();
+        vars
+    }
+
+    fn undefined_why(&self, var: &str) -> String {
+        let spec = &self.suite.spec;
+        match var.strip_prefix("env.") {
+            Some(name) => format!(
+                "the template reads env.{name}, which spec.env does not expose (exposed: {})",
+                if spec.env.is_empty() {
+                    "none".to_string()
+                } else {
+                    spec.env.join(", ")
+                }
+            ),
+            None => format!(
+                "the template reads {var}, which the suite does not define (vars: {}; built in: {})",
+                if spec.vars.is_empty() {
+                    "none".to_string()
+                } else {
+                    spec.vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+                crate::suite::template::BUILTIN_VARS.join(", ")
+            ),
+        }
     }
 
     /// The suite's fixtures (the engine's own createNamespace step is not one
@@ -61,6 +152,19 @@ impl<'a> Checker<'a> {
                 why,
             };
             let kind = step.action.kind();
+            let mut texts = serde_json::to_value(step).unwrap_or_default();
+            if let StepAction::Apply(a) | StepAction::Create(a) = &step.action {
+                if let Ok(src) = a.resolve_source(&self.suite.source.dir) {
+                    texts = Value::Array(vec![texts, Value::String(src)]);
+                }
+            }
+            for var in self.undefined_variables(&texts) {
+                out.push(refuse(
+                    Rule::Template,
+                    kind.to_string(),
+                    self.undefined_why(&var),
+                ));
+            }
             if !fixtures {
                 if let Some(why) = self.policy.verb_refusal(kind, step_verbs(&step.action)) {
                     out.push(refuse(Rule::Verb, kind.to_string(), why));
@@ -91,7 +195,12 @@ impl<'a> Checker<'a> {
                     {
                         out.push(refuse(Rule::Duration, what.clone(), why));
                     }
-                    if let Some(max) = self.policy.max_pods_affected.filter(|m| f.percent > *m) {
+                    // The default limit is measured on the namespace when the fault runs.
+                    if let Some(max) = self
+                        .policy
+                        .max_pods_affected
+                        .filter(|m| f.percent > *m && self.policy.max_pods_explicit)
+                    {
                         out.push(refuse(
                             Rule::BlastRadius,
                             what.clone(),
@@ -99,6 +208,20 @@ impl<'a> Checker<'a> {
                                 "it hits {}% of the selected pods, above maxPodsAffected {max}%",
                                 f.percent
                             ),
+                        ));
+                    }
+                }
+                StepAction::Wait(_) => {
+                    let limit = step.timeout.unwrap_or(self.suite.spec.defaults.timeout).0;
+                    if let Some(why) = self
+                        .policy
+                        .duration_refusal(limit, "wait timeout")
+                        .filter(|_| !fixtures)
+                    {
+                        out.push(refuse(
+                            Rule::Duration,
+                            format!("wait up to {}", format_duration(limit)),
+                            why,
                         ));
                     }
                 }
@@ -227,10 +350,57 @@ mod tests {
         );
         assert_eq!(
             v[0].to_string(),
-            "\"bad\" step 1 (apply inline manifest): apply ConfigMap kube-system/c: namespace kube-system is outside target.allowNamespaces (shop); heatcheck never touches it"
+            "\"bad\" step 1 (apply inline manifest): apply ConfigMap kube-system/c: namespace kube-system is a system namespace: heatcheck never changes it unless the suite's policy sets allowSystemNamespaces: true"
         );
         assert!(v[2].why.contains("denied by default"), "{}", v[2]);
         assert!(v[3].why.contains("every pod"), "{}", v[3]);
+    }
+
+    #[test]
+    fn undefined_variables_and_long_waits_are_refused_by_default() {
+        let v = violations(
+            r#"  env: [REGION]
+  scenarios:
+    - name: sneaky
+      steps:
+        - apply: {manifest: "{apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {k: '{{env.HOME}}', r: '{{env.REGION}}'}}"}
+        - delete: {kind: ConfigMap, name: "{{target}}"}
+        - sleep: 72h
+        - wait: {kind: Deployment, name: web, available: true}
+          timeout: 1h
+      assertions:
+        - name: a
+          absent: {kind: ConfigMap, name: "{{secretName}}"}
+"#,
+        );
+        let rules: Vec<(Option<usize>, Rule)> = v.iter().map(|v| (v.step, v.rule)).collect();
+        assert_eq!(
+            rules,
+            [
+                (Some(0), Rule::Template),
+                (Some(1), Rule::Template),
+                (Some(2), Rule::Duration),
+                (Some(3), Rule::Duration),
+                (None, Rule::Template),
+            ],
+            "{v:#?}"
+        );
+        assert_eq!(
+            v[0].why,
+            "the template reads env.HOME, which spec.env does not expose (exposed: REGION)"
+        );
+        assert!(
+            v[1].why
+                .contains("reads target, which the suite does not define (vars: victim;"),
+            "{}",
+            v[1]
+        );
+        assert!(
+            v[2].why.contains("72h is longer than maxDuration 10m"),
+            "{}",
+            v[2]
+        );
+        assert!(v[3].why.contains("wait timeout 1h"), "{}", v[3]);
     }
 
     #[test]

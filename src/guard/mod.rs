@@ -5,6 +5,7 @@
 
 mod check;
 pub mod kinds;
+pub mod permissions;
 mod policy;
 mod preflight;
 pub mod rbac;
@@ -16,7 +17,9 @@ mod violation;
 pub use check::{check_scenario, Checker, FIXTURES};
 pub use policy::{EffectivePolicy, PolicyError, PolicyOverrides, API_VERBS};
 pub use preflight::{learn_scopes, preflight, selected, Preflight};
-pub use runtime::{check_blast, check_object, match_labels_selector, Blast, GuardError};
+pub use runtime::{
+    check_blast, check_object, match_labels_selector, refuse_match_all, Blast, GuardError,
+};
 pub use touch::{assertion_reads, plan_fault_name, static_templater, touches, Touch};
 pub use verbs::{rbac_verbs, step_verbs};
 pub use violation::{Rule, Violation};

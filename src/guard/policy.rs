@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::kinds::{self, DEFAULT_DENIED_KINDS, WELL_KNOWN_CLUSTER_SCOPED};
-use crate::suite::{format_duration, Duration, Suite, STEP_KINDS};
+use crate::suite::{
+    format_duration, is_system_namespace, system_namespace_message, Duration, Suite,
+    DEFAULT_MAX_DURATION, DEFAULT_MAX_PODS_AFFECTED, STEP_KINDS,
+};
 
 /// Kubernetes verbs accepted in `forbiddenVerbs` beside the step kinds.
 pub const API_VERBS: &[&str] = &[
@@ -61,9 +64,15 @@ pub struct EffectivePolicy {
     /// Lifts the default denials (cluster-scoped kinds), never an explicit one.
     pub allowed_kinds: BTreeSet<String>,
     pub max_pods_affected: Option<u8>,
+    /// Whether the suite or a flag set maxPodsAffected (not the default):
+    /// only then is a fault's `percent` (of its selected pods) compared up front.
+    #[serde(skip)]
+    pub max_pods_explicit: bool,
     #[serde(serialize_with = "ser_duration")]
     pub max_duration: Option<Duration>,
     pub forbidden_verbs: BTreeSet<String>,
+    /// `policy.allowSystemNamespaces`: kube-system and friends may be changed.
+    pub allow_system_namespaces: bool,
     /// Kinds known to be cluster-scoped (built in, plus discovery).
     #[serde(skip)]
     pub cluster_scoped: BTreeSet<String>,
@@ -151,25 +160,41 @@ impl EffectivePolicy {
                 value: v,
             });
         }
-        let max_pods_affected = match (policy.max_pods_affected, overrides.max_pods_affected) {
-            (Some(s), Some(o)) if o > s => {
-                notes.push(format!(
-                    "--max-pods-affected {o} ignored: the suite's policy allows at most {s}"
-                ));
-                Some(s)
+        // Unset limits take the safe defaults; only the suite's policy can loosen them.
+        let whose = |set: bool| {
+            if set {
+                "the suite's policy"
+            } else {
+                "the default policy"
             }
-            (s, o) => o.or(s),
         };
-        let max_duration = match (policy.max_duration, overrides.max_duration) {
-            (Some(s), Some(o)) if o > s => {
+        let suite_pods = policy
+            .max_pods_affected
+            .unwrap_or(DEFAULT_MAX_PODS_AFFECTED);
+        let max_pods_affected = match overrides.max_pods_affected {
+            Some(o) if o > suite_pods => {
                 notes.push(format!(
-                    "--max-duration {} ignored: the suite's policy allows at most {}",
-                    format_duration(o.0),
-                    format_duration(s.0)
+                    "--max-pods-affected {o} ignored: {} allows at most {suite_pods}",
+                    whose(policy.max_pods_affected.is_some())
                 ));
-                Some(s)
+                Some(suite_pods)
             }
-            (s, o) => o.or(s),
+            o => o.or(Some(suite_pods)),
+        };
+        let suite_duration = policy
+            .max_duration
+            .unwrap_or(Duration(DEFAULT_MAX_DURATION));
+        let max_duration = match overrides.max_duration {
+            Some(o) if o > suite_duration => {
+                notes.push(format!(
+                    "--max-duration {} ignored: {} allows at most {}",
+                    format_duration(o.0),
+                    whose(policy.max_duration.is_some()),
+                    format_duration(suite_duration.0)
+                ));
+                Some(suite_duration)
+            }
+            o => o.or(Some(suite_duration)),
         };
         let mut forbidden = check_verbs(&policy.forbidden_verbs, "spec.policy.forbiddenVerbs")?;
         forbidden.extend(check_verbs(&overrides.forbid_verbs, "--forbid-verb")?);
@@ -182,8 +207,11 @@ impl EffectivePolicy {
                 denied_kinds: denied,
                 allowed_kinds: allowed,
                 max_pods_affected,
+                max_pods_explicit: policy.max_pods_affected.is_some()
+                    || overrides.max_pods_affected.is_some(),
                 max_duration,
                 forbidden_verbs: forbidden,
+                allow_system_namespaces: policy.allow_system_namespaces,
                 cluster_scoped: WELL_KNOWN_CLUSTER_SCOPED
                     .iter()
                     .map(|k| kinds::key(k))
@@ -220,6 +248,9 @@ impl EffectivePolicy {
 
     /// Err says why a mutation in `ns` is refused.
     pub fn check_namespace(&self, ns: &str) -> Result<(), String> {
+        if is_system_namespace(ns) && !self.allow_system_namespaces {
+            return Err(system_namespace_message(ns));
+        }
         if self.allow_namespaces.iter().any(|a| a == ns) {
             return Ok(());
         }
@@ -267,6 +298,12 @@ impl EffectivePolicy {
             .iter()
             .find(|v| self.forbidden_verbs.contains(**v))
             .map(|v| format!("it uses the forbidden verb {v}"))
+    }
+
+    /// The suite's policy says every pod may be affected (maxPodsAffected
+    /// 100): a selector matching the whole namespace is then intended.
+    pub fn allows_every_pod(&self) -> bool {
+        self.max_pods_explicit && self.max_pods_affected == Some(100)
     }
 
     /// Why affecting `affected` of the namespace's `total` pods is refused, if it is.
@@ -457,8 +494,54 @@ mod tests {
             "it affects 3 of the namespace's 4 pods (75%), above maxPodsAffected 50%"
         );
         assert!(p.pods_refusal(0, 0).is_none());
-        let (open, _) =
-            EffectivePolicy::build(&suite(None, &["shop"]), &PolicyOverrides::default()).unwrap();
+        // No policy: the defaults (50%, 10m) hold; only the suite loosens them.
+        let (default, notes) = EffectivePolicy::build(
+            &suite(None, &["shop"]),
+            &PolicyOverrides {
+                max_pods_affected: Some(80),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(default.pods_refusal(2, 4).is_none());
+        assert!(default.pods_refusal(4, 4).is_some());
+        assert_eq!(
+            notes,
+            ["--max-pods-affected 80 ignored: the default policy allows at most 50"]
+        );
+        assert!(default
+            .duration_refusal(std::time::Duration::from_secs(72 * 3600), "sleep")
+            .unwrap()
+            .contains("longer than maxDuration 10m"));
+        let loose = suite(
+            Some(Policy {
+                max_pods_affected: Some(100),
+                ..Default::default()
+            }),
+            &["shop"],
+        );
+        let (open, _) = EffectivePolicy::build(&loose, &PolicyOverrides::default()).unwrap();
         assert!(open.pods_refusal(4, 4).is_none());
+    }
+
+    #[test]
+    fn system_namespaces_are_refused_unless_the_policy_opts_in() {
+        let s = suite(None, &["shop", "kube-system"]);
+        let (p, _) = EffectivePolicy::build(&s, &PolicyOverrides::default()).unwrap();
+        let why = p.check_namespace("kube-system").unwrap_err();
+        assert!(why.contains("allowSystemNamespaces: true"), "{why}");
+        let s = suite(
+            Some(Policy {
+                allow_system_namespaces: true,
+                ..Default::default()
+            }),
+            &["shop", "kube-system"],
+        );
+        let (p, _) = EffectivePolicy::build(&s, &PolicyOverrides::default()).unwrap();
+        assert!(p.check_namespace("kube-system").is_ok());
+        assert!(
+            p.check_namespace("litmus").is_err(),
+            "still outside the allowed list"
+        );
     }
 }

@@ -39,12 +39,17 @@ impl Permissions {
             .extend(verbs.iter().map(|v| v.to_string()));
     }
 
-    /// Adds every permission of `other` (several suites in one run).
-    pub fn merge(&mut self, other: &Permissions) {
-        for (ns, rules) in &other.namespaced {
-            merge_rules(self.namespaced.entry(ns.clone()).or_default(), rules);
-        }
-        merge_rules(&mut self.cluster, &other.cluster);
+    /// One verb on `resource` (with `/subresource`) of `group`, in `ns`
+    /// (None: cluster-wide).
+    pub fn add_raw(&mut self, ns: Option<&str>, group: &str, resource: &str, verb: &str) {
+        let rules = match ns {
+            Some(ns) => self.namespaced.entry(ns.to_string()).or_default(),
+            None => &mut self.cluster,
+        };
+        rules
+            .entry((group.to_string(), resource.to_string()))
+            .or_default()
+            .insert(verb.to_string());
     }
 
     /// Events, read where the run acts (the report's context and debugging).
@@ -90,14 +95,6 @@ impl Permissions {
             .map(|o| serde_saphyr::to_string(o).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("---\n")
-    }
-}
-
-fn merge_rules(into: &mut Rules, from: &Rules) {
-    for (k, verbs) in from {
-        into.entry(k.clone())
-            .or_default()
-            .extend(verbs.iter().cloned());
     }
 }
 

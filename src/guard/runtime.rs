@@ -77,15 +77,17 @@ pub async fn check_blast(
             ));
         }
     }
-    if policy.max_pods_affected.is_none() {
-        return Ok(());
-    }
     let pods = client.resolve(Some("v1"), "Pod").await?;
     let total = client.list(&pods, Some(ns), None).await?.len();
     let affected = match blast {
         Blast::Count(n) => n,
         Blast::Selector { selector, percent } => {
             let matched = client.list(&pods, Some(ns), Some(selector)).await?.len();
+            // A fault on a share of the pods is bounded by maxPodsAffected;
+            // one on all of them must not select the whole namespace.
+            if percent >= 100 && !policy.allows_every_pod() {
+                refuse_match_all("Pod", selector, matched, total)?;
+            }
             (matched * usize::from(percent)).div_ceil(100)
         }
         Blast::Workloads(objects) => {
@@ -111,6 +113,24 @@ pub async fn check_blast(
     }
 }
 
+/// A selector that matches every object of its kind in the namespace (two
+/// or more) is refused like an empty one, whatever its syntax (`app`,
+/// `app in (a,b)` covering all, `!missing`), unless the suite's policy
+/// explicitly allows every pod (see [`EffectivePolicy::allows_every_pod`]).
+pub fn refuse_match_all(
+    kind: &str,
+    selector: &str,
+    matched: usize,
+    total: usize,
+) -> Result<(), GuardError> {
+    if total >= 2 && matched >= total {
+        return Err(GuardError::Refused(format!(
+            "the selector {selector:?} matches every one of the {total} {kind} objects in the namespace, like an empty selector"
+        )));
+    }
+    Ok(())
+}
+
 /// `spec.selector.matchLabels` as selector text (workloads own the pods it matches).
 pub fn match_labels_selector(o: &Value) -> Option<String> {
     let labels = o.pointer("/spec/selector/matchLabels")?.as_object()?;
@@ -125,6 +145,16 @@ pub fn match_labels_selector(o: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_selector_matching_every_object_is_refused() {
+        assert!(refuse_match_all("Pod", "app", 3, 3).is_err());
+        assert!(refuse_match_all("Pod", "app=web", 2, 3).is_ok());
+        // One object: the blast radius (maxPodsAffected) decides, not this rule.
+        assert!(refuse_match_all("Pod", "app=web", 1, 1).is_ok());
+        let e = refuse_match_all("ConfigMap", "!missing", 4, 4).unwrap_err();
+        assert_eq!(e.to_string(), "refused by policy: the selector \"!missing\" matches every one of the 4 ConfigMap objects in the namespace, like an empty selector");
+    }
 
     #[test]
     fn workload_selectors_come_from_match_labels() {

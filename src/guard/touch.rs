@@ -217,5 +217,7 @@ pub fn assertion_reads(
         AssertionKind::Absent(o) | AssertionKind::Present(o) => {
             vec![(o.api_version.clone(), o.kind.clone(), ns(&o.namespace))]
         }
+        // Reads Prometheus, not the cluster.
+        AssertionKind::Promql(_) => Vec::new(),
     }
 }

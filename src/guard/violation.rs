@@ -14,6 +14,8 @@ pub enum Rule {
     Selector,
     BlastRadius,
     Duration,
+    /// A template reads a variable the suite does not define or expose.
+    Template,
 }
 
 /// One refused step (or scenario, when `step` is None).

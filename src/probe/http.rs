@@ -125,7 +125,7 @@ fn render_matcher(ctx: &SuiteContext, m: &Matcher) -> Result<Matcher, CheckFailu
     })
 }
 
-fn describe_reqwest(e: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }

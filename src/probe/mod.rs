@@ -4,6 +4,7 @@
 
 pub mod continuous;
 pub mod http;
+pub mod promql;
 pub mod resource;
 pub mod stats;
 
@@ -64,6 +65,11 @@ pub async fn check_assertion(
             .as_ref()
             .map(|e| (e.within.0, e.every.0))
             .unwrap_or((Duration::ZERO, Duration::ZERO)),
+        AssertionKind::Promql(q) => q
+            .eventually
+            .as_ref()
+            .map(|e| (e.within.0, e.every.0))
+            .unwrap_or((Duration::ZERO, Duration::ZERO)),
         _ => (Duration::ZERO, Duration::ZERO),
     };
     let mut attempts = 0;
@@ -75,8 +81,10 @@ pub async fn check_assertion(
             AssertionKind::Order(o) => resource::check_order(ctx, o).await,
             AssertionKind::Absent(o) => resource::check_presence(ctx, o, false).await,
             AssertionKind::Present(o) => resource::check_presence(ctx, o, true).await,
+            AssertionKind::Promql(q) => promql::check(ctx, q).await,
         };
         let record = |passed: bool, message: String, detail: Option<String>| AssertionRecord {
+            at_ms: None,
             name: format!("{name_prefix}{}", a.display_name()),
             passed,
             message,

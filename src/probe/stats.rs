@@ -5,7 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::engine::model::{AssertionRecord, OutageWindow, ProbeStats};
+use crate::engine::model::{
+    AssertionRecord, FailedSample, OutageWindow, ProbeBucket, ProbeStats, MAX_FAILED_SAMPLES,
+};
 pub use crate::suite::threshold::{parse_latency, parse_rate, Op, Threshold, ThresholdError};
 use crate::suite::{format_duration, ProbeExpect};
 use crate::units::fmt_latency;
@@ -239,6 +241,7 @@ pub fn expectations(expect: &ProbeExpect, stats: &ProbeStats) -> Vec<AssertionRe
         message,
         attempts: 1,
         duration: Duration::ZERO,
+        at_ms: None,
     };
     let mut out: Vec<AssertionRecord> = checks
         .into_iter()
@@ -281,7 +284,59 @@ pub fn to_stats(
                 failures: o.failures,
             })
             .collect(),
+        buckets: Vec::new(),
+        failed_samples: Vec::new(),
+        failed_samples_dropped: 0,
     }
+}
+
+/// Per-second buckets of intended send time and the failed sends (bounded),
+/// as offsets from the case start (`offset` is the probe's start in the case).
+pub fn timeline(
+    samples: &[Sample],
+    offset: Duration,
+) -> (Vec<ProbeBucket>, Vec<FailedSample>, u64) {
+    let ms = |d: Duration| (offset + d).as_millis() as u64;
+    let mut by_second: std::collections::BTreeMap<u64, Vec<&Sample>> = Default::default();
+    for s in samples {
+        by_second.entry(ms(s.intended) / 1000).or_default().push(s);
+    }
+    let buckets = by_second
+        .into_iter()
+        .map(|(sec, list)| {
+            let mut lat: Vec<Duration> = list
+                .iter()
+                .filter(|s| s.lateness.is_some())
+                .map(|s| s.latency)
+                .collect();
+            lat.sort_unstable();
+            ProbeBucket {
+                start_ms: sec * 1000,
+                count: list.len() as u64,
+                ok: list.iter().filter(|s| s.ok).count() as u64,
+                p50: percentile(&lat, 0.50),
+                p99: percentile(&lat, 0.99),
+                max: lat.last().copied().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let mut failed: Vec<&Sample> = samples.iter().filter(|s| !s.ok).collect();
+    failed.sort_by_key(|s| s.seq);
+    let dropped = failed.len().saturating_sub(MAX_FAILED_SAMPLES) as u64;
+    let kept = failed
+        .into_iter()
+        .take(MAX_FAILED_SAMPLES)
+        .map(|s| FailedSample {
+            at_ms: ms(s.intended),
+            latency: if s.lateness.is_some() {
+                s.latency
+            } else {
+                Duration::ZERO
+            },
+            not_sent: s.lateness.is_none(),
+        })
+        .collect();
+    (buckets, kept, dropped)
 }
 
 /// `probe shop (continuous, every 50ms): 120 sent, 99.17% ok, p50 2ms p95 3ms
@@ -503,6 +558,69 @@ mod tests {
     }
 
     #[test]
+    fn timeline_buckets_per_second_and_bounds_failed_samples() {
+        let sample = |seq: u64, ok: bool, lat: u64| Sample {
+            seq,
+            intended: ms(seq * 100),
+            lateness: Some(ms(0)),
+            latency: ms(lat),
+            completed: ms(seq * 100 + lat),
+            ok,
+        };
+        // 25 sends at 100ms from 500ms into the case: seconds 0, 1, 2.
+        let samples: Vec<Sample> = (0..25).map(|i| sample(i, i % 5 != 0, i + 1)).collect();
+        let (buckets, failed, dropped) = timeline(&samples, ms(500));
+        assert_eq!(
+            buckets.iter().map(|b| b.start_ms).collect::<Vec<_>>(),
+            [0, 1000, 2000]
+        );
+        assert_eq!(
+            buckets.iter().map(|b| b.count).collect::<Vec<_>>(),
+            [5, 10, 10]
+        );
+        assert_eq!(buckets[0].ok, 4);
+        assert_eq!(buckets[0].max, ms(5));
+        assert_eq!(failed.len(), 5);
+        assert_eq!(failed[1].at_ms, 1000);
+        assert_eq!(dropped, 0);
+        // A long outage keeps the first MAX_FAILED_SAMPLES and counts the rest.
+        let many: Vec<Sample> = (0..(MAX_FAILED_SAMPLES as u64 + 7))
+            .map(|i| sample(i, false, 1))
+            .collect();
+        let (_, failed, dropped) = timeline(&many, Duration::ZERO);
+        assert_eq!(failed.len(), MAX_FAILED_SAMPLES);
+        assert_eq!(dropped, 7);
+    }
+
+    #[test]
+    fn a_30_minute_game_day_at_50_per_second_stays_small() {
+        // Every send failing is the worst case for the raw samples.
+        let every = ms(20);
+        let samples: Vec<Sample> = (0..(30 * 60 * 50u64))
+            .map(|i| Sample {
+                seq: i,
+                intended: every * i as u32,
+                lateness: Some(ms(0)),
+                latency: ms(2000),
+                completed: every * i as u32 + ms(2000),
+                ok: false,
+            })
+            .collect();
+        let mut st = to_stats(
+            "p",
+            "continuous",
+            every,
+            Duration::ZERO,
+            &summarize(&samples, every),
+        );
+        (st.buckets, st.failed_samples, st.failed_samples_dropped) =
+            timeline(&samples, Duration::ZERO);
+        let bytes = serde_json::to_string(&st).unwrap().len();
+        assert_eq!(st.buckets.len(), 1800);
+        assert!(bytes < 1_000_000, "{bytes} bytes");
+    }
+
+    #[test]
     fn report_offsets_are_from_the_case_start() {
         let st = stats(0.99, ms(1), ms(30));
         assert_eq!(st.started_ms, 20);
@@ -529,6 +647,9 @@ mod tests {
             max: ms(41),
             send_lateness_p99: ms(1),
             outages: vec![],
+            buckets: vec![],
+            failed_samples: vec![],
+            failed_samples_dropped: 0,
         };
         assert_eq!(
             probe_line(&p),

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::text::{assertion_line, fmt_duration, one_line, probe_line, step_line};
+use super::text::{
+    assertion_line, fmt_duration, identity_line, one_line, precedence_line, probe_line, step_line,
+};
 use crate::engine::event::{Event, LogLevel, Reporter};
 use crate::engine::model::{
     CaseReport, CaseStatus, Outcome, RestoreSummary, RunReport, SuiteReport,
@@ -263,6 +265,19 @@ impl HumanReporter {
                 .iter()
                 .map(|e| format!("  {} {}", p.red("restore error:"), one_line(e))),
         );
+        lines.extend(
+            summary
+                .identity_changed
+                .iter()
+                .map(|c| format!("  {} {}", p.yellow("⚠ new identity:"), identity_line(c))),
+        );
+        lines.extend(summary.precedence_changed.iter().map(|c| {
+            format!(
+                "  {} {}",
+                p.yellow("⚠ route precedence changed:"),
+                precedence_line(c)
+            )
+        }));
         self.print(&lines);
     }
 
@@ -460,6 +475,33 @@ fn summary_lines(report: &RunReport, p: Paint) -> Vec<String> {
         lines.push(String::new());
         lines.push(p.red_bold("Restore errors:"));
         lines.extend(restore.errors.iter().map(|e| format!("  {}", one_line(e))));
+    }
+    if !restore.identity_changed.is_empty() {
+        lines.push(String::new());
+        lines.push(p.yellow(&format!(
+            "⚠ Restored under a new identity ({}): same content, but new uid and \
+             creationTimestamp (owners, watchers and route precedence may see a new object):",
+            restore.identity_changed.len()
+        )));
+        lines.extend(
+            restore
+                .identity_changed
+                .iter()
+                .map(|c| format!("  {}", identity_line(c))),
+        );
+    }
+    if !restore.precedence_changed.is_empty() {
+        lines.push(String::new());
+        lines.push(p.yellow(&format!(
+            "⚠ Route precedence changed ({}): another route now wins these matches:",
+            restore.precedence_changed.len()
+        )));
+        lines.extend(
+            restore
+                .precedence_changed
+                .iter()
+                .map(|c| format!("  {}", precedence_line(c))),
+        );
     }
 
     let mut failures = Vec::new();

@@ -8,8 +8,11 @@
 
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
-use super::text::{assertion_line, cdata, one_line, probe_line, sanitize, step_line};
-use crate::engine::model::{CaseReport, CaseStatus, RunReport, SuiteReport};
+use super::text::{
+    assertion_line, cdata, identity_line, one_line, precedence_line, probe_line, sanitize,
+    step_line,
+};
+use crate::engine::model::{CaseReport, CaseStatus, RestoreSummary, RunReport, SuiteReport};
 
 /// The run as a JUnit XML document.
 pub fn to_junit_xml(report: &RunReport) -> String {
@@ -22,7 +25,7 @@ pub fn to_junit_xml(report: &RunReport) -> String {
     .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let mut xml = Report::new();
     for suite in &report.suites {
-        xml.add_testsuite(suite_xml(suite, timestamp));
+        xml.add_testsuite(suite_xml(suite, &report.restore, timestamp));
     }
     let mut out = Vec::new();
     // Writing to a Vec fails only on I/O errors, which a Vec never returns.
@@ -124,11 +127,15 @@ fn with_attempts(xml: &str, report: &RunReport) -> String {
     String::from_utf8(writer.into_inner()).expect("JUnit XML is UTF-8")
 }
 
-fn suite_xml(suite: &SuiteReport, timestamp: OffsetDateTime) -> TestSuite {
+fn suite_xml(
+    suite: &SuiteReport,
+    restore: &RestoreSummary,
+    timestamp: OffsetDateTime,
+) -> TestSuite {
     let name = one_line(&suite.name);
     let mut ts = TestSuite::new(&name);
     ts.set_timestamp(timestamp);
-    ts.add_testcases(suite.cases.iter().map(|c| case_xml(suite, c)));
+    ts.add_testcases(suite.cases.iter().map(|c| case_xml(suite, c, restore)));
     if let Some(error) = suite.unreported_error() {
         // A suite error no case shows would leave the suite green in CI.
         // Its time is what the cases do not account for, so the suite adds up.
@@ -150,7 +157,7 @@ fn suite_xml(suite: &SuiteReport, timestamp: OffsetDateTime) -> TestSuite {
     ts
 }
 
-fn case_xml(suite: &SuiteReport, case: &CaseReport) -> TestCase {
+fn case_xml(suite: &SuiteReport, case: &CaseReport, restore: &RestoreSummary) -> TestCase {
     let name = one_line(&case.display_name());
     let time = dur(case.duration);
     let mut tc = match &case.status {
@@ -178,7 +185,27 @@ fn case_xml(suite: &SuiteReport, case: &CaseReport) -> TestCase {
     };
     tc.set_classname(&one_line(&suite.name))
         .set_filepath(&one_line(&suite.file));
-    let log = system_out(case);
+    let mut log = system_out(case);
+    // What this case's restore could not give back, marked for CI readers.
+    let mine = |s: &str, c: &str| s == suite.name && c == case.name;
+    for c in restore
+        .identity_changed
+        .iter()
+        .filter(|c| mine(&c.suite, &c.case))
+    {
+        log.push_str(&format!("\nWARNING new identity: {}", identity_line(c)));
+    }
+    for c in restore
+        .precedence_changed
+        .iter()
+        .filter(|c| mine(&c.suite, &c.case))
+    {
+        log.push_str(&format!(
+            "\nWARNING route precedence changed: {}",
+            precedence_line(c)
+        ));
+    }
+    let log = log.trim_start().to_string();
     if !log.is_empty() {
         tc.set_system_out(&cdata(&log));
     }

@@ -2,10 +2,15 @@
 //! src/engine/model.rs) and turn them into JUnit XML, JSON or terminal output.
 //! No reporter talks to the cluster.
 
+pub mod doc;
 pub mod grouped;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod kubectl;
+pub mod metrics;
+pub mod playbook;
 pub mod text;
 
 pub use crate::engine::event::{Event, LogLevel, Reporter};

@@ -134,6 +134,22 @@ pub fn assertion_line(a: &AssertionRecord) -> String {
     line
 }
 
+/// One object restore gave back under a new identity.
+pub fn identity_line(c: &crate::engine::model::IdentityChange) -> String {
+    one_line(&format!(
+        "{} was recreated ({}): uid {} -> {}, creationTimestamp {} -> {}",
+        c.object, c.case, c.uid_before, c.uid_after, c.created_before, c.created_after
+    ))
+}
+
+/// One route conflict another route wins after restore.
+pub fn precedence_line(c: &crate::engine::model::RoutePrecedenceChange) -> String {
+    one_line(&format!(
+        "{} ({}): {} won before the scenario, {} wins after restore",
+        c.change.matched, c.case, c.change.before, c.change.after
+    ))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -235,6 +251,7 @@ pub(crate) mod tests {
             detail: None,
             attempts: 3,
             duration: Duration::from_millis(1200),
+            at_ms: None,
         };
         assert_eq!(
             assertion_line(&a),

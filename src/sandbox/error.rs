@@ -66,19 +66,32 @@ impl ApiError {
     /// 422 with field causes, e.g. `("metadata.name", "Required value")`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: &[(String, String)]) -> Self {
         let summary: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        // Several errors print as Go's aggregate does: `[a, b]`.
+        let summary = match summary.len() {
+            1 => summary[0].clone(),
+            _ => format!("[{}]", summary.join(", ")),
+        };
         let mut e = Self::new(
             422,
             "Invalid",
             format!(
-                "{kind}.{} \"{name}\" is invalid: {}",
+                "{kind}.{} \"{name}\" is invalid: {summary}",
                 if group.is_empty() { "core" } else { group },
-                summary.join(", ")
             )
             .replace(".core \"", " \""),
         );
         let causes: Vec<Value> = causes
             .iter()
-            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .map(|(f, m)| {
+                let reason = if m.starts_with("Required value") {
+                    "FieldValueRequired"
+                } else if m.starts_with("Unsupported value") {
+                    "FieldValueNotSupported"
+                } else {
+                    "FieldValueInvalid"
+                };
+                json!({"reason": reason, "message": m, "field": f})
+            })
             .collect();
         e.details = Some(json!({"name": name, "group": group, "kind": kind, "causes": causes}));
         e

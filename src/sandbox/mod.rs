@@ -9,9 +9,11 @@ pub mod dataplane;
 pub mod error;
 mod instance;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod validate;
 
 pub use instance::{Sandbox, SandboxOptions};

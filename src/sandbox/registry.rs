@@ -74,6 +74,30 @@ impl ResourceType {
         self.subresources.iter().any(|s| s == "scale")
     }
 
+    /// Whether the server keeps `metadata.generation`: kube-apiserver's
+    /// strategies set it for kinds with a desired state (workloads, Jobs,
+    /// PDBs, HPAs, Ingresses, NetworkPolicies, EndpointSlices, Pods) and
+    /// every custom resource has it; ConfigMaps, Secrets, Services,
+    /// Namespaces, Events, PVCs, quotas and Leases carry none.
+    pub fn tracks_generation(&self) -> bool {
+        self.crd.is_some()
+            || matches!(
+                (self.group.as_str(), self.plural.as_str()),
+                ("", "pods")
+                    | ("apps", _)
+                    | ("batch", _)
+                    | ("autoscaling", _)
+                    | ("policy", "poddisruptionbudgets")
+                    | ("networking.k8s.io", _)
+                    | ("discovery.k8s.io", "endpointslices")
+                    | ("apiextensions.k8s.io", _)
+                    // CRDs on a real cluster.
+                    | ("gateway.networking.k8s.io", _)
+                    | ("chaos-mesh.org", _)
+                    | ("litmuschaos.io", _)
+            )
+    }
+
     /// Verbs as discovery reports them.
     pub fn verbs(&self) -> Vec<&'static str> {
         if self.create_only {
@@ -170,6 +194,36 @@ pub fn builtin_types() -> Vec<ResourceType> {
         ),
         rt("", "v1", "Event", "events", true, &["ev"], &[], &[]),
         rt(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+            &["pvc"],
+            &["status"],
+            &[],
+        ),
+        rt(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            true,
+            &["quota"],
+            &["status"],
+            &[],
+        ),
+        rt(
+            "",
+            "v1",
+            "LimitRange",
+            "limitranges",
+            true,
+            &["limits"],
+            &[],
+            &[],
+        ),
+        rt(
             "apps",
             "v1",
             "Deployment",
@@ -209,6 +263,47 @@ pub fn builtin_types() -> Vec<ResourceType> {
             &["status"],
             all,
         ),
+        rt("batch", "v1", "Job", "jobs", true, &[], &["status"], all),
+        rt(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            true,
+            &["cj"],
+            &["status"],
+            all,
+        ),
+        rt(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            true,
+            &["hpa"],
+            &["status"],
+            all,
+        ),
+        rt(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            &["status"],
+            &[],
+        ),
+        rt(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            true,
+            &[],
+            &[],
+            &[],
+        ),
         rt(
             "discovery.k8s.io",
             "v1",
@@ -226,6 +321,26 @@ pub fn builtin_types() -> Vec<ResourceType> {
             "networkpolicies",
             true,
             &["netpol"],
+            &[],
+            &[],
+        ),
+        rt(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+            &["ing"],
+            &["status"],
+            &[],
+        ),
+        rt(
+            "networking.k8s.io",
+            "v1",
+            "IngressClass",
+            "ingressclasses",
+            false,
+            &[],
             &[],
             &[],
         ),
@@ -254,6 +369,67 @@ pub fn builtin_types() -> Vec<ResourceType> {
             "v1",
             "HTTPRoute",
             "httproutes",
+            true,
+            &[],
+            &["status"],
+            &["gateway-api"],
+        ),
+        // The rest of the standard channel, as its CRDs define them.
+        rt(
+            GW,
+            "v1",
+            "GRPCRoute",
+            "grpcroutes",
+            true,
+            &[],
+            &["status"],
+            &["gateway-api"],
+        ),
+        rt(
+            GW,
+            "v1",
+            "BackendTLSPolicy",
+            "backendtlspolicies",
+            true,
+            &["btlspolicy"],
+            &["status"],
+            &["gateway-api"],
+        ),
+        rt(
+            GW,
+            "v1",
+            "ListenerSet",
+            "listenersets",
+            true,
+            &["lset"],
+            &["status"],
+            &["gateway-api"],
+        ),
+        rt(
+            GW,
+            "v1",
+            "TCPRoute",
+            "tcproutes",
+            true,
+            &[],
+            &["status"],
+            &["gateway-api"],
+        ),
+        rt(
+            GW,
+            "v1",
+            "TLSRoute",
+            "tlsroutes",
+            true,
+            &[],
+            &["status"],
+            &["gateway-api"],
+        ),
+        rt(
+            GW,
+            "v1",
+            "UDPRoute",
+            "udproutes",
             true,
             &[],
             &["status"],

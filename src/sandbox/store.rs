@@ -259,6 +259,7 @@ impl Store {
             .unwrap_or_default()
             .to_string();
         validate_name(&rt, &name)?;
+        super::validate::validate(&rt, &obj)?;
         if let Some(ns) = &ns {
             if !st.exists(&ResKey::new("", "namespaces"), None, ns) {
                 return Err(ApiError::namespace_not_found(ns));
@@ -294,12 +295,20 @@ impl Store {
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
+        if rt.tracks_generation() {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
         if rt.has_status() && rt.plural != "pods" && rt.plural != "namespaces" {
             // Status belongs to controllers; a create cannot set it.
             if let Some(o) = obj.as_object_mut() {
                 o.remove("status");
             }
+        }
+        if rt.group.is_empty() && rt.plural == "persistentvolumeclaims" {
+            // No provisioner binds it: it stays Pending, as on a cluster without one.
+            obj["status"] = json!({"phase": "Pending"});
         }
         if rt.group.is_empty() && rt.plural == "namespaces" {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -505,7 +514,10 @@ impl Store {
         if rt.plural == "namespaces" && rt.group.is_empty() {
             next["spec"] = current.get("spec").cloned().unwrap_or(json!({}));
         }
-        if spec_changed(&current, &next) {
+        if matches!(part, Part::Main) {
+            super::validate::validate(&rt, &next)?;
+        }
+        if rt.tracks_generation() && spec_changed(&current, &next) {
             let g = current
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -1023,7 +1035,8 @@ mod tests {
             o2["metadata"]["resourceVersion"],
             o["metadata"]["resourceVersion"]
         );
-        assert_eq!(o2["metadata"]["generation"], 2);
+        // Like kube-apiserver: a ConfigMap has no generation at all.
+        assert!(o2["metadata"].get("generation").is_none(), "{o2}");
         changed["data"]["a"] = json!("3");
         let e = s
             .update(&cms(), Some("default"), "a", changed, &W)

@@ -18,7 +18,7 @@ use super::matcher::Matcher;
 use super::step::set_once;
 
 /// Kind keys of an assertion, in the order shown to users.
-pub const ASSERTION_KINDS: &[&str] = &["http", "resource", "order", "absent", "present"];
+pub const ASSERTION_KINDS: &[&str] = &["http", "resource", "order", "absent", "present", "promql"];
 
 /// Keys every assertion may carry beside its kind.
 pub const ASSERTION_COMMON_KEYS: &[&str] = &["name"];
@@ -36,6 +36,7 @@ pub enum AssertionKind {
     Order(OrderAssertion),
     Absent(ObjectRef),
     Present(ObjectRef),
+    Promql(PromqlAssertion),
 }
 
 impl AssertionKind {
@@ -47,6 +48,7 @@ impl AssertionKind {
             AssertionKind::Order(_) => "order",
             AssertionKind::Absent(_) => "absent",
             AssertionKind::Present(_) => "present",
+            AssertionKind::Promql(_) => "promql",
         }
     }
 }
@@ -70,6 +72,7 @@ impl Assertion {
             AssertionKind::Absent(o) | AssertionKind::Present(o) => {
                 format!("{}/{}", o.kind, o.name)
             }
+            AssertionKind::Promql(q) => q.query.clone(),
         };
         format!("{} {}", self.kind.key(), detail)
     }
@@ -275,6 +278,24 @@ pub struct OrderAssertion {
     pub expect: Vec<String>,
 }
 
+/// `promql`: an instant query against the suite's Prometheus. `expect` (a threshold such as
+/// `"< 0.01"`) must hold for every series of the vector result, which must not be empty;
+/// `empty: true|false` checks for (no) series instead. Exactly one of the two.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromqlAssertion {
+    /// PromQL; a template (`{{namespace}}`, `{{runId}}`, vars).
+    pub query: String,
+    /// e.g. `"< 0.01"`, `">= 0.99"`, `"== 0"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty: Option<bool>,
+    /// Re-query until the expectation holds, up to `within`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eventually: Option<Eventually>,
+}
+
 /// One object by kind and name (`absent`, `present`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -299,6 +320,7 @@ impl Serialize for Assertion {
             AssertionKind::Resource(a) => map.serialize_entry(key, a)?,
             AssertionKind::Order(a) => map.serialize_entry(key, a)?,
             AssertionKind::Absent(a) | AssertionKind::Present(a) => map.serialize_entry(key, a)?,
+            AssertionKind::Promql(a) => map.serialize_entry(key, a)?,
         }
         map.end()
     }
@@ -340,6 +362,7 @@ impl<'de> Visitor<'de> for AssertionVisitor {
                         "resource" => AssertionKind::Resource(map.next_value()?),
                         "order" => AssertionKind::Order(map.next_value()?),
                         "absent" => AssertionKind::Absent(map.next_value()?),
+                        "promql" => AssertionKind::Promql(map.next_value()?),
                         _ => AssertionKind::Present(map.next_value()?),
                     };
                     kind = Some((key, a));
@@ -370,6 +393,7 @@ impl JsonSchema for Assertion {
             ("order", generator.subschema_for::<OrderAssertion>()),
             ("absent", object_ref.clone()),
             ("present", object_ref),
+            ("promql", generator.subschema_for::<PromqlAssertion>()),
         ];
         let variants: Vec<Value> = kinds
             .into_iter()
@@ -383,7 +407,7 @@ impl JsonSchema for Assertion {
             })
             .collect();
         json_schema!({
-            "description": "One assertion: exactly one kind key (http, resource, order, absent, present) beside an optional name.",
+            "description": "One assertion: exactly one kind key (http, resource, order, absent, present, promql) beside an optional name.",
             "oneOf": variants
         })
     }

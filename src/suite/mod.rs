@@ -16,7 +16,7 @@ mod types;
 mod validate;
 
 pub use assertion::*;
-pub use duration::{format_duration, parse_duration, Duration, ACCEPTED_FORMS};
+pub use duration::{format_duration, parse_duration, Duration, ACCEPTED_FORMS, DURATION_PATTERN};
 pub use error::{Diagnostic, SuiteError};
 pub use load::{load_many, load_suite, parse_scenario_json, parse_scenario_yaml, parse_suite};
 pub use matcher::Matcher;

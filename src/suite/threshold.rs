@@ -97,6 +97,16 @@ pub fn parse_rate(text: &str) -> Result<Threshold<f64>, ThresholdError> {
     Ok(Threshold { op, value })
 }
 
+/// `"< 0.01"`: any number (PromQL sample values).
+pub fn parse_number(text: &str) -> Result<Threshold<f64>, ThresholdError> {
+    let (op, rest) = split_op(text)?;
+    let value: f64 = rest.parse().map_err(|_| ThresholdError {
+        text: text.into(),
+        reason: "expected a number, e.g. \"< 0.01\"".into(),
+    })?;
+    Ok(Threshold { op, value })
+}
+
 /// `"< 500ms"`: a duration.
 pub fn parse_latency(text: &str) -> Result<Threshold<Duration>, ThresholdError> {
     let (op, rest) = split_op(text)?;

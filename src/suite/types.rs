@@ -71,6 +71,9 @@ pub struct SuiteSpec {
     pub probes: Vec<Probe>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop_conditions: Vec<StopCondition>,
+    /// Where `promql` assertions and stop conditions query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -186,6 +189,36 @@ pub struct ProbeExpect {
     pub max_outage: Option<Duration>,
 }
 
+/// The Prometheus HTTP API that `promql` checks query.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL, e.g. `http://prometheus.monitoring:9090`; `--prometheus-url` and
+    /// `HEATCHECK_PROMETHEUS_URL` override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Sent with every query; values are templates, e.g. `Bearer {{env.PROM_TOKEN}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// PEM CA bundle to trust for an https URL (relative to the suite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+/// `- promql: {query, above | below, for}`: trips when some series of the query is above
+/// (below) the value at every evaluation for the whole `for` window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromqlStop {
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    #[serde(rename = "for")]
+    pub for_duration: Duration,
+}
+
 /// When to abort a run (and restore the cluster).
 #[derive(Clone, Debug, PartialEq)]
 pub enum StopCondition {
@@ -198,6 +231,8 @@ pub enum StopCondition {
     },
     /// `- resource: {kind, name, jsonpath, equals}`
     Resource(ResourceStop),
+    /// `- promql: {query, above | below, for}`
+    Promql(PromqlStop),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -221,7 +256,7 @@ pub struct ResourceStop {
     pub equals: Value,
 }
 
-const STOP_KEYS: &[&str] = &["maxDuration", "probe", "successRate", "resource"];
+const STOP_KEYS: &[&str] = &["maxDuration", "probe", "successRate", "resource", "promql"];
 
 impl Serialize for StopCondition {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -236,6 +271,7 @@ impl Serialize for StopCondition {
                 map.serialize_entry("successRate", success_rate)?;
             }
             StopCondition::Resource(r) => map.serialize_entry("resource", r)?,
+            StopCondition::Promql(q) => map.serialize_entry("promql", q)?,
         }
         map.end()
     }
@@ -247,21 +283,38 @@ impl<'de> Deserialize<'de> for StopCondition {
         impl<'de> Visitor<'de> for V {
             type Value = StopCondition;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a stop condition: maxDuration, probe with successRate, or resource")
+                f.write_str(
+                    "a stop condition: maxDuration, probe with successRate, resource, or promql",
+                )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StopCondition, A::Error> {
                 let mut max = None;
                 let mut probe = None;
                 let mut rate = None;
                 let mut resource = None;
+                let mut promql: Option<PromqlStop> = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "maxDuration" => set_once(&mut max, "maxDuration", map.next_value()?)?,
                         "probe" => set_once(&mut probe, "probe", map.next_value()?)?,
                         "successRate" => set_once(&mut rate, "successRate", map.next_value()?)?,
                         "resource" => set_once(&mut resource, "resource", map.next_value()?)?,
+                        "promql" => set_once(&mut promql, "promql", map.next_value()?)?,
                         other => return Err(de::Error::unknown_field(other, STOP_KEYS)),
                     }
+                }
+                if let Some(q) = promql {
+                    if max.is_some() || probe.is_some() || rate.is_some() || resource.is_some() {
+                        return Err(de::Error::custom(
+                            "a stop condition is exactly one of: maxDuration; probe with successRate; resource; promql",
+                        ));
+                    }
+                    if q.above.is_some() == q.below.is_some() {
+                        return Err(de::Error::custom(
+                            "a promql stop condition needs exactly one of `above` or `below`",
+                        ));
+                    }
+                    return Ok(StopCondition::Promql(q));
                 }
                 match (max, probe, rate, resource) {
                     (Some(d), None, None, None) => Ok(StopCondition::MaxDuration(d)),
@@ -273,7 +326,7 @@ impl<'de> Deserialize<'de> for StopCondition {
                     )),
                     (None, None, None, Some(r)) => Ok(StopCondition::Resource(r)),
                     _ => Err(de::Error::custom(
-                        "a stop condition is exactly one of: maxDuration; probe with successRate; resource",
+                        "a stop condition is exactly one of: maxDuration; probe with successRate; resource; promql",
                     )),
                 }
             }
@@ -290,18 +343,49 @@ impl JsonSchema for StopCondition {
         let duration = generator.subschema_for::<Duration>();
         let rate = generator.subschema_for::<SuccessRateBelow>();
         let resource = generator.subschema_for::<ResourceStop>();
+        let promql = generator.subschema_for::<PromqlStop>();
         json_schema!({
             "description": "Abort (and restore) when one of these holds.",
             "oneOf": [
                 {"type": "object", "properties": {"maxDuration": duration}, "required": ["maxDuration"], "additionalProperties": false},
                 {"type": "object", "properties": {"probe": {"type": "string"}, "successRate": rate}, "required": ["probe", "successRate"], "additionalProperties": false},
-                {"type": "object", "properties": {"resource": resource}, "required": ["resource"], "additionalProperties": false}
+                {"type": "object", "properties": {"resource": resource}, "required": ["resource"], "additionalProperties": false},
+                {"type": "object", "properties": {"promql": promql}, "required": ["promql"], "additionalProperties": false}
             ]
         })
     }
 }
 
-/// Safety policy checked by the guard before anything runs.
+/// Namespaces heatcheck never changes unless `policy.allowSystemNamespaces`
+/// is true: the control plane's own and those of the chaos engines it drives.
+pub const SYSTEM_NAMESPACES: &[&str] = &[
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "chaos-mesh",
+    "litmus",
+];
+
+/// Why a system namespace is refused (the same words at validate, plan and run).
+pub fn system_namespace_message(ns: &str) -> String {
+    format!(
+        "namespace {ns} is a system namespace: heatcheck never changes it unless the suite's policy sets allowSystemNamespaces: true"
+    )
+}
+
+/// `maxPodsAffected` when the suite's policy sets none.
+pub const DEFAULT_MAX_PODS_AFFECTED: u8 = 50;
+
+/// `maxDuration` when the suite's policy sets none (10 minutes).
+pub const DEFAULT_MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether `ns` is one of [`SYSTEM_NAMESPACES`].
+pub fn is_system_namespace(ns: &str) -> bool {
+    SYSTEM_NAMESPACES.contains(&ns)
+}
+
+/// Safety policy checked by the guard before anything runs. Unset limits
+/// take safe defaults ([`DEFAULT_MAX_PODS_AFFECTED`], [`DEFAULT_MAX_DURATION`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
@@ -311,11 +395,13 @@ pub struct Policy {
     pub denied_kinds: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_kinds: Vec<String>,
-    /// Largest share (percent) of the pods of a selector a fault may hit.
+    /// Largest share (percent) of a namespace's pods one step may delete,
+    /// kill or fault (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 100))]
     pub max_pods_affected: Option<u8>,
-    /// Longest a scenario may run (and the longest sleep or fault in it).
+    /// Longest a scenario may run (and the longest sleep, wait or fault in
+    /// it); default 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Duration>,
     /// Longest the whole run may take, from its start: past it the running
@@ -325,6 +411,10 @@ pub struct Policy {
     /// e.g. `delete`, `scale`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forbidden_verbs: Vec<String>,
+    /// Lets steps change kube-system, kube-public, kube-node-lease and the
+    /// chaos engines' namespaces (refused by default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_system_namespaces: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -383,6 +473,26 @@ pub struct AiConfig {
     pub api_key_env: Option<String>,
     #[serde(default)]
     pub anonymize: bool,
+    /// Per request to the model (default 120s); slow local models need more.
+    /// A timed-out attempt counts against `maxRepairs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// heatcheck's preamble (scenario kinds, rules, worked examples) before
+    /// the system prompt; `false` sends only `system`.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub preamble: bool,
+    /// Keep container images, env, probes and resources in the context
+    /// (by default only container names and ports are sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_context: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Objects listed as context for the LLM.
@@ -410,6 +520,7 @@ mod tests {
             json!({"maxDuration": "5m"}),
             json!({"probe": "shop", "successRate": {"below": 0.5, "for": "10s"}}),
             json!({"resource": {"kind": "Deployment", "name": "d", "jsonpath": "$.status.readyReplicas", "equals": 0}}),
+            json!({"promql": {"query": "up", "below": 1.0, "for": "5s"}}),
         ] {
             let s: StopCondition = serde_json::from_value(v.clone()).unwrap();
             assert_eq!(serde_json::to_value(&s).unwrap(), v);
@@ -418,6 +529,8 @@ mod tests {
             json!({"probe": "shop"}),
             json!({"maxDuration": "1m", "probe": "x"}),
             json!({"maxDur": "1m"}),
+            json!({"promql": {"query": "up", "for": "5s"}}),
+            json!({"promql": {"query": "up", "above": 1, "below": 2, "for": "5s"}}),
         ] {
             assert!(serde_json::from_value::<StopCondition>(bad).is_err());
         }

@@ -13,7 +13,7 @@ use super::locate::{child_index, child_key, Locator};
 use super::matcher::Matcher;
 use super::step::{resolve_manifest_path, FaultType, PatchType, Step, StepAction};
 use super::template::{check_syntax, BUILTIN_VARS};
-use super::types::{Scenario, StopCondition, Suite};
+use super::types::{is_system_namespace, system_namespace_message, Scenario, StopCondition, Suite};
 
 /// All semantic problems of a parsed suite, in document order.
 pub(crate) fn validate_suite(suite: &Suite, text: &str, origin: &Path) -> Vec<Diagnostic> {
@@ -119,6 +119,23 @@ impl<'a> Checker<'a> {
                 format!("invalid namespace \"{ns}\": expected a DNS label (lowercase letters, digits, '-')"),
             );
         }
+        let system_ok = spec
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.allow_system_namespaces);
+        if !system_ok {
+            if is_system_namespace(ns) {
+                self.at_value("spec.target.namespace", system_namespace_message(ns));
+            }
+            for (i, a) in spec.target.allow_namespaces.iter().enumerate() {
+                if is_system_namespace(a) && a != ns {
+                    self.at_value(
+                        &child_index("spec.target.allowNamespaces", i),
+                        system_namespace_message(a),
+                    );
+                }
+            }
+        }
         if !spec.target.allow_namespaces.is_empty() && !spec.target.allow_namespaces.contains(ns) {
             self.at(
                 "spec.target.allowNamespaces",
@@ -197,6 +214,11 @@ impl<'a> Checker<'a> {
             }
             self.templates(&probe, &p);
         }
+        if let Some(prom) = &spec.prometheus {
+            for (name, v) in &prom.headers {
+                self.template_str(v, &child_key("spec.prometheus.headers", name));
+            }
+        }
         for (i, stop) in spec.stop_conditions.iter().enumerate() {
             let p = child_index("spec.stopConditions", i);
             match stop {
@@ -221,6 +243,11 @@ impl<'a> Checker<'a> {
                 }
                 StopCondition::Resource(r) => {
                     self.jsonpath(&r.jsonpath, &format!("{p}.resource.jsonpath"))
+                }
+                StopCondition::Promql(q) => {
+                    let k = child_key(&p, "promql");
+                    self.promql(&q.query, &child_key(&k, "query"));
+                    self.template_str(&q.query, &child_key(&k, "query"));
                 }
                 StopCondition::MaxDuration(d) => {
                     if d.0.is_zero() {
@@ -542,6 +569,37 @@ impl<'a> Checker<'a> {
                 }
             }
             AssertionKind::Absent(_) | AssertionKind::Present(_) => {}
+            AssertionKind::Promql(q) => {
+                self.promql(&q.query, &child_key(&k, "query"));
+                match (&q.expect, q.empty) {
+                    (Some(_), Some(_)) | (None, None) => self.at(
+                        &k,
+                        "a promql assertion needs exactly one of `expect` (e.g. \"< 0.01\") or `empty: true|false`",
+                    ),
+                    (Some(e), None) => {
+                        if let Err(err) = super::threshold::parse_number(e) {
+                            self.at_value(&child_key(&k, "expect"), err.to_string());
+                        }
+                    }
+                    (None, Some(_)) => {}
+                }
+                if let Some(ev) = &q.eventually {
+                    if ev.within.0.is_zero() || ev.every.0.is_zero() {
+                        self.at(
+                            &child_key(&k, "eventually"),
+                            "eventually.within and eventually.every must be greater than 0s",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// PromQL syntax is left to the server (see README): a typo fails its check with
+    /// Prometheus's own message. Only an empty query is caught here.
+    fn promql(&mut self, query: &str, path: &str) {
+        if query.trim().is_empty() {
+            self.at_value(path, "the query must not be empty");
         }
     }
 

@@ -14,6 +14,91 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_heatcheck"))
 }
 
+/// An external program a test needs (kubectl, git, kill, ...): `$ENV_VAR`
+/// when set (an explicit choice wins), else the first `name` on PATH, else
+/// the first of `usual` that exists. When it is missing the test must not
+/// pass silently: under CI (env `CI` set) this panics; elsewhere it writes a
+/// `SKIPPED` line straight to stderr (libtest captures `eprintln!` of passing
+/// tests, so a plain notice would vanish) and returns None.
+pub fn external_program(
+    test: &str,
+    name: &str,
+    env_var: Option<&str>,
+    usual: &[&str],
+) -> Option<PathBuf> {
+    let from_env = env_var.and_then(std::env::var_os).map(PathBuf::from);
+    if let Some(p) = &from_env {
+        if is_executable(p) {
+            return Some(p.clone());
+        }
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|p| is_executable(p))
+        })
+        .unwrap_or_default();
+    if let Some(p) = on_path.or_else(|| usual.iter().map(PathBuf::from).find(|p| is_executable(p)))
+    {
+        return Some(p);
+    }
+    let looked = format!(
+        "{}PATH{}",
+        env_var
+            .map(|v| match &from_env {
+                Some(p) => format!("${v}={} (not executable), ", p.display()),
+                None => format!("${v} (unset), "),
+            })
+            .unwrap_or_default(),
+        if usual.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", usual.join(", "))
+        }
+    );
+    let hint = env_var
+        .map(|v| format!(" (install it or set {v})"))
+        .unwrap_or_default();
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: {name} not found in {looked}; CI requires it{hint}");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {name} not found in {looked}{hint}"
+    );
+    None
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// kubectl for a test, as [`external_program`] finds it (`$KUBECTL`, PATH,
+/// /usr/bin, /usr/local/bin).
+pub fn kubectl(test: &str) -> Option<PathBuf> {
+    external_program(
+        test,
+        "kubectl",
+        Some("KUBECTL"),
+        &["/usr/bin/kubectl", "/usr/local/bin/kubectl"],
+    )
+}
+
+/// `kill -SIG pid`, with kill found like any external program (a test that
+/// signals a process cannot do without it, so a missing kill always fails).
+pub fn send_signal(pid: u32, sig: &str) {
+    let kill = external_program("send_signal", "kill", None, &["/bin/kill", "/usr/bin/kill"])
+        .expect("kill is needed to signal the process under test");
+    let status = Command::new(kill)
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid}: {status}");
+}
+
 /// A test case: a suite (plus files) in a temp dir, run with the real binary.
 pub struct Case {
     pub dir: TempDir,
@@ -169,8 +254,10 @@ impl Drop for SandboxProcess {
 }
 
 /// The cluster as a user sees it: every object of every listable kind,
-/// without server-managed fields, status, events, endpoints, or objects
-/// owned by a controller (their names are random by design).
+/// without server-managed fields, status, events, endpoints, objects
+/// owned by a controller (their names are random by design), or the
+/// `kube-root-ca.crt` ConfigMap the controller manager publishes in every
+/// namespace (it appears a moment after its namespace).
 pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = heatcheck::cluster::ClusterClient::connect(&heatcheck::cluster::ConnectOptions {
@@ -201,7 +288,9 @@ pub async fn snapshot(kubeconfig: &Path) -> BTreeMap<String, Value> {
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(|r| r.iter().any(|r| r["controller"] == true));
-                if owned {
+                let published = ar.kind == "ConfigMap"
+                    && o.metadata.name.as_deref() == Some("kube-root-ca.crt");
+                if owned || published {
                     continue;
                 }
                 let key = format!(

@@ -244,10 +244,12 @@ fn decide(
                 usage,
             })
             .map_err(|e| match e {
-                AiError::Malformed { message } => AiError::Malformed {
+                AiError::NotJson { message, raw, .. } => AiError::NotJson {
                     message: format!(
                         "no tool_use block and the text is not a JSON object ({message})"
                     ),
+                    raw,
+                    usage,
                 },
                 e => e,
             }),
@@ -276,6 +278,9 @@ async fn read_stream(
     let mut done = false;
     'read: while let Some(chunk) = reader.stream_chunk().await? {
         for ev in sse.push(&chunk) {
+            if let Some(n) = &cfg.streamed {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::Malformed {
                 message: format!("a stream event is not JSON: {e}"),
             })?;
@@ -463,7 +468,7 @@ mod tests {
         ));
         assert!(matches!(
             msg(json!({"content": [{"type":"text","text":"hello"}], "stop_reason": "end_turn"})),
-            Err(AiError::Malformed { .. })
+            Err(AiError::NotJson { .. })
         ));
         assert!(msg(
             json!({"content": [{"type":"text","text":"{\"a\":2}"}], "stop_reason": "end_turn"})

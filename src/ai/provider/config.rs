@@ -118,6 +118,11 @@ pub struct ProviderConfig {
     /// Per attempt, for the whole exchange (streams included).
     pub timeout: Duration,
     pub max_retries: u32,
+    /// Whether a timed-out attempt is retried here; generation turns this
+    /// off and counts each timed-out attempt against `ai.maxRepairs`.
+    pub retry_timeouts: bool,
+    /// Counts streamed events (about one token each) for a progress display.
+    pub streamed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     pub max_response_bytes: usize,
     /// Ask for a server-sent stream and assemble it.
     pub stream: bool,
@@ -141,6 +146,8 @@ impl ProviderConfig {
             max_tokens: DEFAULT_MAX_TOKENS,
             timeout: DEFAULT_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
+            retry_timeouts: true,
+            streamed: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             stream: false,
             retry_base: DEFAULT_RETRY_BASE,
@@ -185,6 +192,9 @@ impl ProviderConfig {
         cfg.top_p = ai.top_p;
         cfg.top_k = ai.top_k;
         cfg.max_tokens = ai.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        if let Some(t) = ai.timeout {
+            cfg.timeout = t.as_std();
+        }
         Ok(cfg)
     }
 }

@@ -25,6 +25,14 @@ pub enum AiError {
     Truncated { reason: String },
     #[error("the answer is not a JSON object: {message}")]
     Malformed { message: String },
+    /// The model answered in text that is not the JSON object asked for;
+    /// `raw` is that text, so the caller can salvage or send it back.
+    #[error("the answer is not a JSON object: {message}")]
+    NotJson {
+        message: String,
+        raw: String,
+        usage: super::Usage,
+    },
     #[error("the response is larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("rate limited after {attempts} attempt(s): {message}")]
@@ -59,6 +67,14 @@ impl AiError {
                 | AiError::Server { .. }
                 | AiError::RateLimited { .. }
         )
+    }
+
+    /// Attaches the tokens a readable-but-wrong answer cost.
+    pub(crate) fn with_usage(mut self, u: super::Usage) -> Self {
+        if let AiError::NotJson { usage, .. } = &mut self {
+            *usage = u;
+        }
+        self
     }
 
     /// Records how many attempts were made, for the variants that say so.

@@ -149,14 +149,18 @@ pub(crate) fn parse_object(text: &str) -> Result<serde_json::Value, AiError> {
         return Err(AiError::Empty);
     }
     let t = strip_fence(t);
-    let value: serde_json::Value = serde_json::from_str(t).map_err(|e| AiError::Malformed {
+    let value: serde_json::Value = serde_json::from_str(t).map_err(|e| AiError::NotJson {
         message: format!("{e}; the answer starts with {:?}", error::truncate(t, 120)),
+        raw: text.to_string(),
+        usage: Usage::default(),
     })?;
     if value.is_object() {
         Ok(value)
     } else {
-        Err(AiError::Malformed {
+        Err(AiError::NotJson {
             message: format!("expected a JSON object, got {}", json_kind(&value)),
+            raw: text.to_string(),
+            usage: Usage::default(),
         })
     }
 }
@@ -194,11 +198,11 @@ mod tests {
         );
         assert!(matches!(parse_object("  "), Err(AiError::Empty)));
         assert!(
-            matches!(parse_object("[1]"), Err(AiError::Malformed { message }) if message.contains("an array"))
+            matches!(parse_object("[1]"), Err(AiError::NotJson { message, .. }) if message.contains("an array"))
         );
         assert!(matches!(
             parse_object("{\"a\":"),
-            Err(AiError::Malformed { .. })
+            Err(AiError::NotJson { raw, .. }) if raw == "{\"a\":"
         ));
     }
 

@@ -146,7 +146,7 @@ fn decide(content: &str, done_reason: Option<&str>, usage: Usage) -> Result<Answ
             reason: "done_reason length".into(),
         });
     }
-    let value = parse_object(content)?;
+    let value = parse_object(content).map_err(|e| e.with_usage(usage))?;
     Ok(Answer {
         value,
         raw: content.to_string(),
@@ -181,6 +181,9 @@ async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<An
     };
     'read: while let Some(chunk) = reader.stream_chunk().await? {
         for line in lines.push(&chunk) {
+            if let Some(n) = &cfg.streamed {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(done) = handle(&line, &mut content)? {
                 last = Some(done);
                 break 'read;

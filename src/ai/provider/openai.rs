@@ -234,7 +234,7 @@ fn decide(
         _ => {}
     }
     let text = content.unwrap_or("");
-    let value = parse_object(text)?;
+    let value = parse_object(text).map_err(|e| e.with_usage(usage))?;
     Ok(Answer {
         value,
         raw: text.to_string(),
@@ -252,6 +252,9 @@ async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<An
     let mut done = false;
     'read: while let Some(chunk) = reader.stream_chunk().await? {
         for ev in sse.push(&chunk) {
+            if let Some(n) = &cfg.streamed {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if ev.data.trim() == "[DONE]" {
                 done = true;
                 break 'read;
@@ -405,7 +408,7 @@ mod tests {
         ));
         assert!(matches!(
             p(json!({"choices": [{"message": {"content": "sure!"}, "finish_reason": "stop"}]})),
-            Err(AiError::Malformed { .. })
+            Err(AiError::NotJson { .. })
         ));
     }
 }

@@ -48,7 +48,10 @@ where
             Ok(v) => return Ok((v, n)),
             Err(Failure::Fatal(e)) => return Err(e.with_attempts(n)),
             Err(Failure::Retry { error, after }) => {
-                if n > cfg.max_retries {
+                // The caller counts (and shows) timed-out attempts itself.
+                let timeout_is_final =
+                    !cfg.retry_timeouts && matches!(error, AiError::Timeout { .. });
+                if n > cfg.max_retries || timeout_is_final {
                     return Err(error.with_attempts(n));
                 }
                 let wait = after

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::sandbox::auth::{Authenticator, UserInfo};
 use crate::sandbox::error::ApiError;
+use crate::sandbox::protobuf::{self, ProtoError};
 use crate::sandbox::store::Store;
 
 use path::Route;
@@ -120,14 +121,7 @@ impl Req {
         let v = match mt.as_str() {
             "" | "application/json" | "*/*" => decode_json(&self.body)?,
             "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(&self.body)?,
-            "application/vnd.kubernetes.protobuf" => {
-                return Err(ApiError {
-                    code: 415,
-                    reason: "UnsupportedMediaType",
-                    message: "the heatcheck sandbox does not decode protobuf request bodies; send JSON or YAML (kubectl's typed generators such as `kubectl create configmap` use protobuf: use `kubectl create -f` or `kubectl apply` instead)".into(),
-                    details: None,
-                })
-            }
+            protobuf::MEDIA_TYPE => decode_protobuf(&self.body, &self.content_type())?,
             _ => return Err(ApiError::unsupported_media_type(&self.content_type())),
         };
         if !v.is_object() {
@@ -158,6 +152,66 @@ fn accept_entries(headers: &HeaderMap) -> Vec<Vec<(String, String)>> {
             out
         })
         .collect()
+}
+
+/// A protobuf body (kubectl's generators, client-go's typed clients) as the
+/// JSON the store keeps. Kinds without a protobuf form (CRDs) are 415, as on
+/// a real server.
+pub fn decode_protobuf(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    protobuf::decode_object(body).map_err(|e| match e {
+        ProtoError::UnknownKind { .. } => ApiError::unsupported_media_type(content_type),
+        other => ApiError::bad_request(format!(
+            "the body of the request could not be decoded as protobuf: {other}"
+        )),
+    })
+}
+
+/// Whether the client reads only protobuf: every Accept entry is
+/// `application/vnd.kubernetes.protobuf` (no JSON, no wildcard).
+fn accepts_only_protobuf(headers: &HeaderMap) -> bool {
+    let entries = accept_entries(headers);
+    !entries.is_empty()
+        && entries.iter().all(|params| {
+            params
+                .first()
+                .is_some_and(|(_, mt)| mt.eq_ignore_ascii_case(protobuf::MEDIA_TYPE))
+        })
+}
+
+/// A JSON answer re-encoded for a client that reads only protobuf; 406 when
+/// the object has no protobuf form (a CRD kind), as on a real server.
+async fn protobuf_answer(resp: Response<Body>) -> Response<Body> {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct == "application/json");
+    if !is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => return error_response(&ApiError::internal(format!("reading the answer: {e}"))),
+    };
+    let encoded = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| protobuf::encode_object(&v).map_err(|e| e.to_string()));
+    match encoded {
+        Ok(pb) => {
+            parts
+                .headers
+                .insert(header::CONTENT_TYPE, http::HeaderValue::from_static(protobuf::MEDIA_TYPE));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(pb))
+        }
+        Err(why) => error_response(&ApiError {
+            code: 406,
+            reason: "NotAcceptable",
+            message: format!("only the following media types are accepted: application/json, application/yaml ({why})"),
+            details: None,
+        }),
+    }
 }
 
 pub fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -208,10 +262,29 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 /// Handles one (already authenticated) request. Never panics on input;
 /// every failure is a metav1.Status.
 pub async fn handle(state: &ApiState, req: Request<Body>) -> Response<Body> {
-    match handle_inner(state, req).await {
+    let only_protobuf = accepts_only_protobuf(req.headers());
+    if only_protobuf {
+        let watching = matches!(path::parse(req.uri().path()), Route::Resource(ref p) if p.watch_prefix)
+            || Query::parse(req.uri()).is_ok_and(|q| q.flag("watch"));
+        if watching {
+            // Watch streams are served as JSON only.
+            return error_response(&ApiError {
+                code: 406,
+                reason: "NotAcceptable",
+                message: "only the following media types are accepted for watch: application/json"
+                    .into(),
+                details: None,
+            });
+        }
+    }
+    let resp = match handle_inner(state, req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    if only_protobuf {
+        return protobuf_answer(resp).await;
     }
+    resp
 }
 
 async fn handle_inner(state: &ApiState, req: Request<Body>) -> Result<Response<Body>, ApiError> {

@@ -54,6 +54,12 @@ pub(super) async fn dispatch(
     if rt.namespaced && p.namespace.is_none() && p.name.is_some() {
         return Err(not_found());
     }
+    // A real server has no protobuf form for custom resources.
+    if rt.crd.is_some() && r.media_type() == crate::sandbox::protobuf::MEDIA_TYPE {
+        return Err(ApiError::unsupported_media_type(
+            crate::sandbox::protobuf::MEDIA_TYPE,
+        ));
+    }
     let ns = p.namespace.as_deref();
     if rt.create_only {
         return match (r.method.clone(), p.name.as_deref()) {
@@ -337,6 +343,9 @@ fn update(
 fn delete_options(r: &Req) -> Result<DeleteOptions, ApiError> {
     let body = if r.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
+    } else if r.media_type() == crate::sandbox::protobuf::MEDIA_TYPE {
+        // client-go's typed clients send DeleteOptions as protobuf too.
+        super::decode_protobuf(&r.body, crate::sandbox::protobuf::MEDIA_TYPE)?
     } else {
         let v = decode_json(&r.body)?;
         if !v.is_object() {

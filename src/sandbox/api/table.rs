@@ -302,6 +302,235 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
             }));
             return cols;
         }
+        // The printers of pkg/printers/internalversion for the kinds below.
+        ("batch", "jobs") => {
+            cols.push(col("Status", |o| json!(job_status(o))));
+            cols.push(col("Completions", |o| {
+                let done = n(o, "/status/succeeded");
+                json!(
+                    match o.pointer("/spec/completions").and_then(Value::as_i64) {
+                        Some(c) => format!("{done}/{c}"),
+                        None => match n(o, "/spec/parallelism") {
+                            p if p > 1 => format!("{done}/1 of {p}"),
+                            _ => format!("{done}/1"),
+                        },
+                    }
+                )
+            }));
+            cols.push(col("Duration", |o| {
+                let start = s(o, "/status/startTime");
+                let Ok(start) = chrono::DateTime::parse_from_rfc3339(&start) else {
+                    return json!("");
+                };
+                let end = chrono::DateTime::parse_from_rfc3339(&s(o, "/status/completionTime"))
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .unwrap_or_else(|_| chrono::Utc::now());
+                json!(human_duration(
+                    (end - start.with_timezone(&chrono::Utc)).num_seconds()
+                ))
+            }));
+            cols.push(age);
+            cols.push(wide("Containers", |o| {
+                job_containers(o, "/spec/template", "name")
+            }));
+            cols.push(wide("Images", |o| {
+                job_containers(o, "/spec/template", "image")
+            }));
+            cols.push(wide("Selector", match_labels));
+            return cols;
+        }
+        ("batch", "cronjobs") => {
+            cols.push(col("Schedule", |o| json!(s(o, "/spec/schedule"))));
+            cols.push(col("Timezone", |o| or_none(s(o, "/spec/timeZone"))));
+            cols.push(col("Suspend", |o| {
+                json!(if o.pointer("/spec/suspend") == Some(&json!(true)) {
+                    "True"
+                } else {
+                    "False"
+                })
+            }));
+            cols.push(int("Active", |o| count(o, "/status/active")));
+            cols.push(col("Last Schedule", |o| {
+                let t = s(o, "/status/lastScheduleTime");
+                match chrono::DateTime::parse_from_rfc3339(&t) {
+                    Ok(t) => json!(human_duration(
+                        (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()
+                    )),
+                    Err(_) => json!("<none>"),
+                }
+            }));
+            cols.push(age);
+            cols.push(wide("Containers", |o| {
+                job_containers(o, "/spec/jobTemplate/spec/template", "name")
+            }));
+            cols.push(wide("Images", |o| {
+                job_containers(o, "/spec/jobTemplate/spec/template", "image")
+            }));
+            cols.push(wide("Selector", |o| {
+                or_none(labels_at(o, "/spec/jobTemplate/spec/selector/matchLabels"))
+            }));
+            return cols;
+        }
+        ("policy", "poddisruptionbudgets") => {
+            cols.push(col("Min Available", |o| {
+                json!(int_or_string(o, "/spec/minAvailable"))
+            }));
+            cols.push(col("Max Unavailable", |o| {
+                json!(int_or_string(o, "/spec/maxUnavailable"))
+            }));
+            cols.push(int("Allowed Disruptions", |o| {
+                json!(n(o, "/status/disruptionsAllowed"))
+            }));
+        }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            cols.push(col("Reference", |o| {
+                json!(format!(
+                    "{}/{}",
+                    s(o, "/spec/scaleTargetRef/kind"),
+                    s(o, "/spec/scaleTargetRef/name")
+                ))
+            }));
+            cols.push(col("Targets", |o| json!(hpa_targets(o))));
+            cols.push(int("MinPods", |o| {
+                json!(o
+                    .pointer("/spec/minReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1))
+            }));
+            cols.push(int("MaxPods", |o| json!(n(o, "/spec/maxReplicas"))));
+            cols.push(int("Replicas", |o| json!(n(o, "/status/currentReplicas"))));
+        }
+        ("networking.k8s.io", "ingresses") => {
+            cols.push(col("Class", |o| or_none(s(o, "/spec/ingressClassName"))));
+            cols.push(col("Hosts", |o| {
+                let hosts: Vec<String> = o
+                    .pointer("/spec/rules")
+                    .and_then(Value::as_array)
+                    .map(|rs| {
+                        rs.iter()
+                            .map(|r| s(r, "/host"))
+                            .filter(|h| !h.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(match hosts.len() {
+                    0 => "*".to_string(),
+                    1..=3 => hosts.join(","),
+                    k => format!("{} + {} more...", hosts[..3].join(","), k - 3),
+                })
+            }));
+            cols.push(col("Address", |o| {
+                let a: Vec<String> = o
+                    .pointer("/status/loadBalancer/ingress")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|i| {
+                                let ip = s(i, "/ip");
+                                if ip.is_empty() {
+                                    s(i, "/hostname")
+                                } else {
+                                    ip
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(a.join(","))
+            }));
+            cols.push(col("Ports", |o| {
+                let tls = o
+                    .pointer("/spec/tls")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| !t.is_empty());
+                json!(if tls { "80, 443" } else { "80" })
+            }));
+        }
+        ("networking.k8s.io", "ingressclasses") => {
+            cols.push(col("Controller", |o| json!(s(o, "/spec/controller"))));
+            cols.push(col("Parameters", |o| {
+                let kind = s(o, "/spec/parameters/kind");
+                if kind.is_empty() {
+                    return json!("<none>");
+                }
+                let group = s(o, "/spec/parameters/apiGroup");
+                let name = s(o, "/spec/parameters/name");
+                json!(if group.is_empty() {
+                    format!("{kind}/{name}")
+                } else {
+                    format!("{kind}.{group}/{name}")
+                })
+            }));
+        }
+        ("coordination.k8s.io", "leases") => {
+            cols.push(col("Holder", |o| json!(s(o, "/spec/holderIdentity"))));
+        }
+        ("", "persistentvolumeclaims") => {
+            cols.push(col("Status", |o| json!(s(o, "/status/phase"))));
+            cols.push(col("Volume", |o| json!(s(o, "/spec/volumeName"))));
+            cols.push(col("Capacity", |o| json!(s(o, "/status/capacity/storage"))));
+            cols.push(col("Access Modes", |o| {
+                let modes: Vec<&str> = o
+                    .pointer("/status/accessModes")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(|m| match m {
+                                "ReadWriteOnce" => "RWO",
+                                "ReadOnlyMany" => "ROX",
+                                "ReadWriteMany" => "RWX",
+                                "ReadWriteOncePod" => "RWOP",
+                                other => other,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(modes.join(","))
+            }));
+            cols.push(col("StorageClass", |o| {
+                or_none(s(o, "/spec/storageClassName"))
+            }));
+            cols.push(col("VolumeAttributesClass", |o| {
+                or_none(s(o, "/spec/volumeAttributesClassName"))
+            }));
+            cols.push(age);
+            cols.push(wide("VolumeMode", |o| {
+                let m = s(o, "/spec/volumeMode");
+                json!(if m.is_empty() { "Filesystem".into() } else { m })
+            }));
+            return cols;
+        }
+        ("", "resourcequotas") => {
+            cols.push(age);
+            cols.push(col("Request", |o| json!(quota(o, false))));
+            cols.push(col("Limit", |o| json!(quota(o, true))));
+            return cols;
+        }
+        ("", "limitranges") => {
+            cols.push(col("Created At", |o| {
+                json!(s(o, "/metadata/creationTimestamp"))
+            }));
+            return cols;
+        }
+        ("gateway.networking.k8s.io", "grpcroutes") => {
+            cols.push(col("Hostnames", |o| {
+                let h: Vec<String> = o
+                    .pointer("/spec/hostnames")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(format!("[{}]", h.join(" ")))
+            }));
+        }
+        ("gateway.networking.k8s.io", "listenersets") => {
+            cols.push(col("Accepted", |o| json!(condition(o, "Accepted"))));
+            cols.push(col("Programmed", |o| json!(condition(o, "Programmed"))));
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             cols.push(col("Created At", |o| {
                 json!(s(o, "/metadata/creationTimestamp"))
@@ -334,6 +563,131 @@ fn subjects_of(o: &Value, kind: &str) -> Value {
         })
         .unwrap_or_default();
     json!(v.join(", "))
+}
+
+/// A Job's state as `kubectl get jobs` shows it.
+fn job_status(o: &Value) -> &'static str {
+    let cond = |t: &str| condition(o, t) == "True";
+    if cond("Failed") {
+        "Failed"
+    } else if cond("Complete") {
+        "Complete"
+    } else if cond("Suspended") {
+        "Suspended"
+    } else if cond("FailureTarget") {
+        "FailureTarget"
+    } else if cond("SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    }
+}
+
+fn job_containers(o: &Value, template: &str, field: &str) -> Value {
+    let v: Vec<String> = o
+        .pointer(&format!("{template}/spec/containers"))
+        .and_then(Value::as_array)
+        .map(|cs| cs.iter().map(|c| s(c, &format!("/{field}"))).collect())
+        .unwrap_or_default();
+    json!(v.join(","))
+}
+
+fn labels_at(o: &Value, p: &str) -> String {
+    o.pointer(p)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// An IntOrString field, or N/A when unset (the PDB printer).
+fn int_or_string(o: &Value, p: &str) -> String {
+    match o.pointer(p) {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => "N/A".into(),
+    }
+}
+
+/// HPA targets as the printer writes them for resource metrics:
+/// `cpu: <unknown>/80%` until a current value is known.
+fn hpa_targets(o: &Value) -> String {
+    let metrics = o
+        .pointer("/spec/metrics")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if metrics.is_empty() {
+        return "<none>".into();
+    }
+    let current = o
+        .pointer("/status/currentMetrics")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let parts: Vec<String> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let t = s(m, "/type");
+            if t != "Resource" {
+                return "<unknown>".into();
+            }
+            let name = s(m, "/resource/name");
+            let target = &m["resource"]["target"];
+            let cur = current.get(i).map(|c| &c["resource"]["current"]);
+            match s(target, "/type").as_str() {
+                "Utilization" => {
+                    let now = cur
+                        .and_then(|c| c.get("averageUtilization"))
+                        .and_then(Value::as_i64)
+                        .map_or("<unknown>".to_string(), |v| format!("{v}%"));
+                    format!("{name}: {now}/{}%", n(target, "/averageUtilization"))
+                }
+                _ => {
+                    let now = cur.map(|c| s(c, "/averageValue")).filter(|v| !v.is_empty());
+                    format!(
+                        "{name}: {}/{}",
+                        now.unwrap_or_else(|| "<unknown>".into()),
+                        s(target, "/averageValue")
+                    )
+                }
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// `requests.cpu: 0/1, pods: 0/10` (or the `limits.` entries), used/hard.
+fn quota(o: &Value, limits: bool) -> String {
+    let hard = o
+        .pointer("/spec/hard")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut keys: Vec<&String> = hard
+        .keys()
+        .filter(|k| k.starts_with("limits.") == limits)
+        .collect();
+    keys.sort();
+    keys.iter()
+        .map(|k| {
+            let used = o
+                .pointer(&format!("/status/used/{k}"))
+                .map(|v| v.as_str().map_or(v.to_string(), String::from))
+                .unwrap_or_else(|| "0".into());
+            let h = &hard[k.as_str()];
+            format!(
+                "{k}: {used}/{}",
+                h.as_str().map_or(h.to_string(), String::from)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The status of a condition in `.status.conditions`.

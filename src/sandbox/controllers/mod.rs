@@ -31,6 +31,7 @@ mod gateway;
 mod kubelet;
 mod litmus;
 mod replicaset;
+mod rootca;
 mod select;
 mod serviceaccounts;
 mod statefulset;
@@ -56,6 +57,9 @@ pub struct ControllerConfig {
     /// Called by the Gateway API controller before it writes statuses, so
     /// `Accepted` never precedes the data plane knowing the route.
     pub sync_routes: Option<RoutesHook>,
+    /// PEM of the API server's CA: published in every namespace as the
+    /// `kube-root-ca.crt` ConfigMap (None: not published).
+    pub root_ca_pem: Option<String>,
     /// Signs ServiceAccount token Secrets; None leaves them without a token.
     pub token_issuer: Option<Arc<crate::sandbox::auth::Issuer>>,
 }
@@ -66,6 +70,7 @@ impl std::fmt::Debug for ControllerConfig {
             .field("pod_ready_delay", &self.pod_ready_delay)
             .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
             .field("sync_routes", &self.sync_routes.as_ref().map(|_| "Fn"))
+            .field("root_ca_pem", &self.root_ca_pem.is_some())
             .field("token_issuer", &self.token_issuer.is_some())
             .finish()
     }
@@ -92,7 +97,7 @@ impl Drop for ControllerHandle {
 
 /// Starts every controller on the current tokio runtime.
 pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHandle {
-    let tasks = vec![
+    let mut tasks = vec![
         spawn(&store, kubelet::Kubelet::new(config.pod_ready_delay)),
         spawn(&store, replicaset::ReplicaSets),
         spawn(&store, deployment::Deployments),
@@ -116,6 +121,9 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         ),
         spawn(&store, serviceaccounts::ClusterRoleAggregation),
     ];
+    if let Some(ca_pem) = config.root_ca_pem {
+        tasks.push(spawn(&store, rootca::RootCaPublisher { ca_pem }));
+    }
     ControllerHandle { tasks }
 }
 

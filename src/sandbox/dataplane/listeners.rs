@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use super::metrics::GatewayMetrics;
 use super::routing::RouteTable;
 use super::server::{serve, TableCell};
 use crate::gateway_url::HOST_PORT_ADDRESS_TYPE;
@@ -64,6 +65,7 @@ struct GatewayServing {
 pub struct Listeners {
     gateways: HashMap<String, GatewayServing>,
     used_ips: HashSet<Ipv4Addr>,
+    metrics: GatewayMetrics,
 }
 
 fn random_ip() -> Ipv4Addr {
@@ -138,14 +140,29 @@ pub fn bind_new_gateway(
 }
 
 impl Listeners {
+    pub fn new(metrics: GatewayMetrics) -> Self {
+        Listeners {
+            gateways: HashMap::new(),
+            used_ips: HashSet::new(),
+            metrics,
+        }
+    }
+
     fn start(
         table: &Arc<TableCell>,
+        metrics: &GatewayMetrics,
         key: &str,
         port: u16,
         l: tokio::net::TcpListener,
     ) -> io::Result<PortServing> {
         let bound = l.local_addr()?;
-        let task = tokio::spawn(serve(l, table.clone(), key.to_string(), port));
+        let task = tokio::spawn(serve(
+            l,
+            table.clone(),
+            metrics.clone(),
+            key.to_string(),
+            port,
+        ));
         Ok(PortServing { bound, task })
     }
 
@@ -206,7 +223,7 @@ impl Listeners {
                             ports: BTreeMap::new(),
                         };
                         for (port, l) in sockets {
-                            match Self::start(table, &key, port, l) {
+                            match Self::start(table, &self.metrics, &key, port, l) {
                                 Ok(p) => {
                                     serving.ports.insert(port, p);
                                 }
@@ -254,7 +271,7 @@ impl Listeners {
                             bind(SocketAddrV4::new(serving.ip, 0))
                         }
                     };
-                    match l.and_then(|l| Self::start(table, &key, p, l)) {
+                    match l.and_then(|l| Self::start(table, &self.metrics, &key, p, l)) {
                         Ok(ps) => {
                             serving.ports.insert(p, ps);
                         }

@@ -42,6 +42,7 @@ pub mod echo;
 pub mod hostname;
 mod listeners;
 pub mod matcher;
+pub mod metrics;
 pub mod policy;
 pub mod routing;
 pub mod selector;
@@ -52,12 +53,14 @@ use std::sync::{Arc, RwLock};
 
 pub use crate::gateway_url::{gateway_base_url, HOST_PORT_ADDRESS_TYPE};
 pub use listeners::{GatewayAddress, GatewayBinding, ListenerBinding};
+pub use metrics::GatewayMetrics;
 pub use routing::{Condition, RouteParentStatus, RouteTable};
 pub use server::MAX_BODY_BYTES;
 pub use view::{ActiveFault, ClusterView, Direction, FaultAction};
 
 struct Inner {
     table: Arc<server::TableCell>,
+    metrics: GatewayMetrics,
     listeners: tokio::sync::Mutex<listeners::Listeners>,
 }
 
@@ -75,18 +78,27 @@ impl Default for DataPlane {
 
 impl DataPlane {
     pub fn new() -> Self {
+        let metrics = GatewayMetrics::new();
+        let listeners = listeners::Listeners::new(metrics.clone());
         DataPlane {
             inner: Arc::new(Inner {
                 table: Arc::new(RwLock::new(Arc::new(RouteTable::default()))),
-                listeners: tokio::sync::Mutex::new(listeners::Listeners::default()),
+                metrics,
+                listeners: tokio::sync::Mutex::new(listeners),
             }),
         }
+    }
+
+    /// The data plane's Prometheus metrics (see [`metrics`]).
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.inner.metrics
     }
 
     /// Publish a new view: rebuild the routing table and swap it in atomically; in-flight
     /// requests finish with the table they started with.
     pub fn update(&self, view: ClusterView) {
         let table = Arc::new(RouteTable::build(&view));
+        self.inner.metrics.set_faults(&view.faults);
         *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = table;
     }
 

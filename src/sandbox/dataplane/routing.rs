@@ -119,6 +119,7 @@ impl GatewayTable {
 
 #[derive(Debug)]
 struct ListenerTable {
+    name: String,
     hostname: HostPattern,
     vhosts: Vec<VHost>,
 }
@@ -236,6 +237,13 @@ impl RouteTable {
             Some(e) => e.target.decide(rng),
             None => Decision::NotFound,
         }
+    }
+
+    /// The listener a request to `port` of gateway `key` with this host lands on (metrics).
+    pub fn listener_name(&self, key: &str, port: u16, host: &str) -> Option<&str> {
+        let listeners = self.gateways.get(key)?.ports.get(&port)?;
+        let l = listeners.iter().find(|l| l.hostname.matches(host))?;
+        Some(l.name.as_str())
     }
 
     pub fn build(view: &ClusterView) -> RouteTable {
@@ -773,9 +781,8 @@ impl<'v> Builder<'v> {
                         .rank()
                         .cmp(&eb.matcher.rank())
                         .then_with(|| {
-                            (a.created.is_none(), a.created).cmp(&(b.created.is_none(), b.created))
+                            crate::route_precedence::tie_break(a.created, &a.key, b.created, &b.key)
                         })
-                        .then_with(|| a.key.cmp(&b.key))
                         .then_with(|| (rule_a, ma).cmp(&(rule_b, mb)))
                 });
                 for (host, _, entry) in entries_meta {
@@ -792,6 +799,7 @@ impl<'v> Builder<'v> {
                     .map(HostPattern::parse)
                     .unwrap_or(HostPattern::Any);
                 ports.entry(port).or_default().push(ListenerTable {
+                    name: s(l, "/name").unwrap_or_default().to_string(),
                     hostname,
                     vhosts: by_host,
                 });

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use super::echo::{echo_body, EchoContext, EchoRequest};
 use super::hostname::request_host;
 use super::matcher::RequestParts;
+use super::metrics::GatewayMetrics;
 use super::routing::{Decision, RouteTable};
 
 /// Request bodies above this size get 413 (bodies are read so connections stay reusable).
@@ -28,14 +29,22 @@ pub type TableCell = RwLock<Arc<RouteTable>>;
 
 struct PortCtx {
     table: Arc<TableCell>,
+    metrics: GatewayMetrics,
     gateway: String,
     port: u16,
 }
 
 /// Accept connections until the task is aborted (dropping the task closes its connections).
-pub async fn serve(listener: TcpListener, table: Arc<TableCell>, gateway: String, port: u16) {
+pub async fn serve(
+    listener: TcpListener,
+    table: Arc<TableCell>,
+    metrics: GatewayMetrics,
+    gateway: String,
+    port: u16,
+) {
     let ctx = Arc::new(PortCtx {
         table,
+        metrics,
         gateway,
         port,
     });
@@ -83,6 +92,7 @@ async fn handle(
     ctx: Arc<PortCtx>,
     peer: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     // Read the body first: the backend would, and it keeps the connection reusable.
     if Limited::new(body, MAX_BODY_BYTES).collect().await.is_err() {
@@ -103,6 +113,9 @@ async fn handle(
     };
     let table = ctx.table.read().unwrap_or_else(|e| e.into_inner()).clone();
     let decision = table.resolve(&ctx.gateway, ctx.port, &req_parts, &mut rand::rng());
+    let labels = ctx
+        .metrics
+        .labels(&table, &ctx.gateway, ctx.port, req_parts.host, &decision);
     let resp = match decision {
         Decision::NotFound => {
             let mut resp = plain(404, "");
@@ -179,5 +192,7 @@ async fn handle(
             resp
         }
     };
+    ctx.metrics
+        .observe(labels, resp.status().as_u16(), started.elapsed());
     Ok(resp)
 }

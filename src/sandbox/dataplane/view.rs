@@ -24,7 +24,7 @@ pub struct ClusterView {
 /// Litmus ChaosEngine selectors to pods and publish these).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveFault {
-    /// For messages, e.g. "NetworkChaos route-chaos/latency".
+    /// For messages, e.g. "networkchaos/route-chaos/latency".
     pub id: String,
     /// Namespace of the affected pods.
     pub namespace: String,
