@@ -128,6 +128,7 @@ const ROUTING_KINDS: &[(&str, &str)] = &[
     ("", "services"),
     ("", "pods"),
     ("", "namespaces"),
+    ("", "secrets"),
     ("networking.k8s.io", "networkpolicies"),
     ("chaos-mesh.org", "networkchaos"),
     ("litmuschaos.io", "chaosengines"),
@@ -151,6 +152,13 @@ fn view(store: &Store, faults: &[ResolvedFault]) -> ClusterView {
         network_policies: list(store, "networking.k8s.io", "networkpolicies"),
         namespaces: list(store, "", "namespaces"),
         reference_grants: list(store, GW, "referencegrants"),
+        // Only key pairs (what HTTPS listeners reference); other Secret data stays out.
+        tls_secrets: list(store, "", "secrets")
+            .into_iter()
+            .filter(|s| {
+                s.pointer("/data/tls.crt").is_some() && s.pointer("/data/tls.key").is_some()
+            })
+            .collect(),
         faults: faults
             .iter()
             .map(|f| ActiveFault {

@@ -49,6 +49,8 @@ pub struct GatewayBinding {
 
 struct PortServing {
     bound: SocketAddr,
+    /// Serving TLS (HTTPS listeners); a port that changes protocol is restarted.
+    tls: bool,
     task: JoinHandle<()>,
 }
 
@@ -142,11 +144,12 @@ impl Listeners {
         table: &Arc<TableCell>,
         key: &str,
         port: u16,
+        tls: bool,
         l: tokio::net::TcpListener,
     ) -> io::Result<PortServing> {
         let bound = l.local_addr()?;
-        let task = tokio::spawn(serve(l, table.clone(), key.to_string(), port));
-        Ok(PortServing { bound, task })
+        let task = tokio::spawn(serve(l, table.clone(), key.to_string(), port, tls));
+        Ok(PortServing { bound, tls, task })
     }
 
     async fn stop_gateway(&mut self, key: &str) {
@@ -206,7 +209,7 @@ impl Listeners {
                             ports: BTreeMap::new(),
                         };
                         for (port, l) in sockets {
-                            match Self::start(table, &key, port, l) {
+                            match Self::start(table, &key, port, gw.is_tls(port), l) {
                                 Ok(p) => {
                                     serving.ports.insert(port, p);
                                 }
@@ -236,6 +239,33 @@ impl Listeners {
                         let _ = ps.task.await;
                     }
                 }
+                // Same socket, new protocol: keep the address, restart the accept loop.
+                let switched: Vec<u16> = serving
+                    .ports
+                    .iter()
+                    .filter(|(p, ps)| ps.tls != gw.is_tls(**p))
+                    .map(|(p, _)| *p)
+                    .collect();
+                for p in switched {
+                    if let Some(ps) = serving.ports.remove(&p) {
+                        ps.task.abort();
+                        let _ = ps.task.await;
+                        let tls = gw.is_tls(p);
+                        let restarted = bind(match ps.bound {
+                            SocketAddr::V4(a) => a,
+                            SocketAddr::V6(_) => SocketAddrV4::new(serving.ip, 0),
+                        })
+                        .and_then(|l| Self::start(table, &key, p, tls, l));
+                        match restarted {
+                            Ok(n) => {
+                                serving.ports.insert(p, n);
+                            }
+                            Err(e) => {
+                                tracing::warn!("gateway {key}: listener on port {p} failed: {e}")
+                            }
+                        }
+                    }
+                }
                 let missing: Vec<u16> = ports
                     .iter()
                     .filter(|p| !serving.ports.contains_key(p))
@@ -254,7 +284,7 @@ impl Listeners {
                             bind(SocketAddrV4::new(serving.ip, 0))
                         }
                     };
-                    match l.and_then(|l| Self::start(table, &key, p, l)) {
+                    match l.and_then(|l| Self::start(table, &key, p, gw.is_tls(p), l)) {
                         Ok(ps) => {
                             serving.ports.insert(p, ps);
                         }

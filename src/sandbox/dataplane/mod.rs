@@ -39,6 +39,7 @@
 //!   `x-heatcheck-route: ns/name` and `x-heatcheck-backend: ns/service/pod`.
 
 pub mod echo;
+pub mod filters;
 pub mod hostname;
 mod listeners;
 pub mod matcher;
@@ -46,6 +47,7 @@ pub mod policy;
 pub mod routing;
 pub mod selector;
 mod server;
+pub mod tls;
 pub mod view;
 
 use std::sync::{Arc, RwLock};

@@ -22,8 +22,9 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use super::filters::{Filters, Redirect, Timeouts};
 use super::hostname::{intersect, HostPattern};
-use super::matcher::{CompiledMatch, RequestParts};
+use super::matcher::{CompiledMatch, PathMatch, RequestParts};
 use super::policy::{gateway_may_reach, TargetPort};
 use super::selector::{labels, selector_matches, service_selects};
 use super::view::{ClusterView, FaultAction};
@@ -90,7 +91,7 @@ pub struct ListenerInfo {
     pub name: String,
     pub port: u16,
     pub protocol: String,
-    /// Only plain HTTP listeners get a socket.
+    /// HTTP listeners, and HTTPS ones whose certificate loads, get a socket.
     pub served: bool,
     pub attached_routes: u32,
 }
@@ -102,6 +103,32 @@ pub struct GatewayTable {
     pub uid: Option<String>,
     pub listeners: Vec<ListenerInfo>,
     ports: HashMap<u16, Vec<ListenerTable>>,
+}
+
+impl GatewayTable {
+    /// Whether the listeners on this port speak TLS (HTTPS).
+    pub fn is_tls(&self, port: u16) -> bool {
+        self.ports
+            .get(&port)
+            .is_some_and(|ls| ls.iter().any(|l| l.cert.is_some()))
+    }
+
+    /// The certificate for a TLS handshake on `port`: the most specific listener whose
+    /// hostname matches the SNI name; without SNI, the first listener that has one.
+    pub fn certificate(
+        &self,
+        port: u16,
+        sni: Option<&str>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let ls = self.ports.get(&port)?;
+        match sni {
+            Some(name) => ls
+                .iter()
+                .find(|l| l.hostname.matches(&name.to_ascii_lowercase()))
+                .and_then(|l| l.cert.clone()),
+            None => ls.iter().find_map(|l| l.cert.clone()),
+        }
+    }
 }
 
 impl GatewayTable {
@@ -121,6 +148,8 @@ impl GatewayTable {
 struct ListenerTable {
     hostname: HostPattern,
     vhosts: Vec<VHost>,
+    /// The serving certificate of an HTTPS listener.
+    cert: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 #[derive(Debug)]
@@ -140,8 +169,20 @@ struct Entry {
 pub struct RuleTarget {
     /// "{namespace}/{name}" of the route.
     pub route: String,
-    backends: Vec<(u32, Arc<Backend>)>,
+    backends: Vec<(u32, Arc<Backend>, Filters)>,
     total_weight: u64,
+    pub filters: Filters,
+    pub timeouts: Timeouts,
+    /// Backends of RequestMirror filters (invalid ones are skipped).
+    mirrors: Vec<Arc<Backend>>,
+}
+
+/// One pod a mirrored copy of the request goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorTarget<'a> {
+    pub namespace: &'a str,
+    pub service: &'a str,
+    pub pod: &'a str,
 }
 
 #[derive(Debug)]
@@ -191,6 +232,21 @@ pub enum Decision<'a> {
         service: &'a str,
         pod: &'a str,
         delay: Duration,
+        /// The rule's filters, then the chosen backendRef's.
+        filters: &'a Filters,
+        backend_filters: &'a Filters,
+        timeouts: Timeouts,
+        /// The matched PathPrefix (without trailing `/`), for ReplacePrefixMatch.
+        matched_prefix: Option<&'a str>,
+        mirrors: Vec<MirrorTarget<'a>>,
+    },
+    /// A RequestRedirect filter answers (the server builds Location: it knows the scheme).
+    Redirect {
+        route: &'a str,
+        redirect: &'a Redirect,
+        matched_prefix: Option<&'a str>,
+        /// ResponseHeaderModifier filters of the rule.
+        filters: &'a Filters,
     },
 }
 
@@ -233,7 +289,13 @@ impl RouteTable {
             return Decision::NotFound;
         };
         match vhost.entries.iter().find(|e| e.matcher.matches(req)) {
-            Some(e) => e.target.decide(rng),
+            Some(e) => {
+                let prefix = match &e.matcher.path {
+                    PathMatch::Prefix(p) => Some(p.as_str()),
+                    _ => None,
+                };
+                e.target.decide(rng, prefix)
+            }
             None => Decision::NotFound,
         }
     }
@@ -244,8 +306,20 @@ impl RouteTable {
 }
 
 impl RuleTarget {
-    fn decide<R: Rng + ?Sized>(&self, rng: &mut R) -> Decision<'_> {
+    fn decide<'a, R: Rng + ?Sized>(
+        &'a self,
+        rng: &mut R,
+        matched_prefix: Option<&'a str>,
+    ) -> Decision<'a> {
         let route = self.route.as_str();
+        if let Some(redirect) = &self.filters.redirect {
+            return Decision::Redirect {
+                route,
+                redirect,
+                matched_prefix,
+                filters: &self.filters,
+            };
+        }
         let error = |status, message, detail: String| Decision::Error {
             status,
             message,
@@ -261,20 +335,18 @@ impl RuleTarget {
             );
         }
         let mut pick = rng.random_range(0..self.total_weight);
-        let backend = self
-            .backends
-            .iter()
-            .find(|(w, _)| {
-                let hit = pick < u64::from(*w);
-                pick = pick.saturating_sub(u64::from(*w));
-                hit
-            })
-            .map(|(_, b)| b.as_ref());
-        let svc = match backend {
-            Some(Backend::Service(svc)) => svc,
-            Some(Backend::Invalid { reason, message }) => {
-                return error(500, "Internal Server Error", format!("{reason}: {message}"));
-            }
+        let backend = self.backends.iter().find(|(w, _, _)| {
+            let hit = pick < u64::from(*w);
+            pick = pick.saturating_sub(u64::from(*w));
+            hit
+        });
+        let (svc, backend_filters) = match backend {
+            Some((_, b, f)) => match b.as_ref() {
+                Backend::Service(svc) => (svc, f),
+                Backend::Invalid { reason, message } => {
+                    return error(500, "Internal Server Error", format!("{reason}: {message}"));
+                }
+            },
             None => return error(500, "Internal Server Error", "no backend".into()),
         };
         if svc.ready == 0 {
@@ -307,12 +379,34 @@ impl RuleTarget {
                 delay,
             };
         }
+        // A mirror that is down or unreachable simply gets no copy.
+        let mirrors = self
+            .mirrors
+            .iter()
+            .filter_map(|m| match m.as_ref() {
+                Backend::Service(m) if !m.reachable.is_empty() => {
+                    let ep =
+                        &m.reachable[m.next.fetch_add(1, Ordering::Relaxed) % m.reachable.len()];
+                    Some(MirrorTarget {
+                        namespace: &m.namespace,
+                        service: &m.name,
+                        pod: &ep.pod,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
         Decision::Forward {
             route,
             namespace: &svc.namespace,
             service: &svc.name,
             pod: &ep.pod,
             delay,
+            filters: &self.filters,
+            backend_filters,
+            timeouts: self.timeouts,
+            matched_prefix,
+            mirrors,
         }
     }
 }
@@ -427,6 +521,22 @@ impl<'v> Builder<'v> {
         };
         for rule in rule_values {
             let mut compiled = Vec::new();
+            if let Err(e) = Filters::parse(rule.get("filters")) {
+                invalid = Some(e);
+            }
+            if let Err(e) = Timeouts::parse(rule.get("timeouts")) {
+                invalid = Some(e);
+            }
+            for b in rule
+                .get("backendRefs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Err(e) = Filters::parse(b.get("filters")) {
+                    invalid = Some(e);
+                }
+            }
             match rule.get("matches").and_then(Value::as_array) {
                 Some(ms) if !ms.is_empty() => {
                     for m in ms {
@@ -452,6 +562,18 @@ impl<'v> Builder<'v> {
     }
 
     fn grant_allows(&self, route_ns: &str, svc_ns: &str, svc: &str) -> bool {
+        self.grant_allows_kind("HTTPRoute", route_ns, "Service", svc_ns, svc)
+    }
+
+    /// A ReferenceGrant in `to_ns` lets `from_kind` objects of `from_ns` refer to `to_kind` `name`.
+    fn grant_allows_kind(
+        &self,
+        from_kind: &str,
+        route_ns: &str,
+        to_kind: &str,
+        svc_ns: &str,
+        svc: &str,
+    ) -> bool {
         self.view
             .reference_grants
             .iter()
@@ -464,7 +586,7 @@ impl<'v> Builder<'v> {
                     .flatten()
                     .any(|f| {
                         s(f, "/group") == Some(GATEWAY_GROUP)
-                            && s(f, "/kind") == Some("HTTPRoute")
+                            && s(f, "/kind") == Some(from_kind)
                             && s(f, "/namespace") == Some(route_ns)
                     });
                 let to_ok = g
@@ -474,11 +596,47 @@ impl<'v> Builder<'v> {
                     .flatten()
                     .any(|t| {
                         matches!(s(t, "/group"), Some("") | Some("core") | None)
-                            && s(t, "/kind") == Some("Service")
+                            && s(t, "/kind") == Some(to_kind)
                             && s(t, "/name").is_none_or(|n| n == svc)
                     });
                 from_ok && to_ok
             })
+    }
+
+    /// The first certificateRef of an HTTPS listener that loads (same namespace, or one a
+    /// ReferenceGrant lets the Gateway read).
+    fn listener_certificate(
+        &self,
+        l: &Value,
+        gw_ns: &str,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let refs = l
+            .pointer("/tls/certificateRefs")
+            .and_then(Value::as_array)?;
+        refs.iter().find_map(|r| {
+            let kind = s(r, "/kind").unwrap_or("Secret");
+            let group = s(r, "/group").unwrap_or("");
+            if kind != "Secret" || !(group.is_empty() || group == "core") {
+                return None;
+            }
+            let name = s(r, "/name")?;
+            let ns = s(r, "/namespace").unwrap_or(gw_ns);
+            if ns != gw_ns && !self.grant_allows_kind("Gateway", gw_ns, "Secret", ns, name) {
+                return None;
+            }
+            let secret = self
+                .view
+                .tls_secrets
+                .iter()
+                .find(|sec| ns_of(sec) == ns && name_of(sec) == name)?;
+            match super::tls::certified_key(secret) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!("Secret {ns}/{name}: {e}");
+                    None
+                }
+            }
+        })
     }
 
     /// Resolve one backendRef as seen from a gateway in `gw_ns`.
@@ -641,13 +799,29 @@ impl<'v> Builder<'v> {
                         resolved = Condition::fail(reason, message.clone());
                     }
                 }
-                backends.push((weight, b));
+                // Invalid filters made the route not Accepted already (parse_route).
+                let filters = Filters::parse(r.get("filters")).unwrap_or_default();
+                backends.push((weight, b, filters));
             }
-            let total_weight = backends.iter().map(|(w, _)| u64::from(*w)).sum();
+            let total_weight = backends.iter().map(|(w, _, _)| u64::from(*w)).sum();
+            let filters = Filters::parse(rule.get("filters")).unwrap_or_default();
+            let mut mirrors = Vec::new();
+            for m in &filters.mirrors {
+                let b = self.backend(route.namespace, m, gw_ns);
+                if let Backend::Invalid { reason, message } = b.as_ref() {
+                    if resolved.status {
+                        resolved = Condition::fail(reason, message.clone());
+                    }
+                }
+                mirrors.push(b);
+            }
             out.push(Arc::new(RuleTarget {
                 route: route.key.clone(),
                 backends,
                 total_weight,
+                filters,
+                timeouts: Timeouts::parse(rule.get("timeouts")).unwrap_or_default(),
+                mirrors,
             }));
         }
         (out, resolved)
@@ -728,7 +902,12 @@ impl<'v> Builder<'v> {
                     .and_then(Value::as_u64)
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(0);
-                let served = protocol == "HTTP" && port != 0;
+                let cert = if protocol == "HTTPS" {
+                    self.listener_certificate(l, gw_ns)
+                } else {
+                    None
+                };
+                let served = (protocol == "HTTP" || cert.is_some()) && port != 0;
                 let here = attached.get(&li).map(Vec::as_slice).unwrap_or_default();
                 let mut seen_routes: Vec<usize> = here.iter().map(|(ri, _)| *ri).collect();
                 seen_routes.dedup();
@@ -794,6 +973,7 @@ impl<'v> Builder<'v> {
                 ports.entry(port).or_default().push(ListenerTable {
                     hostname,
                     vhosts: by_host,
+                    cert,
                 });
             }
             for ls in ports.values_mut() {

@@ -102,6 +102,7 @@ fn outcome(table: &RouteTable, req: &Req<'_>, rng: &mut StdRng) -> String {
         Decision::NotFound => "404".into(),
         Decision::Error { status, .. } => status.to_string(),
         Decision::Forward { service, pod, .. } => format!("{service}/{pod}"),
+        Decision::Redirect { redirect, .. } => format!("redirect {}", redirect.status),
     }
 }
 
