@@ -211,7 +211,12 @@ impl Sandbox {
         let kubeconfig = dir.path().join("kubeconfig");
         let log = dir.path().join("sandbox.log");
         let child = Command::new(common::bin())
-            .args(["sandbox", "--log", "warn,heatcheck::sandbox::echo=info", "--kubeconfig"])
+            .args([
+                "sandbox",
+                "--log",
+                "warn,heatcheck::sandbox::echo=info",
+                "--kubeconfig",
+            ])
             .arg(&kubeconfig)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
@@ -251,7 +256,8 @@ struct Runner {
 }
 
 fn objects(file: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(data_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let text =
+        std::fs::read_to_string(data_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let text = text.replace("{GATEWAY_CLASS_NAME}", CLASS);
     heatcheck::suite::manifest::parse_documents(&text, file).unwrap()
 }
@@ -262,7 +268,12 @@ fn route_condition(route: &Value, gateway: &str, t: &str) -> Option<(String, Str
         .as_array()?
         .iter()
         .filter(|p| p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway))
-        .flat_map(|p| p.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|p| {
+            p.get("conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .find(|c| c["type"] == t)
         .map(|c| {
             (
@@ -298,9 +309,16 @@ impl Runner {
     async fn apply(&self, obj: &Value) {
         let api_version = obj["apiVersion"].as_str().unwrap();
         let kind = obj["kind"].as_str().unwrap();
-        let r = self.client.resolve(Some(api_version), kind).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let r = self
+            .client
+            .resolve(Some(api_version), kind)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
         let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-        self.client.apply(&r, ns, obj).await.unwrap_or_else(|e| panic!("apply {kind}: {e}"));
+        self.client
+            .apply(&r, ns, obj)
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind}: {e}"));
     }
 
     async fn get(&self, api_version: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
@@ -321,10 +339,12 @@ impl Runner {
             .signed_by(&key, &ca)
             .unwrap();
         let b64 = |t: String| base64::engine::general_purpose::STANDARD.encode(t);
-        self.apply(&json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        self.apply(
+            &json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
             "metadata": {"name": s.name, "namespace": s.namespace},
-            "data": {"tls.crt": b64(cert.pem()), "tls.key": b64(key.serialize_pem())}}))
-            .await;
+            "data": {"tls.crt": b64(cert.pem()), "tls.key": b64(key.serialize_pem())}}),
+        )
+        .await;
         self.ca_pem = Some(ca_cert.pem());
     }
 
@@ -335,13 +355,30 @@ impl Runner {
                 deployment,
                 slices,
             } => {
-                let dep = self.get("apps/v1", "Deployment", namespace, deployment).await.unwrap();
-                let labels = dep.pointer("/spec/selector/matchLabels").and_then(Value::as_object).unwrap();
-                let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect();
+                let dep = self
+                    .get("apps/v1", "Deployment", namespace, deployment)
+                    .await
+                    .unwrap();
+                let labels = dep
+                    .pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .unwrap();
+                let selector: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+                    .collect();
                 let pods_r = self.client.resolve(Some("v1"), "Pod").await.unwrap();
-                let pods = self.client.list(&pods_r, Some(namespace), Some(&selector.join(","))).await.unwrap();
+                let pods = self
+                    .client
+                    .list(&pods_r, Some(namespace), Some(&selector.join(",")))
+                    .await
+                    .unwrap();
                 assert!(!pods.is_empty(), "{deployment} has no pods");
-                let slice_r = self.client.resolve(Some("discovery.k8s.io/v1"), "EndpointSlice").await.unwrap();
+                let slice_r = self
+                    .client
+                    .resolve(Some("discovery.k8s.io/v1"), "EndpointSlice")
+                    .await
+                    .unwrap();
                 for prefix in slices {
                     for (suffix, v4) in [("ip4", true), ("ip6", false)] {
                         let endpoints: Vec<Value> = pods
@@ -360,7 +397,13 @@ impl Runner {
                         }
                         let name = format!("{prefix}-{suffix}");
                         self.client
-                            .patch(&slice_r, Some(namespace), &name, PatchType::Merge, &json!({"endpoints": endpoints}))
+                            .patch(
+                                &slice_r,
+                                Some(namespace),
+                                &name,
+                                PatchType::Merge,
+                                &json!({"endpoints": endpoints}),
+                            )
                             .await
                             .unwrap_or_else(|e| panic!("patch EndpointSlice {name}: {e}"));
                     }
@@ -388,34 +431,50 @@ impl Runner {
     async fn accepted(&self, spec: &Spec) {
         let gw = &spec.gateway;
         for route in &spec.routes {
-            self.wait(&format!("route {route} accepted by {}", gw.name), || async {
-                let r = self
-                    .get("gateway.networking.k8s.io/v1", "HTTPRoute", &gw.namespace, route)
-                    .await
-                    .ok_or("route missing")?;
-                let want = |t: &str| match route_condition(&r, &gw.name, t) {
-                    Some((s, _)) if s == "True" => Ok(()),
-                    other => Err(format!("{t}: {other:?}")),
-                };
-                want("Accepted")?;
-                if spec.resolved_refs {
-                    want("ResolvedRefs")?;
-                }
-                Ok(())
-            })
+            self.wait(
+                &format!("route {route} accepted by {}", gw.name),
+                || async {
+                    let r = self
+                        .get(
+                            "gateway.networking.k8s.io/v1",
+                            "HTTPRoute",
+                            &gw.namespace,
+                            route,
+                        )
+                        .await
+                        .ok_or("route missing")?;
+                    let want = |t: &str| match route_condition(&r, &gw.name, t) {
+                        Some((s, _)) if s == "True" => Ok(()),
+                        other => Err(format!("{t}: {other:?}")),
+                    };
+                    want("Accepted")?;
+                    if spec.resolved_refs {
+                        want("ResolvedRefs")?;
+                    }
+                    Ok(())
+                },
+            )
             .await;
         }
         for c in &spec.conditions {
-            self.wait(&format!("route {} condition {}", c.route, c.r#type), || async {
-                let r = self
-                    .get("gateway.networking.k8s.io/v1", "HTTPRoute", &gw.namespace, &c.route)
-                    .await
-                    .ok_or("route missing")?;
-                match route_condition(&r, &gw.name, &c.r#type) {
-                    Some((s, reason)) if s == c.status && reason == c.reason => Ok(()),
-                    other => Err(format!("got {other:?}, want ({}, {})", c.status, c.reason)),
-                }
-            })
+            self.wait(
+                &format!("route {} condition {}", c.route, c.r#type),
+                || async {
+                    let r = self
+                        .get(
+                            "gateway.networking.k8s.io/v1",
+                            "HTTPRoute",
+                            &gw.namespace,
+                            &c.route,
+                        )
+                        .await
+                        .ok_or("route missing")?;
+                    match route_condition(&r, &gw.name, &c.r#type) {
+                        Some((s, reason)) if s == c.status && reason == c.reason => Ok(()),
+                        other => Err(format!("got {other:?}, want ({}, {})", c.status, c.reason)),
+                    }
+                },
+            )
             .await;
         }
     }
@@ -425,7 +484,12 @@ impl Runner {
         let listener = listener.or(gw.listener.as_deref());
         self.wait(&format!("address of gateway {}", gw.name), || async {
             let g = self
-                .get("gateway.networking.k8s.io/v1", "Gateway", &gw.namespace, &gw.name)
+                .get(
+                    "gateway.networking.k8s.io/v1",
+                    "Gateway",
+                    &gw.namespace,
+                    &gw.name,
+                )
                 .await
                 .ok_or("gateway missing")?;
             let chosen = g
@@ -438,7 +502,11 @@ impl Runner {
                 })
                 .ok_or("no such listener")?;
             let port = chosen["port"].as_u64().ok_or("listener without port")?;
-            let scheme = if chosen["protocol"] == "HTTPS" { "https" } else { "http" };
+            let scheme = if chosen["protocol"] == "HTTPS" {
+                "https"
+            } else {
+                "http"
+            };
             let ip = g
                 .pointer("/status/addresses")
                 .and_then(Value::as_array)
@@ -463,7 +531,10 @@ impl Runner {
                     }
                 }
                 let i = ports.iter().position(|p| *p == port).unwrap_or(0);
-                return Ok((scheme.to_string(), host_ports.get(i).ok_or("no HostPort")?.to_string()));
+                return Ok((
+                    scheme.to_string(),
+                    host_ports.get(i).ok_or("no HostPort")?.to_string(),
+                ));
             }
             Ok((scheme.to_string(), format!("{ip}:{port}")))
         })
@@ -485,21 +556,30 @@ impl Runner {
             }
             if ok < IN_A_ROW {
                 if Instant::now() > deadline {
-                    return Err(format!("case {i} ({} {}): {last}", case.request.host, case.request.path));
+                    return Err(format!(
+                        "case {i} ({} {}): {last}",
+                        case.request.host, case.request.path
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(if ok > 0 { 20 } else { 200 })).await;
             }
         }
         for m in &case.mirrored_to {
             let path = &case.request.path;
-            self.wait(&format!("mirror {}/{} saw {path}", m.namespace, m.name), || async {
-                let log = std::fs::read_to_string(&self.sandbox.log).unwrap_or_default();
-                let needle = format!("Echoing back request made to {path} to client");
-                log.lines()
-                    .any(|l| l.contains(&format!("{}/{}-", m.namespace, m.name)) && l.contains(&needle))
-                    .then_some(())
-                    .ok_or_else(|| "no echo log line".to_string())
-            })
+            self.wait(
+                &format!("mirror {}/{} saw {path}", m.namespace, m.name),
+                || async {
+                    let log = std::fs::read_to_string(&self.sandbox.log).unwrap_or_default();
+                    let needle = format!("Echoing back request made to {path} to client");
+                    log.lines()
+                        .any(|l| {
+                            l.contains(&format!("{}/{}-", m.namespace, m.name))
+                                && l.contains(&needle)
+                        })
+                        .then_some(())
+                        .ok_or_else(|| "no echo log line".to_string())
+                },
+            )
             .await;
         }
         Ok(())
@@ -508,12 +588,22 @@ impl Runner {
     /// One request and `CompareRoundTrip`.
     async fn round_trip(&self, scheme: &str, addr: &str, case: &Expected) -> Result<(), String> {
         let req = &case.request;
-        let method = if req.method.is_empty() { "GET" } else { &req.method };
+        let method = if req.method.is_empty() {
+            "GET"
+        } else {
+            &req.method
+        };
         let sock: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
         let (client, url) = if scheme == "https" {
             // SNI and Host are the request's host; the socket is the gateway's.
-            let host = if req.host.is_empty() { "example.org" } else { &req.host };
-            let ca = reqwest::Certificate::from_pem(self.ca_pem.as_deref().ok_or("no CA")?.as_bytes()).unwrap();
+            let host = if req.host.is_empty() {
+                "example.org"
+            } else {
+                &req.host
+            };
+            let ca =
+                reqwest::Certificate::from_pem(self.ca_pem.as_deref().ok_or("no CA")?.as_bytes())
+                    .unwrap();
             let c = reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
@@ -539,9 +629,16 @@ impl Runner {
             .map(|(k, v)| format!("{k}:{v}"))
             .collect();
         rb = rb.header("X-Echo-Set-Header", set.join(","));
-        let resp = rb.send().await.map_err(|e| format!("request failed: {e}"))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e:?}"))?;
         let status = resp.status().as_u16();
-        let want_status = if case.response.status_code == 0 { 200 } else { case.response.status_code };
+        let want_status = if case.response.status_code == 0 {
+            200
+        } else {
+            case.response.status_code
+        };
         if status != want_status {
             return Err(format!("status {status}, want {want_status}"));
         }
@@ -549,17 +646,37 @@ impl Runner {
         if (300..400).contains(&status) {
             // This client never follows redirects; every upstream redirect case says so.
             if !req.unfollow_redirect {
-                return Err(format!("{status} redirect for a case without unfollowRedirect"));
+                return Err(format!(
+                    "{status} redirect for a case without unfollowRedirect"
+                ));
             }
-            let Some(want) = &case.redirect_request else { return Ok(()) };
-            let location = headers.get("location").and_then(|v| v.to_str().ok()).ok_or("no Location")?;
-            let u = reqwest::Url::parse(location).map_err(|e| format!("Location {location}: {e}"))?;
+            let Some(want) = &case.redirect_request else {
+                return Ok(());
+            };
+            let location = headers
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .ok_or("no Location")?;
+            let u =
+                reqwest::Url::parse(location).map_err(|e| format!("Location {location}: {e}"))?;
             let got_host = u.host_str().unwrap_or_default();
             let got_port = u.port().map(|p| p.to_string()).unwrap_or_default();
-            let want_host = if want.host.is_empty() { got_host } else { &want.host };
-            let want_scheme = if want.scheme.is_empty() { scheme } else { &want.scheme };
+            let want_host = if want.host.is_empty() {
+                got_host
+            } else {
+                &want.host
+            };
+            let want_scheme = if want.scheme.is_empty() {
+                scheme
+            } else {
+                &want.scheme
+            };
             let req_path = req.path.split('?').next().unwrap_or_default();
-            let want_path = if want.path.is_empty() { req_path } else { &want.path };
+            let want_path = if want.path.is_empty() {
+                req_path
+            } else {
+                &want.path
+            };
             if got_host != want_host {
                 return Err(format!("redirect host {got_host:?}, want {want_host:?}"));
             }
@@ -570,13 +687,18 @@ impl Runner {
                     _ => "",
                 };
                 if !got_port.is_empty() && got_port != default {
-                    return Err(format!("redirect port {got_port:?}, want none or {default}"));
+                    return Err(format!(
+                        "redirect port {got_port:?}, want none or {default}"
+                    ));
                 }
             } else if got_port != want.port {
                 return Err(format!("redirect port {got_port:?}, want {:?}", want.port));
             }
             if u.scheme() != want_scheme {
-                return Err(format!("redirect scheme {}, want {want_scheme}", u.scheme()));
+                return Err(format!(
+                    "redirect scheme {}, want {want_scheme}",
+                    u.scheme()
+                ));
             }
             if u.path() != want_path {
                 return Err(format!("redirect path {}, want {want_path}", u.path()));
@@ -587,14 +709,21 @@ impl Runner {
             return Ok(());
         }
         let body: Value = resp.json().await.map_err(|e| format!("echo body: {e}"))?;
-        let exp = case.expected_request.clone().unwrap_or_else(|| ExpectedRequest {
-            host: req.host.clone(),
-            method: req.method.clone(),
-            path: req.path.clone(),
-            headers: req.headers.clone(),
-            absent_headers: vec![],
-        });
-        let exp_method = if exp.method.is_empty() { "GET" } else { &exp.method };
+        let exp = case
+            .expected_request
+            .clone()
+            .unwrap_or_else(|| ExpectedRequest {
+                host: req.host.clone(),
+                method: req.method.clone(),
+                path: req.path.clone(),
+                headers: req.headers.clone(),
+                absent_headers: vec![],
+            });
+        let exp_method = if exp.method.is_empty() {
+            "GET"
+        } else {
+            &exp.method
+        };
         let str_of = |k: &str| body[k].as_str().unwrap_or_default().to_string();
         if !exp.host.is_empty() && exp.host != str_of("host") {
             return Err(format!("host {}, want {}", str_of("host"), exp.host));
@@ -606,14 +735,23 @@ impl Runner {
             return Err(format!("method {}, want {exp_method}", str_of("method")));
         }
         if case.namespace != str_of("namespace") {
-            return Err(format!("namespace {}, want {}", str_of("namespace"), case.namespace));
+            return Err(format!(
+                "namespace {}, want {}",
+                str_of("namespace"),
+                case.namespace
+            ));
         }
         let echoed: BTreeMap<String, String> = body["headers"]
             .as_object()
             .into_iter()
             .flatten()
             .map(|(k, v)| {
-                let vals: Vec<&str> = v.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let vals: Vec<&str> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
                 (k.to_ascii_lowercase(), vals.join(","))
             })
             .collect();
@@ -629,7 +767,11 @@ impl Runner {
             }
         }
         for (k, v) in &case.response.headers {
-            let got: Vec<&str> = headers.get_all(k.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+            let got: Vec<&str> = headers
+                .get_all(k.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
             if got.is_empty() || got.join(",") != *v {
                 return Err(format!("response header {k}: {got:?}, want {v:?}"));
             }
@@ -640,7 +782,11 @@ impl Runner {
             }
         }
         if !str_of("pod").starts_with(&case.backend) {
-            return Err(format!("pod {}, want a pod of {}", str_of("pod"), case.backend));
+            return Err(format!(
+                "pod {}, want a pod of {}",
+                str_of("pod"),
+                case.backend
+            ));
         }
         Ok(())
     }
@@ -650,13 +796,16 @@ impl Runner {
 async fn conformance(file: &str) -> usize {
     let text = std::fs::read_to_string(data_dir().join(file)).unwrap();
     let spec: Spec = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    assert!(spec.upstream.contains("kubernetes-sigs/gateway-api"), "{file}: upstream");
+    assert!(
+        spec.upstream.contains("kubernetes-sigs/gateway-api"),
+        "{file}: upstream"
+    );
     let mut runner = Runner::new().await;
-    if let Some(s) = &spec.tls_secret {
-        runner.tls_secret(s).await;
-    }
     for obj in objects("base-manifests.yaml") {
         runner.apply(&obj).await;
+    }
+    if let Some(s) = &spec.tls_secret {
+        runner.tls_secret(s).await;
     }
     for m in &spec.manifests {
         for obj in objects(m) {
@@ -674,8 +823,16 @@ async fn conformance(file: &str) -> usize {
         }
     }
     for d in &spec.then_delete {
-        let r = runner.client.resolve(Some(&d.api_version), &d.kind).await.unwrap();
-        runner.client.delete(&r, Some(&d.namespace), &d.name).await.unwrap();
+        let r = runner
+            .client
+            .resolve(Some(&d.api_version), &d.kind)
+            .await
+            .unwrap();
+        runner
+            .client
+            .delete(&r, Some(&d.namespace), &d.name)
+            .await
+            .unwrap();
     }
     for (i, c) in spec.then_cases.iter().enumerate() {
         if let Err(e) = runner.run_case(&spec, spec.cases.len() + i, c).await {
@@ -683,8 +840,18 @@ async fn conformance(file: &str) -> usize {
         }
     }
     let total = spec.cases.len() + spec.then_cases.len();
-    eprintln!("{}: {}/{total} cases passed", spec.name, total - failures.len());
-    assert!(failures.is_empty(), "{}: {} of {total} cases failed:\n{}", spec.name, failures.len(), failures.join("\n"));
+    eprintln!(
+        "{}: {}/{total} cases passed",
+        spec.name,
+        total - failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{}: {} of {total} cases failed:\n{}",
+        spec.name,
+        failures.len(),
+        failures.join("\n")
+    );
     total
 }
 
@@ -701,4 +868,12 @@ macro_rules! conformance_tests {
 
 conformance_tests! {
     http_route_reference_grant => "httproute-reference-grant.cases.yaml",
+    http_route_invalid_reference_grant => "httproute-invalid-reference-grant.cases.yaml",
+    http_route_partially_invalid_via_invalid_reference_grant => "httproute-partially-invalid-via-invalid-reference-grant.cases.yaml",
+    http_route_request_header_modifier => "httproute-request-header-modifier.cases.yaml",
+    http_route_backend_request_header_modifier => "httproute-request-header-modifier-backend.cases.yaml",
+    http_route_redirect_host_and_status => "httproute-redirect-host-and-status.cases.yaml",
+    http_route_service_types => "httproute-service-types.cases.yaml",
+    http_route_https_listener => "httproute-https-listener.cases.yaml",
+    http_route_listener_port_matching => "httproute-listener-port-matching.cases.yaml",
 }

@@ -639,6 +639,27 @@ impl<'v> Builder<'v> {
         })
     }
 
+    /// Pods named (targetRef) by ready endpoints of the EndpointSlices of Service `ns/name`.
+    fn slice_pods(&self, ns: &str, name: &str) -> Vec<&'v str> {
+        self.view
+            .endpoint_slices
+            .iter()
+            .filter(|sl| {
+                ns_of(sl) == ns
+                    && s(sl, "/metadata/labels/kubernetes.io~1service-name") == Some(name)
+            })
+            .flat_map(|sl| {
+                sl.get("endpoints")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .filter(|e| e.pointer("/conditions/ready") != Some(&Value::Bool(false)))
+            .filter(|e| s(e, "/targetRef/kind").unwrap_or("Pod") == "Pod")
+            .filter_map(|e| s(e, "/targetRef/name"))
+            .collect()
+    }
+
     /// Resolve one backendRef as seen from a gateway in `gw_ns`.
     fn backend(&mut self, route_ns: &str, r: &Value, gw_ns: &str) -> Arc<Backend> {
         let invalid = |reason: &str, message: String| {
@@ -719,8 +740,26 @@ impl<'v> Builder<'v> {
         let mut reachable = Vec::new();
         let mut unreachable = Vec::new();
         let selector = svc.pointer("/spec/selector");
-        for pod in self.pods_by_ns.get(svc_ns).into_iter().flatten() {
-            if !service_selects(selector, labels(pod)) || !pod_ready(pod) {
+        let pods = self
+            .pods_by_ns
+            .get(svc_ns)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let selectorless = selector.is_none_or(|s| s.as_object().is_none_or(|o| o.is_empty()));
+        // A Service without a selector has the endpoints someone wrote into its
+        // EndpointSlices; the data plane follows their targetRefs to pods.
+        let by_slices: Vec<&Value> = if selectorless {
+            let named = self.slice_pods(svc_ns, name);
+            pods.iter()
+                .copied()
+                .filter(|p| named.contains(&name_of(p)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let candidates: &[&Value] = if selectorless { &by_slices } else { pods };
+        for pod in candidates {
+            if !(selectorless || service_selects(selector, labels(pod))) || !pod_ready(pod) {
                 continue;
             }
             ready += 1;
