@@ -37,7 +37,8 @@ struct Spec {
     upstream: String,
     manifests: Vec<String>,
     gateway: GatewayRef,
-    /// Routes in the gateway's namespace that must be Accepted.
+    /// Routes in the gateway's namespace that must be Accepted ("route@gateway" for another
+    /// gateway of that namespace).
     routes: Vec<String>,
     /// HTTPRouteMustHaveResolvedRefsConditionsTrue for every route.
     #[serde(default, rename = "resolvedRefs")]
@@ -191,6 +192,9 @@ struct Expected {
     /// Send to this listener's port instead of the spec's (ListenerPortMatching).
     #[serde(default)]
     listener: Option<String>,
+    /// Send to another gateway (tests that use several, e.g. RedirectPortAndScheme).
+    #[serde(default)]
+    gateway: Option<GatewayRef>,
 }
 
 fn data_dir() -> PathBuf {
@@ -429,8 +433,13 @@ impl Runner {
 
     /// GatewayAndHTTPRoutesMustBeAccepted + the route condition checks.
     async fn accepted(&self, spec: &Spec) {
-        let gw = &spec.gateway;
         for route in &spec.routes {
+            let (route, gw_name) = route.split_once('@').unwrap_or((route, &spec.gateway.name));
+            let gw = &GatewayRef {
+                namespace: spec.gateway.namespace.clone(),
+                name: gw_name.to_string(),
+                listener: None,
+            };
             self.wait(
                 &format!("route {route} accepted by {}", gw.name),
                 || async {
@@ -456,6 +465,7 @@ impl Runner {
             )
             .await;
         }
+        let gw = &spec.gateway;
         for c in &spec.conditions {
             self.wait(
                 &format!("route {} condition {}", c.route, c.r#type),
@@ -542,7 +552,8 @@ impl Runner {
     }
 
     async fn run_case(&self, spec: &Spec, i: usize, case: &Expected) -> Result<(), String> {
-        let (scheme, addr) = self.address(&spec.gateway, case.listener.as_deref()).await;
+        let gw = case.gateway.as_ref().unwrap_or(&spec.gateway);
+        let (scheme, addr) = self.address(gw, case.listener.as_deref()).await;
         let mut ok = 0;
         let deadline = Instant::now() + CONSISTENCY;
         let mut last = String::new();
@@ -876,4 +887,20 @@ conformance_tests! {
     http_route_service_types => "httproute-service-types.cases.yaml",
     http_route_https_listener => "httproute-https-listener.cases.yaml",
     http_route_listener_port_matching => "httproute-listener-port-matching.cases.yaml",
+    http_route_redirect_303 => "httproute-303-redirect.cases.yaml",
+    http_route_redirect_307 => "httproute-307-redirect.cases.yaml",
+    http_route_redirect_308 => "httproute-308-redirect.cases.yaml",
+    http_route_redirect_path => "httproute-redirect-path.cases.yaml",
+    http_route_redirect_port => "httproute-redirect-port.cases.yaml",
+    http_route_redirect_scheme => "httproute-redirect-scheme.cases.yaml",
+    http_route_redirect_port_and_scheme => "httproute-redirect-port-and-scheme.cases.yaml",
+    http_route_backend_request_redirect => "httproute-backend-request-redirect.cases.yaml",
+    http_route_backend_url_rewrite => "httproute-backend-url-rewrite.cases.yaml",
+    http_route_rewrite_path => "httproute-rewrite-path.cases.yaml",
+    http_route_rewrite_host => "httproute-rewrite-host.cases.yaml",
+    http_route_response_header_modifier => "httproute-response-header-modifier.cases.yaml",
+    http_route_request_mirror => "httproute-request-mirror.cases.yaml",
+    http_route_request_multiple_mirrors => "httproute-request-multiple-mirrors.cases.yaml",
+    http_route_timeout_request => "httproute-timeout-request.cases.yaml",
+    http_route_timeout_backend_request => "httproute-timeout-backend-request.cases.yaml",
 }

@@ -340,6 +340,17 @@ impl RuleTarget {
             pick = pick.saturating_sub(u64::from(*w));
             hit
         });
+        // A RequestRedirect on the chosen backendRef answers for it.
+        if let Some((_, _, f)) = backend {
+            if let Some(redirect) = &f.redirect {
+                return Decision::Redirect {
+                    route,
+                    redirect,
+                    matched_prefix,
+                    filters: f,
+                };
+            }
+        }
         let (svc, backend_filters) = match backend {
             Some((_, b, f)) => match b.as_ref() {
                 Backend::Service(svc) => (svc, f),
