@@ -195,6 +195,12 @@ struct Expected {
     /// Send to another gateway (tests that use several, e.g. RedirectPortAndScheme).
     #[serde(default)]
     gateway: Option<GatewayRef>,
+    /// After the case holds, send it this many more times (loops in the Go test).
+    #[serde(default)]
+    repeat: usize,
+    /// The backend must be the one this request header (set by a backendRef filter) names.
+    #[serde(default)]
+    backend_from_request_header: Option<String>,
 }
 
 fn data_dir() -> PathBuf {
@@ -575,6 +581,11 @@ impl Runner {
                 tokio::time::sleep(Duration::from_millis(if ok > 0 { 20 } else { 200 })).await;
             }
         }
+        for n in 0..case.repeat {
+            self.round_trip(&scheme, &addr, case)
+                .await
+                .map_err(|e| format!("case {i}, repetition {n}: {e}"))?;
+        }
         for m in &case.mirrored_to {
             let path = &case.request.path;
             self.wait(
@@ -792,6 +803,14 @@ impl Runner {
                 return Err(format!("response header {k} should be absent"));
             }
         }
+        if let Some(h) = &case.backend_from_request_header {
+            let named = echoed
+                .get(&h.to_ascii_lowercase())
+                .ok_or(format!("no {h} header"))?;
+            if named.contains(',') || !str_of("pod").starts_with(named.as_str()) {
+                return Err(format!("pod {} but header {h}: {named}", str_of("pod")));
+            }
+        }
         if !str_of("pod").starts_with(&case.backend) {
             return Err(format!(
                 "pod {}, want a pod of {}",
@@ -887,6 +906,7 @@ conformance_tests! {
     http_route_service_types => "httproute-service-types.cases.yaml",
     http_route_https_listener => "httproute-https-listener.cases.yaml",
     http_route_listener_port_matching => "httproute-listener-port-matching.cases.yaml",
+    http_route_request_header_modifier_backend_weights => "httproute-request-header-modifier-backend-weights.cases.yaml",
     http_route_redirect_303 => "httproute-303-redirect.cases.yaml",
     http_route_redirect_307 => "httproute-307-redirect.cases.yaml",
     http_route_redirect_308 => "httproute-308-redirect.cases.yaml",
