@@ -495,7 +495,7 @@ impl Runner {
         }
     }
 
-    /// The gateway's address for a listener: (scheme, "ip:port").
+    /// The gateway's address for a listener: (scheme, "ip:port"), as `{{gateway}}` reads it.
     async fn address(&self, gw: &GatewayRef, listener: Option<&str>) -> (String, String) {
         let listener = listener.or(gw.listener.as_deref());
         self.wait(&format!("address of gateway {}", gw.name), || async {
@@ -508,51 +508,14 @@ impl Runner {
                 )
                 .await
                 .ok_or("gateway missing")?;
-            let chosen = g
-                .pointer("/spec/listeners")
-                .and_then(Value::as_array)
-                .and_then(|ls| {
-                    ls.iter()
-                        .find(|l| listener.is_none_or(|n| l["name"] == n))
-                        .cloned()
-                })
-                .ok_or("no such listener")?;
-            let port = chosen["port"].as_u64().ok_or("listener without port")?;
-            let scheme = if chosen["protocol"] == "HTTPS" {
-                "https"
-            } else {
-                "http"
+            let url = heatcheck::gateway_url::gateway_base_url(&g, listener)?;
+            let (scheme, authority) = url.split_once("://").ok_or("no scheme")?;
+            let addr = match (authority.contains(':'), scheme) {
+                (true, _) => authority.to_string(),
+                (false, "https") => format!("{authority}:443"),
+                (false, _) => format!("{authority}:80"),
             };
-            let ip = g
-                .pointer("/status/addresses")
-                .and_then(Value::as_array)
-                .and_then(|a| a.iter().find(|a| a["type"] == "IPAddress"))
-                .and_then(|a| a["value"].as_str())
-                .ok_or("no address yet")?;
-            // Ephemeral fallback (not root): the published HostPort of that port.
-            let host_ports: Vec<&str> = g
-                .pointer("/status/addresses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|a| a["type"] == heatcheck::gateway_url::HOST_PORT_ADDRESS_TYPE)
-                .filter_map(|a| a["value"].as_str())
-                .collect();
-            if !host_ports.is_empty() {
-                let mut ports: Vec<u64> = Vec::new();
-                for l in g["spec"]["listeners"].as_array().unwrap() {
-                    let p = l["port"].as_u64().unwrap_or(0);
-                    if !ports.contains(&p) {
-                        ports.push(p);
-                    }
-                }
-                let i = ports.iter().position(|p| *p == port).unwrap_or(0);
-                return Ok((
-                    scheme.to_string(),
-                    host_ports.get(i).ok_or("no HostPort")?.to_string(),
-                ));
-            }
-            Ok((scheme.to_string(), format!("{ip}:{port}")))
+            Ok((scheme.to_string(), addr))
         })
         .await
     }
