@@ -9,11 +9,12 @@ pub const HOST_PORT_ADDRESS_TYPE: &str = "heatcheck.dev/HostPort";
 /// "http://127.4.9.1" or "http://127.4.9.1:8080".
 ///
 /// * If `status.addresses` has `heatcheck.dev/HostPort` entries ("ip:port"), the sandbox
-///   publishes one per distinct port of its HTTP listeners, in `spec.listeners` order; the
-///   entry of the selected listener's port is used (the first one without a listener).
+///   publishes one per distinct port of its HTTP and HTTPS listeners, in `spec.listeners`
+///   order; the entry of the selected listener's port is used (the first HTTP listener's
+///   without a listener).
 /// * Otherwise the first `IPAddress` or `Hostname` address (type defaults to IPAddress) is
-///   combined with the port of the selected listener, or of the first HTTP listener
-///   (`:80` is omitted).
+///   combined with the port of the selected listener, or of the first HTTP listener (the
+///   first HTTPS one if there is none) (`:80` is omitted). An HTTPS listener gives an `https://` URL (`:443` omitted).
 pub fn gateway_base_url(gateway: &Value, listener: Option<&str>) -> Result<String, String> {
     let id = format!(
         "Gateway {}/{}",
@@ -38,7 +39,15 @@ pub fn gateway_base_url(gateway: &Value, listener: Option<&str>) -> Result<Strin
                 .find(|l| l.get("name").and_then(Value::as_str) == Some(name))
                 .ok_or_else(|| format!("{id} has no listener named {name:?}"))?,
         ),
-        None => listeners.iter().find(|l| is_http(l)),
+        None => listeners
+            .iter()
+            .find(|l| is_http(l))
+            .or_else(|| listeners.iter().find(|l| is_served(l))),
+    };
+    // An HTTPS listener is reached over TLS.
+    let scheme = match chosen {
+        Some(l) if l.get("protocol").and_then(Value::as_str) == Some("HTTPS") => "https",
+        _ => "http",
     };
     let port_of = |l: &Value| {
         l.get("port")
@@ -57,16 +66,20 @@ pub fn gateway_base_url(gateway: &Value, listener: Option<&str>) -> Result<Strin
         .collect();
     if !host_ports.is_empty() {
         let index = match chosen.and_then(port_of) {
-            Some(port) if listener.is_some() => {
+            Some(port) => {
                 let mut ports: Vec<u16> = Vec::new();
-                for p in listeners.iter().filter(|l| is_http(l)).filter_map(port_of) {
+                for p in listeners
+                    .iter()
+                    .filter(|l| is_served(l))
+                    .filter_map(port_of)
+                {
                     if !ports.contains(&p) {
                         ports.push(p);
                     }
                 }
                 ports.iter().position(|p| *p == port).ok_or_else(|| {
                     format!(
-                        "{id}: listener {:?} is not served over HTTP",
+                        "{id}: listener {:?} is not served over HTTP or HTTPS",
                         listener.unwrap_or_default()
                     )
                 })?
@@ -79,7 +92,7 @@ pub fn gateway_base_url(gateway: &Value, listener: Option<&str>) -> Result<Strin
                 listener.unwrap_or_default()
             )
         })?;
-        return Ok(format!("http://{hp}"));
+        return Ok(format!("{scheme}://{hp}"));
     }
 
     let host = addresses
@@ -103,15 +116,25 @@ pub fn gateway_base_url(gateway: &Value, listener: Option<&str>) -> Result<Strin
     } else {
         host.to_string()
     };
-    Ok(if port == 80 {
-        format!("http://{host}")
-    } else {
-        format!("http://{host}:{port}")
-    })
+    Ok(
+        if (scheme, port) == ("http", 80) || (scheme, port) == ("https", 443) {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        },
+    )
 }
 
 fn is_http(l: &Value) -> bool {
     l.get("protocol").and_then(Value::as_str).unwrap_or("HTTP") == "HTTP"
+}
+
+/// Listeners the sandbox serves (and publishes HostPort addresses for): HTTP and HTTPS.
+fn is_served(l: &Value) -> bool {
+    matches!(
+        l.get("protocol").and_then(Value::as_str).unwrap_or("HTTP"),
+        "HTTP" | "HTTPS"
+    )
 }
 
 #[cfg(test)]
@@ -183,5 +206,32 @@ mod tests {
         assert!(gateway_base_url(&g, None)
             .unwrap_err()
             .contains("Gateway n/g has no address"));
+    }
+
+    #[test]
+    fn https_listeners_give_https_urls_and_count_for_host_ports() {
+        let listeners = json!([
+            {"name": "tls", "protocol": "HTTPS", "port": 443},
+            {"name": "web", "protocol": "HTTP", "port": 80}]);
+        let g = gw(
+            listeners.clone(),
+            json!([{"type": "IPAddress", "value": "127.1.2.1"}]),
+        );
+        assert_eq!(gateway_base_url(&g, None).unwrap(), "http://127.1.2.1");
+        assert_eq!(
+            gateway_base_url(&g, Some("tls")).unwrap(),
+            "https://127.1.2.1"
+        );
+        let g = gw(
+            listeners,
+            json!([{"type": "IPAddress", "value": "127.1.2.1"},
+            {"type": HOST_PORT_ADDRESS_TYPE, "value": "127.1.2.1:4000"},
+            {"type": HOST_PORT_ADDRESS_TYPE, "value": "127.1.2.1:4001"}]),
+        );
+        assert_eq!(gateway_base_url(&g, None).unwrap(), "http://127.1.2.1:4001");
+        assert_eq!(
+            gateway_base_url(&g, Some("tls")).unwrap(),
+            "https://127.1.2.1:4000"
+        );
     }
 }

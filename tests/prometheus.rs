@@ -65,6 +65,8 @@ fn promql_assertion_passes_on_a_healthy_gateway_and_fails_under_total_loss() {
     let server = start_prometheus(&prometheus, &sandbox.metrics_target());
     let body = format!(
         r#"  prometheus: {{url: '{url}'}}
+  # The fault takes every backend pod, beyond the default maxPodsAffected (50).
+  policy: {{maxPodsAffected: 100}}
 {TRAFFIC}  scenarios:
     - name: no fault
       steps:
@@ -145,7 +147,8 @@ fn promql_stop_condition_trips_restores_and_exits_4() {
     let sandbox = MetricsSandbox::start();
     let server = start_prometheus(&prometheus, &sandbox.metrics_target());
     let body = format!(
-        r#"{TRAFFIC}  stopConditions:
+        r#"  policy: {{maxPodsAffected: 100}}
+{TRAFFIC}  stopConditions:
     - promql:
         query: 'sum(rate(sandbox_gateway_requests_total{{gateway_namespace="{{{{namespace}}}}",response_code="503"}}[3s]))'
         above: 1

@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::engine::model::{CaseKind, RunReport, SuiteReport};
 
 /// Every status a case can have, so a dashboard sees each as 0 or 1 (a state set).
-/// `flaky` is written as 0 until the engine reports flaky cases.
+/// `flaky`: passed on a retry after failing (`--retries`).
 pub const STATUSES: &[&str] = &["passed", "failed", "errored", "skipped", "flaky"];
 
 type Labels = Vec<(&'static str, String)>;
@@ -104,7 +104,11 @@ fn suite_series(s: &mut Series, run: &RunReport, suite: &SuiteReport) {
             l.push(("kind", kind_label(case.kind).to_string()));
             l
         };
-        let current = case.status.label();
+        let current = if case.is_flaky() {
+            "flaky"
+        } else {
+            case.status.label()
+        };
         for status in STATUSES {
             let mut l = case_labels();
             l.push(("status", status.to_string()));

@@ -154,6 +154,8 @@ const ROUTING_KINDS: &[(&str, &str)] = &[
     ("", "services"),
     ("", "pods"),
     ("", "namespaces"),
+    ("", "secrets"),
+    ("discovery.k8s.io", "endpointslices"),
     ("networking.k8s.io", "networkpolicies"),
     ("chaos-mesh.org", "networkchaos"),
     ("litmuschaos.io", "chaosengines"),
@@ -177,6 +179,14 @@ fn view(store: &Store, faults: &[ResolvedFault]) -> ClusterView {
         network_policies: list(store, "networking.k8s.io", "networkpolicies"),
         namespaces: list(store, "", "namespaces"),
         reference_grants: list(store, GW, "referencegrants"),
+        endpoint_slices: list(store, "discovery.k8s.io", "endpointslices"),
+        // Only key pairs (what HTTPS listeners reference); other Secret data stays out.
+        tls_secrets: list(store, "", "secrets")
+            .into_iter()
+            .filter(|s| {
+                s.pointer("/data/tls.crt").is_some() && s.pointer("/data/tls.key").is_some()
+            })
+            .collect(),
         faults: faults
             .iter()
             .map(|f| ActiveFault {

@@ -435,6 +435,17 @@ pub fn builtin_types() -> Vec<ResourceType> {
             &["status"],
             &["gateway-api"],
         ),
+        // Served at v1 and v1beta1 (same schema, stored once; see store::check_type_meta).
+        rt(
+            GW,
+            "v1",
+            "ReferenceGrant",
+            "referencegrants",
+            true,
+            &["refgrant"],
+            &[],
+            &["gateway-api"],
+        ),
         rt(
             GW,
             "v1beta1",

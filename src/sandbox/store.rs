@@ -234,7 +234,7 @@ impl Store {
                 "the body of the request must be a JSON object",
             ));
         }
-        check_type_meta(&rt, &mut obj)?;
+        check_type_meta(&rt, &st.registry, &mut obj)?;
         let ns = effective_namespace(&rt, ns, &obj)?;
         let meta = metadata_mut(&mut obj)?;
         if let Some(ns) = &ns {
@@ -420,7 +420,7 @@ impl Store {
                 "the body of the request must be a JSON object",
             ));
         }
-        check_type_meta(&rt, &mut obj)?;
+        check_type_meta(&rt, &st.registry, &mut obj)?;
         let ns = effective_namespace(&rt, ns, &obj)?;
         let body_name = obj
             .pointer("/metadata/name")
@@ -872,10 +872,13 @@ fn metadata_mut(obj: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
 }
 
 /// apiVersion/kind in the body must name the URL's resource; missing ones are filled in.
-fn check_type_meta(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+/// A kind served at several versions (ReferenceGrant v1 and v1beta1, same schema) is stored
+/// once; the body may name any of them.
+fn check_type_meta(rt: &ResourceType, reg: &Registry, obj: &mut Value) -> Result<(), ApiError> {
     let api_version = rt.api_version();
     let o = obj.as_object_mut().expect("checked by caller");
     match o.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v != api_version && reg.by_kind(v, &rt.kind).is_some_and(|t| t.key() == rt.key()) => {}
         Some(v) if v != api_version => {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({v}) does not match the expected API version ({api_version})"

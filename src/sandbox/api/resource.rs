@@ -134,7 +134,11 @@ pub(super) async fn dispatch(
 }
 
 /// An object in the representation the client asked for.
-fn respond_object(rt: &ResourceType, r: &Req, obj: Value, code: u16) -> Response<Body> {
+fn respond_object(rt: &ResourceType, r: &Req, mut obj: Value, code: u16) -> Response<Body> {
+    // A kind served at several versions answers in the version the URL names.
+    if let Some(v) = obj.get_mut("apiVersion") {
+        *v = json!(rt.api_version());
+    }
     if r.accepts_as("Table") {
         let include =
             IncludeObject::parse(r.query.get("includeObject")).unwrap_or(IncludeObject::Metadata);

@@ -466,3 +466,45 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn reference_grant_is_served_at_v1_and_v1beta1() {
+    let st = state();
+    let grants =
+        |v: &str| format!("/apis/gateway.networking.k8s.io/{v}/namespaces/default/referencegrants");
+    let grant = |v: &str, name: &str| {
+        json!({"apiVersion": format!("gateway.networking.k8s.io/{v}"), "kind": "ReferenceGrant",
+            "metadata": {"name": name},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "a"}],
+                     "to": [{"group": "", "kind": "Service"}]}})
+    };
+    let (c, o) = json_call(
+        &st,
+        "POST",
+        &grants("v1"),
+        "application/json",
+        grant("v1", "new"),
+    )
+    .await;
+    assert_eq!(c, 201, "{o}");
+    let (c, o) = json_call(
+        &st,
+        "POST",
+        &grants("v1beta1"),
+        "application/json",
+        grant("v1beta1", "old"),
+    )
+    .await;
+    assert_eq!(c, 201, "{o}");
+    // One object, whichever version the URL names; the answer speaks that version.
+    for (v, name) in [("v1beta1", "new"), ("v1", "old")] {
+        let (c, o) = call(&st, "GET", &format!("{}/{name}", grants(v)), None, vec![]).await;
+        assert_eq!(c, 200, "{o}");
+        assert_eq!(o["apiVersion"], format!("gateway.networking.k8s.io/{v}"));
+        assert_eq!(o["spec"]["from"][0]["namespace"], "a");
+    }
+    // A body naming another kind's version is still refused.
+    let (c, _) = json_call(&st, "POST", &grants("v1"), "application/json",
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "x"}})).await;
+    assert_eq!(c, 400);
+}

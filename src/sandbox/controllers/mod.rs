@@ -24,7 +24,7 @@ mod chaosmesh;
 mod daemon;
 mod daemonset;
 mod deployment;
-mod duration;
+pub(crate) mod duration;
 mod endpoints;
 mod faults;
 mod gateway;

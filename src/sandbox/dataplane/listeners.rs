@@ -50,6 +50,8 @@ pub struct GatewayBinding {
 
 struct PortServing {
     bound: SocketAddr,
+    /// Serving TLS (HTTPS listeners); a port that changes protocol is restarted.
+    tls: bool,
     task: JoinHandle<()>,
 }
 
@@ -153,6 +155,7 @@ impl Listeners {
         metrics: &GatewayMetrics,
         key: &str,
         port: u16,
+        tls: bool,
         l: tokio::net::TcpListener,
     ) -> io::Result<PortServing> {
         let bound = l.local_addr()?;
@@ -162,8 +165,9 @@ impl Listeners {
             metrics.clone(),
             key.to_string(),
             port,
+            tls,
         ));
-        Ok(PortServing { bound, task })
+        Ok(PortServing { bound, tls, task })
     }
 
     async fn stop_gateway(&mut self, key: &str) {
@@ -223,7 +227,8 @@ impl Listeners {
                             ports: BTreeMap::new(),
                         };
                         for (port, l) in sockets {
-                            match Self::start(table, &self.metrics, &key, port, l) {
+                            match Self::start(table, &self.metrics, &key, port, gw.is_tls(port), l)
+                            {
                                 Ok(p) => {
                                     serving.ports.insert(port, p);
                                 }
@@ -253,6 +258,33 @@ impl Listeners {
                         let _ = ps.task.await;
                     }
                 }
+                // Same socket, new protocol: keep the address, restart the accept loop.
+                let switched: Vec<u16> = serving
+                    .ports
+                    .iter()
+                    .filter(|(p, ps)| ps.tls != gw.is_tls(**p))
+                    .map(|(p, _)| *p)
+                    .collect();
+                for p in switched {
+                    if let Some(ps) = serving.ports.remove(&p) {
+                        ps.task.abort();
+                        let _ = ps.task.await;
+                        let tls = gw.is_tls(p);
+                        let restarted = bind(match ps.bound {
+                            SocketAddr::V4(a) => a,
+                            SocketAddr::V6(_) => SocketAddrV4::new(serving.ip, 0),
+                        })
+                        .and_then(|l| Self::start(table, &self.metrics, &key, p, tls, l));
+                        match restarted {
+                            Ok(n) => {
+                                serving.ports.insert(p, n);
+                            }
+                            Err(e) => {
+                                tracing::warn!("gateway {key}: listener on port {p} failed: {e}")
+                            }
+                        }
+                    }
+                }
                 let missing: Vec<u16> = ports
                     .iter()
                     .filter(|p| !serving.ports.contains_key(p))
@@ -271,7 +303,9 @@ impl Listeners {
                             bind(SocketAddrV4::new(serving.ip, 0))
                         }
                     };
-                    match l.and_then(|l| Self::start(table, &self.metrics, &key, p, l)) {
+                    match l
+                        .and_then(|l| Self::start(table, &self.metrics, &key, p, gw.is_tls(p), l))
+                    {
                         Ok(ps) => {
                             serving.ports.insert(p, ps);
                         }

@@ -135,7 +135,9 @@ impl GatewayMetrics {
             .to_string();
         let (route, service) = match decision {
             Decision::NotFound => (None, None),
-            Decision::Error { route, .. } => (Some(*route), None),
+            Decision::Error { route, .. } | Decision::Redirect { route, .. } => {
+                (Some(*route), None)
+            }
             Decision::Forward {
                 route,
                 namespace,

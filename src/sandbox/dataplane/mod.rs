@@ -20,7 +20,9 @@
 //! ports on 127.0.0.1 are used. Parallel sandboxes (e.g. test processes) never collide: the
 //! kernel refuses a second bind of the same IP:port and the loser moves on. A Gateway keeps
 //! its IP for its lifetime; it is only re-chosen if the Gateway is deleted and recreated
-//! (new `metadata.uid`). Only `protocol: HTTP` listeners are served.
+//! (new `metadata.uid`). `protocol: HTTP` and `HTTPS` listeners are served; an HTTPS port
+//! speaks TLS with the certificate of the listener whose hostname matches the SNI name
+//! ([`tls`]), read from the current table at each handshake.
 //!
 //! # Behaviour worth knowing
 //!
@@ -35,10 +37,14 @@
 //! * `Delay` faults wait latency ± uniform jitter before answering. `Loss` faults fail that
 //!   share of requests with the same 503 (no retry: Gateway API leaves retries off unless a
 //!   rule configures them).
+//! * Filters ([`filters`]) apply to rules and backendRefs; a RequestRedirect answers at once;
+//!   a rule timeout shorter than the backend's delay (faults plus the echo server's
+//!   `?delay=`) answers 504 `upstream request timeout` after the timeout.
 //! * Gateway answers carry `x-heatcheck-detail` saying why; backend answers carry
 //!   `x-heatcheck-route: ns/name` and `x-heatcheck-backend: ns/service/pod`.
 
 pub mod echo;
+pub mod filters;
 pub mod hostname;
 mod listeners;
 pub mod matcher;
@@ -47,6 +53,7 @@ pub mod policy;
 pub mod routing;
 pub mod selector;
 mod server;
+pub mod tls;
 pub mod view;
 
 use std::sync::{Arc, RwLock};

@@ -22,8 +22,9 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use super::filters::{Filters, Redirect, Timeouts};
 use super::hostname::{intersect, HostPattern};
-use super::matcher::{CompiledMatch, RequestParts};
+use super::matcher::{CompiledMatch, PathMatch, RequestParts};
 use super::policy::{gateway_may_reach, TargetPort};
 use super::selector::{labels, selector_matches, service_selects};
 use super::view::{ClusterView, FaultAction};
@@ -90,7 +91,7 @@ pub struct ListenerInfo {
     pub name: String,
     pub port: u16,
     pub protocol: String,
-    /// Only plain HTTP listeners get a socket.
+    /// HTTP listeners, and HTTPS ones whose certificate loads, get a socket.
     pub served: bool,
     pub attached_routes: u32,
 }
@@ -102,6 +103,32 @@ pub struct GatewayTable {
     pub uid: Option<String>,
     pub listeners: Vec<ListenerInfo>,
     ports: HashMap<u16, Vec<ListenerTable>>,
+}
+
+impl GatewayTable {
+    /// Whether the listeners on this port speak TLS (HTTPS).
+    pub fn is_tls(&self, port: u16) -> bool {
+        self.ports
+            .get(&port)
+            .is_some_and(|ls| ls.iter().any(|l| l.cert.is_some()))
+    }
+
+    /// The certificate for a TLS handshake on `port`: the most specific listener whose
+    /// hostname matches the SNI name; without SNI, the first listener that has one.
+    pub fn certificate(
+        &self,
+        port: u16,
+        sni: Option<&str>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let ls = self.ports.get(&port)?;
+        match sni {
+            Some(name) => ls
+                .iter()
+                .find(|l| l.hostname.matches(&name.to_ascii_lowercase()))
+                .and_then(|l| l.cert.clone()),
+            None => ls.iter().find_map(|l| l.cert.clone()),
+        }
+    }
 }
 
 impl GatewayTable {
@@ -122,6 +149,8 @@ struct ListenerTable {
     name: String,
     hostname: HostPattern,
     vhosts: Vec<VHost>,
+    /// The serving certificate of an HTTPS listener.
+    cert: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 #[derive(Debug)]
@@ -141,8 +170,20 @@ struct Entry {
 pub struct RuleTarget {
     /// "{namespace}/{name}" of the route.
     pub route: String,
-    backends: Vec<(u32, Arc<Backend>)>,
+    backends: Vec<(u32, Arc<Backend>, Filters)>,
     total_weight: u64,
+    pub filters: Filters,
+    pub timeouts: Timeouts,
+    /// Backends of RequestMirror filters (invalid ones are skipped).
+    mirrors: Vec<Arc<Backend>>,
+}
+
+/// One pod a mirrored copy of the request goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorTarget<'a> {
+    pub namespace: &'a str,
+    pub service: &'a str,
+    pub pod: &'a str,
 }
 
 #[derive(Debug)]
@@ -192,6 +233,21 @@ pub enum Decision<'a> {
         service: &'a str,
         pod: &'a str,
         delay: Duration,
+        /// The rule's filters, then the chosen backendRef's.
+        filters: &'a Filters,
+        backend_filters: &'a Filters,
+        timeouts: Timeouts,
+        /// The matched PathPrefix (without trailing `/`), for ReplacePrefixMatch.
+        matched_prefix: Option<&'a str>,
+        mirrors: Vec<MirrorTarget<'a>>,
+    },
+    /// A RequestRedirect filter answers (the server builds Location: it knows the scheme).
+    Redirect {
+        route: &'a str,
+        redirect: &'a Redirect,
+        matched_prefix: Option<&'a str>,
+        /// ResponseHeaderModifier filters of the rule.
+        filters: &'a Filters,
     },
 }
 
@@ -234,7 +290,13 @@ impl RouteTable {
             return Decision::NotFound;
         };
         match vhost.entries.iter().find(|e| e.matcher.matches(req)) {
-            Some(e) => e.target.decide(rng),
+            Some(e) => {
+                let prefix = match &e.matcher.path {
+                    PathMatch::Prefix(p) => Some(p.as_str()),
+                    _ => None,
+                };
+                e.target.decide(rng, prefix)
+            }
             None => Decision::NotFound,
         }
     }
@@ -252,8 +314,20 @@ impl RouteTable {
 }
 
 impl RuleTarget {
-    fn decide<R: Rng + ?Sized>(&self, rng: &mut R) -> Decision<'_> {
+    fn decide<'a, R: Rng + ?Sized>(
+        &'a self,
+        rng: &mut R,
+        matched_prefix: Option<&'a str>,
+    ) -> Decision<'a> {
         let route = self.route.as_str();
+        if let Some(redirect) = &self.filters.redirect {
+            return Decision::Redirect {
+                route,
+                redirect,
+                matched_prefix,
+                filters: &self.filters,
+            };
+        }
         let error = |status, message, detail: String| Decision::Error {
             status,
             message,
@@ -269,20 +343,29 @@ impl RuleTarget {
             );
         }
         let mut pick = rng.random_range(0..self.total_weight);
-        let backend = self
-            .backends
-            .iter()
-            .find(|(w, _)| {
-                let hit = pick < u64::from(*w);
-                pick = pick.saturating_sub(u64::from(*w));
-                hit
-            })
-            .map(|(_, b)| b.as_ref());
-        let svc = match backend {
-            Some(Backend::Service(svc)) => svc,
-            Some(Backend::Invalid { reason, message }) => {
-                return error(500, "Internal Server Error", format!("{reason}: {message}"));
+        let backend = self.backends.iter().find(|(w, _, _)| {
+            let hit = pick < u64::from(*w);
+            pick = pick.saturating_sub(u64::from(*w));
+            hit
+        });
+        // A RequestRedirect on the chosen backendRef answers for it.
+        if let Some((_, _, f)) = backend {
+            if let Some(redirect) = &f.redirect {
+                return Decision::Redirect {
+                    route,
+                    redirect,
+                    matched_prefix,
+                    filters: f,
+                };
             }
+        }
+        let (svc, backend_filters) = match backend {
+            Some((_, b, f)) => match b.as_ref() {
+                Backend::Service(svc) => (svc, f),
+                Backend::Invalid { reason, message } => {
+                    return error(500, "Internal Server Error", format!("{reason}: {message}"));
+                }
+            },
             None => return error(500, "Internal Server Error", "no backend".into()),
         };
         if svc.ready == 0 {
@@ -315,12 +398,34 @@ impl RuleTarget {
                 delay,
             };
         }
+        // A mirror that is down or unreachable simply gets no copy.
+        let mirrors = self
+            .mirrors
+            .iter()
+            .filter_map(|m| match m.as_ref() {
+                Backend::Service(m) if !m.reachable.is_empty() => {
+                    let ep =
+                        &m.reachable[m.next.fetch_add(1, Ordering::Relaxed) % m.reachable.len()];
+                    Some(MirrorTarget {
+                        namespace: &m.namespace,
+                        service: &m.name,
+                        pod: &ep.pod,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
         Decision::Forward {
             route,
             namespace: &svc.namespace,
             service: &svc.name,
             pod: &ep.pod,
             delay,
+            filters: &self.filters,
+            backend_filters,
+            timeouts: self.timeouts,
+            matched_prefix,
+            mirrors,
         }
     }
 }
@@ -435,6 +540,22 @@ impl<'v> Builder<'v> {
         };
         for rule in rule_values {
             let mut compiled = Vec::new();
+            if let Err(e) = Filters::parse(rule.get("filters")) {
+                invalid = Some(e);
+            }
+            if let Err(e) = Timeouts::parse(rule.get("timeouts")) {
+                invalid = Some(e);
+            }
+            for b in rule
+                .get("backendRefs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Err(e) = Filters::parse(b.get("filters")) {
+                    invalid = Some(e);
+                }
+            }
             match rule.get("matches").and_then(Value::as_array) {
                 Some(ms) if !ms.is_empty() => {
                     for m in ms {
@@ -460,6 +581,18 @@ impl<'v> Builder<'v> {
     }
 
     fn grant_allows(&self, route_ns: &str, svc_ns: &str, svc: &str) -> bool {
+        self.grant_allows_kind("HTTPRoute", route_ns, "Service", svc_ns, svc)
+    }
+
+    /// A ReferenceGrant in `to_ns` lets `from_kind` objects of `from_ns` refer to `to_kind` `name`.
+    fn grant_allows_kind(
+        &self,
+        from_kind: &str,
+        route_ns: &str,
+        to_kind: &str,
+        svc_ns: &str,
+        svc: &str,
+    ) -> bool {
         self.view
             .reference_grants
             .iter()
@@ -472,7 +605,7 @@ impl<'v> Builder<'v> {
                     .flatten()
                     .any(|f| {
                         s(f, "/group") == Some(GATEWAY_GROUP)
-                            && s(f, "/kind") == Some("HTTPRoute")
+                            && s(f, "/kind") == Some(from_kind)
                             && s(f, "/namespace") == Some(route_ns)
                     });
                 let to_ok = g
@@ -482,11 +615,68 @@ impl<'v> Builder<'v> {
                     .flatten()
                     .any(|t| {
                         matches!(s(t, "/group"), Some("") | Some("core") | None)
-                            && s(t, "/kind") == Some("Service")
+                            && s(t, "/kind") == Some(to_kind)
                             && s(t, "/name").is_none_or(|n| n == svc)
                     });
                 from_ok && to_ok
             })
+    }
+
+    /// The first certificateRef of an HTTPS listener that loads (same namespace, or one a
+    /// ReferenceGrant lets the Gateway read).
+    fn listener_certificate(
+        &self,
+        l: &Value,
+        gw_ns: &str,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let refs = l
+            .pointer("/tls/certificateRefs")
+            .and_then(Value::as_array)?;
+        refs.iter().find_map(|r| {
+            let kind = s(r, "/kind").unwrap_or("Secret");
+            let group = s(r, "/group").unwrap_or("");
+            if kind != "Secret" || !(group.is_empty() || group == "core") {
+                return None;
+            }
+            let name = s(r, "/name")?;
+            let ns = s(r, "/namespace").unwrap_or(gw_ns);
+            if ns != gw_ns && !self.grant_allows_kind("Gateway", gw_ns, "Secret", ns, name) {
+                return None;
+            }
+            let secret = self
+                .view
+                .tls_secrets
+                .iter()
+                .find(|sec| ns_of(sec) == ns && name_of(sec) == name)?;
+            match super::tls::certified_key(secret) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!("Secret {ns}/{name}: {e}");
+                    None
+                }
+            }
+        })
+    }
+
+    /// Pods named (targetRef) by ready endpoints of the EndpointSlices of Service `ns/name`.
+    fn slice_pods(&self, ns: &str, name: &str) -> Vec<&'v str> {
+        self.view
+            .endpoint_slices
+            .iter()
+            .filter(|sl| {
+                ns_of(sl) == ns
+                    && s(sl, "/metadata/labels/kubernetes.io~1service-name") == Some(name)
+            })
+            .flat_map(|sl| {
+                sl.get("endpoints")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .filter(|e| e.pointer("/conditions/ready") != Some(&Value::Bool(false)))
+            .filter(|e| s(e, "/targetRef/kind").unwrap_or("Pod") == "Pod")
+            .filter_map(|e| s(e, "/targetRef/name"))
+            .collect()
     }
 
     /// Resolve one backendRef as seen from a gateway in `gw_ns`.
@@ -569,8 +759,26 @@ impl<'v> Builder<'v> {
         let mut reachable = Vec::new();
         let mut unreachable = Vec::new();
         let selector = svc.pointer("/spec/selector");
-        for pod in self.pods_by_ns.get(svc_ns).into_iter().flatten() {
-            if !service_selects(selector, labels(pod)) || !pod_ready(pod) {
+        let pods = self
+            .pods_by_ns
+            .get(svc_ns)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let selectorless = selector.is_none_or(|s| s.as_object().is_none_or(|o| o.is_empty()));
+        // A Service without a selector has the endpoints someone wrote into its
+        // EndpointSlices; the data plane follows their targetRefs to pods.
+        let by_slices: Vec<&Value> = if selectorless {
+            let named = self.slice_pods(svc_ns, name);
+            pods.iter()
+                .copied()
+                .filter(|p| named.contains(&name_of(p)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let candidates: &[&Value] = if selectorless { &by_slices } else { pods };
+        for pod in candidates {
+            if !(selectorless || service_selects(selector, labels(pod))) || !pod_ready(pod) {
                 continue;
             }
             ready += 1;
@@ -649,13 +857,29 @@ impl<'v> Builder<'v> {
                         resolved = Condition::fail(reason, message.clone());
                     }
                 }
-                backends.push((weight, b));
+                // Invalid filters made the route not Accepted already (parse_route).
+                let filters = Filters::parse(r.get("filters")).unwrap_or_default();
+                backends.push((weight, b, filters));
             }
-            let total_weight = backends.iter().map(|(w, _)| u64::from(*w)).sum();
+            let total_weight = backends.iter().map(|(w, _, _)| u64::from(*w)).sum();
+            let filters = Filters::parse(rule.get("filters")).unwrap_or_default();
+            let mut mirrors = Vec::new();
+            for m in &filters.mirrors {
+                let b = self.backend(route.namespace, m, gw_ns);
+                if let Backend::Invalid { reason, message } = b.as_ref() {
+                    if resolved.status {
+                        resolved = Condition::fail(reason, message.clone());
+                    }
+                }
+                mirrors.push(b);
+            }
             out.push(Arc::new(RuleTarget {
                 route: route.key.clone(),
                 backends,
                 total_weight,
+                filters,
+                timeouts: Timeouts::parse(rule.get("timeouts")).unwrap_or_default(),
+                mirrors,
             }));
         }
         (out, resolved)
@@ -736,7 +960,12 @@ impl<'v> Builder<'v> {
                     .and_then(Value::as_u64)
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(0);
-                let served = protocol == "HTTP" && port != 0;
+                let cert = if protocol == "HTTPS" {
+                    self.listener_certificate(l, gw_ns)
+                } else {
+                    None
+                };
+                let served = (protocol == "HTTP" || cert.is_some()) && port != 0;
                 let here = attached.get(&li).map(Vec::as_slice).unwrap_or_default();
                 let mut seen_routes: Vec<usize> = here.iter().map(|(ri, _)| *ri).collect();
                 seen_routes.dedup();
@@ -802,6 +1031,7 @@ impl<'v> Builder<'v> {
                     name: s(l, "/name").unwrap_or_default().to_string(),
                     hostname,
                     vhosts: by_host,
+                    cert,
                 });
             }
             for ls in ports.values_mut() {

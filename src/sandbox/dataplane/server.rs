@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use std::time::Duration;
+
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -16,10 +18,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::echo::{echo_body, EchoContext, EchoRequest};
+use super::filters::RedirectInput;
 use super::hostname::request_host;
 use super::matcher::RequestParts;
 use super::metrics::GatewayMetrics;
 use super::routing::{Decision, RouteTable};
+use crate::sandbox::controllers::duration::parse_duration;
 
 /// Request bodies above this size get 413 (bodies are read so connections stay reusable).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -32,21 +36,38 @@ struct PortCtx {
     metrics: GatewayMetrics,
     gateway: String,
     port: u16,
+    /// Served over TLS (an HTTPS listener).
+    tls: bool,
+}
+
+impl PortCtx {
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Accept connections until the task is aborted (dropping the task closes its connections).
+/// With `tls`, every connection is a TLS handshake first; the certificate is picked per SNI
+/// from the current table (see [`SniResolver`]).
 pub async fn serve(
     listener: TcpListener,
     table: Arc<TableCell>,
     metrics: GatewayMetrics,
     gateway: String,
     port: u16,
+    tls: bool,
 ) {
+    let acceptor = tls.then(|| tls_acceptor(table.clone(), gateway.clone(), port));
     let ctx = Arc::new(PortCtx {
         table,
         metrics,
         gateway,
         port,
+        tls,
     });
     let mut conns = JoinSet::new();
     loop {
@@ -59,14 +80,62 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
+                let acceptor = acceptor.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req| handle(req, ctx.clone(), peer));
-                    let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc).await;
+                    let mut http = http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.keep_alive(true).serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => {
+                            // A failed handshake (unknown SNI, no certificate) just closes.
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                let _ = http.keep_alive(true).serve_connection(TokioIo::new(tls), svc).await;
+                            }
+                        }
+                    }
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
+}
+
+/// Picks the serving certificate of an HTTPS listener by SNI, from the table current at
+/// handshake time (certificates follow their Secrets without restarting the socket).
+#[derive(Debug)]
+struct SniResolver {
+    table: Arc<TableCell>,
+    gateway: String,
+    port: u16,
+}
+
+impl rustls::server::ResolvesServerCert for SniResolver {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner()).clone();
+        table
+            .gateway(&self.gateway)?
+            .certificate(self.port, hello.server_name())
+    }
+}
+
+fn tls_acceptor(table: Arc<TableCell>, gateway: String, port: u16) -> tokio_rustls::TlsAcceptor {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver {
+            table,
+            gateway,
+            port,
+        }));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 fn header_safe(s: &str) -> HeaderValue {
@@ -87,6 +156,8 @@ fn plain(status: u16, body: &'static str) -> Response<Full<Bytes>> {
     resp
 }
 
+/// One request end to end: route it, then answer as the gateway (404, errors, redirects) or
+/// as the chosen backend pod with the rule's filters applied.
 async fn handle(
     req: Request<Incoming>,
     ctx: Arc<PortCtx>,
@@ -144,28 +215,109 @@ async fn handle(
                 .insert("x-heatcheck-detail", header_safe(&detail));
             resp
         }
+        Decision::Redirect {
+            route,
+            redirect,
+            matched_prefix,
+            filters,
+        } => {
+            let input = RedirectInput {
+                scheme: ctx.scheme(),
+                host: req_parts.host,
+                path: req_parts.path,
+                query: req_parts.query,
+                listener_port: ctx.port,
+            };
+            let mut resp = plain(redirect.status, "");
+            let h = resp.headers_mut();
+            h.insert(
+                header::LOCATION,
+                header_safe(&redirect.location(&input, matched_prefix)),
+            );
+            h.insert("x-heatcheck-route", header_safe(route));
+            for m in &filters.response_headers {
+                m.apply(h);
+            }
+            resp
+        }
         Decision::Forward {
             route,
             namespace,
             service,
             pod,
             delay,
+            filters,
+            backend_filters,
+            timeouts,
+            matched_prefix,
+            mirrors,
         } => {
+            // What the backend receives: the request after the rule's and the backendRef's
+            // filters, as Envoy would forward it.
+            let mut headers = parts.headers.clone();
+            let mut host = raw_host.to_string();
+            let mut path = parts.uri.path().to_string();
+            for f in [filters, backend_filters] {
+                for m in &f.request_headers {
+                    m.apply(&mut headers);
+                }
+                if let Some(rw) = &f.rewrite {
+                    if let Some(h) = &rw.hostname {
+                        host = h.clone();
+                        headers.insert(header::HOST, header_safe(h));
+                    }
+                    if let Some(p) = &rw.path {
+                        path = p.apply(&path, matched_prefix);
+                    }
+                }
+            }
+            if ctx.tls {
+                headers
+                    .entry("x-forwarded-proto")
+                    .or_insert(HeaderValue::from_static("https"));
+            }
+            let path_and_query = match req_parts.query {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            let echo = EchoRequest {
+                method: parts.method.as_str(),
+                path_and_query: &path_and_query,
+                host: &host,
+                headers: &headers,
+                client: Some(peer.ip()),
+            };
+            // Mirrors get a copy; their answers are discarded and never delay the client.
+            for m in &mirrors {
+                let _ = echo_body(
+                    &echo,
+                    &EchoContext {
+                        namespace: m.namespace,
+                        service: m.service,
+                        pod: m.pod,
+                    },
+                );
+                log_echo(&path_and_query, m.namespace, m.pod, peer);
+            }
+            // The conformance echo server waits `?delay=` itself: it is backend time.
+            let delay = delay + echo_delay(req_parts.query);
+            if let Some(limit) = timeouts.limit().filter(|l| delay > *l) {
+                tokio::time::sleep(limit).await;
+                let mut resp = plain(504, "upstream request timeout");
+                resp.headers_mut()
+                    .insert("x-heatcheck-route", header_safe(route));
+                resp.headers_mut().insert(
+                    "x-heatcheck-detail",
+                    header_safe(&format!(
+                        "backend {namespace}/{service}/{pod} slower than the route timeout of {limit:?}"
+                    )),
+                );
+                ctx.metrics.observe(labels, 504, started.elapsed());
+                return Ok(resp);
+            }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let path_and_query = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let echo = EchoRequest {
-                method: parts.method.as_str(),
-                path_and_query,
-                host: raw_host,
-                headers: &parts.headers,
-                client: Some(peer.ip()),
-            };
             let body = echo_body(
                 &echo,
                 &EchoContext {
@@ -174,6 +326,7 @@ async fn handle(
                     pod,
                 },
             );
+            log_echo(&path_and_query, namespace, pod, peer);
             let mut resp = Response::new(Full::new(Bytes::from(body)));
             let h = resp.headers_mut();
             h.insert(
@@ -184,15 +337,59 @@ async fn handle(
                 "x-content-type-options",
                 HeaderValue::from_static("nosniff"),
             );
+            echo_set_headers(&headers, h);
             h.insert("x-heatcheck-route", header_safe(route));
             h.insert(
                 "x-heatcheck-backend",
                 header_safe(&format!("{namespace}/{service}/{pod}")),
             );
+            for f in [backend_filters, filters] {
+                for m in &f.response_headers {
+                    m.apply(h);
+                }
+            }
             resp
         }
     };
     ctx.metrics
         .observe(labels, resp.status().as_u16(), started.elapsed());
     Ok(resp)
+}
+
+/// The echo server's log line (echo-basic logs it for every request; the conformance suite
+/// reads it from mirror pods).
+fn log_echo(path: &str, namespace: &str, pod: &str, peer: SocketAddr) {
+    tracing::info!(
+        target: "heatcheck::sandbox::echo",
+        "{namespace}/{pod}: Echoing back request made to {path} to client ({peer})"
+    );
+}
+
+/// echo-basic's `delay` query parameter (a Go duration): how long the backend waits.
+fn echo_delay(query: Option<&str>) -> Duration {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("delay="))
+        .and_then(parse_duration)
+        .unwrap_or_default()
+}
+
+/// echo-basic's `X-Echo-Set-Header: name:value,name2:value2`: headers the backend sets on
+/// its answer.
+fn echo_set_headers(request: &HeaderMap, response: &mut HeaderMap) {
+    for v in request.get_all("x-echo-set-header") {
+        let Ok(v) = v.to_str() else { continue };
+        for pair in v.split(',') {
+            let Some((name, value)) = pair.split_once(':') else {
+                continue;
+            };
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.trim()),
+                HeaderValue::try_from(value.trim()),
+            ) {
+                response.insert(n, v);
+            }
+        }
+    }
 }

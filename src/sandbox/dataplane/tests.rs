@@ -102,6 +102,7 @@ fn outcome(table: &RouteTable, req: &Req<'_>, rng: &mut StdRng) -> String {
         Decision::NotFound => "404".into(),
         Decision::Error { status, .. } => status.to_string(),
         Decision::Forward { service, pod, .. } => format!("{service}/{pod}"),
+        Decision::Redirect { redirect, .. } => format!("redirect {}", redirect.status),
     }
 }
 
@@ -1058,4 +1059,46 @@ async fn listeners_follow_the_gateway_spec() {
         tokio::net::TcpStream::connect(http.bound).await.is_err(),
         "shutdown closes listeners"
     );
+}
+
+/// Latency chaos against a route with a timeout: the gateway gives up with 504 after the
+/// timeout instead of waiting for the slow pod; without the fault the route answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_timeout_turns_injected_latency_into_504() {
+    let dp = DataPlane::new();
+    let gw = gateway(NS, "my-gateway", http_listener());
+    let mut v = base_view();
+    v.gateways = vec![gw.clone()];
+    v.httproutes.push(route(
+        NS,
+        "timed",
+        T0,
+        json!([]),
+        json!([{"backendRefs": to("infra-backend-v1"), "timeouts": {"request": "200ms"}}]),
+    ));
+    dp.update(v.clone());
+    let b = dp.sync_listeners().await;
+    let base = gateway_base_url(&with_status(&gw, &b[0]), None).unwrap();
+    assert_eq!(http_get(&base, "any.example.com", "/").await.0, 200);
+
+    v.faults = vec![fault(
+        &["infra-backend-v1-a", "infra-backend-v1-b"],
+        FaultAction::Delay {
+            latency: Duration::from_secs(5),
+            jitter: Duration::ZERO,
+        },
+    )];
+    dp.update(v);
+    let started = std::time::Instant::now();
+    let (status, _, headers) = http_get(&base, "any.example.com", "/").await;
+    assert_eq!(status, 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the gateway waited for the pod instead of the timeout"
+    );
+    assert!(headers["x-heatcheck-detail"]
+        .to_str()
+        .unwrap()
+        .contains("slower than the route timeout"));
+    dp.shutdown().await;
 }

@@ -17,6 +17,10 @@ pub struct ClusterView {
     /// ReferenceGrants (gateway.networking.k8s.io/v1beta1): a backendRef to a Service in
     /// another namespace is only valid when a grant in the Service's namespace allows it.
     pub reference_grants: Vec<Value>,
+    /// EndpointSlices: the endpoints of Services without a selector (managed by hand).
+    pub endpoint_slices: Vec<Value>,
+    /// Secrets with `tls.crt` and `tls.key`: certificates of HTTPS listeners.
+    pub tls_secrets: Vec<Value>,
     pub faults: Vec<ActiveFault>,
 }
 
