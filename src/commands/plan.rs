@@ -15,7 +15,7 @@ use crate::guard::permissions::{required, review, to_permissions, Access, Need};
 use crate::guard::{
     self, static_templater, touches, EffectivePolicy, PolicyOverrides, Touch, Violation, FIXTURES,
 };
-use crate::suite::{ApplyStep, Step, StepAction, Suite, Templater};
+use crate::suite::{Step, StepAction, Suite, Templater};
 
 pub struct PlanArgs {
     pub suites: Vec<PathBuf>,
@@ -167,7 +167,9 @@ pub(crate) async fn plan_suite(
 
     let mut fixture_steps = Vec::new();
     if suite.spec.target.create_namespace {
-        fixture_steps.push(namespace_step(&suite.spec.target.namespace));
+        fixture_steps.push(crate::guard::permissions::namespace_step(
+            &suite.spec.target.namespace,
+        ));
     }
     fixture_steps.extend(suite.spec.fixtures.iter().cloned());
     let mut groups: Vec<(String, &'static str, Vec<Step>)> = Vec::new();
@@ -222,19 +224,6 @@ pub(crate) async fn plan_suite(
         rbac: perms.objects(ROLE_NAME),
         rbac_yaml: perms.to_yaml(ROLE_NAME),
     })
-}
-
-/// The engine's `target.createNamespace` fixture, as the plan shows it.
-fn namespace_step(ns: &str) -> Step {
-    let mut step = Step::new(StepAction::Apply(ApplyStep {
-        file: None,
-        manifest: Some(format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
-        )),
-        namespace: None,
-    }));
-    step.name = Some(format!("create namespace {ns}"));
-    step
 }
 
 fn planned(verb: &str, object: String, result: Result<String, String>) -> PlannedObject {

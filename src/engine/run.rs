@@ -27,7 +27,7 @@ use crate::guard::{self, EffectivePolicy, PolicyOverrides, Preflight};
 use crate::probe::check_assertion;
 use crate::probe::continuous::ScenarioProbes;
 use crate::route_precedence;
-use crate::suite::{template_context, ApplyStep, Scenario, Step, StepAction, Suite, Templater};
+use crate::suite::{template_context, Scenario, Step, StepAction, Suite, Templater};
 
 /// How a run behaves (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -159,16 +159,7 @@ impl Engine {
             if !uses_promql(suite, locked) {
                 continue;
             }
-            let mut vars = template_context(suite, &self.run_id);
-            for (k, v) in &self.options.vars {
-                vars.insert(k.clone(), serde_json::Value::String(v.clone()));
-            }
-            let resolver = ClusterGatewayResolver {
-                client: self.client.clone(),
-                handle: tokio::runtime::Handle::current(),
-                timeout: suite.spec.defaults.timeout.0,
-            };
-            let templater = Templater::new(vars, Arc::new(resolver));
+            let templater = self.templater(suite);
             let name = &suite.metadata.name;
             let prom = match Prometheus::from_suite(
                 suite,
@@ -403,14 +394,10 @@ impl Engine {
         report
     }
 
-    fn context(
-        &self,
-        suite: Arc<Suite>,
-        policy: EffectivePolicy,
-        journal: &Journal,
-        run_deadline: Option<Instant>,
-    ) -> Result<SuiteContext, String> {
-        let mut vars = template_context(&suite, &self.run_id);
+    /// The suite's templates: its vars, `--var` over them, and `{{gateway}}`
+    /// resolved from the cluster.
+    fn templater(&self, suite: &Suite) -> Templater {
+        let mut vars = template_context(suite, &self.run_id);
         for (k, v) in &self.options.vars {
             vars.insert(k.clone(), serde_json::Value::String(v.clone()));
         }
@@ -419,7 +406,17 @@ impl Engine {
             handle: tokio::runtime::Handle::current(),
             timeout: suite.spec.defaults.timeout.0,
         };
-        let templater = Templater::new(vars, Arc::new(resolver));
+        Templater::new(vars, Arc::new(resolver))
+    }
+
+    fn context(
+        &self,
+        suite: Arc<Suite>,
+        policy: EffectivePolicy,
+        journal: &Journal,
+        run_deadline: Option<Instant>,
+    ) -> Result<SuiteContext, String> {
+        let templater = self.templater(&suite);
         let prometheus = crate::probe::promql::Prometheus::from_suite(
             &suite,
             self.options.prometheus_url.as_deref(),
@@ -509,7 +506,9 @@ impl Engine {
         // Fixtures.
         let mut fixture_steps = Vec::new();
         if suite.spec.target.create_namespace {
-            fixture_steps.push(create_namespace_step(&suite.spec.target.namespace));
+            fixture_steps.push(crate::guard::permissions::namespace_step(
+                &suite.spec.target.namespace,
+            ));
         }
         fixture_steps.extend(suite.spec.fixtures.iter().cloned());
         let fixtures = self
@@ -1140,19 +1139,6 @@ fn fault_spans(steps: &[Step], records: &[StepRecord], restored_ms: Option<u64>)
             })
         })
         .collect()
-}
-
-/// `target.createNamespace`: the namespace is the first fixture (and so the last thing removed).
-fn create_namespace_step(ns: &str) -> Step {
-    let mut step = Step::new(StepAction::Apply(ApplyStep {
-        file: None,
-        manifest: Some(format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
-        )),
-        namespace: None,
-    }));
-    step.name = Some(format!("create namespace {ns}"));
-    step
 }
 
 /// For each suite, the earlier suites it must wait for: those whose allowed

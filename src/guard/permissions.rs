@@ -123,8 +123,9 @@ fn reason(action: &str, verb: &str, step: &str) -> String {
     }
 }
 
-/// The engine's `target.createNamespace` fixture.
-fn namespace_step(ns: &str) -> Step {
+/// The engine's `target.createNamespace` fixture: the namespace is the first
+/// fixture (and so the last thing removed). Plan and permissions show the same step.
+pub fn namespace_step(ns: &str) -> Step {
     let mut step = Step::new(StepAction::Apply(ApplyStep {
         file: None,
         manifest: Some(format!(
