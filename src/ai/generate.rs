@@ -278,6 +278,16 @@ pub(crate) fn templater(suite: &Suite) -> Templater {
     Templater::new(template_context(suite, "check"), Arc::new(NoGateways))
 }
 
+/// (kind, namespace, name) of a manifest object; `ns` when it names none.
+pub(crate) fn object_key(o: &Value, ns: &str) -> (String, String, String) {
+    let field = |p: &str| o.pointer(p).and_then(Value::as_str);
+    (
+        field("/kind").unwrap_or_default().to_string(),
+        field("/metadata/namespace").unwrap_or(ns).to_string(),
+        field("/metadata/name").unwrap_or_default().to_string(),
+    )
+}
+
 /// Objects an apply/create step would write (rendered like the engine does;
 /// raw text when a template needs the cluster).
 pub(crate) fn manifest_objects(
@@ -539,18 +549,7 @@ pub fn reference_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<St
         }
         if let StepAction::Apply(a) | StepAction::Create(a) = &step.action {
             if let Ok(objs) = manifest_objects(a, suite, &t) {
-                for o in objs {
-                    let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
-                    let ons = o
-                        .pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or(&ns);
-                    let name = o
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    created.insert((kind.to_string(), ons.to_string(), name.to_string()));
-                }
+                created.extend(objs.iter().map(|o| object_key(o, &ns)));
             }
         }
     }

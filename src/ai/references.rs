@@ -8,9 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::generate::{manifest_objects, templater, Known};
+use super::generate::{manifest_objects, object_key, templater, Known};
 use crate::suite::{
     template_context, AssertionKind, GatewayResolver, Scenario, StepAction, Suite, Templater,
 };
@@ -96,15 +94,7 @@ pub fn assertion_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<St
                 for o in manifest_objects(a, suite, &t).unwrap_or_default() {
                     let kind = o["kind"].as_str().unwrap_or_default();
                     served(known, &at, kind, o["apiVersion"].as_str(), &mut out);
-                    let ons = o
-                        .pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or(&ns);
-                    let name = o
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    created.insert((kind.to_string(), ons.to_string(), name.to_string()));
+                    created.insert(object_key(&o, &ns));
                 }
             }
             _ => {}
@@ -253,7 +243,7 @@ mod tests {
         )
     }
 
-    fn problems(assertions: Value) -> String {
+    fn problems(assertions: serde_json::Value) -> String {
         let sc: Scenario = serde_json::from_value(json!({"name": "n",
             "steps": [{"apply": {"manifest": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: new}\n"}}],
             "assertions": assertions}))

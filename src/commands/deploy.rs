@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::cluster::ClusterClient;
 use crate::deploy::{self, BundleFile, DeploySpec};
 use crate::exit;
@@ -37,12 +37,9 @@ const RESTORE_SECONDS: u64 = 120;
 
 pub fn deploy_cmd(args: DeployArgs) -> i32 {
     install_crypto();
-    let suites = match load_suites(&args.suites) {
+    let suites = match load_suites_or_exit(&args.suites) {
         Ok(s) => s,
-        Err(errors) => {
-            print_suite_errors(&errors);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     runtime().block_on(deploy_async(args, suites))
 }

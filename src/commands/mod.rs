@@ -91,6 +91,15 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// The suites, or every load error printed and the exit code for them: what
+/// each command that takes SUITE... does first.
+pub fn load_suites_or_exit(paths: &[PathBuf]) -> Result<Vec<Suite>, i32> {
+    load_suites(paths).map_err(|errors| {
+        print_suite_errors(&errors);
+        crate::exit::INVALID
+    })
+}
+
 pub fn print_suite_errors(errors: &[(PathBuf, SuiteError)]) {
     for (_, e) in errors {
         eprintln!("error: {e}\n");

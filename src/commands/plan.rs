@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::cluster::{ClusterClient, PatchType, Resolved};
 use crate::exit;
 use crate::guard::permissions::{required, review, to_permissions, Access, Need};
@@ -85,12 +85,9 @@ pub(crate) struct PlannedPermission {
 
 pub fn plan(args: PlanArgs) -> i32 {
     install_crypto();
-    let suites = match load_suites(&args.suites) {
+    let suites = match load_suites_or_exit(&args.suites) {
         Ok(s) => s,
-        Err(errors) => {
-            print_suite_errors(&errors);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     runtime().block_on(plan_async(args, suites))
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::ai::lockfile::{self, sha256_hex, LockState};
 use crate::cluster::ClusterClient;
 use crate::exit;
@@ -37,12 +37,9 @@ impl PlaybookArgs {
 
 pub fn playbook(args: PlaybookArgs) -> i32 {
     install_crypto();
-    let suites = match load_suites(&args.suites) {
+    let suites = match load_suites_or_exit(&args.suites) {
         Ok(s) => s,
-        Err(errors) => {
-            print_suite_errors(&errors);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     let format = args.format.unwrap_or_else(|| {
         match args

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::generate::{generate_lock, print_generation, provider_backend};
-use super::{install_crypto, load_suites, print_suite_errors, runtime};
+use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::ai::generate::ProviderBackend;
 use crate::ai::lockfile::{self, LockState};
 use crate::engine::event::Reporter;
@@ -155,12 +155,9 @@ pub fn run(args: RunArgs) -> i32 {
     } else {
         crate::engine::gate::Gate::default()
     };
-    let suites = match load_suites(&args.suites) {
+    let suites = match load_suites_or_exit(&args.suites) {
         Ok(s) => s,
-        Err(errors) => {
-            print_suite_errors(&errors);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     let mut planned = Vec::new();
     for suite in suites {
