@@ -440,6 +440,135 @@ mod tests {
     }
 
     #[test]
+    fn azure_endpoint_key_token_and_api_version() {
+        let a = ai(json!({"provider": "azure-openai", "model": "gpt-4o-prod"}));
+        let err =
+            ProviderConfig::from_suite(&a, &env(&[("AZURE_OPENAI_API_KEY", "k")])).unwrap_err();
+        assert!(
+            matches!(&err, AiError::MissingSetting { hint, .. } if hint.contains("AZURE_OPENAI_ENDPOINT"))
+        );
+        let endpoint = ("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/");
+        let c = ProviderConfig::from_suite(&a, &env(&[endpoint, ("AZURE_OPENAI_API_KEY", "k")]))
+            .unwrap();
+        assert_eq!(c.base_url, "https://res.openai.azure.com");
+        assert_eq!(c.api_version, DEFAULT_AZURE_API_VERSION);
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "k");
+        let c = ProviderConfig::from_suite(
+            &a,
+            &env(&[
+                endpoint,
+                ("AZURE_OPENAI_AD_TOKEN", "eyJ"),
+                ("AZURE_OPENAI_API_VERSION", "2025-01-01-preview"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.api_key.is_none());
+        assert_eq!(c.bearer_token.as_ref().unwrap().expose(), "eyJ");
+        assert_eq!(c.api_version, "2025-01-01-preview");
+        let err = ProviderConfig::from_suite(&a, &env(&[endpoint])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("AZURE_OPENAI_API_KEY (or AZURE_OPENAI_AD_TOKEN)"),
+            "{err}"
+        );
+        let a = ai(
+            json!({"provider": "azure-openai", "baseUrl": "https://x.openai.azure.com", "apiVersion": "2024-06-01"}),
+        );
+        let c = ProviderConfig::from_suite(
+            &a,
+            &env(&[
+                endpoint,
+                ("AZURE_OPENAI_API_KEY", "k"),
+                ("AZURE_OPENAI_API_VERSION", "v"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.base_url.as_str(), c.api_version.as_str()),
+            ("https://x.openai.azure.com", "2024-06-01")
+        );
+    }
+
+    #[test]
+    fn gemini_key_from_either_variable() {
+        let a = ai(json!({"provider": "gemini"}));
+        let c = ProviderConfig::from_suite(&a, &env(&[("GOOGLE_API_KEY", "g")])).unwrap();
+        assert_eq!(c.base_url, "https://generativelanguage.googleapis.com");
+        assert_eq!(
+            (c.api_key.as_ref().unwrap().expose(), c.key_var.as_deref()),
+            ("g", Some("GOOGLE_API_KEY"))
+        );
+        let c = ProviderConfig::from_suite(
+            &a,
+            &env(&[("GOOGLE_API_KEY", "g"), ("GEMINI_API_KEY", "m")]),
+        )
+        .unwrap();
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "m");
+        let err = ProviderConfig::from_suite(&a, &env(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("GEMINI_API_KEY (or GOOGLE_API_KEY)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bedrock_region_credentials_and_endpoint() {
+        let a = ai(json!({"provider": "bedrock", "model": "amazon.nova-pro-v1:0"}));
+        let creds = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t-value"),
+        ];
+        let err = ProviderConfig::from_suite(&a, &env(&creds)).unwrap_err();
+        assert!(matches!(err, AiError::MissingSetting { .. }));
+        let mut vars = creds.to_vec();
+        vars.push(("AWS_DEFAULT_REGION", "eu-central-1"));
+        let c = ProviderConfig::from_suite(&a, &env(&vars)).unwrap();
+        assert_eq!(
+            c.base_url,
+            "https://bedrock-runtime.eu-central-1.amazonaws.com"
+        );
+        assert_eq!(c.region.as_deref(), Some("eu-central-1"));
+        let aws = c.aws.as_ref().unwrap();
+        assert_eq!(
+            (aws.access_key_id.as_str(), aws.secret_access_key.expose()),
+            ("AKID", "s3cr3t-value")
+        );
+        assert!(aws.session_token.is_none() && c.api_key.is_none());
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        vars.extend([
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_SESSION_TOKEN", "tok"),
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "https://vpce.example"),
+        ]);
+        let c = ProviderConfig::from_suite(&a, &env(&vars)).unwrap();
+        assert_eq!(
+            (c.base_url.as_str(), c.region.as_deref()),
+            ("https://vpce.example", Some("us-west-2"))
+        );
+        assert_eq!(
+            c.aws
+                .as_ref()
+                .unwrap()
+                .session_token
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "tok"
+        );
+        assert_eq!(c.secrets(), vec!["s3cr3t-value", "tok"]);
+        // A Bedrock API key wins over SigV4 credentials, as in the AWS SDKs.
+        vars.push(("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key"));
+        let c = ProviderConfig::from_suite(&a, &env(&vars)).unwrap();
+        assert!(c.aws.is_none());
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "bedrock-api-key");
+        let err = ProviderConfig::from_suite(&a, &env(&[("AWS_REGION", "us-east-1")])).unwrap_err();
+        assert!(
+            matches!(err, AiError::MissingKey { var } if var.contains("AWS_SECRET_ACCESS_KEY"))
+        );
+    }
+
+    #[test]
     fn key_is_never_printed() {
         let mut c = ProviderConfig::new(ProviderKind::OpenAi, "http://x", "m");
         c.api_key = Some(ApiKey::new("sk-very-secret"));
