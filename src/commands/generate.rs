@@ -200,11 +200,7 @@ impl Spinner {
 }
 
 pub fn provider_name(p: crate::suite::AiProvider) -> &'static str {
-    match p {
-        crate::suite::AiProvider::Anthropic => "anthropic",
-        crate::suite::AiProvider::Openai => "openai",
-        crate::suite::AiProvider::Ollama => "ollama",
-    }
+    crate::ai::provider::ProviderKind::from(p).name()
 }
 
 /// Prints what generation did: proposals, repairs, rejections.

@@ -424,6 +424,13 @@ pub enum AiProvider {
     /// OpenAI or any compatible server (`baseUrl`).
     Openai,
     Ollama,
+    /// Azure OpenAI: `baseUrl` is the resource endpoint, `model` the deployment name.
+    #[serde(rename = "azure-openai")]
+    AzureOpenai,
+    /// Google Gemini API.
+    Gemini,
+    /// Amazon Bedrock Converse API; `model` is the model or inference profile ID.
+    Bedrock,
 }
 
 fn default_count() -> u32 {
@@ -471,6 +478,12 @@ pub struct AiConfig {
     /// Name of the environment variable holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Azure OpenAI `api-version` (default 2024-10-21, or AZURE_OPENAI_API_VERSION).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Amazon Bedrock region (default AWS_REGION, then AWS_DEFAULT_REGION).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     #[serde(default)]
     pub anonymize: bool,
     /// Per request to the model (default 120s); slow local models need more.

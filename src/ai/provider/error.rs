@@ -7,6 +7,9 @@ use std::time::Duration;
 pub enum AiError {
     #[error("no API key: set the environment variable {var}")]
     MissingKey { var: String },
+    /// A provider setting with no default (Azure endpoint, AWS region, AWS credentials).
+    #[error("no {what}: {hint}")]
+    MissingSetting { what: String, hint: String },
     #[error("{provider} refused the credentials (HTTP {status}): {message}")]
     Unauthorized {
         provider: String,
@@ -102,6 +105,16 @@ pub(crate) fn redact(message: &str, key: Option<&str>) -> String {
     let re = key_pattern();
     let out = re.replace_all(&out, "***").into_owned();
     truncate(out.trim(), MAX_MESSAGE)
+}
+
+/// [`redact`] for every secret of a configuration (API key, Entra ID token,
+/// AWS secret key and session token).
+pub(crate) fn redact_all(message: &str, secrets: &[&str]) -> String {
+    let mut out = message.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(*s, "***");
+    }
+    redact(&out, None)
 }
 
 fn key_pattern() -> &'static regex::Regex {

@@ -1,14 +1,21 @@
 //! LLM providers over their real HTTP wire formats: the Anthropic Messages
-//! API, OpenAI Chat Completions (and compatible servers), Ollama's /api/chat.
+//! API, OpenAI Chat Completions (and compatible servers), Ollama's /api/chat,
+//! Azure OpenAI (Chat Completions on a deployment URL), Google Gemini
+//! `generateContent`, Amazon Bedrock Converse (SigV4-signed).
 //!
 //! [`chat`] sends one structured-output request and returns the parsed JSON
 //! object, retrying transient failures (see `transport`). The answer is
 //! constrained by a JSON Schema: Anthropic through a forced tool call,
-//! OpenAI through `response_format` (see [`strict`]), Ollama through `format`.
+//! OpenAI and Azure through `response_format` (see [`strict`]), Ollama through
+//! `format`, Gemini through `responseSchema` (see `gemini`), Bedrock through a
+//! forced tool call like Anthropic.
 
 mod anthropic;
+mod azure;
+mod bedrock;
 mod config;
 mod error;
+mod gemini;
 mod ollama;
 mod openai;
 pub mod strict;
@@ -18,11 +25,14 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+pub use bedrock::sign as bedrock_sign;
 pub use config::{
-    ApiKey, ProviderConfig, ProviderKind, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_TOKENS, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, DEFAULT_TIMEOUT,
+    ApiKey, AwsCredentials, ProviderConfig, ProviderKind, DEFAULT_AZURE_API_VERSION,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_MAX_TOKENS, DEFAULT_RETRY_BASE,
+    DEFAULT_RETRY_CAP, DEFAULT_TIMEOUT,
 };
 pub use error::AiError;
+pub use gemini::response_schema as gemini_response_schema;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,6 +127,9 @@ pub async fn chat(
         ProviderKind::Anthropic => anthropic::chat(client, cfg, req).await,
         ProviderKind::OpenAi => openai::chat(client, cfg, req).await,
         ProviderKind::Ollama => ollama::chat(client, cfg, req).await,
+        ProviderKind::AzureOpenAi => azure::chat(client, cfg, req).await,
+        ProviderKind::Gemini => gemini::chat(client, cfg, req).await,
+        ProviderKind::Bedrock => bedrock::chat(client, cfg, req).await,
     }
 }
 

@@ -26,11 +26,43 @@ pub(super) async fn chat(
     if let Some(key) = &cfg.api_key {
         headers.push(("authorization", format!("Bearer {}", key.expose())));
     }
-    let (url, headers, body) = (&url, &headers, &body);
+    chat_at(
+        client,
+        cfg,
+        req,
+        &url,
+        &headers,
+        (body, strict),
+        classify_value,
+    )
+    .await
+}
+
+/// How a server's error (status, parsed body, raw body) maps to an error and
+/// whether to retry; Azure OpenAI brings its own.
+pub(super) type ClassifyFn = fn(&ProviderConfig, u16, Option<&Value>, &str) -> (AiError, bool);
+
+/// One Chat Completions exchange at `url`: the wire format OpenAI and Azure
+/// OpenAI share (request body, answer, SSE stream).
+pub(super) async fn chat_at(
+    client: &reqwest::Client,
+    cfg: &ProviderConfig,
+    req: &ChatRequest,
+    url: &str,
+    headers: &[(&str, String)],
+    (body, strict): (Value, bool),
+    classify_fn: ClassifyFn,
+) -> Result<ChatResponse, AiError> {
+    let body = &body;
+    let classify = |r: &ErrorReply<'_>| {
+        let parsed: Option<Value> = serde_json::from_str(r.body).ok();
+        classify_fn(cfg, r.status, parsed.as_ref(), r.body)
+    };
+    let classify = &classify;
     let (mut answer, attempts) = with_retries(cfg, |_| async move {
-        let mut reader = post(client, cfg, url, headers, body, |r| classify(cfg, r)).await?;
+        let mut reader = post(client, cfg, url, headers, body, classify).await?;
         if cfg.stream {
-            read_stream(cfg, &mut reader).await
+            read_stream(cfg, &mut reader, classify_fn).await
         } else {
             let bytes = reader.read_all_for_answer().await?;
             Ok(parse_completion(&bytes)?)
@@ -90,12 +122,13 @@ pub(crate) fn request_body(cfg: &ProviderConfig, req: &ChatRequest) -> (Value, b
 }
 
 /// `{"error":{"message","type","code"}}` (and vLLM's flat `{"object":"error",...}`).
+#[cfg(test)]
 pub(crate) fn classify(cfg: &ProviderConfig, reply: &ErrorReply<'_>) -> (AiError, bool) {
     let parsed: Option<Value> = serde_json::from_str(reply.body).ok();
     classify_value(cfg, reply.status, parsed.as_ref(), reply.body)
 }
 
-fn classify_value(
+pub(super) fn classify_value(
     cfg: &ProviderConfig,
     status: u16,
     parsed: Option<&Value>,
@@ -243,7 +276,11 @@ fn decide(
 }
 
 /// `data: {chunk}` lines with `choices[0].delta.content`, then `data: [DONE]`.
-async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<Answer, Failure> {
+async fn read_stream(
+    cfg: &ProviderConfig,
+    reader: &mut BodyReader,
+    classify_value: ClassifyFn,
+) -> Result<Answer, Failure> {
     let mut sse = Sse::default();
     let mut content = String::new();
     let mut refusal = String::new();

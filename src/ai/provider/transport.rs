@@ -159,7 +159,26 @@ pub(crate) async fn post(
     body: &serde_json::Value,
     classify: impl Fn(&ErrorReply<'_>) -> (AiError, bool),
 ) -> Result<BodyReader, Failure> {
-    let mut req = client.post(url).timeout(cfg.timeout).json(body);
+    let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
+    post_bytes(client, cfg, url, headers, bytes, |r, _| classify(r)).await
+}
+
+/// [`post`] with the body already serialized (a signed request must send
+/// exactly the bytes it signed) and a classifier that sees the response
+/// headers (Bedrock names its error type in `x-amzn-ErrorType`).
+pub(crate) async fn post_bytes(
+    client: &reqwest::Client,
+    cfg: &ProviderConfig,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    classify: impl Fn(&ErrorReply<'_>, &HeaderMap) -> (AiError, bool),
+) -> Result<BodyReader, Failure> {
+    let mut req = client
+        .post(url)
+        .timeout(cfg.timeout)
+        .header("content-type", "application/json")
+        .body(body);
     for (name, value) in headers {
         req = req.header(*name, value);
     }
@@ -190,7 +209,7 @@ pub(crate) async fn post(
         status,
         body: &text,
     };
-    let (error, retry) = classify(&reply);
+    let (error, retry) = classify(&reply, &resp_headers);
     tracing::debug!(provider = %cfg.kind, status, error = %error, "llm error reply");
     if retry {
         Err(Failure::Retry {
