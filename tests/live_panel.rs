@@ -69,7 +69,7 @@ fn on_a_terminal_the_panel_shows_the_step_the_probe_its_outage_and_the_stop_cond
         "heatcheck live ",
         " · suite 1/1 e2e",
         "▶ zero and back · ",
-        "step 1/5 scale Deployment/web to 0 · ",
+        "step 1/5 ✓ scale Deployment/web to 0 (",
         "  probe shop ",
         "% ok",
         " p99 ",
@@ -121,7 +121,7 @@ fn with_interactive_the_prompt_stays_readable_and_the_keys_work() {
     );
     // On screen: the prompt on the last row, the frozen panel above it.
     let (rows, _) = pty.screen();
-    assert!(rows.last().unwrap().ends_with("[a] abort > "), "{rows:#?}");
+    assert!(rows.last().unwrap().ends_with("[a] abort >"), "{rows:#?}");
     assert!(
         rows.iter().any(|r| r.contains("waiting for the operator")),
         "{rows:#?}"
