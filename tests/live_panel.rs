@@ -91,6 +91,15 @@ fn on_a_terminal_the_panel_shows_the_step_the_probe_its_outage_and_the_stop_cond
     let screen = rows.join("\n");
     assert!(!screen.contains("heatcheck live"), "{screen}");
     assert!(screen.contains(" passed, 0 failed, 0 errored"), "{screen}");
+    assert!(screen.contains("\nSummary\n"), "{screen}");
+    // Every line the line reporter printed is whole, once.
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.starts_with("    [+") && r.contains(" ok   sleep 3s ("))
+            .count(),
+        1,
+        "{screen}"
+    );
     assert!(cursor, "cursor restored");
     // The report is what it always was: the probe saw the outage too.
     let report = report(&case);
@@ -205,4 +214,31 @@ fn no_panel_off_a_terminal_with_json_output_or_no_live() {
     let text = pty.text();
     assert!(!text.contains("heatcheck live"), "{text}");
     assert!(text.contains("✓ zero and back"), "{text}");
+}
+
+#[test]
+fn ctrl_c_restores_and_leaves_a_clean_screen() {
+    let case = case("e2e-live-ctrl-c");
+    let mut pty = case.pty(&run_args(&[]));
+    pty.expect("step 3/5 sleep 3s");
+    pty.interrupt();
+    pty.expect("heatcheck: interrupted; stopping and restoring the cluster");
+    let code = pty.finish();
+    let text = pty.text();
+    assert_eq!(code, 4, "{text}");
+    let (rows, cursor) = pty.screen();
+    let screen = rows.join("\n");
+    // The message is whole on its own row: the panel moved out of its way.
+    assert!(
+        rows.iter().any(|r| r
+            == "heatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop"),
+        "{screen}"
+    );
+    assert!(!screen.contains("heatcheck live"), "{screen}");
+    assert!(
+        screen.contains("aborted; changes were restored"),
+        "{screen}"
+    );
+    assert!(cursor, "cursor restored");
+    assert_eq!(report(&case)["exitCode"], 4);
 }

@@ -242,6 +242,13 @@ impl Pty {
         }
     }
 
+    /// Presses Ctrl-C (the terminal sends SIGINT to the program).
+    pub fn interrupt(&mut self) {
+        self.session
+            .send(expectrl::ControlCode::EndOfText)
+            .expect("write to the pty");
+    }
+
     /// Types a line (the key, then Enter).
     pub fn send_line(&mut self, line: &str) {
         self.session.send_line(line).expect("write to the pty");
@@ -275,11 +282,12 @@ impl Pty {
         String::from_utf8_lossy(&self.seen).into_owned()
     }
 
-    /// What an 80x24 terminal shows now: its rows (trailing blanks
-    /// trimmed, trailing empty rows dropped) and whether the cursor is shown.
+    /// What the 80-column terminal shows now, scrollback included (a tall
+    /// screen: nothing scrolls away): its rows (trailing blanks trimmed,
+    /// trailing empty rows dropped) and whether the cursor is shown.
     pub fn screen(&self) -> (Vec<String>, bool) {
         let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
-        let mut term = vt100::Parser::new(size(24), size(80), 0);
+        let mut term = vt100::Parser::new(size(1000), size(80), 0);
         term.process(&self.seen);
         let screen = term.screen();
         let mut rows: Vec<String> = screen
