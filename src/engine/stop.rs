@@ -402,6 +402,40 @@ mod tests {
     }
 
     #[test]
+    fn conditions_read_as_words_for_the_live_panel() {
+        let described: Vec<String> = [
+            Watched::MaxDuration {
+                limit: Duration::from_secs(120),
+                source: "maxDuration",
+            },
+            Watched::Probe {
+                name: "shop".into(),
+                below: 0.5,
+                window: Duration::from_secs(5),
+            },
+            Watched::Resource(stop("$.status.readyReplicas", json!(0))),
+            Watched::Promql(PromqlStop {
+                query: "sum(rate(errors[1m]))\n".into(),
+                above: Some(0.2),
+                below: None,
+                for_duration: crate::suite::Duration(Duration::from_secs(30)),
+            }),
+        ]
+        .iter()
+        .map(Watched::describe)
+        .collect();
+        assert_eq!(
+            described,
+            [
+                "maxDuration 2m",
+                "probe shop success rate < 0.50 over 5s",
+                "Deployment web $.status.readyReplicas is 0",
+                "promql sum(rate(errors[1m])) > 0.2 for 30s",
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_or_young_probes_do_not_trip() {
         let live = LiveProbes::default();
         assert!(probe_reason("shop", 0.5, Duration::from_secs(1), &live).is_none());
