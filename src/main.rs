@@ -210,6 +210,10 @@ enum Command {
         /// inspect the cluster; Enter continues with the restore. Needs a terminal.
         #[arg(long)]
         pause_on_failure: bool,
+        /// Do not draw the live panel (elapsed time, current step, probes,
+        /// stop conditions) that a run on a terminal shows; spinners instead.
+        #[arg(long)]
+        no_live: bool,
     },
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
@@ -475,6 +479,7 @@ fn main() -> ExitCode {
             metrics,
             interactive,
             pause_on_failure,
+            no_live,
         } => commands::run::run(commands::run::RunArgs {
             suites,
             sandbox,
@@ -501,6 +506,7 @@ fn main() -> ExitCode {
             metrics: metrics.options(),
             interactive,
             pause_on_failure,
+            no_live,
         }),
         Command::Plan {
             suites,

@@ -1,5 +1,6 @@
 //! `heatcheck run`: load, connect, run, report, map to an exit code.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::report::grouped::GroupedReporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
+use crate::report::panel::{terminal_size, LivePanel, MonotonicClock, PanelHandle};
 use crate::suite::{Scenario, Suite};
 
 pub struct RunArgs {
@@ -57,6 +59,8 @@ pub struct RunArgs {
     pub interactive: bool,
     /// On a failed check, wait at the terminal before restoring.
     pub pause_on_failure: bool,
+    /// `--no-live`: no live panel on a terminal.
+    pub no_live: bool,
     pub metrics: MetricsOptions,
 }
 
@@ -269,24 +273,7 @@ async fn run_async(
         suites = apply_partition(partition, &args.scenarios, suites);
     }
 
-    let reporter: Box<dyn Reporter> = if args.json_output {
-        Box::new(JsonEventReporter::new(std::io::stdout()))
-    } else if args.jobs > 1 {
-        // Concurrent suites print as one block each, without live spinners.
-        let options = HumanOptions {
-            progress: false,
-            ..HumanOptions::detect()
-        };
-        Box::new(GroupedReporter::new(HumanReporter::new(
-            Box::new(std::io::stdout()),
-            options,
-        )))
-    } else {
-        Box::new(HumanReporter::new(
-            Box::new(std::io::stdout()),
-            HumanOptions::detect(),
-        ))
-    };
+    let (reporter, panel) = reporter(&args);
     let run_id = new_run_id();
     let run_dir = RunDir::new(&args.state_dir, &run_id);
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -376,7 +363,7 @@ async fn run_async(
         eprintln!("error: cannot write run state: {e}");
         return exit::INVALID;
     }
-    let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx));
+    let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx, panel));
     let policies = checks.into_iter().map(|c| c.policy).collect();
     let environment = super::report::environment(
         engine.client.server(),
@@ -465,6 +452,53 @@ async fn run_async(
     code
 }
 
+/// What prints the run: JSON lines, or lines for people; on a terminal
+/// (unless `--no-live`) those scroll above the live panel, which replaces
+/// the spinners. The handle lets other output past the panel.
+fn reporter(args: &RunArgs) -> (Box<dyn Reporter>, PanelHandle) {
+    if args.json_output {
+        let json = JsonEventReporter::new(std::io::stdout());
+        return (Box::new(json), PanelHandle::default());
+    }
+    let options = HumanOptions::detect();
+    let jobs = args.jobs;
+    // Concurrent suites print as one block each, without live spinners.
+    let lines = move |out: Box<dyn Write + Send>, progress: bool| -> Box<dyn Reporter> {
+        if jobs > 1 {
+            let options = HumanOptions {
+                progress: false,
+                ..options
+            };
+            Box::new(GroupedReporter::new(HumanReporter::new(out, options)))
+        } else {
+            Box::new(HumanReporter::new(
+                out,
+                HumanOptions {
+                    progress,
+                    ..options
+                },
+            ))
+        }
+    };
+    // `progress` is true exactly when stdout is a terminal.
+    if options.progress && !args.no_live {
+        let panel = LivePanel::new(
+            Box::new(std::io::stdout()),
+            |out| lines(out, false),
+            options.color,
+            Box::new(terminal_size),
+            Box::new(MonotonicClock::new()),
+        )
+        .with_ticker();
+        let handle = panel.handle();
+        return (Box::new(panel), handle);
+    }
+    (
+        lines(Box::new(std::io::stdout()), options.progress),
+        PanelHandle::default(),
+    )
+}
+
 /// Keeps this shard's scenarios (of those `--scenario` selects) and drops
 /// suites left with none, so their fixtures and steady state run only in
 /// shards that have work for them.
@@ -525,28 +559,37 @@ pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<
 /// `heatcheck abort`) cancels the run, which restores; a second one stops
 /// waiting for slow deletions (what is left stays in the journal, run.json
 /// says aborted); a third exits at once.
-async fn emergency_stop(run_dir: RunDir, cancel: watch::Sender<bool>, hurry: watch::Sender<bool>) {
+async fn emergency_stop(
+    run_dir: RunDir,
+    cancel: watch::Sender<bool>,
+    hurry: watch::Sender<bool>,
+    panel: PanelHandle,
+) {
     let run_id = run_dir.run_id();
+    // On stderr, with the live panel (if any) out of the way.
+    let say = |text: String| panel.suspend(|| eprintln!("{text}"));
     tokio::select! {
-        _ = wait_for_signal() => eprintln!(
-            "\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)"
+        _ = wait_for_signal() => say(
+            "\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)".into()
         ),
-        _ = wait_for_abort_file(run_dir.clone(), Duration::from_millis(200)) => eprintln!(
-            "\nheatcheck: stop requested by `heatcheck abort`; stopping and restoring the cluster"
+        _ = wait_for_abort_file(run_dir.clone(), Duration::from_millis(200)) => say(
+            "\nheatcheck: stop requested by `heatcheck abort`; stopping and restoring the cluster".into()
         ),
     }
     let _ = cancel.send(true);
     wait_for_signal().await;
-    eprintln!(
+    say(format!(
         "heatcheck: second interrupt: not waiting for slow deletions; what is left stays in the journal (`heatcheck recover {run_id}`). Ctrl-C again to exit at once."
-    );
+    ));
     let _ = hurry.send(true);
     wait_for_signal().await;
     let _ = run_dir.set_status(
         RunStatus::Aborted,
         Some("exited on a third interrupt before the restore finished".into()),
     );
-    eprintln!("heatcheck: exiting; run `heatcheck recover {run_id}` to finish the restore");
+    say(format!(
+        "heatcheck: exiting; run `heatcheck recover {run_id}` to finish the restore"
+    ));
     std::process::exit(exit::RESTORE_FAILED);
 }
 

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    AssertionRecord, CaseKind, CaseReport, RestoreSummary, RunReport, StepRecord, SuiteReport,
+    AssertionRecord, CaseKind, CaseReport, GameNote, ProbeLive, RestoreSummary, RunReport,
+    StepRecord, SuiteReport,
 };
 
 /// One thing that happened during a run. JSON: `{"event": "stepFinished", ...}`.
@@ -31,10 +32,56 @@ pub enum Event {
         kind: CaseKind,
         steps: usize,
     },
+    /// A step is about to run (after the operator said so, in a game day).
+    StepStarted {
+        suite: String,
+        case: String,
+        index: usize,
+        total: usize,
+        name: String,
+    },
     StepFinished {
         suite: String,
         case: String,
         record: StepRecord,
+    },
+    /// The scenario's probes as they run, every half second while any has
+    /// results (and only when something changed). For live views: the
+    /// report's `ProbeStats` are the final numbers.
+    ProbeWindow {
+        suite: String,
+        case: String,
+        /// From the case start.
+        at_ms: u64,
+        probes: Vec<ProbeLive>,
+    },
+    /// What stops the scenario early, in words, as it starts (maybe none).
+    StopConditionsArmed {
+        suite: String,
+        case: String,
+        conditions: Vec<String>,
+    },
+    /// A stop condition fired: the scenario stops, restores and errors.
+    StopConditionTripped {
+        suite: String,
+        case: String,
+        reason: String,
+    },
+    /// The run waits for the operator at the terminal (`--interactive`,
+    /// `--pause-on-failure`) until `OperatorAnswered`.
+    AwaitingOperator {
+        suite: String,
+        case: String,
+    },
+    OperatorAnswered {
+        suite: String,
+        case: String,
+    },
+    /// A game-day note, skip, pause or abort, as the case report keeps it.
+    OperatorNote {
+        suite: String,
+        case: String,
+        note: GameNote,
     },
     AssertionFinished {
         suite: String,
@@ -72,6 +119,19 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+}
+
+impl Event {
+    /// Events about the present moment only (probe windows, prompts): a
+    /// reporter that prints blocks later can let them pass or drop them.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            Event::ProbeWindow { .. }
+                | Event::AwaitingOperator { .. }
+                | Event::OperatorAnswered { .. }
+        )
+    }
 }
 
 /// A live consumer of events (an output sink, not a protocol).

@@ -374,6 +374,35 @@ pub struct OutageWindow {
     pub failures: u64,
 }
 
+/// One probe as it runs (the `probeWindow` event): totals so far, the
+/// trailing window the live panel shows, and the outage going on, if any.
+/// Nothing of it goes into the report; `ProbeStats` is the final word.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeLive {
+    pub name: String,
+    /// "continuous", "duringFault", "before" or "after".
+    pub mode: String,
+    /// Results known so far, and how many of them failed.
+    pub count: u64,
+    pub failures: u64,
+    /// The trailing window the next fields cover.
+    #[serde(rename = "windowSeconds", with = "secs")]
+    pub window: Duration,
+    /// Results of sends due within the window.
+    pub window_count: u64,
+    /// None when no result of the window is known yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_success_rate: Option<f64>,
+    #[serde(rename = "windowP50Seconds", with = "secs")]
+    pub window_p50: Duration,
+    #[serde(rename = "windowP99Seconds", with = "secs")]
+    pub window_p99: Duration,
+    /// Every result since this outage began failed (offsets from the case start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<OutageWindow>,
+}
+
 /// What the restore phase did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

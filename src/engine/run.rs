@@ -835,8 +835,10 @@ impl Engine {
                         total: steps.len(),
                         name: &name,
                     };
-                    let (d, typed) = tokio::task::block_in_place(|| gate.before_step(&prompt));
-                    notes.extend(typed);
+                    let (d, typed) = self.ask_operator(&suite, case, || gate.before_step(&prompt));
+                    for n in typed {
+                        self.note(&suite, case, case_started, notes, n);
+                    }
                     d
                 }
                 _ => Decision::Run,
@@ -847,19 +849,26 @@ impl Engine {
                 error = Some(StepError::Aborted);
                 (Outcome::Skipped, Some("aborted".into()))
             } else if decision == Decision::Skip {
-                notes.push(OperatorNote::new(
+                let n = OperatorNote::new(
                     NoteKind::Skip,
                     format!("skipped step {}: {}", i + 1, step.display_name()),
-                ));
+                );
+                self.note(&suite, case, case_started, notes, n);
                 (Outcome::Skipped, Some("skipped by the operator".into()))
             } else if decision == Decision::Abort {
-                notes.push(OperatorNote::new(
-                    NoteKind::Abort,
-                    format!("aborted before step {}", i + 1),
-                ));
+                let n =
+                    OperatorNote::new(NoteKind::Abort, format!("aborted before step {}", i + 1));
+                self.note(&suite, case, case_started, notes, n);
                 error = Some(StepError::Aborted);
                 (Outcome::Skipped, Some("aborted by the operator".into()))
             } else {
+                self.emitter.emit(Event::StepStarted {
+                    suite: suite.clone(),
+                    case: case.to_string(),
+                    index: i,
+                    total: steps.len(),
+                    name: step.display_name(),
+                });
                 match run_step(ctx, scope, step, i).await {
                     Ok(note) => {
                         // duringFault probes start once the chaos is in place.
@@ -898,6 +907,38 @@ impl Engine {
             records.push(record);
         }
         (records, error)
+    }
+
+    /// Blocks on the operator (off the async workers); live views hear
+    /// that the run waits, and when it goes on.
+    fn ask_operator<T>(&self, suite: &str, case: &str, ask: impl FnOnce() -> T) -> T {
+        self.emitter.emit(Event::AwaitingOperator {
+            suite: suite.to_string(),
+            case: case.to_string(),
+        });
+        let answer = tokio::task::block_in_place(ask);
+        self.emitter.emit(Event::OperatorAnswered {
+            suite: suite.to_string(),
+            case: case.to_string(),
+        });
+        answer
+    }
+
+    /// Keeps a game-day note for the case report and tells live views.
+    fn note(
+        &self,
+        suite: &str,
+        case: &str,
+        case_started: Instant,
+        notes: &mut Vec<OperatorNote>,
+        note: OperatorNote,
+    ) {
+        self.emitter.emit(Event::OperatorNote {
+            suite: suite.to_string(),
+            case: case.to_string(),
+            note: note.to_game_note(case_started),
+        });
+        notes.push(note);
     }
 
     /// Checks assertions in order, recording each; true when aborted.
@@ -946,7 +987,24 @@ impl Engine {
         // Probes and stop conditions (stop.rs): the scenario runs with its
         // own cancellation, which a tripped condition fires.
         let mut probes = ScenarioProbes::new(ctx, started);
-        let stop = StopWatch::start(ctx, probes.live(), started);
+        let live_windows = (!probes.is_empty())
+            .then(|| self.probe_windows(&suite, &sc.name, probes.watch(), started));
+        let on_trip = {
+            let (emitter, suite, case) = (self.emitter.clone(), suite.clone(), sc.name.clone());
+            move |reason: &str| {
+                emitter.emit(Event::StopConditionTripped {
+                    suite: suite.clone(),
+                    case: case.clone(),
+                    reason: reason.to_string(),
+                })
+            }
+        };
+        self.emitter.emit(Event::StopConditionsArmed {
+            suite: suite.clone(),
+            case: sc.name.clone(),
+            conditions: super::stop::armed(ctx),
+        });
+        let stop = StopWatch::start(ctx, probes.live(), started, on_trip);
         let outer = ctx;
         let ctx = stop.context();
         // Who wins each conflicting route match now, to compare after restore.
@@ -991,12 +1049,15 @@ impl Engine {
                 .map(|a| format!("{}: {}", a.name, a.message))
                 .or_else(|| step_error.as_ref().map(|e| e.to_string()))
                 .unwrap_or_default();
-            operator.push(OperatorNote::new(
-                NoteKind::Pause,
-                format!("paused before restore: {message}"),
-            ));
-            let typed = tokio::task::block_in_place(|| gate.on_failure(&suite, &sc.name, &message));
-            operator.extend(typed);
+            let paused =
+                OperatorNote::new(NoteKind::Pause, format!("paused before restore: {message}"));
+            self.note(&suite, &sc.name, started, &mut operator, paused);
+            let typed = self.ask_operator(&suite, &sc.name, || {
+                gate.on_failure(&suite, &sc.name, &message)
+            });
+            for n in typed {
+                self.note(&suite, &sc.name, started, &mut operator, n);
+            }
         }
         probes.stop();
         let tripped = stop.finish();
@@ -1025,6 +1086,7 @@ impl Engine {
         let faults = fault_spans(&sc.steps, &steps, restored_ms);
         // Outstanding probe requests finished while restore ran.
         let (probe_stats, mut probe_records) = probes.finish().await;
+        drop(live_windows);
         let probes_done = started.elapsed().as_millis() as u64;
         for rec in &mut probe_records {
             rec.at_ms = Some(probes_done);
@@ -1104,6 +1166,51 @@ impl Engine {
         report.faults = faults;
         report.notes = operator.iter().map(|n| n.to_game_note(started)).collect();
         (CaseOutcome { report, aborted }, restore)
+    }
+}
+
+/// How often live views hear how the probes are doing.
+const PROBE_WINDOW_EVERY: Duration = Duration::from_millis(500);
+
+/// Aborts the task when the scenario is done with it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Engine {
+    /// `probeWindow` events while the scenario's probes run: every
+    /// [`PROBE_WINDOW_EVERY`] when something changed.
+    fn probe_windows(
+        &self,
+        suite: &str,
+        case: &str,
+        watch: crate::probe::continuous::ProbeWatch,
+        started: Instant,
+    ) -> AbortOnDrop {
+        let (emitter, suite, case) = (self.emitter.clone(), suite.to_string(), case.to_string());
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_WINDOW_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut last = Vec::new();
+            loop {
+                tick.tick().await;
+                let probes = watch.snapshot();
+                if probes.is_empty() || probes == last {
+                    continue;
+                }
+                last = probes.clone();
+                emitter.emit(Event::ProbeWindow {
+                    suite: suite.clone(),
+                    case: case.clone(),
+                    at_ms: started.elapsed().as_millis() as u64,
+                    probes,
+                });
+            }
+        }))
     }
 }
 

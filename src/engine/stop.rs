@@ -32,6 +32,65 @@ enum Watched {
     Promql(PromqlStop),
 }
 
+impl Watched {
+    /// The condition in words, as the live panel lists what is armed.
+    fn describe(&self) -> String {
+        match self {
+            Watched::MaxDuration { limit, source } => {
+                format!("{source} {}", format_duration(*limit))
+            }
+            Watched::Probe {
+                name,
+                below,
+                window,
+            } => format!(
+                "probe {name} success rate < {} over {}",
+                fmt_rate(*below),
+                format_duration(*window)
+            ),
+            Watched::Resource(r) => format!(
+                "{} {} {} is {}",
+                r.kind,
+                r.name,
+                r.jsonpath,
+                serde_json::to_string(&r.equals).unwrap_or_default()
+            ),
+            Watched::Promql(q) => {
+                let bound = match (q.above, q.below) {
+                    (Some(a), _) => format!("> {a}"),
+                    (None, Some(b)) => format!("< {b}"),
+                    (None, None) => String::new(),
+                };
+                format!(
+                    "promql {} {bound} for {}",
+                    q.query.trim(),
+                    format_duration(q.for_duration.0)
+                )
+            }
+        }
+    }
+}
+
+/// Every condition watched over a scenario of this suite, in words.
+pub fn armed(ctx: &SuiteContext) -> Vec<String> {
+    let mut out: Vec<String> = watched(ctx).iter().map(Watched::describe).collect();
+    if ctx.run_deadline.is_some() {
+        if let Some(d) = ctx
+            .suite
+            .spec
+            .policy
+            .as_ref()
+            .and_then(|p| p.max_run_duration)
+        {
+            out.push(format!(
+                "policy maxRunDuration {} (whole run)",
+                format_duration(d.0)
+            ));
+        }
+    }
+    out
+}
+
 fn watched(ctx: &SuiteContext) -> Vec<Watched> {
     let spec = &ctx.suite.spec;
     let mut out: Vec<Watched> = spec
@@ -175,7 +234,13 @@ pub struct StopWatch {
 }
 
 impl StopWatch {
-    pub fn start(ctx: &SuiteContext, live: LiveProbes, started: Instant) -> StopWatch {
+    /// `on_trip` hears the reason the moment a condition trips.
+    pub fn start(
+        ctx: &SuiteContext,
+        live: LiveProbes,
+        started: Instant,
+        on_trip: impl Fn(&str) + Send + 'static,
+    ) -> StopWatch {
         let (tx, rx) = watch::channel(*ctx.cancel.borrow());
         let tx = Arc::new(tx);
         let mut scoped = ctx.clone();
@@ -197,6 +262,7 @@ impl StopWatch {
                 let why = watch_loop(&ctx, &conditions, &live, started).await;
                 *reason.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(format!("stop condition tripped: {why}"));
+                on_trip(&why);
                 let _ = tx.send(true);
             }));
         }
@@ -333,6 +399,40 @@ mod tests {
         assert!(resource_reason(&stop(path, json!(false)), None, &obj).is_some());
         assert!(resource_reason(&stop("$.status.readyReplicas", json!(2)), None, &obj).is_none());
         assert!(resource_reason(&stop("$.status.missing", json!(0)), None, &obj).is_none());
+    }
+
+    #[test]
+    fn conditions_read_as_words_for_the_live_panel() {
+        let described: Vec<String> = [
+            Watched::MaxDuration {
+                limit: Duration::from_secs(120),
+                source: "maxDuration",
+            },
+            Watched::Probe {
+                name: "shop".into(),
+                below: 0.5,
+                window: Duration::from_secs(5),
+            },
+            Watched::Resource(stop("$.status.readyReplicas", json!(0))),
+            Watched::Promql(PromqlStop {
+                query: "sum(rate(errors[1m]))\n".into(),
+                above: Some(0.2),
+                below: None,
+                for_duration: crate::suite::Duration(Duration::from_secs(30)),
+            }),
+        ]
+        .iter()
+        .map(Watched::describe)
+        .collect();
+        assert_eq!(
+            described,
+            [
+                "maxDuration 2m",
+                "probe shop success rate < 0.50 over 5s",
+                "Deployment web $.status.readyReplicas is 0",
+                "promql sum(rate(errors[1m])) > 0.2 for 30s",
+            ]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::stats::{self, Sample};
 use crate::engine::context::SuiteContext;
-use crate::engine::model::{AssertionRecord, ProbeStats};
+use crate::engine::model::{AssertionRecord, OutageWindow, ProbeLive, ProbeStats};
 use crate::suite::{HttpRequestSpec, Probe, ProbeMode, Templater};
 
 /// Per-request timeout of a probe without its own `http.timeout`.
@@ -166,6 +166,15 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// The probe as a live view shows it now; None before it started.
+    pub fn live(&self, window: Duration, every: Duration) -> Option<stats::LiveWindow> {
+        let st = self.lock();
+        let now = st.t0?.elapsed();
+        Some(stats::live_window(&st.samples, now, window, every))
+    }
+}
+
 /// A probe sending on its schedule until its deadline (or `stop`).
 pub struct RunningProbe {
     deadline: watch::Sender<Option<Instant>>,
@@ -291,6 +300,48 @@ impl LiveProbes {
     }
 }
 
+/// The trailing window of the live view (`ProbeLive`).
+pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
+
+/// The scenario's probes as live views read them (the engine's `probeWindow`
+/// events), without holding the scenario's `ScenarioProbes`.
+#[derive(Clone)]
+pub struct ProbeWatch {
+    probes: Vec<(String, ProbeMode, Duration, Recorder)>,
+    case_started: Instant,
+}
+
+impl ProbeWatch {
+    /// Each probe that has started, in suite order.
+    pub fn snapshot(&self) -> Vec<ProbeLive> {
+        self.probes
+            .iter()
+            .filter_map(|(name, mode, every, rec)| {
+                let w = rec.live(LIVE_WINDOW, *every)?;
+                let offset = rec.started()?.saturating_duration_since(self.case_started);
+                let ms = |d: Duration| (offset + d).as_millis() as u64;
+                Some(ProbeLive {
+                    name: name.clone(),
+                    mode: mode_name(*mode).into(),
+                    count: w.count,
+                    failures: w.failures,
+                    window: LIVE_WINDOW,
+                    window_count: w.window_count,
+                    window_success_rate: w.window_rate,
+                    window_p50: w.window_p50,
+                    window_p99: w.window_p99,
+                    outage: w.outage.map(|o| OutageWindow {
+                        start_ms: ms(o.start),
+                        end_ms: ms(o.end),
+                        duration: o.duration(),
+                        failures: o.failures,
+                    }),
+                })
+            })
+            .collect()
+    }
+}
+
 fn mode_name(m: ProbeMode) -> &'static str {
     match m {
         ProbeMode::Continuous => "continuous",
@@ -378,6 +429,24 @@ impl ScenarioProbes {
                 .map(|e| (e.probe.name.clone(), e.recorder.clone()))
                 .collect(),
         ))
+    }
+
+    pub fn watch(&self) -> ProbeWatch {
+        ProbeWatch {
+            probes: self
+                .entries
+                .iter()
+                .map(|e| {
+                    (
+                        e.probe.name.clone(),
+                        e.probe.mode,
+                        e.probe.every.0,
+                        e.recorder.clone(),
+                    )
+                })
+                .collect(),
+            case_started: self.case_started,
+        }
     }
 
     async fn burst(&mut self, mode: ProbeMode) {

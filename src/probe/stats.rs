@@ -149,6 +149,71 @@ pub fn window_rate(samples: &[Sample], now: Duration, window: Duration) -> Optio
     (total > 0).then(|| (ok as f64 / total as f64, total))
 }
 
+/// A probe while it runs: totals so far, the trailing window, and the
+/// outage going on (offsets from the probe's start).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveWindow {
+    pub count: u64,
+    pub failures: u64,
+    /// Results of sends intended within the window.
+    pub window_count: u64,
+    pub window_rate: Option<f64>,
+    pub window_p50: Duration,
+    pub window_p99: Duration,
+    /// Every result known since `start` failed: the outage so far, at the
+    /// interval's resolution (as [`outages`] measures it).
+    pub outage: Option<Outage>,
+}
+
+/// What a live view shows of a probe at `now`. `samples` in completion
+/// order (as the recorder appends them). The current outage is the run of
+/// failures among the latest results: it begins at the earliest of their
+/// intended times and lasts `failures * every`, so it stops growing when the
+/// probe stops sending.
+pub fn live_window(
+    samples: &[Sample],
+    now: Duration,
+    window: Duration,
+    every: Duration,
+) -> LiveWindow {
+    let failures = samples.iter().filter(|s| !s.ok).count() as u64;
+    let start = now.saturating_sub(window);
+    let (mut ok, mut total) = (0u64, 0u64);
+    let mut latencies = Vec::new();
+    for s in samples.iter().rev() {
+        if s.completed < start {
+            break;
+        }
+        if s.intended >= start {
+            total += 1;
+            ok += u64::from(s.ok);
+            if s.lateness.is_some() {
+                latencies.push(s.latency);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    let failing: Vec<&Sample> = samples.iter().rev().take_while(|s| !s.ok).collect();
+    let outage = failing
+        .iter()
+        .map(|s| s.intended)
+        .min()
+        .map(|first| Outage {
+            start: first,
+            end: first + every * failing.len() as u32,
+            failures: failing.len() as u64,
+        });
+    LiveWindow {
+        count: samples.len() as u64,
+        failures,
+        window_count: total,
+        window_rate: (total > 0).then(|| ok as f64 / total as f64),
+        window_p50: percentile(&latencies, 0.50),
+        window_p99: percentile(&latencies, 0.99),
+        outage,
+    }
+}
+
 /// A rate with at least two and at most four decimals: 0.93, 0.9933, 1.00.
 pub fn fmt_rate(r: f64) -> String {
     let s = format!("{r:.4}");
@@ -484,6 +549,54 @@ mod tests {
         assert!((r - 0.5).abs() < 1e-9, "{r}");
         assert!(window_rate(&samples, ms(5000), ms(100)).is_none());
         assert!(window_rate(&[], ms(10), ms(10)).is_none());
+    }
+
+    #[test]
+    fn live_window_shows_the_recent_past_and_the_outage_going_on() {
+        // 100 sends at 10ms, answered in 5ms; 60..=79 fail, later ones are ok.
+        let samples: Vec<Sample> = (0..100)
+            .map(|i| sample(i, !(60..80).contains(&i), if i < 50 { 1 } else { 5 }))
+            .collect();
+        let at = |t: u64| -> Vec<Sample> {
+            samples
+                .iter()
+                .filter(|s| s.completed <= ms(t))
+                .cloned()
+                .collect()
+        };
+        // Before the outage: all ok; p50/p99 over the last 200ms only
+        // (sends 31..=50 known by 510ms: 19 answered in 1ms, one in 5ms).
+        let w = live_window(&at(510), ms(510), ms(200), EVERY);
+        assert_eq!((w.count, w.failures, w.window_count), (51, 0, 20));
+        assert_eq!(w.window_rate, Some(1.0));
+        assert_eq!((w.window_p50, w.window_p99), (ms(1), ms(5)));
+        assert_eq!(w.outage, None);
+        // In the outage: it began with send 60 (600ms), 10 failures so far.
+        let w = live_window(&at(700), ms(700), ms(200), EVERY);
+        assert_eq!(w.failures, 10);
+        assert_eq!(
+            w.outage,
+            Some(Outage {
+                start: ms(600),
+                end: ms(700),
+                failures: 10
+            })
+        );
+        assert_eq!(w.window_count, 20);
+        assert!((w.window_rate.unwrap() - 0.5).abs() < 1e-9);
+        // Over: the outage is history, the totals keep it.
+        let w = live_window(&at(900), ms(900), ms(100), EVERY);
+        assert_eq!((w.failures, w.outage), (20, None));
+        assert_eq!(w.window_rate, Some(1.0));
+        // A probe that stopped mid-outage: the outage ends with its last send.
+        let stopped: Vec<Sample> = samples[..70].to_vec();
+        let w = live_window(&stopped, ms(5000), ms(200), EVERY);
+        assert_eq!(w.outage.unwrap().duration(), ms(100));
+        assert_eq!((w.window_count, w.window_rate), (0, None));
+        assert_eq!(
+            live_window(&[], ms(10), ms(10), EVERY),
+            LiveWindow::default()
+        );
     }
 
     #[test]

@@ -23,10 +23,21 @@ impl<R: Reporter> GroupedReporter<R> {
 
 /// The suite an event belongs to, if any.
 fn suite_of(e: &Event) -> Option<&str> {
+    // What describes only the present moment is not worth holding.
+    if e.is_live() {
+        return None;
+    }
     match e {
         Event::SuiteStarted { name, .. } => Some(name),
         Event::CaseStarted { suite, .. }
+        | Event::StepStarted { suite, .. }
         | Event::StepFinished { suite, .. }
+        | Event::StopConditionsArmed { suite, .. }
+        | Event::StopConditionTripped { suite, .. }
+        | Event::OperatorNote { suite, .. }
+        | Event::ProbeWindow { suite, .. }
+        | Event::AwaitingOperator { suite, .. }
+        | Event::OperatorAnswered { suite, .. }
         | Event::AssertionFinished { suite, .. }
         | Event::CaseFinished { suite, .. }
         | Event::RestoreStarted { suite, .. }

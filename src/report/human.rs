@@ -355,6 +355,14 @@ impl Reporter for HumanReporter {
             Event::RestoreFinished { summary, .. } => self.restore_finished(summary),
             Event::SuiteFinished { report } => self.suite_finished(report),
             Event::RunFinished { report } => self.run_finished(report),
+            // The live panel's (src/report/panel.rs); line output stays as it was.
+            Event::StepStarted { .. }
+            | Event::ProbeWindow { .. }
+            | Event::StopConditionsArmed { .. }
+            | Event::StopConditionTripped { .. }
+            | Event::AwaitingOperator { .. }
+            | Event::OperatorAnswered { .. }
+            | Event::OperatorNote { .. } => {}
             Event::Log { level, message } => {
                 let line = match level {
                     LogLevel::Debug => return,
@@ -530,32 +538,32 @@ fn summary_lines(report: &RunReport, p: Paint) -> Vec<String> {
 
 /// ANSI colouring that is a no-op when colours are off.
 #[derive(Debug, Clone, Copy)]
-struct Paint(bool);
+pub(crate) struct Paint(pub(crate) bool);
 
 impl Paint {
-    fn wrap(self, code: &str, s: &str) -> String {
+    pub(crate) fn wrap(self, code: &str, s: &str) -> String {
         if self.0 {
             format!("\x1b[{code}m{s}\x1b[0m")
         } else {
             s.to_string()
         }
     }
-    fn green(self, s: &str) -> String {
+    pub(crate) fn green(self, s: &str) -> String {
         self.wrap("32", s)
     }
-    fn red(self, s: &str) -> String {
+    pub(crate) fn red(self, s: &str) -> String {
         self.wrap("31", s)
     }
-    fn red_bold(self, s: &str) -> String {
+    pub(crate) fn red_bold(self, s: &str) -> String {
         self.wrap("1;31", s)
     }
-    fn yellow(self, s: &str) -> String {
+    pub(crate) fn yellow(self, s: &str) -> String {
         self.wrap("33", s)
     }
-    fn bold(self, s: &str) -> String {
+    pub(crate) fn bold(self, s: &str) -> String {
         self.wrap("1", s)
     }
-    fn dim(self, s: &str) -> String {
+    pub(crate) fn dim(self, s: &str) -> String {
         self.wrap("2", s)
     }
 }

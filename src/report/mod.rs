@@ -10,6 +10,7 @@ pub mod json;
 pub mod junit;
 pub mod kubectl;
 pub mod metrics;
+pub mod panel;
 pub mod playbook;
 pub mod text;
 

@@ -201,6 +201,106 @@ impl Case {
     }
 }
 
+impl Case {
+    /// The binary on a pseudo-terminal (stdin, stdout and stderr; 80x24,
+    /// echo on as in a shell), in the case's directory, with `NO_COLOR`.
+    pub fn pty(&self, args: &[String]) -> Pty {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut session = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+        session
+            .get_process_mut()
+            .set_echo(true, None)
+            .expect("echo on");
+        session.set_expect_timeout(Some(Duration::from_secs(120)));
+        Pty {
+            session,
+            seen: Vec::new(),
+        }
+    }
+}
+
+/// A run on a pseudo-terminal, and every byte it (and the terminal's echo)
+/// wrote so far.
+pub struct Pty {
+    pub session: expectrl::Session,
+    pub seen: Vec<u8>,
+}
+
+impl Pty {
+    /// Waits for `needle` in the output.
+    pub fn expect(&mut self, needle: &str) {
+        match self.session.expect(needle) {
+            Ok(c) => self.seen.extend_from_slice(c.as_bytes()),
+            Err(e) => panic!("waiting for {needle:?}: {e}\n--- so far:\n{}", self.text()),
+        }
+    }
+
+    /// Presses Ctrl-C (the terminal sends SIGINT to the program).
+    pub fn interrupt(&mut self) {
+        self.session
+            .send(expectrl::ControlCode::EndOfText)
+            .expect("write to the pty");
+    }
+
+    /// Types a line (the key, then Enter).
+    pub fn send_line(&mut self, line: &str) {
+        self.session.send_line(line).expect("write to the pty");
+    }
+
+    /// True when nothing at all was written for `d`.
+    pub fn quiet_for(&mut self, d: Duration) -> bool {
+        std::thread::sleep(d);
+        let c = self
+            .session
+            .check(expectrl::Regex("(?s).+"))
+            .expect("read the pty");
+        self.seen.extend_from_slice(c.as_bytes());
+        c.is_empty()
+    }
+
+    /// Reads to the end; the exit code.
+    pub fn finish(&mut self) -> i32 {
+        match self.session.expect(expectrl::Eof) {
+            Ok(c) => self.seen.extend_from_slice(c.as_bytes()),
+            Err(e) => panic!("waiting for the end: {e}\n--- so far:\n{}", self.text()),
+        }
+        match self.session.get_process().wait().expect("wait") {
+            expectrl::WaitStatus::Exited(_, code) => code,
+            other => panic!("not an exit: {other:?}"),
+        }
+    }
+
+    /// The raw output, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+
+    /// What the 80-column terminal shows now, scrollback included (a tall
+    /// screen: nothing scrolls away): its rows (trailing blanks trimmed,
+    /// trailing empty rows dropped) and whether the cursor is shown.
+    pub fn screen(&self) -> (Vec<String>, bool) {
+        let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+        let mut term = vt100::Parser::new(size(1000), size(80), 0);
+        term.process(&self.seen);
+        let screen = term.screen();
+        let mut rows: Vec<String> = screen
+            .rows(0, 80)
+            .map(|r| r.trim_end().to_string())
+            .collect();
+        while rows.last().is_some_and(|r| r.is_empty()) {
+            rows.pop();
+        }
+        (rows, !screen.hide_cursor())
+    }
+}
+
 /// `heatcheck sandbox` in its own process, for tests that need the cluster
 /// to outlive one run.
 pub struct SandboxProcess {
