@@ -146,7 +146,15 @@ fn in_cluster_run_with_only_the_rendered_role() {
         "heatcheck-nightly",
     ));
     let mount = ServiceAccountMount::write(&token, &ca, "heatcheck");
-    let run = ["run", "suite.yaml", "--locked", "--junit", "junit.xml"];
+    // As the CronJob runs it (deploy renders --journal-in-cluster).
+    let run = [
+        "run",
+        "suite.yaml",
+        "--locked",
+        "--journal-in-cluster",
+        "--junit",
+        "junit.xml",
+    ];
 
     let ok = common::run_in_cluster(&c, mount.dir.path(), &server, &run);
     ok.assert_code(0);

@@ -410,3 +410,67 @@ fn a_live_runs_journal_is_left_alone() {
     assert!(journals(&sb.kubeconfig).is_empty());
     assert_eq!(before, block(snapshot(&sb.kubeconfig)));
 }
+
+/// The permission preflight checks the journal's rules too: without
+/// `create secrets` in the runner's namespace the run fails up front,
+/// changing nothing.
+#[test]
+fn a_missing_journal_rule_fails_the_run_up_front() {
+    if !common::can_unshare() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED a_missing_journal_rule_fails_the_run_up_front: `unshare -m` is not permitted here (run as root)"
+        );
+        return;
+    }
+    let sb = SandboxProcess::start();
+    block(apply_all(&sb.kubeconfig, BASE));
+    let case = Case::suite(FAST).file("fast.yaml", FAST);
+    case.exec(&common::args(&[
+        "deploy",
+        "fast.yaml",
+        "--namespace",
+        RUNNER_NS,
+        "--apply",
+        "--kubeconfig",
+        sb.kubeconfig.to_str().unwrap(),
+    ]))
+    .assert_code(0);
+    block(async {
+        use k8s_openapi::api::rbac::v1::Role;
+        let roles: Api<Role> =
+            Api::namespaced(common::admin_client(&sb.kubeconfig).await, RUNNER_NS);
+        let mut role = roles.get("heatcheck-nightly").await.unwrap();
+        for rule in role.rules.iter_mut().flatten() {
+            rule.verbs.retain(|v| v != "create");
+        }
+        role.metadata.managed_fields = None;
+        roles
+            .replace("heatcheck-nightly", &PostParams::default(), &role)
+            .await
+            .unwrap();
+    });
+    let (token, ca, server) = block(common::service_account_token(
+        &sb.kubeconfig,
+        RUNNER_NS,
+        "heatcheck-nightly",
+    ));
+    let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
+    let before = block(snapshot(&sb.kubeconfig));
+    let out = common::run_in_cluster(
+        &case,
+        mount.dir.path(),
+        &server,
+        &["run", "fast.yaml", "--locked", "--journal-in-cluster"],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("create secrets in heatcheck: to keep this run's journal in a Secret"),
+        "{}",
+        out.stderr
+    );
+    assert!(journals(&sb.kubeconfig).is_empty());
+    assert_eq!(before, block(snapshot(&sb.kubeconfig)), "nothing changed");
+}

@@ -393,12 +393,8 @@ impl JournalSecret {
     }
 
     fn body(&self, held: &Held, hold: bool) -> Result<Secret, ClusterError> {
-        let size = held.journal_gz.len() + held.run_state.len();
-        if size > MAX_SECRET_DATA {
-            return Err(ClusterError::Invalid(format!(
-                "the journal of run {} is {size} bytes compressed, above the {MAX_SECRET_DATA}-byte limit of a Secret; it cannot be kept in the cluster: run fewer suites or scenarios per run (e.g. --partition) so each journal stays smaller",
-                self.run_id
-            )));
+        if let Some(e) = too_big(&self.run_id, held.journal_gz.len() + held.run_state.len()) {
+            return Err(e);
         }
         let mut annotations = BTreeMap::from([
             (STATUS.to_string(), held.status.clone()),
@@ -440,6 +436,16 @@ impl JournalSecret {
     }
 }
 
+/// The refusal for a journal (plus run state) of `size` bytes, when it
+/// does not fit in one Secret.
+fn too_big(run_id: &str, size: usize) -> Option<ClusterError> {
+    (size > MAX_SECRET_DATA).then(|| {
+        ClusterError::Invalid(format!(
+            "the journal of run {run_id} is {size} bytes compressed, above the {MAX_SECRET_DATA}-byte limit of a Secret, so it cannot be kept in the cluster; the change is not made. Run fewer suites or scenarios per run (e.g. deploy --shards) so each journal stays smaller"
+        ))
+    })
+}
+
 fn annotation<'a>(s: &'a Secret, key: &str) -> Option<&'a String> {
     s.metadata.annotations.as_ref()?.get(key)
 }
@@ -477,6 +483,13 @@ mod tests {
         assert!(gz.len() * 10 < text.len(), "{} vs {}", gz.len(), text.len());
         assert_eq!(gunzip(&gz).unwrap(), text);
         assert!(gunzip(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_journal_above_the_secret_limit_is_refused_saying_how_much() {
+        assert!(too_big("r1", MAX_SECRET_DATA).is_none());
+        let e = too_big("r1", MAX_SECRET_DATA + 1).unwrap();
+        insta::assert_snapshot!(e.to_string());
     }
 
     #[test]
