@@ -474,3 +474,90 @@ fn a_missing_journal_rule_fails_the_run_up_front() {
     assert!(journals(&sb.kubeconfig).is_empty());
     assert_eq!(before, block(snapshot(&sb.kubeconfig)), "nothing changed");
 }
+
+/// A journal taken over (`recover --journal-in-cluster --force` while its
+/// run still runs): the takeover restores it, and the old holder's next
+/// journal write fails, so it stops before its next change.
+#[test]
+fn a_runner_whose_journal_was_taken_over_makes_no_further_change() {
+    if !common::can_unshare() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED a_runner_whose_journal_was_taken_over_makes_no_further_change: `unshare -m` is not permitted here (run as root)"
+        );
+        return;
+    }
+    const TWO_STEPS: &str = r#"apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: two-steps}
+spec:
+  target: {namespace: nightly}
+  defaults: {timeout: 10s, interval: 100ms}
+  scenarios:
+    - name: patch, wait, delete
+      steps:
+        - patch: {kind: ConfigMap, name: settings, patch: {data: {mode: storm}}}
+        - sleep: 8s
+        - delete: {kind: ConfigMap, name: doomed}
+"#;
+    let sb = SandboxProcess::start();
+    block(apply_all(&sb.kubeconfig, BASE));
+    let case = Case::suite(TWO_STEPS);
+    case.exec(&common::args(&[
+        "deploy",
+        "suite.yaml",
+        "--namespace",
+        RUNNER_NS,
+        "--apply",
+        "--kubeconfig",
+        sb.kubeconfig.to_str().unwrap(),
+    ]))
+    .assert_code(0);
+    let (token, ca, server) = block(common::service_account_token(
+        &sb.kubeconfig,
+        RUNNER_NS,
+        "heatcheck-nightly",
+    ));
+    let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
+    let before = block(snapshot(&sb.kubeconfig));
+    let child = common::in_cluster_command(
+        case.dir.path(),
+        mount.dir.path(),
+        &server,
+        &["run", "suite.yaml", "--locked", "--journal-in-cluster"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while settings_mode(&sb.kubeconfig).as_deref() != Some("storm") {
+        assert!(Instant::now() < deadline, "the run never changed anything");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let taken = common::run_in_cluster(
+        &case,
+        mount.dir.path(),
+        &server,
+        &["recover", "--journal-in-cluster", "--force"],
+    );
+    taken.assert_code(0);
+    assert!(taken.stdout.contains("recovered run "), "{}", taken.stdout);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // It cannot vouch for a journal it no longer holds: exit 5, not 0.
+    assert_eq!(out.status.code(), Some(5), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("so the change is not made"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        before,
+        block(snapshot(&sb.kubeconfig)),
+        "doomed was never deleted"
+    );
+}
