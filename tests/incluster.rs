@@ -181,6 +181,22 @@ fn crash_mid_run(case: &Case, mount: &Path, server: &str, kubeconfig: &Path) {
     assert_eq!(settings_mode(kubeconfig).as_deref(), Some("storm"));
 }
 
+/// Makes a journal Secret look held by a pod on another node that last
+/// renewed `ago` ago (what a pod that lost its node leaves).
+fn hold_elsewhere(kubeconfig: &Path, name: &str, ago: chrono::Duration) {
+    block(async {
+        let api: Api<Secret> = Api::namespaced(common::admin_client(kubeconfig).await, RUNNER_NS);
+        let mut s = api.get(name).await.unwrap();
+        let ann = s.metadata.annotations.get_or_insert_with(Default::default);
+        ann.insert("heatcheck.dev/holder".into(), "nightly-29-x7k2p/1".into());
+        ann.insert(
+            "heatcheck.dev/renewed".into(),
+            (chrono::Utc::now() - ago).to_rfc3339(),
+        );
+        api.replace(name, &PostParams::default(), &s).await.unwrap();
+    });
+}
+
 /// A new pod has a fresh disk: only the Secret can tell what to undo.
 fn lose_the_disk(case: &Case) {
     let _ = std::fs::remove_dir_all(case.path(".heatcheck"));
@@ -225,6 +241,26 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
     let left = journals(&sb.kubeconfig);
     assert_eq!(left.len(), 1, "one journal Secret: {left:?}");
     assert_eq!(left[0].1, "running");
+
+    // Held by a pod elsewhere that renewed just now: left alone; once its
+    // lease has run out (no renewal for 30s), it is taken.
+    hold_elsewhere(&sb.kubeconfig, &left[0].0, chrono::Duration::zero());
+    let alone = common::run_in_cluster(
+        &case,
+        mount.dir.path(),
+        &server,
+        &["recover", "--journal-in-cluster"],
+    );
+    alone.assert_code(0);
+    assert!(
+        alone
+            .stdout
+            .contains("left alone: held by nightly-29-x7k2p/1, renewed 0s ago"),
+        "{}",
+        alone.stdout
+    );
+    assert_eq!(settings_mode(&sb.kubeconfig).as_deref(), Some("storm"));
+    hold_elsewhere(&sb.kubeconfig, &left[0].0, chrono::Duration::seconds(31));
 
     // 2. The next night: another suite, on a new pod (no local state).
     lose_the_disk(&case);
