@@ -171,6 +171,9 @@ fn run_args(spec: &DeploySpec, suites_dir: &str) -> Vec<String> {
     } else {
         "--locked".into()
     });
+    // A pod can be OOM-killed or evicted mid-run: its journal lives in a
+    // Secret, and each run first recovers what an earlier one left.
+    args.push("--journal-in-cluster".into());
     args.extend([
         "--junit".into(),
         format!("{WORK_DIR}/reports/junit.xml"),
@@ -310,7 +313,12 @@ mod tests {
     use super::*;
 
     fn spec() -> DeploySpec {
-        DeploySpec {
+        // The runner's own Role: its journal Secrets (as the command adds it).
+        let journal = crate::guard::permissions::to_permissions(
+            &crate::guard::permissions::journal_needs("heatcheck"),
+        )
+        .objects("x");
+        let mut s = DeploySpec {
             name: "nightly".into(),
             namespace: "heatcheck".into(),
             schedule: "0 3 * * *".into(),
@@ -338,7 +346,9 @@ mod tests {
             suites: vec!["shop/suite.yaml".into()],
             active_deadline_seconds: 720,
             restore_seconds: 120,
-        }
+        };
+        s.rbac.extend(journal);
+        s
     }
 
     #[test]

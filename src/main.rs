@@ -173,6 +173,11 @@ enum Command {
         /// Where run state (journals) is kept.
         #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
         state_dir: PathBuf,
+        /// Also keep the journal in the cluster (one Secret per run in the
+        /// runner's namespace) and first recover what earlier runs left there;
+        /// what `heatcheck deploy`'s CronJob runs.
+        #[arg(long, env = "HEATCHECK_JOURNAL_IN_CLUSTER", conflicts_with = "sandbox")]
+        journal_in_cluster: bool,
         #[command(flatten)]
         policy: PolicyArgs,
         /// CI mode: run locked AI scenarios only, never call an LLM; exit 2 when a
@@ -356,9 +361,14 @@ enum Command {
         /// Give up waiting after this (what is left is reported, exit 5).
         #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = heatcheck::suite::parse_duration)]
         restore_timeout: std::time::Duration,
-        /// Recover a run recorded as running on another machine.
+        /// Recover a run recorded as running on another machine (or, with
+        /// --journal-in-cluster, one whose runner has not let its lease run out).
         #[arg(long)]
         force: bool,
+        /// Recover the journals kept in the cluster (Secrets in the runner's
+        /// namespace: the ServiceAccount's in a pod, else the context's).
+        #[arg(long, conflicts_with = "run")]
+        journal_in_cluster: bool,
     },
     /// Stop a running run from another terminal; it restores the cluster (all running runs when RUN is omitted).
     Abort {
@@ -468,6 +478,7 @@ fn main() -> ExitCode {
             skip_permission_check,
             vars,
             state_dir,
+            journal_in_cluster,
             policy,
             locked,
             regenerate,
@@ -495,6 +506,7 @@ fn main() -> ExitCode {
             skip_permission_check,
             vars,
             state_dir,
+            journal_in_cluster,
             policy: policy.overrides(),
             locked,
             regenerate,
@@ -597,6 +609,7 @@ fn main() -> ExitCode {
             context,
             restore_timeout,
             force,
+            journal_in_cluster,
         } => commands::recover::recover(commands::recover::RecoverArgs {
             run,
             state_dir,
@@ -604,6 +617,7 @@ fn main() -> ExitCode {
             context,
             restore_timeout,
             force,
+            journal_in_cluster,
         }),
         Command::Abort { run, state_dir } => commands::abort::abort(run.as_deref(), &state_dir),
         Command::Validate { paths, output } => {

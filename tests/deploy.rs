@@ -6,15 +6,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{bin, suite_with, Case, Outcome, SandboxProcess, ServiceAccountMount, BASE};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use common::{suite_with, Case, Outcome, SandboxProcess, ServiceAccountMount, BASE};
 use k8s_openapi::api::rbac::v1::Role;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 
 const SCENARIO: &str = r#"  scenarios:
@@ -44,12 +40,7 @@ fn deploy(case: &Case, sb: &SandboxProcess, extra: &[&str]) -> Outcome {
 }
 
 async fn admin(sb: &SandboxProcess) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kc = Kubeconfig::read_from(&sb.kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(cfg).unwrap()
+    common::admin_client(&sb.kubeconfig).await
 }
 
 #[test]
@@ -126,40 +117,6 @@ fn deploy_applies_server_side_and_again_is_configured() {
         .contains("CronJob heatcheck/heatcheck-nightly configured"));
 }
 
-/// `heatcheck ARGS` as a pod would run it: in a private mount namespace with
-/// the ServiceAccount volume at its standard path, no kubeconfig, and the
-/// service host/port of the (sandbox) API server.
-fn run_in_cluster(case: &Case, mount: &Path, server: &str, args: &[&str]) -> Outcome {
-    let hostport = server.trim_start_matches("https://");
-    let (host, port) = hostport.rsplit_once(':').unwrap();
-    let script = r#"set -e
-mount -t tmpfs tmpfs /var/run
-mkdir -p /var/run/secrets/kubernetes.io/serviceaccount
-mount --bind "$SA_DIR" /var/run/secrets/kubernetes.io/serviceaccount
-exec "$HEATCHECK" "$@""#;
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new("unshare")
-        .args(["-m", "sh", "-c", script, "sh"])
-        .args(args)
-        .current_dir(case.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("NO_COLOR", "1")
-        .env("SA_DIR", mount)
-        .env("HEATCHECK", bin())
-        .env("KUBERNETES_SERVICE_HOST", host)
-        .env("KUBERNETES_SERVICE_PORT", port)
-        .output()
-        .expect("unshare");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir: case.dir.path().to_path_buf(),
-    }
-}
-
 fn which_kubectl() -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -168,17 +125,9 @@ fn which_kubectl() -> Option<std::path::PathBuf> {
     })
 }
 
-fn can_unshare() -> bool {
-    Command::new("unshare")
-        .args(["-m", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 #[test]
 fn in_cluster_run_with_only_the_rendered_role() {
-    if !can_unshare() {
+    if !common::can_unshare() {
         // CI runs as root; a developer without CAP_SYS_ADMIN sees why nothing ran.
         eprintln!("SKIPPED: `unshare -m` is not permitted here (run as root)");
         return;
@@ -191,42 +140,23 @@ fn in_cluster_run_with_only_the_rendered_role() {
         .stdout
         .contains("RoleBinding nightly-target/heatcheck-nightly created"));
 
-    let (token, ca, server) = common::tokio_block(async {
-        let admin = admin(&sb).await;
-        let tr: TokenRequest = Api::<ServiceAccount>::namespaced(admin, "heatcheck")
-            .create_subresource(
-                "token",
-                "heatcheck-nightly",
-                &PostParams::default(),
-                &TokenRequest {
-                    spec: Some(TokenRequestSpec {
-                        expiration_seconds: Some(3600),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("TokenRequest");
-        let kc = Kubeconfig::read_from(&sb.kubeconfig).unwrap();
-        let cluster = kc.clusters[0].cluster.clone().unwrap();
-        let ca = cluster
-            .certificate_authority_data
-            .expect("sandbox kubeconfig has its CA");
-        use base64::Engine;
-        let ca = base64::engine::general_purpose::STANDARD
-            .decode(ca)
-            .unwrap();
-        (
-            tr.status.unwrap().token.expect("token"),
-            String::from_utf8(ca).unwrap(),
-            cluster.server.unwrap(),
-        )
-    });
+    let (token, ca, server) = common::tokio_block(common::service_account_token(
+        &sb.kubeconfig,
+        "heatcheck",
+        "heatcheck-nightly",
+    ));
     let mount = ServiceAccountMount::write(&token, &ca, "heatcheck");
-    let run = ["run", "suite.yaml", "--locked", "--junit", "junit.xml"];
+    // As the CronJob runs it (deploy renders --journal-in-cluster).
+    let run = [
+        "run",
+        "suite.yaml",
+        "--locked",
+        "--journal-in-cluster",
+        "--junit",
+        "junit.xml",
+    ];
 
-    let ok = run_in_cluster(&c, mount.dir.path(), &server, &run);
+    let ok = common::run_in_cluster(&c, mount.dir.path(), &server, &run);
     ok.assert_code(0);
     assert_eq!(common::junit_counts(&ok.junit()).1, 0, "{}", ok.junit());
 
@@ -257,7 +187,7 @@ fn in_cluster_run_with_only_the_rendered_role() {
             .await
             .unwrap();
     });
-    let denied = run_in_cluster(&c, mount.dir.path(), &server, &run);
+    let denied = common::run_in_cluster(&c, mount.dir.path(), &server, &run);
     // The permission preflight refuses before anything changes (exit 2); the
     // admin kubeconfig would have had the rule, so this was the ServiceAccount.
     denied.assert_code(2);

@@ -187,3 +187,80 @@ spec:
     assert!(pos("suiteFinished", "one") < pos("suiteStarted", "two"));
     assert_eq!(before, tokio_block(common::snapshot(&sandbox.kubeconfig)));
 }
+
+/// Ctrl-C while two suites run at once under `--jobs 2`: both stop, both
+/// restore (fixtures and scenario), exit 4, and the cluster is as before.
+#[test]
+fn ctrl_c_under_jobs_restores_both_suites() {
+    let sandbox = SandboxProcess::start();
+    let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    let suite = |name: &str| {
+        format!(
+            r#"apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {{name: {name}}}
+spec:
+  target: {{namespace: jobs-{name}, createNamespace: true}}
+  scenarios:
+    - name: change and wait
+      steps:
+        - apply:
+            manifest: |
+              apiVersion: v1
+              kind: ConfigMap
+              metadata: {{name: marker}}
+        - sleep: 120s
+"#
+        )
+    };
+    let case = Case::suite(&suite("left")).file("right/suite.yaml", &suite("right"));
+    let mut child = std::process::Command::new(common::bin())
+        .current_dir(case.dir.path())
+        .args([
+            "run",
+            "suite.yaml",
+            "right",
+            "--jobs",
+            "2",
+            "--kubeconfig",
+            sandbox.kubeconfig.to_str().unwrap(),
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both suites' changes on the cluster: both are mid-scenario.
+    let markers = |sb: &SandboxProcess| {
+        tokio_block(async {
+            let client = common::admin_client(&sb.kubeconfig).await;
+            let mut n = 0;
+            for ns in ["jobs-left", "jobs-right"] {
+                let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                    kube::Api::namespaced(client.clone(), ns);
+                if matches!(api.get_opt("marker").await, Ok(Some(_))) {
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while markers(&sandbox) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both suites never got to their scenario"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    common::send_signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_eq!(
+        before,
+        tokio_block(common::snapshot(&sandbox.kubeconfig)),
+        "both suites restored:\n{stderr}"
+    );
+}

@@ -3,6 +3,7 @@
 //! knows whether it talks to the sandbox or a real API server.
 
 mod error;
+pub mod journal_secret;
 pub mod retry;
 
 use std::collections::HashMap;

@@ -11,7 +11,7 @@ use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::cluster::ClusterClient;
 use crate::deploy::{self, BundleFile, DeploySpec};
 use crate::exit;
-use crate::guard::permissions::{required, to_permissions, Need};
+use crate::guard::permissions::{journal_needs, required, to_permissions, Need};
 use crate::guard::{self, PolicyOverrides};
 use crate::suite::{StepAction, Suite};
 
@@ -98,6 +98,8 @@ async fn deploy_with(
         };
         needs.extend(required(client, suite, &pre.policy, &args.vars, &[]).await);
     }
+    // The CronJob runs with --journal-in-cluster: its journal Secrets.
+    needs.extend(journal_needs(&args.namespace));
     let perms = to_permissions(&needs);
     let spec = DeploySpec {
         name: args.name.clone(),

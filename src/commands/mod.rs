@@ -5,6 +5,7 @@ pub mod connect;
 pub mod deploy;
 pub mod gameday;
 pub mod generate;
+pub mod incluster;
 pub mod list;
 pub mod plan;
 pub mod playbook;

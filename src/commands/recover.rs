@@ -23,10 +23,15 @@ pub struct RecoverArgs {
     pub restore_timeout: Duration,
     /// Recover a run marked running on another host.
     pub force: bool,
+    /// The journals kept in the cluster (`run --journal-in-cluster`).
+    pub journal_in_cluster: bool,
 }
 
 pub fn recover(args: RecoverArgs) -> i32 {
     install_crypto();
+    if args.journal_in_cluster {
+        return runtime().block_on(recover_in_cluster(&args));
+    }
     let dirs: Vec<RunDir> = match &args.run {
         Some(id) => {
             let d = RunDir::new(&args.state_dir, id);
@@ -145,6 +150,57 @@ async fn recover_one(v: &RunView, args: &RecoverArgs) -> bool {
         );
         println!("  Fix the cause and run `heatcheck recover {id}` again.");
         true
+    }
+}
+
+/// The journal Secrets in the runner's namespace (the ServiceAccount's in a
+/// pod, the context's elsewhere), as a CronJob run does before it starts.
+async fn recover_in_cluster(args: &RecoverArgs) -> i32 {
+    let conn = match super::connect::connect(&super::connect::ClusterArgs {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        ..Default::default()
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    let ns = conn.client.default_namespace().to_string();
+    let say = |m: &str| println!("{m}");
+    let res = super::incluster::recover_journals(
+        &conn.client,
+        &ns,
+        &args.state_dir,
+        args.restore_timeout,
+        args.force,
+        &say,
+    )
+    .await;
+    conn.close().await;
+    match res {
+        Err(e) => {
+            eprintln!("error: cannot read the journals in namespace {ns}: {e}");
+            if e.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::INVALID
+            }
+        }
+        Ok(r) if !r.failed.is_empty() => {
+            println!("Fix the cause and run `heatcheck recover --journal-in-cluster` again.");
+            exit::RESTORE_FAILED
+        }
+        Ok(r) if r.recovered.is_empty() && r.left_alone.is_empty() => {
+            println!(
+                "Nothing to recover in namespace {ns}: no journal Secret of an unfinished run."
+            );
+            exit::SUCCESS
+        }
+        Ok(_) => exit::SUCCESS,
     }
 }
 

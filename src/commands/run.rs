@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub skip_permission_check: bool,
     pub vars: Vec<(String, String)>,
     pub state_dir: PathBuf,
+    /// Keep the journal in a Secret too, and first recover earlier runs'.
+    pub journal_in_cluster: bool,
     /// Policy flags (they only tighten the suites' policies).
     pub policy: crate::guard::PolicyOverrides,
     /// CI mode: only locked AI scenarios, never an LLM call; a missing or
@@ -226,6 +228,13 @@ async fn run_async(
         }
     };
     let client = conn.client.clone();
+    // Before anything else: undo what earlier in-cluster runs left.
+    if args.journal_in_cluster {
+        if let Err(code) = recover_earlier_runs(&client, &args).await {
+            conn.close().await;
+            return code;
+        }
+    }
     // `--regenerate`: fresh scenarios first, written to the lock.
     let mut suites: Vec<(Suite, Vec<Scenario>)> = Vec::new();
     for (suite, plan) in planned {
@@ -278,7 +287,7 @@ async fn run_async(
     let run_dir = RunDir::new(&args.state_dir, &run_id);
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let (hurry_tx, hurry_rx) = watch::channel(false);
-    let engine = Engine {
+    let mut engine = Engine {
         client,
         options: RunOptions {
             scenarios: args.scenarios.clone(),
@@ -295,6 +304,7 @@ async fn run_async(
             gate,
             interactive: args.interactive,
             pause_on_failure: args.pause_on_failure,
+            journal_sink: Default::default(),
         },
         emitter: Emitter::new(vec![reporter]),
         run_id: run_id.clone(),
@@ -363,6 +373,47 @@ async fn run_async(
         eprintln!("error: cannot write run state: {e}");
         return exit::INVALID;
     }
+    // The journal's Secret exists before the first mutation; a run that
+    // cannot keep it there could not be undone by the next pod: it does not start.
+    let journal_secret = if args.journal_in_cluster {
+        let ns = engine.client.default_namespace().to_string();
+        let run_state = serde_json::to_vec(&state).expect("run state serializes");
+        match crate::cluster::journal_secret::JournalSecret::create(
+            &engine.client,
+            &ns,
+            &run_id,
+            &super::incluster::holder(),
+            &run_state,
+        )
+        .await
+        {
+            Ok(secret) => {
+                let secret = std::sync::Arc::new(secret);
+                eprintln!(
+                    "journal kept in Secret {ns}/{} (recovered by the next run if this one dies)",
+                    secret.name()
+                );
+                engine.options.journal_sink = crate::engine::run::JournalSinkHandle(Some(
+                    std::sync::Arc::new(super::incluster::SecretSink(secret.clone())),
+                ));
+                Some((super::incluster::keep_renewed(secret.clone()), secret))
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot keep the journal in the cluster: {e}; nothing was changed (a run that could not undo itself does not start)"
+                );
+                let _ = run_dir.set_status(RunStatus::Finished, Some("did not start".into()));
+                conn.close().await;
+                return if e.is_unreachable() {
+                    exit::UNREACHABLE
+                } else {
+                    exit::INVALID
+                };
+            }
+        }
+    } else {
+        None
+    };
     let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx, panel));
     let policies = checks.into_iter().map(|c| c.policy).collect();
     let environment = super::report::environment(
@@ -393,6 +444,23 @@ async fn run_async(
         };
         (status, Some(format!("left: {what}")))
     };
+    if let Some((renewing, secret)) = journal_secret {
+        renewing.abort();
+        // Restored (or kept on purpose): the journal is done with. Otherwise
+        // the Secret stays, released, for the next run to recover at once.
+        let done = if status == RunStatus::Finished {
+            secret.finish().await
+        } else {
+            secret.release(status.as_str(), message.clone()).await
+        };
+        if let Err(e) = done {
+            eprintln!(
+                "warning: journal Secret {}/{}: {e}",
+                secret.namespace(),
+                secret.name()
+            );
+        }
+    }
     if let Err(e) = run_dir.set_status(status, message) {
         eprintln!("warning: cannot update run state: {e}");
     }
@@ -497,6 +565,47 @@ fn reporter(args: &RunArgs) -> (Box<dyn Reporter>, PanelHandle) {
         lines(Box::new(std::io::stdout()), options.progress),
         PanelHandle::default(),
     )
+}
+
+/// `--journal-in-cluster`: recovers the journals earlier runs left in the
+/// runner's namespace. Err(exit code) when one could not be restored (or
+/// the journals cannot be read): this run must not start on such a cluster.
+async fn recover_earlier_runs(
+    client: &crate::cluster::ClusterClient,
+    args: &RunArgs,
+) -> Result<(), i32> {
+    let ns = client.default_namespace().to_string();
+    let say = |m: &str| eprintln!("{m}");
+    match super::incluster::recover_journals(
+        client,
+        &ns,
+        &args.state_dir,
+        args.restore_timeout,
+        false,
+        &say,
+    )
+    .await
+    {
+        Ok(r) if r.failed.is_empty() => Ok(()),
+        Ok(r) => {
+            eprintln!(
+                "error: {} earlier run(s) could not be recovered ({}); this run does not start on a cluster that is not as it should be. Fix the cause, then run again or `heatcheck recover --journal-in-cluster`",
+                r.failed.len(),
+                r.failed.join(", ")
+            );
+            Err(exit::RESTORE_FAILED)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot look for journals of earlier runs in namespace {ns}: {e}; nothing was changed"
+            );
+            Err(if e.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::INVALID
+            })
+        }
+    }
 }
 
 /// Keeps this shard's scenarios (of those `--scenario` selects) and drops
@@ -631,6 +740,17 @@ async fn permission_preflight(
         )
         .await
         {
+            if !needs.iter().any(|m| {
+                (&m.verb, &m.group, &m.resource, &m.namespace)
+                    == (&n.verb, &n.group, &n.resource, &n.namespace)
+            }) {
+                needs.push(n);
+            }
+        }
+    }
+    if args.journal_in_cluster {
+        let ns = engine.client.default_namespace().to_string();
+        for n in crate::guard::permissions::journal_needs(&ns) {
             if !needs.iter().any(|m| {
                 (&m.verb, &m.group, &m.resource, &m.namespace)
                     == (&n.verb, &n.group, &n.resource, &n.namespace)

@@ -132,6 +132,7 @@ impl SuiteContext {
                 name: name.to_string(),
                 prior,
             })
+            .await
             .map_err(|e| StepError::Failed(e.to_string()))?;
         Ok(current)
     }

@@ -2,12 +2,18 @@
 //! state (or its absence) here, flushed to disk, so a restore — at the end of
 //! a scenario, on Ctrl-C, or by `heatcheck recover` after a crash — can put
 //! the cluster back.
+//!
+//! A journal may also be kept elsewhere through a [`JournalSink`] (an
+//! in-cluster run keeps it in a Secret, so a replacement pod finds it): the
+//! sink gets the whole journal after each write and must have it durable
+//! before the write returns, like the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -64,15 +70,27 @@ enum Line {
     },
 }
 
-/// Shared handle; clones write to the same file.
+/// A second home for the journal. `store` gets the whole journal text (the
+/// same JSON lines as the file) and returns once it is durable: the engine
+/// sends the mutation only afterwards, and an error stops it from doing so.
+pub trait JournalSink: Send + Sync {
+    fn store<'a>(&'a self, journal: &'a [u8]) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// Shared handle; clones write to the same file (and sink).
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Mutex<Inner>>,
+    sink: Option<Arc<dyn JournalSink>>,
+    /// Sink writes in journal order (concurrent suites under `--jobs`).
+    sink_order: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct Inner {
     path: Option<PathBuf>,
     file: Option<File>,
+    /// Every line written, as in the file: what a sink stores.
+    text: Vec<u8>,
     entries: Vec<Entry>,
     restored_scopes: Vec<String>,
     next_seq: u64,
@@ -92,19 +110,50 @@ pub enum JournalError {
         line: usize,
         message: String,
     },
+    /// The second home refused the write: nothing may be mutated.
+    #[error("{0}")]
+    Sink(String),
 }
 
 impl Journal {
     /// A journal kept only in memory (tests, `--no-journal` style uses).
     pub fn in_memory() -> Self {
+        Journal::new(Inner {
+            path: None,
+            file: None,
+            text: Vec::new(),
+            entries: Vec::new(),
+            restored_scopes: Vec::new(),
+            next_seq: 1,
+        })
+    }
+
+    fn new(inner: Inner) -> Self {
         Journal {
-            inner: Arc::new(Mutex::new(Inner {
-                path: None,
-                file: None,
-                entries: Vec::new(),
-                restored_scopes: Vec::new(),
-                next_seq: 1,
-            })),
+            inner: Arc::new(Mutex::new(inner)),
+            sink: None,
+            sink_order: Arc::default(),
+        }
+    }
+
+    /// Also keeps the journal in `sink` from the next write on.
+    pub fn with_sink(mut self, sink: Arc<dyn JournalSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Stores the journal as it is now in the sink (e.g. right after
+    /// attaching one to a journal read back from elsewhere).
+    pub async fn sync_sink(&self) -> Result<(), JournalError> {
+        let _order = self.sink_order.lock().await;
+        let text = self.lock().text.clone();
+        self.store(&text).await
+    }
+
+    async fn store(&self, text: &[u8]) -> Result<(), JournalError> {
+        match &self.sink {
+            Some(sink) => sink.store(text).await.map_err(JournalError::Sink),
+            None => Ok(()),
         }
     }
 
@@ -129,16 +178,16 @@ impl Journal {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path).map_err(io)?;
+        let text = std::fs::read(path).map_err(io)?;
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
-        Ok(Journal {
-            inner: Arc::new(Mutex::new(Inner {
-                path: Some(path.to_path_buf()),
-                file: Some(file),
-                entries,
-                restored_scopes: restored,
-                next_seq,
-            })),
-        })
+        Ok(Journal::new(Inner {
+            path: Some(path.to_path_buf()),
+            file: Some(file),
+            text,
+            entries,
+            restored_scopes: restored,
+            next_seq,
+        }))
     }
 
     /// Reads a journal without opening it for writing (and without touching
@@ -146,15 +195,14 @@ impl Journal {
     pub fn read(path: &Path) -> Result<Self, JournalError> {
         let (entries, restored) = read_lines(path)?;
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
-        Ok(Journal {
-            inner: Arc::new(Mutex::new(Inner {
-                path: Some(path.to_path_buf()),
-                file: None,
-                entries,
-                restored_scopes: restored,
-                next_seq,
-            })),
-        })
+        Ok(Journal::new(Inner {
+            path: Some(path.to_path_buf()),
+            file: None,
+            text: Vec::new(),
+            entries,
+            restored_scopes: restored,
+            next_seq,
+        }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -163,21 +211,29 @@ impl Journal {
 
     /// Records the prior state, unless this object was already recorded in
     /// this scope (the first record is the state to restore). Durable before
-    /// it returns: the caller mutates only afterwards.
-    pub fn record(&self, mut entry: Entry) -> Result<bool, JournalError> {
-        let mut inner = self.lock();
-        let already = inner.entries.iter().any(|e| {
-            e.scope == entry.scope
-                && e.object_key() == entry.object_key()
-                && !inner.restored_scopes.contains(&e.scope)
-        });
-        if already {
-            return Ok(false);
+    /// it returns — in the file and in the sink: the caller mutates only
+    /// afterwards, and not at all on an error.
+    pub async fn record(&self, mut entry: Entry) -> Result<bool, JournalError> {
+        let _order = self.sink_order.lock().await;
+        let text = {
+            let mut inner = self.lock();
+            let already = inner.entries.iter().any(|e| {
+                e.scope == entry.scope
+                    && e.object_key() == entry.object_key()
+                    && !inner.restored_scopes.contains(&e.scope)
+            });
+            if already {
+                return Ok(false);
+            }
+            entry.seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.write_line(&Line::Entry(entry.clone()))?;
+            inner.entries.push(entry);
+            self.sink.as_ref().map(|_| inner.text.clone())
+        };
+        if let Some(text) = text {
+            self.store(&text).await?;
         }
-        entry.seq = inner.next_seq;
-        inner.next_seq += 1;
-        inner.write_line(&Line::Entry(entry.clone()))?;
-        inner.entries.push(entry);
         Ok(true)
     }
 
@@ -214,13 +270,25 @@ impl Journal {
         scopes.into_iter().map(|(_, s)| s).collect()
     }
 
-    pub fn mark_restored(&self, scope: &str) -> Result<(), JournalError> {
-        let mut inner = self.lock();
-        inner.write_line(&Line::Restored {
-            scope: scope.to_string(),
-        })?;
-        inner.restored_scopes.push(scope.to_string());
+    pub async fn mark_restored(&self, scope: &str) -> Result<(), JournalError> {
+        let _order = self.sink_order.lock().await;
+        let text = {
+            let mut inner = self.lock();
+            inner.write_line(&Line::Restored {
+                scope: scope.to_string(),
+            })?;
+            inner.restored_scopes.push(scope.to_string());
+            self.sink.as_ref().map(|_| inner.text.clone())
+        };
+        if let Some(text) = text {
+            self.store(&text).await?;
+        }
         Ok(())
+    }
+
+    /// The journal's lines as written (what a sink stores).
+    pub fn text(&self) -> Vec<u8> {
+        self.lock().text.clone()
     }
 
     pub fn path(&self) -> Option<PathBuf> {
@@ -230,19 +298,20 @@ impl Journal {
 
 impl Inner {
     fn write_line(&mut self, line: &Line) -> Result<(), JournalError> {
-        let Some(file) = self.file.as_mut() else {
-            return Ok(());
-        };
-        let path = self
-            .path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
         let mut text = serde_json::to_string(line).expect("journal lines serialize");
         text.push('\n');
-        file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_data())
-            .map_err(|source| JournalError::Io { path, source })
+        if let Some(file) = self.file.as_mut() {
+            let path = self
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            file.write_all(text.as_bytes())
+                .and_then(|_| file.sync_data())
+                .map_err(|source| JournalError::Io { path, source })?;
+        }
+        self.text.extend_from_slice(text.as_bytes());
+        Ok(())
     }
 }
 
@@ -318,10 +387,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_record_wins_and_undo_order_is_reverse() {
+    #[tokio::test]
+    async fn first_record_wins_and_undo_order_is_reverse() {
         let j = Journal::in_memory();
-        assert!(j.record(entry("s", "a", Prior::Absent)).unwrap());
+        assert!(j.record(entry("s", "a", Prior::Absent)).await.unwrap());
         assert!(j
             .record(entry(
                 "s",
@@ -330,9 +399,11 @@ mod tests {
                     object: json!({"x": 1})
                 }
             ))
+            .await
             .unwrap());
         assert!(!j
             .record(entry("s", "a", Prior::Present { object: json!({}) }))
+            .await
             .unwrap());
         let p = j.pending("s");
         assert_eq!(
@@ -342,15 +413,19 @@ mod tests {
         assert_eq!(p[1].prior, Prior::Absent);
     }
 
-    #[test]
-    fn survives_a_reopen_and_a_torn_last_line() {
+    #[tokio::test]
+    async fn survives_a_reopen_and_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs/r1/journal.jsonl");
         {
             let j = Journal::open(&path).unwrap();
-            j.record(entry("fixtures", "a", Prior::Absent)).unwrap();
-            j.record(entry("scenario:x", "b", Prior::Absent)).unwrap();
-            j.mark_restored("scenario:x").unwrap();
+            j.record(entry("fixtures", "a", Prior::Absent))
+                .await
+                .unwrap();
+            j.record(entry("scenario:x", "b", Prior::Absent))
+                .await
+                .unwrap();
+            j.mark_restored("scenario:x").await.unwrap();
         }
         // Simulate a crash in the middle of writing a line.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -367,7 +442,7 @@ mod tests {
         assert_eq!(j.pending("fixtures").len(), 1);
         assert!(j.pending("scenario:x").is_empty());
         // Recovering appends to the journal; it must stay readable afterwards.
-        j.mark_restored("fixtures").unwrap();
+        j.mark_restored("fixtures").await.unwrap();
         drop(j);
         let j = Journal::open(&path).unwrap();
         assert!(j.open_scopes().is_empty());
@@ -377,8 +452,8 @@ mod tests {
     /// there, the object unchanged. The entry still names the state to
     /// restore (first record wins), so restore is a no-op comparison, and a
     /// later run of the same scope cannot overwrite it with a mutated state.
-    #[test]
-    fn a_record_survives_a_crash_before_its_mutation_and_is_not_replaced() {
+    #[tokio::test]
+    async fn a_record_survives_a_crash_before_its_mutation_and_is_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
         let before = Prior::Present {
@@ -386,13 +461,48 @@ mod tests {
         };
         {
             let j = Journal::open(&path).unwrap();
-            j.record(entry("scenario:s", "a", before.clone())).unwrap();
+            j.record(entry("scenario:s", "a", before.clone()))
+                .await
+                .unwrap();
         }
         let j = Journal::open(&path).unwrap();
         let after = Prior::Present {
             object: json!({"data": {"k": "after"}}),
         };
-        assert!(!j.record(entry("scenario:s", "a", after)).unwrap());
+        assert!(!j.record(entry("scenario:s", "a", after)).await.unwrap());
         assert_eq!(j.pending("scenario:s")[0].prior, before);
+    }
+
+    /// What the file holds, the sink holds, after each write; a sink that
+    /// refuses makes the write fail (the caller then never mutates).
+    #[tokio::test]
+    async fn a_sink_holds_what_the_file_holds_and_its_refusal_fails_the_write() {
+        struct Keep(Mutex<Vec<u8>>, bool);
+        impl JournalSink for Keep {
+            fn store<'a>(&'a self, journal: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+                Box::pin(async move {
+                    if self.1 {
+                        return Err("the Secret is gone".into());
+                    }
+                    *self.0.lock().unwrap() = journal.to_vec();
+                    Ok(())
+                })
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let keep = Arc::new(Keep(Mutex::default(), false));
+        let j = Journal::open(&path).unwrap().with_sink(keep.clone());
+        j.record(entry("s", "a", Prior::Absent)).await.unwrap();
+        j.mark_restored("s").await.unwrap();
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(*keep.0.lock().unwrap(), file);
+        assert_eq!(j.text(), file);
+        let refusing = Journal::in_memory().with_sink(Arc::new(Keep(Mutex::default(), true)));
+        let e = refusing
+            .record(entry("s", "a", Prior::Absent))
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "the Secret is gone");
     }
 }

@@ -113,7 +113,7 @@ pub async fn restore_scope(
         }
     }
     if out.errors.is_empty() {
-        if let Err(e) = journal.mark_restored(scope) {
+        if let Err(e) = journal.mark_restored(scope).await {
             out.errors.push(e.to_string());
         }
     }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
 use super::gate::{Decision, Gate, OperatorNote, StepPrompt};
-use super::journal::Journal;
+use super::journal::{Journal, JournalSink};
 use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
 use super::runstate::RunDir;
 use super::steps::run_step;
@@ -58,6 +58,22 @@ pub struct RunOptions {
     pub interactive: bool,
     /// On a failed check, wait on the gate before restoring.
     pub pause_on_failure: bool,
+    /// A second home for the journal (`--journal-in-cluster`: a Secret).
+    pub journal_sink: JournalSinkHandle,
+}
+
+/// The optional [`JournalSink`] of a run.
+#[derive(Clone, Default)]
+pub struct JournalSinkHandle(pub Option<Arc<dyn JournalSink>>);
+
+impl std::fmt::Debug for JournalSinkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "JournalSink(some)"
+        } else {
+            "JournalSink(none)"
+        })
+    }
 }
 
 pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -260,7 +276,10 @@ impl Engine {
         });
         let journal = match &self.options.state_dir {
             Some(dir) => match Journal::open(&RunDir::new(dir, &self.run_id).journal_path()) {
-                Ok(j) => j,
+                Ok(j) => match &self.options.journal_sink.0 {
+                    Some(sink) => j.with_sink(sink.clone()),
+                    None => j,
+                },
                 Err(e) => {
                     return self.finish(
                         started_at,

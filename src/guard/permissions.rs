@@ -282,6 +282,44 @@ pub async fn required(
     c.needs
 }
 
+/// What `--journal-in-cluster` needs in the runner's namespace: its journal
+/// Secret (create, then update before each mutation, delete once restored)
+/// and the Secrets of earlier runs (list, get, update to claim, delete).
+/// No patch: every write is a resourceVersion-guarded update.
+pub fn journal_needs(namespace: &str) -> Vec<Need> {
+    [
+        (
+            "list",
+            "to find journals of earlier runs that crashed (--journal-in-cluster)",
+        ),
+        (
+            "get",
+            "to read a journal Secret of an earlier run (--journal-in-cluster)",
+        ),
+        (
+            "create",
+            "to keep this run's journal in a Secret (--journal-in-cluster)",
+        ),
+        (
+            "update",
+            "to write the journal Secret before each change (--journal-in-cluster)",
+        ),
+        (
+            "delete",
+            "to remove a journal Secret once its run is restored (--journal-in-cluster)",
+        ),
+    ]
+    .into_iter()
+    .map(|(verb, why)| Need {
+        verb: verb.into(),
+        group: String::new(),
+        resource: "secrets".into(),
+        namespace: Some(namespace.to_string()),
+        why: why.into(),
+    })
+    .collect()
+}
+
 /// The Role / ClusterRole granting exactly `needs`.
 pub fn to_permissions(needs: &[Need]) -> Permissions {
     let mut p = Permissions::default();

@@ -584,3 +584,105 @@ impl ServiceAccountMount {
         )
     }
 }
+
+/// Whether `unshare -m` works here (root or CAP_SYS_ADMIN). The in-cluster
+/// tests need it; without it they say SKIPPED (CI runs as root).
+pub fn can_unshare() -> bool {
+    Command::new("unshare")
+        .args(["-m", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// `heatcheck ARGS` as a pod runs it: in a private mount namespace with the
+/// ServiceAccount volume `mount` at its standard path, no kubeconfig (HOME
+/// is `dir`, which has none), and the service host/port of `server`.
+pub fn in_cluster_command(dir: &Path, mount: &Path, server: &str, args: &[&str]) -> Command {
+    let hostport = server.trim_start_matches("https://");
+    let (host, port) = hostport.rsplit_once(':').expect("server host:port");
+    let script = r#"set -e
+mount -t tmpfs tmpfs /var/run
+mkdir -p /var/run/secrets/kubernetes.io/serviceaccount
+mount --bind "$SA_DIR" /var/run/secrets/kubernetes.io/serviceaccount
+exec "$HEATCHECK" "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", script, "sh"])
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("SA_DIR", mount)
+        .env("HEATCHECK", bin())
+        .env("KUBERNETES_SERVICE_HOST", host)
+        .env("KUBERNETES_SERVICE_PORT", port);
+    cmd
+}
+
+/// Runs [`in_cluster_command`] to its end.
+pub fn run_in_cluster(case: &Case, mount: &Path, server: &str, args: &[&str]) -> Outcome {
+    let out = in_cluster_command(case.dir.path(), mount, server, args)
+        .output()
+        .expect("unshare");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir: case.dir.path().to_path_buf(),
+    }
+}
+
+/// An admin client of a sandbox started with [`SandboxProcess`].
+pub async fn admin_client(kubeconfig: &Path) -> kube::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
+/// A token the sandbox issues (TokenRequest) for ServiceAccount `ns/name`,
+/// with the sandbox's CA (PEM) and server URL: what a pod's mount holds.
+pub async fn service_account_token(
+    kubeconfig: &Path,
+    ns: &str,
+    name: &str,
+) -> (String, String, String) {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let admin = admin_client(kubeconfig).await;
+    let tr: TokenRequest = kube::Api::<ServiceAccount>::namespaced(admin, ns)
+        .create_subresource(
+            "token",
+            name,
+            &kube::api::PostParams::default(),
+            &TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("TokenRequest");
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cluster = kc.clusters[0].cluster.clone().unwrap();
+    let ca = cluster
+        .certificate_authority_data
+        .expect("sandbox kubeconfig has its CA");
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(ca)
+        .unwrap();
+    (
+        tr.status.unwrap().token.expect("token"),
+        String::from_utf8(ca).unwrap(),
+        cluster.server.unwrap(),
+    )
+}
