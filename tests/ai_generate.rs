@@ -789,6 +789,13 @@ fn too_few_scenarios_and_cut_off_answers_are_repaired() {
     let names: Vec<&str> = l.scenarios.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["ai: first", "ai: second"]);
     assert_eq!(l.usage.requests, 4);
+    // The cut-off answer was billed too: its tokens count.
+    assert_eq!(
+        (l.usage.input_tokens, l.usage.output_tokens),
+        (400, 200),
+        "{:?}",
+        l.usage
+    );
     assert!(
         l.rejected
             .iter()

@@ -612,7 +612,7 @@ async fn anthropic_stream_cut_short_is_truncated() {
     )
     .await;
     assert!(
-        matches!(res.unwrap_err(), AiError::Truncated { reason } if reason.contains("message_stop"))
+        matches!(res.unwrap_err(), AiError::Truncated { reason, .. } if reason.contains("message_stop"))
     );
 
     let (res, _s) = run_with(
@@ -622,7 +622,7 @@ async fn anthropic_stream_cut_short_is_truncated() {
     )
     .await;
     assert!(
-        matches!(res.unwrap_err(), AiError::Truncated { reason } if reason.contains("max_tokens"))
+        matches!(res.unwrap_err(), AiError::Truncated { reason, .. } if reason.contains("max_tokens"))
     );
 }
 
@@ -954,7 +954,7 @@ async fn openai_stream_cut_short_is_truncated() {
     )
     .await;
     assert!(
-        matches!(res.unwrap_err(), AiError::Truncated { reason } if reason.contains("broke off"))
+        matches!(res.unwrap_err(), AiError::Truncated { reason, .. } if reason.contains("broke off"))
     );
     assert_eq!(server.requests().len(), 1);
     // The stream ends cleanly but without finish_reason / [DONE].
@@ -964,7 +964,9 @@ async fn openai_stream_cut_short_is_truncated() {
         |c| c.stream = true,
     )
     .await;
-    assert!(matches!(res.unwrap_err(), AiError::Truncated { reason } if reason.contains("[DONE]")));
+    assert!(
+        matches!(res.unwrap_err(), AiError::Truncated { reason, .. } if reason.contains("[DONE]"))
+    );
 }
 
 // ---------------------------------------------------------------- Ollama

@@ -175,6 +175,21 @@ fn generate_against_real_model(test: &str, ns: &str, count: u32, max_repairs: u3
     let f = parse_figures(&out.stderr).unwrap_or_else(|| {
         panic!("no summary line from generate: {}", out.stderr);
     });
+    // Every attempt cut off or timed out: no whole answer was judged, so
+    // nothing is known of the scenarios either. Inconclusive, and said.
+    let timed_out = out.stderr.matches("no answer within").count();
+    if f.accepted == 0 && (truncated + timed_out) as u64 >= f.requests {
+        let _ = writeln!(
+            std::io::stderr(),
+            "REAL-LLM {test}: INCONCLUSIVE: model {}, {truncated} answer(s) truncated, {timed_out} timed out, of {} request(s); tokens in {} / out {}; wall {:.1} s",
+            model(),
+            f.requests,
+            f.tokens_in,
+            f.tokens_out,
+            wall.as_secs_f64()
+        );
+        return;
+    }
     let rejected = rejected_names(&out.stderr);
     println!(
         "REAL-LLM {test}: model {}, proposed {}, valid before repair {}, valid after repair {}, rejected {}, truncated {truncated}, requests {}, tokens in {} / out {}, wall {:.1} s",

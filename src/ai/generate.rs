@@ -739,8 +739,10 @@ pub async fn generate(
                     }
                 }
             }
-            Err(AiError::Truncated { reason }) => {
+            Err(AiError::Truncated { reason, usage }) => {
                 answered = true;
+                gen.usage.input_tokens += usage.input_tokens;
+                gen.usage.output_tokens += usage.output_tokens;
                 gen.usage.requests += 1;
                 let why = format!("the answer was cut off ({reason})");
                 log(format!("attempt {attempt}: {why}"));

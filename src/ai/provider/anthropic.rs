@@ -220,6 +220,7 @@ fn decide(
         Some("max_tokens") => {
             return Err(AiError::Truncated {
                 reason: "stop_reason max_tokens".into(),
+                usage,
             })
         }
         _ => {}
@@ -348,6 +349,7 @@ async fn read_stream(
     if !done {
         return Err(Failure::Fatal(AiError::Truncated {
             reason: "the stream ended before message_stop".into(),
+            usage,
         }));
     }
     let text: String = blocks

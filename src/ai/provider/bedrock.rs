@@ -399,6 +399,7 @@ fn decide(
         Some("max_tokens") => {
             return Err(AiError::Truncated {
                 reason: "stopReason max_tokens".into(),
+                usage,
             })
         }
         Some(r @ ("guardrail_intervened" | "content_filtered")) => {
@@ -548,6 +549,7 @@ async fn read_stream(
     if stop.is_none() {
         return Err(Failure::Fatal(AiError::Truncated {
             reason: "the stream ended before messageStop".into(),
+            usage,
         }));
     }
     let text: String = blocks.values().map(|b| b.text.as_str()).collect();

@@ -25,7 +25,8 @@ pub enum AiError {
     #[error("the model returned an empty answer")]
     Empty,
     #[error("the answer was cut off ({reason}); raise ai.maxTokens or ask for fewer scenarios")]
-    Truncated { reason: String },
+    /// `usage`: what the cut-off answer cost (it is still billed and counted).
+    Truncated { reason: String, usage: super::Usage },
     #[error("the answer is not a JSON object: {message}")]
     Malformed { message: String },
     /// The model answered in text that is not the JSON object asked for;

@@ -515,6 +515,7 @@ impl Accumulated {
             Some("MAX_TOKENS") => {
                 return Err(AiError::Truncated {
                     reason: "finishReason MAX_TOKENS".into(),
+                    usage: self.usage,
                 })
             }
             Some(
@@ -572,6 +573,7 @@ async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<An
     if acc.finish.is_none() && acc.prompt_block.is_none() {
         return Err(Failure::Fatal(AiError::Truncated {
             reason: "the stream ended before a finishReason".into(),
+            usage: acc.usage,
         }));
     }
     Ok(acc.decide()?)

@@ -144,6 +144,7 @@ fn decide(content: &str, done_reason: Option<&str>, usage: Usage) -> Result<Answ
     if done_reason == Some("length") {
         return Err(AiError::Truncated {
             reason: "done_reason length".into(),
+            usage,
         });
     }
     let value = parse_object(content).map_err(|e| e.with_usage(usage))?;
@@ -198,6 +199,7 @@ async fn read_stream(cfg: &ProviderConfig, reader: &mut BodyReader) -> Result<An
     let Some(done) = last else {
         return Err(Failure::Fatal(AiError::Truncated {
             reason: "the stream ended before done: true".into(),
+            usage: Usage::default(),
         }));
     };
     Ok(decide(

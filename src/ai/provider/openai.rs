@@ -262,6 +262,7 @@ fn decide(
         Some("length") => {
             return Err(AiError::Truncated {
                 reason: "finish_reason length".into(),
+                usage,
             })
         }
         _ => {}
@@ -327,6 +328,7 @@ async fn read_stream(
     if !done && finish.is_none() {
         return Err(Failure::Fatal(AiError::Truncated {
             reason: "the stream ended before [DONE]".into(),
+            usage,
         }));
     }
     Ok(decide(

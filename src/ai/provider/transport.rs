@@ -297,6 +297,7 @@ impl BodyReader {
             },
             AiError::Connect { message, .. } => Failure::Fatal(AiError::Truncated {
                 reason: format!("the stream broke off: {message}"),
+                usage: super::Usage::default(),
             }),
             e => Failure::Fatal(e),
         })
