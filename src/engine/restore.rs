@@ -91,8 +91,13 @@ pub async fn restore_scope(
             }
             Ok(None) => {}
             Err(e) => {
+                // The deadline can end the wait from outside (Deadline) or
+                // inside (the wait's own timeout, which shares it): either
+                // way the object is stuck, and the reason is worth a look.
                 let why = match e {
-                    EntryError::Deadline => format!("{e}{}", explain_stuck(client, &entry).await),
+                    EntryError::Deadline | EntryError::Cluster(ClusterError::Timeout { .. }) => {
+                        format!("{e}{}", explain_stuck(client, &entry).await)
+                    }
                     e => e.to_string(),
                 };
                 (opts.progress)(&format!("NOT restored: {}: {why}", entry.describe()));
@@ -169,7 +174,7 @@ async fn explain_stuck(client: &ClusterClient, entry: &Entry) -> String {
             .await
             .ok()?
     };
-    let Ok(Some(cur)) = tokio::time::timeout(Duration::from_secs(3), look).await else {
+    let Ok(Some(cur)) = tokio::time::timeout(Duration::from_secs(5), look).await else {
         return String::new();
     };
     if cur.pointer("/metadata/deletionTimestamp").is_none() {
