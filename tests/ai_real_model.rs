@@ -153,10 +153,15 @@ fn generate_against_real_model(test: &str, ns: &str, count: u32, max_repairs: u3
     // (the answer arrived and was judged) but nothing about the scenarios
     // was shown: that is inconclusive, counted and said on stderr (not
     // captured by libtest), never a plain pass.
-    let truncated = out
-        .stderr
-        .matches("the answer was cut off (finish_reason length)")
-        .count();
+    // Per attempt: each also appears among the rejections, so count the
+    // "attempt N: ..." lines only.
+    let attempts_saying = |what: &str| {
+        out.stderr
+            .lines()
+            .filter(|l| l.starts_with("attempt ") && l.contains(what))
+            .count()
+    };
+    let truncated = attempts_saying("the answer was cut off");
     if out.code == 2 && truncated > 0 {
         let _ = writeln!(
             std::io::stderr(),
@@ -177,7 +182,7 @@ fn generate_against_real_model(test: &str, ns: &str, count: u32, max_repairs: u3
     });
     // Every attempt cut off or timed out: no whole answer was judged, so
     // nothing is known of the scenarios either. Inconclusive, and said.
-    let timed_out = out.stderr.matches("no answer within").count();
+    let timed_out = attempts_saying("no answer within");
     if f.accepted == 0 && (truncated + timed_out) as u64 >= f.requests {
         let _ = writeln!(
             std::io::stderr(),
