@@ -25,190 +25,8 @@ const TOKEN: &str = "session-token-SECRET-987";
 const REGION: &str = "eu-west-1";
 const MODEL_ID: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
-mod fake {
-    //! A scripted HTTP server on 127.0.0.1:0. Every request is recorded
-    //! (query and raw body included) and first goes through `check`, which
-    //! answers as the real service does when authentication or parameters
-    //! are wrong; a request that passes gets the next scripted reply.
-
-    use std::collections::VecDeque;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
-
-    use axum::body::{Body, Bytes};
-    use axum::extract::State;
-    use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    use axum::response::Response;
-    use serde_json::Value;
-
-    #[derive(Clone, Debug)]
-    pub struct Recorded {
-        pub method: String,
-        pub path: String,
-        pub query: String,
-        pub headers: HeaderMap,
-        pub raw: Bytes,
-        pub body: Value,
-        pub at: Instant,
-    }
-
-    impl Recorded {
-        pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers.get(name).and_then(|v| v.to_str().ok())
-        }
-
-        pub fn query_param(&self, name: &str) -> Option<String> {
-            self.query.split('&').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k == name).then(|| v.to_string())
-            })
-        }
-    }
-
-    #[derive(Clone)]
-    pub struct Reply {
-        status: u16,
-        headers: Vec<(String, String)>,
-        parts: Vec<Vec<u8>>,
-        chunked: bool,
-    }
-
-    impl Reply {
-        pub fn json(status: u16, v: Value) -> Self {
-            Reply {
-                status,
-                headers: vec![("content-type".into(), "application/json".into())],
-                parts: vec![v.to_string().into_bytes()],
-                chunked: false,
-            }
-        }
-
-        /// Server-sent events, one chunk per event.
-        pub fn sse(events: &[String]) -> Self {
-            Reply {
-                status: 200,
-                headers: vec![("content-type".into(), "text/event-stream".into())],
-                parts: events.iter().map(|e| e.clone().into_bytes()).collect(),
-                chunked: true,
-            }
-        }
-
-        /// Binary frames (AWS event stream), one chunk per frame.
-        pub fn frames(frames: Vec<Vec<u8>>) -> Self {
-            Reply {
-                status: 200,
-                headers: vec![(
-                    "content-type".into(),
-                    "application/vnd.amazon.eventstream".into(),
-                )],
-                parts: frames,
-                chunked: true,
-            }
-        }
-
-        pub fn header(mut self, k: &str, v: &str) -> Self {
-            self.headers.push((k.into(), v.into()));
-            self
-        }
-    }
-
-    /// What the real service verifies; `Some(reply)` refuses the request.
-    pub type Check = Arc<dyn Fn(&Recorded) -> Option<Reply> + Send + Sync>;
-
-    struct Shared {
-        script: Mutex<VecDeque<Reply>>,
-        seen: Mutex<Vec<Recorded>>,
-        check: Check,
-    }
-
-    pub struct FakeServer {
-        pub url: String,
-        shared: Arc<Shared>,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl FakeServer {
-        pub async fn start(check: Check, script: Vec<Reply>) -> Self {
-            let shared = Arc::new(Shared {
-                script: Mutex::new(script.into()),
-                seen: Mutex::new(Vec::new()),
-                check,
-            });
-            let app = axum::Router::new()
-                .fallback(handle)
-                .with_state(shared.clone());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let task = tokio::spawn(async move {
-                axum::serve(listener, app).await.unwrap();
-            });
-            FakeServer { url, shared, task }
-        }
-
-        pub fn requests(&self) -> Vec<Recorded> {
-            self.shared.seen.lock().unwrap().clone()
-        }
-
-        pub fn only_request(&self) -> Recorded {
-            let r = self.requests();
-            assert_eq!(r.len(), 1, "expected exactly one request");
-            r.into_iter().next().unwrap()
-        }
-    }
-
-    impl Drop for FakeServer {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
-
-    async fn handle(
-        State(shared): State<Arc<Shared>>,
-        method: Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let rec = Recorded {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().unwrap_or("").to_string(),
-            headers,
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            raw: body,
-            at: Instant::now(),
-        };
-        shared.seen.lock().unwrap().push(rec.clone());
-        let reply = match (shared.check)(&rec) {
-            Some(refusal) => refusal,
-            None => match shared.script.lock().unwrap().pop_front() {
-                Some(r) => r,
-                None => {
-                    return Response::builder()
-                        .status(StatusCode::IM_A_TEAPOT)
-                        .body(Body::from("script exhausted"))
-                        .unwrap()
-                }
-            },
-        };
-        let mut b = Response::builder().status(reply.status);
-        for (k, v) in &reply.headers {
-            b = b.header(k, v);
-        }
-        let body = if reply.chunked {
-            let parts = reply.parts;
-            Body::from_stream(async_stream::stream! {
-                for p in parts {
-                    yield Ok::<Bytes, std::io::Error>(Bytes::from(p));
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
-        } else {
-            Body::from(reply.parts.concat())
-        };
-        b.body(body).unwrap()
-    }
-}
+#[path = "common/fake_provider.rs"]
+mod fake;
 
 fn client() -> reqwest::Client {
     heatcheck::commands::install_crypto();
@@ -280,7 +98,7 @@ async fn run_with(
     script: Vec<Reply>,
     tweak: impl FnOnce(&mut ProviderConfig),
 ) -> (Result<ChatResponse, AiError>, FakeServer) {
-    let server = FakeServer::start(check_for(kind), script).await;
+    let server = FakeServer::start_checked(check_for(kind), script).await;
     let mut c = cfg(kind, &server);
     tweak(&mut c);
     let res = chat(&client(), &c, &request()).await;
@@ -694,7 +512,8 @@ async fn gemini_success_sends_generate_content_with_a_response_schema() {
 async fn gemini_accepts_the_real_scenario_schema() {
     // The schema generation actually sends, through the server's field check.
     let (res, server) = {
-        let server = FakeServer::start(check_for(ProviderKind::Gemini), vec![gemini_ok()]).await;
+        let server =
+            FakeServer::start_checked(check_for(ProviderKind::Gemini), vec![gemini_ok()]).await;
         let c = cfg(ProviderKind::Gemini, &server);
         let mut req = request();
         req.schema = heatcheck::ai::prompt::response_schema_for(3);
@@ -1114,7 +933,7 @@ async fn bedrock_api_key_is_sent_as_a_bearer_token() {
                 .header("x-amzn-errortype", "AccessDeniedException:")
         })
     });
-    let server = FakeServer::start(check, vec![bedrock_ok()]).await;
+    let server = FakeServer::start_checked(check, vec![bedrock_ok()]).await;
     let mut c = cfg(ProviderKind::Bedrock, &server);
     c.aws = None;
     c.api_key = Some(ApiKey::new(KEY));
@@ -1276,7 +1095,7 @@ fn generate_end_to_end(
         .enable_all()
         .build()
         .unwrap();
-    let server = rt.block_on(FakeServer::start(check_for(kind), vec![cut, ok]));
+    let server = rt.block_on(FakeServer::start_checked(check_for(kind), vec![cut, ok]));
     let ai = format!(
         r#"  ai:
     provider: {provider}
