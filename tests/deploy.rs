@@ -127,9 +127,7 @@ fn which_kubectl() -> Option<std::path::PathBuf> {
 
 #[test]
 fn in_cluster_run_with_only_the_rendered_role() {
-    if !common::can_unshare() {
-        // CI runs as root; a developer without CAP_SYS_ADMIN sees why nothing ran.
-        eprintln!("SKIPPED: `unshare -m` is not permitted here (run as root)");
+    if !common::can_unshare("in_cluster_run_with_only_the_rendered_role") {
         return;
     }
     let sb = SandboxProcess::start();

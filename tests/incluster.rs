@@ -197,6 +197,34 @@ fn hold_elsewhere(kubeconfig: &Path, name: &str, ago: chrono::Duration) {
     });
 }
 
+/// A sandbox holding BASE where `heatcheck deploy --apply` put the nightly
+/// CronJob for `suites` (files of `case`): its ServiceAccount and Roles,
+/// and that ServiceAccount's token mounted as a pod would have it.
+struct Night {
+    sb: SandboxProcess,
+    mount: ServiceAccountMount,
+    server: String,
+}
+
+impl Night {
+    fn deployed(case: &Case, suites: &[&str]) -> Night {
+        let sb = SandboxProcess::start();
+        block(apply_all(&sb.kubeconfig, BASE));
+        let mut args = vec!["deploy"];
+        args.extend_from_slice(suites);
+        args.extend(["--namespace", RUNNER_NS, "--apply", "--kubeconfig"]);
+        args.push(sb.kubeconfig.to_str().unwrap());
+        case.exec(&common::args(&args)).assert_code(0);
+        let (token, ca, server) = block(common::service_account_token(
+            &sb.kubeconfig,
+            RUNNER_NS,
+            "heatcheck-nightly",
+        ));
+        let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
+        Night { sb, mount, server }
+    }
+}
+
 /// A new pod has a fresh disk: only the Secret can tell what to undo.
 fn lose_the_disk(case: &Case) {
     let _ = std::fs::remove_dir_all(case.path(".heatcheck"));
@@ -204,40 +232,18 @@ fn lose_the_disk(case: &Case) {
 
 #[test]
 fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
-    if !common::can_unshare() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED a_killed_runner_is_recovered_by_the_next_in_cluster_run: `unshare -m` is not permitted here (run as root)"
-        );
+    if !common::can_unshare("a_killed_runner_is_recovered_by_the_next_in_cluster_run") {
         return;
     }
-    let sb = SandboxProcess::start();
-    block(apply_all(&sb.kubeconfig, BASE));
     let case = Case::suite(SLOW)
         .file("slow.yaml", SLOW)
         .file("fast.yaml", FAST);
-    let deployed = case.exec(&common::args(&[
-        "deploy",
-        "slow.yaml",
-        "fast.yaml",
-        "--namespace",
-        RUNNER_NS,
-        "--apply",
-        "--kubeconfig",
-        sb.kubeconfig.to_str().unwrap(),
-    ]));
-    deployed.assert_code(0);
-    let (token, ca, server) = block(common::service_account_token(
-        &sb.kubeconfig,
-        RUNNER_NS,
-        "heatcheck-nightly",
-    ));
-    let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
+    let night = Night::deployed(&case, &["slow.yaml", "fast.yaml"]);
+    let sb = &night.sb;
     let before = block(snapshot(&sb.kubeconfig));
 
     // 1. Killed mid-run: its journal Secret is there, held by a dead process.
-    crash_mid_run(&case, mount.dir.path(), &server, &sb.kubeconfig);
+    crash_mid_run(&case, night.mount.dir.path(), &night.server, &sb.kubeconfig);
     let left = journals(&sb.kubeconfig);
     assert_eq!(left.len(), 1, "one journal Secret: {left:?}");
     assert_eq!(left[0].1, "running");
@@ -247,8 +253,8 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
     hold_elsewhere(&sb.kubeconfig, &left[0].0, chrono::Duration::zero());
     let alone = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["recover", "--journal-in-cluster"],
     );
     alone.assert_code(0);
@@ -266,8 +272,8 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
     lose_the_disk(&case);
     let next = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &[
             "run",
             "fast.yaml",
@@ -302,7 +308,7 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
 
     // 3. A recovery that cannot complete (the runner lost its rights in the
     // target namespace) keeps the next run from starting.
-    crash_mid_run(&case, mount.dir.path(), &server, &sb.kubeconfig);
+    crash_mid_run(&case, night.mount.dir.path(), &night.server, &sb.kubeconfig);
     let kubeconfig = sb.kubeconfig.clone();
     let bindings = || {
         let kubeconfig = kubeconfig.clone();
@@ -319,8 +325,8 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
     lose_the_disk(&case);
     let refused = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["run", "fast.yaml", "--locked", "--journal-in-cluster"],
     );
     refused.assert_code(5);
@@ -364,8 +370,8 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
     });
     let by_hand = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["recover", "--journal-in-cluster"],
     );
     by_hand.assert_code(0);
@@ -382,38 +388,17 @@ fn a_killed_runner_is_recovered_by_the_next_in_cluster_run() {
 /// alone (its holder is alive), and it disappears when that run restores.
 #[test]
 fn a_live_runs_journal_is_left_alone() {
-    if !common::can_unshare() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED a_live_runs_journal_is_left_alone: `unshare -m` is not permitted here (run as root)"
-        );
+    if !common::can_unshare("a_live_runs_journal_is_left_alone") {
         return;
     }
-    let sb = SandboxProcess::start();
-    block(apply_all(&sb.kubeconfig, BASE));
     let case = Case::suite(SLOW).file("slow.yaml", SLOW);
-    case.exec(&common::args(&[
-        "deploy",
-        "slow.yaml",
-        "--namespace",
-        RUNNER_NS,
-        "--apply",
-        "--kubeconfig",
-        sb.kubeconfig.to_str().unwrap(),
-    ]))
-    .assert_code(0);
-    let (token, ca, server) = block(common::service_account_token(
-        &sb.kubeconfig,
-        RUNNER_NS,
-        "heatcheck-nightly",
-    ));
-    let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
+    let night = Night::deployed(&case, &["slow.yaml"]);
+    let sb = &night.sb;
     let before = block(snapshot(&sb.kubeconfig));
     let mut child = common::in_cluster_command(
         case.dir.path(),
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["run", "slow.yaml", "--locked", "--journal-in-cluster"],
     )
     .stdout(Stdio::null())
@@ -427,8 +412,8 @@ fn a_live_runs_journal_is_left_alone() {
     }
     let other = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["recover", "--journal-in-cluster"],
     );
     other.assert_code(0);
@@ -452,27 +437,12 @@ fn a_live_runs_journal_is_left_alone() {
 /// changing nothing.
 #[test]
 fn a_missing_journal_rule_fails_the_run_up_front() {
-    if !common::can_unshare() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED a_missing_journal_rule_fails_the_run_up_front: `unshare -m` is not permitted here (run as root)"
-        );
+    if !common::can_unshare("a_missing_journal_rule_fails_the_run_up_front") {
         return;
     }
-    let sb = SandboxProcess::start();
-    block(apply_all(&sb.kubeconfig, BASE));
     let case = Case::suite(FAST).file("fast.yaml", FAST);
-    case.exec(&common::args(&[
-        "deploy",
-        "fast.yaml",
-        "--namespace",
-        RUNNER_NS,
-        "--apply",
-        "--kubeconfig",
-        sb.kubeconfig.to_str().unwrap(),
-    ]))
-    .assert_code(0);
+    let night = Night::deployed(&case, &["fast.yaml"]);
+    let sb = &night.sb;
     block(async {
         use k8s_openapi::api::rbac::v1::Role;
         let roles: Api<Role> =
@@ -487,17 +457,11 @@ fn a_missing_journal_rule_fails_the_run_up_front() {
             .await
             .unwrap();
     });
-    let (token, ca, server) = block(common::service_account_token(
-        &sb.kubeconfig,
-        RUNNER_NS,
-        "heatcheck-nightly",
-    ));
-    let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
     let before = block(snapshot(&sb.kubeconfig));
     let out = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["run", "fast.yaml", "--locked", "--journal-in-cluster"],
     );
     out.assert_code(2);
@@ -516,12 +480,7 @@ fn a_missing_journal_rule_fails_the_run_up_front() {
 /// journal write fails, so it stops before its next change.
 #[test]
 fn a_runner_whose_journal_was_taken_over_makes_no_further_change() {
-    if !common::can_unshare() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED a_runner_whose_journal_was_taken_over_makes_no_further_change: `unshare -m` is not permitted here (run as root)"
-        );
+    if !common::can_unshare("a_runner_whose_journal_was_taken_over_makes_no_further_change") {
         return;
     }
     const TWO_STEPS: &str = r#"apiVersion: heatcheck.dev/v1alpha1
@@ -537,30 +496,14 @@ spec:
         - sleep: 8s
         - delete: {kind: ConfigMap, name: doomed}
 "#;
-    let sb = SandboxProcess::start();
-    block(apply_all(&sb.kubeconfig, BASE));
     let case = Case::suite(TWO_STEPS);
-    case.exec(&common::args(&[
-        "deploy",
-        "suite.yaml",
-        "--namespace",
-        RUNNER_NS,
-        "--apply",
-        "--kubeconfig",
-        sb.kubeconfig.to_str().unwrap(),
-    ]))
-    .assert_code(0);
-    let (token, ca, server) = block(common::service_account_token(
-        &sb.kubeconfig,
-        RUNNER_NS,
-        "heatcheck-nightly",
-    ));
-    let mount = ServiceAccountMount::write(&token, &ca, RUNNER_NS);
+    let night = Night::deployed(&case, &["suite.yaml"]);
+    let sb = &night.sb;
     let before = block(snapshot(&sb.kubeconfig));
     let child = common::in_cluster_command(
         case.dir.path(),
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["run", "suite.yaml", "--locked", "--journal-in-cluster"],
     )
     .stdout(Stdio::piped())
@@ -574,8 +517,8 @@ spec:
     }
     let taken = common::run_in_cluster(
         &case,
-        mount.dir.path(),
-        &server,
+        night.mount.dir.path(),
+        &night.server,
         &["recover", "--journal-in-cluster", "--force"],
     );
     taken.assert_code(0);

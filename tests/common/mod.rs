@@ -60,15 +60,19 @@ pub fn external_program(
     let hint = env_var
         .map(|v| format!(" (install it or set {v})"))
         .unwrap_or_default();
+    missing(test, &format!("{name} not found in {looked}{hint}"));
+    None
+}
+
+/// What a test needs is missing: under CI (env `CI` set) that fails the
+/// test; elsewhere it prints a visible SKIPPED line (libtest captures
+/// println!, so straight to stderr) and the caller returns.
+fn missing(test: &str, why: &str) {
     if std::env::var_os("CI").is_some() {
-        panic!("{test}: {name} not found in {looked}; CI requires it{hint}");
+        panic!("{test}: {why}; CI requires it");
     }
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {name} not found in {looked}{hint}"
-    );
-    None
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -585,16 +589,22 @@ impl ServiceAccountMount {
     }
 }
 
-/// Whether `unshare -m` works here (root or CAP_SYS_ADMIN). The in-cluster
-/// tests need it; without it they say SKIPPED (CI runs as root).
-pub fn can_unshare() -> bool {
-    Command::new("unshare")
+/// Whether `unshare -m` works here (root or CAP_SYS_ADMIN), which the
+/// in-cluster tests need. Like [`external_program`], it never lets a test
+/// pass silently: under CI (which runs as root) its absence panics;
+/// elsewhere `test` prints a visible SKIPPED line and should return.
+pub fn can_unshare(test: &str) -> bool {
+    let works = Command::new("unshare")
         .args(["-m", "true"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !works {
+        missing(test, "`unshare -m` is not permitted here (run as root)");
+    }
+    works
 }
 
 /// `heatcheck ARGS` as a pod runs it: in a private mount namespace with the
