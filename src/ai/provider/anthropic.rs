@@ -9,7 +9,7 @@ use super::error::redact;
 use super::transport::{
     post, retryable_status, with_retries, BodyReader, ErrorReply, Failure, Sse,
 };
-use super::{parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
+use super::{AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
 
 pub(crate) const API_VERSION: &str = "2023-06-01";
 
@@ -167,7 +167,7 @@ pub(crate) fn parse_message(bytes: &[u8], tool: &str) -> Result<Answer, AiError>
     let v: Value = serde_json::from_slice(bytes).map_err(|e| AiError::Malformed {
         message: format!("the Messages API response is not JSON: {e}"),
     })?;
-    let usage = usage_of(v.get("usage"));
+    let usage = Usage::read(v.get("usage"), "input_tokens", "output_tokens");
     let stop = v.get("stop_reason").and_then(Value::as_str);
     let blocks = v
         .get("content")
@@ -187,18 +187,6 @@ pub(crate) fn parse_message(bytes: &[u8], tool: &str) -> Result<Answer, AiError>
         .map(|b| b.get("input").cloned().unwrap_or(Value::Null));
     let tool_input = input.map(|i| (i.to_string(), Ok(i)));
     decide(stop, tool_input, &text, usage)
-}
-
-fn usage_of(u: Option<&Value>) -> Usage {
-    let n = |k: &str| {
-        u.and_then(|u| u.get(k))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Usage {
-        input_tokens: n("input_tokens"),
-        output_tokens: n("output_tokens"),
-    }
 }
 
 /// The final verdict on an assembled message. `tool_input` is (raw, parsed).
@@ -225,36 +213,7 @@ fn decide(
         }
         _ => {}
     }
-    match tool_input {
-        Some((raw, Ok(value))) if value.is_object() => Ok(Answer { value, raw, usage }),
-        Some((_, Ok(value))) => Err(AiError::Malformed {
-            message: format!(
-                "the tool input is {}, not an object",
-                super::json_kind(&value)
-            ),
-        }),
-        Some((_, Err(e))) => Err(AiError::Malformed {
-            message: format!("the tool input is not JSON: {e}"),
-        }),
-        // No tool call: a compatible server may have answered in text.
-        None if text.trim().is_empty() => Err(AiError::Empty),
-        None => parse_object(text)
-            .map(|value| Answer {
-                value,
-                raw: text.to_string(),
-                usage,
-            })
-            .map_err(|e| match e {
-                AiError::NotJson { message, raw, .. } => AiError::NotJson {
-                    message: format!(
-                        "no tool_use block and the text is not a JSON object ({message})"
-                    ),
-                    raw,
-                    usage,
-                },
-                e => e,
-            }),
-    }
+    super::tool_answer(tool_input, text, usage)
 }
 
 #[derive(Default)]
@@ -292,7 +251,13 @@ async fn read_stream(
                 .unwrap_or_default();
             let index = data["index"].as_u64().unwrap_or(0);
             match kind.as_str() {
-                "message_start" => usage = usage_of(data["message"].get("usage")),
+                "message_start" => {
+                    usage = Usage::read(
+                        data["message"].get("usage"),
+                        "input_tokens",
+                        "output_tokens",
+                    )
+                }
                 "content_block_start" => {
                     let b = &data["content_block"];
                     blocks.insert(

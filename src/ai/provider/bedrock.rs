@@ -17,7 +17,7 @@ use super::error::redact_all;
 use super::transport::{
     post_bytes, retryable_status, with_retries, BodyReader, ErrorReply, Failure,
 };
-use super::{parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
+use super::{AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
 
 /// The SigV4 signing name of bedrock-runtime.
 const SIGNING_NAME: &str = "bedrock";
@@ -352,7 +352,7 @@ pub(crate) fn parse_output(bytes: &[u8], tool: &str) -> Result<Answer, AiError> 
     let v: Value = serde_json::from_slice(bytes).map_err(|e| AiError::Malformed {
         message: format!("the Converse response is not JSON: {e}"),
     })?;
-    let usage = usage_of(v.get("usage"));
+    let usage = Usage::read(v.get("usage"), "inputTokens", "outputTokens");
     let blocks = v
         .pointer("/output/message/content")
         .and_then(Value::as_array)
@@ -374,18 +374,6 @@ pub(crate) fn parse_output(bytes: &[u8], tool: &str) -> Result<Answer, AiError> 
         &text,
         usage,
     )
-}
-
-fn usage_of(u: Option<&Value>) -> Usage {
-    let n = |k: &str| {
-        u.and_then(|u| u.get(k))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Usage {
-        input_tokens: n("inputTokens"),
-        output_tokens: n("outputTokens"),
-    }
 }
 
 /// The verdict on an assembled answer; `tool_input` is (raw, parsed).
@@ -414,27 +402,7 @@ fn decide(
         }
         _ => {}
     }
-    match tool_input {
-        Some((raw, Ok(value))) if value.is_object() => Ok(Answer { value, raw, usage }),
-        Some((_, Ok(value))) => Err(AiError::Malformed {
-            message: format!(
-                "the tool input is {}, not an object",
-                super::json_kind(&value)
-            ),
-        }),
-        Some((_, Err(e))) => Err(AiError::Malformed {
-            message: format!("the tool input is not JSON: {e}"),
-        }),
-        // No tool call: some models answer in text despite toolChoice.
-        None if text.trim().is_empty() => Err(AiError::Empty),
-        None => parse_object(text)
-            .map(|value| Answer {
-                value,
-                raw: text.to_string(),
-                usage,
-            })
-            .map_err(|e| e.with_usage(usage)),
-    }
+    super::tool_answer(tool_input, text, usage)
 }
 
 #[derive(Default)]
@@ -538,7 +506,7 @@ async fn read_stream(
                     stop = payload["stopReason"].as_str().map(str::to_string);
                 }
                 Some("metadata") => {
-                    usage = usage_of(payload.get("usage"));
+                    usage = Usage::read(payload.get("usage"), "inputTokens", "outputTokens");
                     // The last event of a stream.
                     break 'read;
                 }

@@ -90,6 +90,22 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+impl Usage {
+    /// A provider's usage object, read with its own names for the two
+    /// counts; what is missing counts as 0.
+    pub(crate) fn read(u: Option<&serde_json::Value>, input: &str, output: &str) -> Usage {
+        let n = |k: &str| {
+            u.and_then(|u| u.get(k))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        Usage {
+            input_tokens: n(input),
+            output_tokens: n(output),
+        }
+    }
+}
+
 impl Add for Usage {
     type Output = Usage;
     fn add(self, o: Usage) -> Usage {
@@ -184,6 +200,40 @@ fn strip_fence(t: &str) -> &str {
     };
     let rest = rest.strip_prefix("json").unwrap_or(rest);
     rest.strip_suffix("```").unwrap_or(rest).trim()
+}
+
+/// The answer of a tool-use API (Anthropic, Bedrock): the forced tool's
+/// input, `(raw, parsed)`; without a tool call, the text if it is a JSON
+/// object (some models and compatible servers answer in text anyway).
+pub(crate) fn tool_answer(
+    tool_input: Option<(String, Result<serde_json::Value, String>)>,
+    text: &str,
+    usage: Usage,
+) -> Result<Answer, AiError> {
+    match tool_input {
+        Some((raw, Ok(value))) if value.is_object() => Ok(Answer { value, raw, usage }),
+        Some((_, Ok(value))) => Err(AiError::Malformed {
+            message: format!("the tool input is {}, not an object", json_kind(&value)),
+        }),
+        Some((_, Err(e))) => Err(AiError::Malformed {
+            message: format!("the tool input is not JSON: {e}"),
+        }),
+        None if text.trim().is_empty() => Err(AiError::Empty),
+        None => parse_object(text)
+            .map(|value| Answer {
+                value,
+                raw: text.to_string(),
+                usage,
+            })
+            .map_err(|e| match e {
+                AiError::NotJson { message, raw, .. } => AiError::NotJson {
+                    message: format!("no tool call and the text is not a JSON object ({message})"),
+                    raw,
+                    usage,
+                },
+                e => e,
+            }),
+    }
 }
 
 pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {

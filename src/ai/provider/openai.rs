@@ -216,18 +216,6 @@ pub(super) fn classify_value(
     (AiError::Rejected { status, message }, false)
 }
 
-fn usage_of(u: Option<&Value>) -> Usage {
-    let n = |k: &str| {
-        u.and_then(|u| u.get(k))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Usage {
-        input_tokens: n("prompt_tokens"),
-        output_tokens: n("completion_tokens"),
-    }
-}
-
 pub(crate) fn parse_completion(bytes: &[u8]) -> Result<Answer, AiError> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| AiError::Malformed {
         message: format!("the chat completion is not JSON: {e}"),
@@ -238,7 +226,7 @@ pub(crate) fn parse_completion(bytes: &[u8]) -> Result<Answer, AiError> {
         msg["content"].as_str(),
         msg["refusal"].as_str(),
         choice["finish_reason"].as_str(),
-        usage_of(v.get("usage")),
+        Usage::read(v.get("usage"), "prompt_tokens", "completion_tokens"),
     )
 }
 
@@ -310,7 +298,7 @@ async fn read_stream(
                 });
             }
             if let Some(u) = data.get("usage").filter(|u| u.is_object()) {
-                usage = usage_of(Some(u));
+                usage = Usage::read(Some(u), "prompt_tokens", "completion_tokens");
             }
             let choice = &data["choices"][0];
             if let Some(s) = choice["delta"]["content"].as_str() {
