@@ -28,7 +28,9 @@ struct FakeState {
     bodies: Arc<Mutex<Vec<String>>>,
 }
 
-async fn completions(State(s): State<FakeState>, body: String) -> Json<Value> {
+async fn completions(State(s): State<FakeState>, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let streamed = serde_json::from_str::<Value>(&body).is_ok_and(|b| b["stream"] == true);
     s.bodies.lock().unwrap().push(body);
     let answer = {
         let mut a = s.answers.lock().unwrap();
@@ -51,12 +53,39 @@ async fn completions(State(s): State<FakeState>, body: String) -> Json<Value> {
         .get("__finish")
         .and_then(Value::as_str)
         .unwrap_or("stop");
+    let usage = json!({"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150});
+    if streamed {
+        // As OpenAI streams: content deltas in pieces, the finish reason,
+        // the usage chunk (stream_options.include_usage), then [DONE].
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake-model",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        };
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        let chars: Vec<char> = content.chars().collect();
+        for piece in chars.chunks(16) {
+            let text: String = piece.iter().collect();
+            events.push(chunk(json!({"content": text}), Value::Null));
+        }
+        events.push(chunk(json!({}), json!(finish)));
+        events.push(
+            json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+            "model": "fake-model", "choices": [], "usage": usage}),
+        );
+        let mut sse: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        sse.push_str("data: [DONE]\n\n");
+        return ([("content-type", "text/event-stream")], sse).into_response();
+    }
     Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake-model",
         "choices": [{"index": 0, "finish_reason": finish,
             "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+        "usage": usage
     }))
+    .into_response()
 }
 
 impl FakeLlm {
@@ -222,6 +251,8 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
     assert!(text.contains("repairs: 0"), "{text}");
     let req = &llm.requests()[0];
     assert_eq!(req["model"], "fake-model");
+    // Not a terminal and no `stream:` in the suite: one plain answer.
+    assert_eq!(req.get("stream"), None, "{req}");
     assert_eq!(req["messages"][0]["role"], "system");
     assert!(req["messages"][1]["content"]
         .as_str()
@@ -251,6 +282,44 @@ fn a_valid_answer_is_locked_and_runs_locked_without_any_server() {
     assert_eq!(locked.len(), 1, "{cases:#?}");
     assert_eq!(locked[0]["name"], "ai: scale web down");
     assert_eq!(locked[0]["status"], "passed");
+}
+
+/// `ai.stream: true`: the answer arrives as server-sent events, is put
+/// together, checked and locked as a plain one is; a cut-off stream is
+/// repaired the same way; tokens are counted from the usage chunk.
+#[test]
+fn a_streamed_answer_is_assembled_repaired_and_counted() {
+    let cut = json!({"__raw": "{\"scenarios\": [{\"name\": \"half", "__finish": "length"});
+    let llm = FakeLlm::start(vec![cut, json!({"scenarios": [good("streamed")]})]);
+    let c = case(
+        "gen-stream",
+        &llm.url,
+        "    count: 1\n    maxRepairs: 1\n    stream: true\n",
+    );
+    let out = c.exec(&args(&["generate", "suite.yaml", "--sandbox"]));
+    out.assert_code(0);
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{}", out.stderr);
+    for r in &reqs {
+        assert_eq!(r["stream"], true, "{r}");
+        assert_eq!(r["stream_options"]["include_usage"], true, "{r}");
+    }
+    assert!(
+        out.stderr
+            .contains("attempt 1: the answer was cut off (finish_reason length)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(locked_names(&c), ["ai: streamed"]);
+    let l = parsed_lock(&c);
+    assert_eq!(
+        (
+            l.usage.requests,
+            l.usage.input_tokens,
+            l.usage.output_tokens
+        ),
+        (2, 200, 100)
+    );
 }
 
 #[test]

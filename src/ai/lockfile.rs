@@ -172,7 +172,11 @@ pub fn canonical_json(v: &Value) -> String {
 /// sha256 of the canonical JSON of the `ai` block (defaults filled in, so
 /// writing a default explicitly does not make a lock stale).
 pub fn ai_block_hash(ai: &AiConfig) -> String {
-    let v = serde_json::to_value(ai).unwrap_or(Value::Null);
+    let mut v = serde_json::to_value(ai).unwrap_or(Value::Null);
+    // How the answer travels does not change what was asked.
+    if let Some(o) = v.as_object_mut() {
+        o.remove("stream");
+    }
     sha256_hex(canonical_json(&v).as_bytes())
 }
 

@@ -75,14 +75,18 @@ pub fn provider_backend(suite: &Suite) -> Result<ProviderBackend, (i32, String)>
         .ai
         .as_ref()
         .ok_or((exit::INVALID, "the suite has no `ai` block".to_string()))?;
-    ProviderBackend::from_suite(ai).map_err(|e| {
+    let mut backend = ProviderBackend::from_suite(ai).map_err(|e| {
         let code = if e.is_unreachable() {
             exit::UNREACHABLE
         } else {
             exit::INVALID
         };
         (code, e.to_string())
-    })
+    })?;
+    // Streaming is only worth it where someone watches the token count.
+    use std::io::IsTerminal;
+    backend.config.stream = ai.stream.unwrap_or_else(|| std::io::stderr().is_terminal());
+    Ok(backend)
 }
 
 /// Gathers, generates and builds the lock (not written). Err is (exit code, message).

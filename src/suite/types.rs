@@ -490,6 +490,11 @@ pub struct AiConfig {
     /// A timed-out attempt counts against `maxRepairs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Receive the answer as a stream (server-sent events; an event stream
+    /// on Bedrock), so the spinner counts tokens as they arrive. Default:
+    /// on when stderr is a terminal; `false` for servers that cannot stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
     /// heatcheck's preamble (scenario kinds, rules, worked examples) before
     /// the system prompt; `false` sends only `system`.
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
