@@ -373,5 +373,11 @@ mod tests {
                 .unwrap();
         assert_ne!(ai_block_hash(&ai), ai_block_hash(&other));
         assert_eq!(ai_block_hash(&ai).len(), 64);
+        // Streaming or not, the same question: the lock stays fresh.
+        let streamed: AiConfig = serde_json::from_value(
+            json!({"provider": "openai", "model": "m", "prompt": "p", "stream": false}),
+        )
+        .unwrap();
+        assert_eq!(ai_block_hash(&ai), ai_block_hash(&streamed));
     }
 }
