@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::error::redact;
-use super::transport::{
-    post, retryable_status, with_retries, BodyReader, ErrorReply, Failure, Sse,
-};
+use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Sse};
 use super::{AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
 
 pub(crate) const API_VERSION: &str = "2023-06-01";
@@ -123,21 +121,10 @@ fn classify_parts(cfg: &ProviderConfig, status: u16, kind: &str, raw_msg: &str) 
         {
             (AiError::ContextLength { message }, false)
         }
-        (429, _) | (_, "rate_limit_error") => (
-            AiError::RateLimited {
-                attempts: 1,
-                message,
-            },
-            true,
-        ),
-        (s, _) if s >= 500 || matches!(kind, "overloaded_error" | "api_error") => (
-            AiError::Server {
-                status: s,
-                message,
-                attempts: 1,
-            },
-            retryable_status(s),
-        ),
+        (429, _) | (_, "rate_limit_error") => AiError::throttled(message, true),
+        (s, _) if s >= 500 || matches!(kind, "overloaded_error" | "api_error") => {
+            AiError::server_side(s, message)
+        }
         (404, _) => (
             AiError::Rejected {
                 status,

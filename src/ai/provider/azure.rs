@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::error::redact_all;
 use super::openai;
-use super::transport::retryable_status;
 use super::{AiError, ChatRequest, ChatResponse, ProviderConfig};
 
 pub(super) async fn chat(
@@ -124,23 +123,10 @@ pub(crate) fn classify_value(
     if status == 429 {
         // An exhausted quota does not come back by waiting.
         let retry = code != "insufficient_quota";
-        return (
-            AiError::RateLimited {
-                attempts: 1,
-                message,
-            },
-            retry,
-        );
+        return AiError::throttled(message, retry);
     }
     if status >= 500 {
-        return (
-            AiError::Server {
-                status,
-                message,
-                attempts: 1,
-            },
-            retryable_status(status),
-        );
+        return AiError::server_side(status, message);
     }
     let message = if status == 404 {
         format!(

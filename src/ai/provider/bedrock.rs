@@ -14,9 +14,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
 use super::error::redact_all;
-use super::transport::{
-    post_bytes, retryable_status, with_retries, BodyReader, ErrorReply, Failure,
-};
+use super::transport::{post_bytes, with_retries, BodyReader, ErrorReply, Failure};
 use super::{AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
 
 /// The SigV4 signing name of bedrock-runtime.
@@ -283,22 +281,10 @@ fn classify_parts(cfg: &ProviderConfig, status: u16, kind: &str, raw_msg: &str) 
             return (AiError::ContextLength { message }, false)
         }
         "ThrottlingException" | "ModelNotReadyException" | "TooManyRequestsException" => {
-            return (
-                AiError::RateLimited {
-                    attempts: 1,
-                    message,
-                },
-                true,
-            )
+            return AiError::throttled(message, true)
         }
         "ServiceQuotaExceededException" => {
-            return (
-                AiError::RateLimited {
-                    attempts: 1,
-                    message,
-                },
-                false,
-            )
+            return AiError::throttled(message, false)
         }
         "ModelTimeoutException" | "ServiceUnavailableException" | "InternalServerException" => {
             let status = if status >= 500 { status } else { 503 };
@@ -322,21 +308,8 @@ fn classify_parts(cfg: &ProviderConfig, status: u16, kind: &str, raw_msg: &str) 
             },
             false,
         ),
-        429 => (
-            AiError::RateLimited {
-                attempts: 1,
-                message,
-            },
-            true,
-        ),
-        s if s >= 500 => (
-            AiError::Server {
-                status,
-                message,
-                attempts: 1,
-            },
-            retryable_status(s),
-        ),
+        429 => AiError::throttled(message, true),
+        s if s >= 500 => AiError::server_side(s, message),
         404 => (
             AiError::Rejected {
                 status,

@@ -62,6 +62,31 @@ pub enum AiError {
 }
 
 impl AiError {
+    /// A 429 (or the provider's own "slow down") on one attempt, as every
+    /// classifier reports it: the transport counts attempts and retries.
+    pub(crate) fn throttled(message: String, retry: bool) -> (AiError, bool) {
+        (
+            AiError::RateLimited {
+                attempts: 1,
+                message,
+            },
+            retry,
+        )
+    }
+
+    /// A server-side failure on one attempt, retried when its status is one
+    /// the transport retries.
+    pub(crate) fn server_side(status: u16, message: String) -> (AiError, bool) {
+        (
+            AiError::Server {
+                status,
+                message,
+                attempts: 1,
+            },
+            super::transport::retryable_status(status),
+        )
+    }
+
     /// The LLM could not be reached or would not serve us now: exit code 3.
     pub fn is_unreachable(&self) -> bool {
         matches!(

@@ -9,9 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::error::redact_all;
-use super::transport::{
-    post, retryable_status, with_retries, BodyReader, ErrorReply, Failure, Sse,
-};
+use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Sse};
 use super::{
     parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Role, Usage,
 };
@@ -433,24 +431,11 @@ fn classify_value(
         return (AiError::ContextLength { message }, false);
     }
     if status == 429 || kind == "RESOURCE_EXHAUSTED" {
-        return (
-            AiError::RateLimited {
-                attempts: 1,
-                message,
-            },
-            true,
-        );
+        return AiError::throttled(message, true);
     }
     if status >= 500 || matches!(kind, "UNAVAILABLE" | "INTERNAL") {
         let status = if status >= 500 { status } else { 503 };
-        return (
-            AiError::Server {
-                status,
-                message,
-                attempts: 1,
-            },
-            retryable_status(status),
-        );
+        return AiError::server_side(status, message);
     }
     (AiError::Rejected { status, message }, false)
 }

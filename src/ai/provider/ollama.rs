@@ -4,9 +4,7 @@
 use serde_json::{json, Value};
 
 use super::error::redact;
-use super::transport::{
-    post, retryable_status, with_retries, BodyReader, ErrorReply, Failure, Lines,
-};
+use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Lines};
 use super::{parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
 
 pub(super) async fn chat(
@@ -114,21 +112,8 @@ fn classify_message(cfg: &ProviderConfig, status: u16, raw: &str) -> (AiError, b
         _ if lower.contains("context length") || lower.contains("context window") => {
             (AiError::ContextLength { message }, false)
         }
-        429 => (
-            AiError::RateLimited {
-                attempts: 1,
-                message,
-            },
-            true,
-        ),
-        s if s >= 500 => (
-            AiError::Server {
-                status: s,
-                message,
-                attempts: 1,
-            },
-            retryable_status(s),
-        ),
+        429 => AiError::throttled(message, true),
+        s if s >= 500 => AiError::server_side(s, message),
         _ => (AiError::Rejected { status, message }, false),
     }
 }

@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::redact;
 use super::strict::{strict_schema, strip_optional_nulls};
-use super::transport::{
-    post, retryable_status, with_retries, BodyReader, ErrorReply, Failure, Sse,
-};
+use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Sse};
 use super::{parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
 
 pub(super) async fn chat(
@@ -190,23 +188,10 @@ pub(super) fn classify_value(
     if status == 429 {
         // An exhausted quota does not come back by waiting.
         let retry = !is("insufficient_quota");
-        return (
-            AiError::RateLimited {
-                attempts: 1,
-                message,
-            },
-            retry,
-        );
+        return AiError::throttled(message, retry);
     }
     if status >= 500 {
-        return (
-            AiError::Server {
-                status,
-                message,
-                attempts: 1,
-            },
-            retryable_status(status),
-        );
+        return AiError::server_side(status, message);
     }
     let message = if status == 404 {
         format!("{message} (check OPENAI_BASE_URL / ai.baseUrl; it usually ends in /v1)")
