@@ -414,7 +414,15 @@ async fn run_async(
     } else {
         None
     };
-    let signals = tokio::spawn(emergency_stop(run_dir.clone(), cancel_tx, hurry_tx, panel));
+    // Installed here, before the first change, not when the task first runs.
+    let interrupts = Interrupts::install();
+    let signals = tokio::spawn(emergency_stop(
+        interrupts,
+        run_dir.clone(),
+        cancel_tx,
+        hurry_tx,
+        panel,
+    ));
     let policies = checks.into_iter().map(|c| c.policy).collect();
     let environment = super::report::environment(
         engine.client.server(),
@@ -669,6 +677,7 @@ pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<
 /// waiting for slow deletions (what is left stays in the journal, run.json
 /// says aborted); a third exits at once.
 async fn emergency_stop(
+    mut interrupts: Interrupts,
     run_dir: RunDir,
     cancel: watch::Sender<bool>,
     hurry: watch::Sender<bool>,
@@ -678,7 +687,7 @@ async fn emergency_stop(
     // On stderr, with the live panel (if any) out of the way.
     let say = |text: String| panel.suspend(|| eprintln!("{text}"));
     tokio::select! {
-        _ = wait_for_signal() => say(
+        _ = interrupts.next() => say(
             "\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)".into()
         ),
         _ = wait_for_abort_file(run_dir.clone(), Duration::from_millis(200)) => say(
@@ -686,12 +695,12 @@ async fn emergency_stop(
         ),
     }
     let _ = cancel.send(true);
-    wait_for_signal().await;
+    interrupts.next().await;
     say(format!(
         "heatcheck: second interrupt: not waiting for slow deletions; what is left stays in the journal (`heatcheck recover {run_id}`). Ctrl-C again to exit at once."
     ));
     let _ = hurry.send(true);
-    wait_for_signal().await;
+    interrupts.next().await;
     let _ = run_dir.set_status(
         RunStatus::Aborted,
         Some("exited on a third interrupt before the restore finished".into()),
@@ -703,20 +712,45 @@ async fn emergency_stop(
 }
 
 /// SIGINT or SIGTERM.
-pub async fn wait_for_signal() {
+/// SIGINT and SIGTERM listeners. They are installed when made, not when
+/// first polled: made before the run's first change, a Ctrl-C at any point
+/// after that restores instead of killing the process.
+pub struct Interrupts {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Needs a tokio runtime (the commands run inside one).
+    pub fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Interrupts {
+                int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+                term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            }
         }
+        #[cfg(not(unix))]
+        Interrupts {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// The next SIGINT or SIGTERM.
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+pub async fn wait_for_signal() {
+    Interrupts::install().next().await
 }
 
 /// Every permission the run needs, checked with SelfSubjectAccessReview.
