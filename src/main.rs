@@ -245,6 +245,13 @@ enum Command {
         output: Output,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// As `run --locked`: a suite with an ai block and no fresh lock is an
+        /// error. Locked scenarios are planned either way, as `run` runs them.
+        #[arg(long)]
+        locked: bool,
+        /// Plan one shard, as `run --partition` runs it (count:K/N|hash:K/N).
+        #[arg(long, value_name = "count:K/N|hash:K/N")]
+        partition: Option<heatcheck::engine::partition::Partition>,
     },
     /// Render (or apply) a nightly in-cluster run: ServiceAccount, the Roles
     /// `plan` computes bound to it, a ConfigMap of the suites and a CronJob.
@@ -529,6 +536,8 @@ fn main() -> ExitCode {
             vars,
             output,
             policy,
+            locked,
+            partition,
         } => commands::plan::plan(commands::plan::PlanArgs {
             suites,
             sandbox,
@@ -538,6 +547,8 @@ fn main() -> ExitCode {
             vars,
             policy: policy.overrides(),
             json_output: matches!(output, Output::Json),
+            locked,
+            partition,
         }),
         Command::Deploy {
             suites,

@@ -348,6 +348,7 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
         }
         Err(e) => out.push(format!("policy: {e}")),
     }
+    out.extend(allowed_steps_problems(sc, suite, &t));
     for (i, step) in sc.steps.iter().enumerate() {
         let at = format!("steps[{i}].{}", step.action.kind());
         let ns = step.action.namespace().unwrap_or(target);
@@ -414,6 +415,58 @@ pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> V
                 }
             }
             _ => {}
+        }
+    }
+    out
+}
+
+/// With `ai.allowedSteps` set, each object a step changes must be of a kind
+/// listed there for that step kind: `deploy --regenerate` grants no more.
+fn allowed_steps_problems(
+    sc: &Scenario,
+    suite: &Suite,
+    t: &crate::suite::Templater,
+) -> Vec<String> {
+    let Some(allowed) = suite.spec.ai.as_ref().map(|a| &a.allowed_steps) else {
+        return Vec::new();
+    };
+    if allowed.is_empty() {
+        return Vec::new();
+    }
+    let key = crate::guard::kinds::key;
+    let listed = || {
+        allowed
+            .iter()
+            .map(|a| {
+                let steps: Vec<&str> = a.steps.iter().map(|s| s.as_str()).collect();
+                format!("{} {}", steps.join("/"), a.kind)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    for (i, step) in sc.steps.iter().enumerate() {
+        let Ok(list) = crate::guard::touches(suite, t, step, i) else {
+            continue; // a render error is reported by the other checks
+        };
+        for tc in list {
+            // The pods a fault selects are counted, not changed.
+            let counted = tc.action == "fault" && tc.object.is_none();
+            if tc.action == "wait" || counted {
+                continue;
+            }
+            let ok = allowed.iter().any(|a| {
+                key(&a.kind) == key(&tc.kind) && a.steps.iter().any(|s| s.as_str() == tc.action)
+            });
+            if !ok {
+                out.push(format!(
+                    "steps[{i}].{}: {} {} is not in ai.allowedSteps ({}); generated scenarios may only make those changes",
+                    step.action.kind(),
+                    tc.action,
+                    tc.kind,
+                    listed()
+                ));
+            }
         }
     }
     out
@@ -606,9 +659,23 @@ pub trait Verifier {
     ) -> Pin<Box<dyn Future<Output = Vec<Verdict>> + 'a>>;
 }
 
-/// How one generation runs besides the suite: the execution check and where
-/// progress lines go.
+/// Whether the identity that will run the candidates may do all they need
+/// (SelfSubjectAccessReview, as the run's permission preflight). Lives with
+/// the cluster client outside src/ai; generation only receives, per
+/// candidate in order, the reasons it cannot run (empty: it can).
+pub trait PermissionCheck {
+    fn denied<'a>(
+        &'a self,
+        candidates: &'a [Scenario],
+    ) -> Pin<Box<dyn Future<Output = Vec<Vec<String>>> + 'a>>;
+}
+
+/// How one generation runs besides the suite: the permission and execution
+/// checks and where progress lines go.
 pub struct GenerateOptions<'a> {
+    /// A candidate the running identity cannot execute is rejected and sent
+    /// back for repair, never locked.
+    pub permissions: Option<&'a dyn PermissionCheck>,
     pub verifier: Option<&'a dyn Verifier>,
     /// `--verify=strict`: a failing sandbox verdict rejects the scenario.
     pub strict: bool,
@@ -648,6 +715,7 @@ pub async fn generate(
         return Ok(Generation::default());
     };
     let GenerateOptions {
+        permissions,
         verifier,
         strict,
         log,
@@ -818,6 +886,25 @@ pub async fn generate(
                     reasons,
                 }),
             }
+        }
+        if let Some(p) = permissions.filter(|_| !fresh.is_empty()) {
+            let denials = p.denied(&fresh).await;
+            let mut allowed = Vec::new();
+            for (i, sc) in fresh.into_iter().enumerate() {
+                match denials.get(i).filter(|d| !d.is_empty()) {
+                    Some(reasons) => {
+                        // A corrected version may come back with the same steps elsewhere.
+                        seen.retain(|_, n| n != &sc.name);
+                        pending.push(Rejected {
+                            name: sc.name.clone(),
+                            attempt,
+                            reasons: reasons.clone(),
+                        });
+                    }
+                    None => allowed.push(sc),
+                }
+            }
+            fresh = allowed;
         }
         let verdicts = match verifier {
             Some(v) if !fresh.is_empty() => {
@@ -1036,6 +1123,28 @@ mod tests {
     #[test]
     fn a_good_scenario_passes() {
         assert!(check_candidate(&good("g"), &suite(), &known()).is_ok());
+    }
+
+    #[test]
+    fn allowed_steps_limit_what_a_candidate_may_change() {
+        let mut s = suite();
+        s.spec.ai.as_mut().unwrap().allowed_steps = serde_json::from_value(json!([
+            {"kind": "HTTPRoute", "steps": ["delete"]},
+            {"kind": "Deployment", "steps": ["scale"]}
+        ]))
+        .unwrap();
+        assert!(check_candidate(&good("g"), &s, &known()).is_ok());
+        let mut v = good("restart");
+        v["steps"] = json!([
+            {"restart": {"kind": "Deployment", "name": "web"}},
+            {"scale": {"name": "web", "replicas": 1}},
+            {"wait": {"kind": "Deployment", "name": "web", "available": true}}
+        ]);
+        let p = check_candidate(&v, &s, &known()).unwrap_err();
+        assert_eq!(
+            p,
+            vec!["steps[0].restart: restart Deployment is not in ai.allowedSteps (delete HTTPRoute, scale Deployment); generated scenarios may only make those changes"],
+        );
     }
 
     #[test]

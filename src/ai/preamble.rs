@@ -146,7 +146,28 @@ pub fn preamble(suite: &Suite, items: &[ContextItem], served: &[ServedKind]) -> 
         gateways(items),
         kinds(served),
         examples(suite)
-    )
+    ) + &allowed_steps(suite)
+}
+
+/// `ai.allowedSteps` in words: a candidate making any other change is
+/// rejected (the nightly Role grants only these).
+fn allowed_steps(suite: &Suite) -> String {
+    let Some(ai) = suite
+        .spec
+        .ai
+        .as_ref()
+        .filter(|a| !a.allowed_steps.is_empty())
+    else {
+        return String::new();
+    };
+    let mut s = String::from(
+        "\n\nAllowed changes: steps may only make these changes (waits, sleeps and assertions may read anything):\n",
+    );
+    for a in &ai.allowed_steps {
+        let steps: Vec<&str> = a.steps.iter().map(|s| s.as_str()).collect();
+        s.push_str(&format!("- {} on {}\n", steps.join(", "), a.kind));
+    }
+    s
 }
 
 #[cfg(test)]

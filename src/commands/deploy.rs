@@ -11,7 +11,7 @@ use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::cluster::ClusterClient;
 use crate::deploy::{self, BundleFile, DeploySpec};
 use crate::exit;
-use crate::guard::permissions::{journal_needs, required, to_permissions, Need};
+use crate::guard::permissions::{journal_needs, regenerate_needs, required, to_permissions, Need};
 use crate::guard::{self, PolicyOverrides};
 use crate::suite::{StepAction, Suite};
 
@@ -40,6 +40,18 @@ pub fn deploy_cmd(args: DeployArgs) -> i32 {
     let suites = match load_suites_or_exit(&args.suites) {
         Ok(s) => s,
         Err(code) => return code,
+    };
+    // The Role grants what the CronJob's run does: `run --locked` runs the
+    // hand-written and the locked scenarios (a missing or stale lock would
+    // fail every night, so it fails here); `--regenerate` replaces the
+    // locked ones with what `ai.allowedSteps` allows.
+    let suites = if args.regenerate {
+        suites
+    } else {
+        match super::scenarios::with_locked(suites, true) {
+            Ok(sets) => super::scenarios::combined(&sets),
+            Err(code) => return code,
+        }
     };
     runtime().block_on(deploy_async(args, suites))
 }
@@ -80,6 +92,7 @@ async fn deploy_with(
 ) -> i32 {
     // The same permissions `plan` shows and `run` checks before it starts.
     let mut needs: Vec<Need> = Vec::new();
+    let mut comments: Vec<String> = Vec::new();
     for suite in suites {
         let pre = match guard::preflight(
             Some(client),
@@ -97,6 +110,18 @@ async fn deploy_with(
             }
         };
         needs.extend(required(client, suite, &pre.policy, &args.vars, &[]).await);
+        if args.regenerate {
+            match generated_grant(client, suite, &pre.policy).await {
+                Ok((n, comment)) => {
+                    needs.extend(n);
+                    comments.extend(comment);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::INVALID;
+                }
+            }
+        }
     }
     // The CronJob runs with --journal-in-cluster: its journal Secrets.
     needs.extend(journal_needs(&args.namespace));
@@ -122,8 +147,14 @@ async fn deploy_with(
         }
     };
     if !args.apply {
+        for c in &comments {
+            println!("# {c}");
+        }
         print!("{}", deploy::to_yaml(&objects));
         return exit::SUCCESS;
+    }
+    for c in &comments {
+        eprintln!("note: {c}");
     }
     for obj in &objects {
         match apply_one(client, obj).await {
@@ -135,6 +166,43 @@ async fn deploy_with(
         }
     }
     exit::SUCCESS
+}
+
+/// `--regenerate`: the Role cannot know tomorrow's AI scenarios, so it grants
+/// what the suite allows generated scenarios to do (`ai.allowedSteps`, also
+/// enforced on every candidate) and refuses a suite that does not say. The
+/// comment lines name the grant in the output.
+async fn generated_grant(
+    client: &ClusterClient,
+    suite: &Suite,
+    policy: &guard::EffectivePolicy,
+) -> Result<(Vec<Need>, Vec<String>), String> {
+    let Some(ai) = &suite.spec.ai else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    if ai.allowed_steps.is_empty() {
+        return Err(format!(
+            "{}: deploy --regenerate: the Role cannot know the AI scenarios of future runs, and the suite's ai block has no allowedSteps to say what they may do; list them (e.g. `allowedSteps: [{{kind: Deployment, steps: [scale]}}]`) or deploy without --regenerate to run the locked scenarios",
+            super::relative(&suite.source.path)
+        ));
+    }
+    let context = crate::ai::context::effective_selectors(ai);
+    let needs = regenerate_needs(client, suite, policy, &context).await?;
+    let allowed: Vec<String> = ai
+        .allowed_steps
+        .iter()
+        .map(|a| {
+            let steps: Vec<&str> = a.steps.iter().map(|s| s.as_str()).collect();
+            format!("{} {}", steps.join("/"), a.kind)
+        })
+        .collect();
+    let comment = vec![format!(
+        "--regenerate: suite {} may generate scenarios that {} in {} (ai.allowedSteps); the Role grants that, and a generated scenario needing more is rejected before it is locked",
+        suite.metadata.name,
+        allowed.join(", "),
+        policy.allow_namespaces.join(", ")
+    )];
+    Ok((needs, comment))
 }
 
 /// Server-side apply (field manager heatcheck); says created or configured, as kubectl does.

@@ -108,7 +108,9 @@ pub async fn generate_lock(
     let verifier = SandboxVerifier::new(suite, &gathered);
     let spinner = Spinner::start(&ai.model, backend.config.streamed.clone());
     let mut log_line = |l: String| spinner.suspend(|| log(l));
+    let permissions = IdentityPermissions { client, suite };
     let opts = GenerateOptions {
+        permissions: Some(&permissions),
         verifier: (mode != VerifyMode::Off).then_some(&verifier as &dyn Verifier),
         strict: mode == VerifyMode::Strict,
         log: &mut log_line,
@@ -304,4 +306,84 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs, mode: VerifyMode) -
         }
         exit::SUCCESS
     })
+}
+
+/// The permission preflight of `run`, asked per candidate before it is
+/// accepted: what the candidate needs beyond the fixtures and steady state
+/// (which every run needs anyway) and this identity is denied.
+struct IdentityPermissions<'a> {
+    client: &'a ClusterClient,
+    suite: &'a Suite,
+}
+
+impl crate::ai::generate::PermissionCheck for IdentityPermissions<'_> {
+    fn denied<'a>(
+        &'a self,
+        candidates: &'a [crate::suite::Scenario],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Vec<String>>> + 'a>> {
+        Box::pin(async move {
+            use crate::guard::permissions::{required, review, Access};
+            let Ok((policy, _)) =
+                crate::guard::EffectivePolicy::build(self.suite, &Default::default())
+            else {
+                // The policy check itself reports a broken policy.
+                return vec![Vec::new(); candidates.len()];
+            };
+            let mut base = self.suite.clone();
+            base.spec.scenarios.clear();
+            let baseline: std::collections::BTreeSet<String> =
+                required(self.client, &base, &policy, &[], &[])
+                    .await
+                    .iter()
+                    .map(|n| n.describe())
+                    .collect();
+            let mut out = Vec::new();
+            for sc in candidates {
+                let mut one = base.clone();
+                one.spec.scenarios = vec![sc.clone()];
+                let needs: Vec<_> = required(self.client, &one, &policy, &[], &[])
+                    .await
+                    .into_iter()
+                    .filter(|n| !baseline.contains(&n.describe()))
+                    .collect();
+                let answers = review(self.client, &needs).await;
+                // One reason per resource: "get, create, delete configmaps in ns".
+                let mut denied: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
+                for (n, _) in needs
+                    .iter()
+                    .zip(answers)
+                    .filter(|(_, a)| *a == Access::Denied)
+                {
+                    let resource = if n.group.is_empty() {
+                        n.resource.clone()
+                    } else {
+                        format!("{}.{}", n.resource, n.group)
+                    };
+                    match denied
+                        .iter_mut()
+                        .find(|(r, ns, _)| r == &resource && ns == &n.namespace)
+                    {
+                        Some((_, _, verbs)) => verbs.push(n.verb.clone()),
+                        None => denied.push((resource, n.namespace.clone(), vec![n.verb.clone()])),
+                    }
+                }
+                out.push(
+                    denied
+                        .into_iter()
+                        .map(|(resource, ns, verbs)| {
+                            let place = match ns {
+                                Some(ns) => format!("in {ns}"),
+                                None => "(cluster-wide)".into(),
+                            };
+                            format!(
+                                "the running identity cannot {} {resource} {place}: the run's permission preflight (SelfSubjectAccessReview) would refuse it; use only what this identity may do",
+                                verbs.join(", ")
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            out
+        })
+    }
 }

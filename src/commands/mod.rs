@@ -16,6 +16,7 @@ pub mod run;
 pub mod runs;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod scenarios;
 pub mod schema;
 pub mod validate;
 pub mod verify;

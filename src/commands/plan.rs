@@ -26,6 +26,10 @@ pub struct PlanArgs {
     pub vars: Vec<(String, String)>,
     pub policy: PolicyOverrides,
     pub json_output: bool,
+    /// As `run --locked`: a suite with an ai block needs a fresh lock.
+    pub locked: bool,
+    /// As `run --partition`: only this shard's scenarios.
+    pub partition: Option<crate::engine::partition::Partition>,
 }
 
 /// Name of the generated Role / ClusterRole.
@@ -89,7 +93,25 @@ pub fn plan(args: PlanArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    runtime().block_on(plan_async(args, suites))
+    match run_set(suites, &args) {
+        Ok(suites) => runtime().block_on(plan_async(args, suites)),
+        Err(code) => code,
+    }
+}
+
+/// Exactly the scenarios `run` with the same flags would run: hand-written
+/// plus locked, narrowed by `--scenario` and `--partition`, each suite with
+/// its locked scenarios appended (as the run's guard sees them).
+pub(crate) fn run_set(suites: Vec<Suite>, args: &PlanArgs) -> Result<Vec<Suite>, i32> {
+    use super::scenarios::{apply_partition, check_known, combined, with_locked};
+    let mut sets = with_locked(suites, args.locked)?;
+    let view: Vec<(&Suite, &[crate::suite::Scenario])> =
+        sets.iter().map(|(s, l)| (s, l.as_slice())).collect();
+    check_known(&view, &args.scenarios)?;
+    if let Some(p) = args.partition {
+        sets = apply_partition(p, &args.scenarios, sets);
+    }
+    Ok(combined(&sets))
 }
 
 async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {

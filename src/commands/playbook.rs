@@ -175,6 +175,8 @@ async fn add_cluster_answers(
         vars: args.vars.clone(),
         policy: PolicyOverrides::default(),
         json_output: false,
+        locked: false,
+        partition: None,
     };
     let plan = super::plan::plan_suite(client, &input.suite, &plan_args)
         .await

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::generate::{generate_lock, print_generation, provider_backend};
 use super::{install_crypto, load_suites_or_exit, runtime};
 use crate::ai::generate::ProviderBackend;
-use crate::ai::lockfile::{self, LockState};
+use crate::ai::lockfile;
 use crate::engine::event::Reporter;
 use crate::engine::partition::Partition;
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
@@ -100,52 +100,7 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
             }
         };
     }
-    let state = lockfile::state(suite).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID
-    })?;
-    match state {
-        LockState::NoAi => Ok(AiPlan::Locked(Vec::new())),
-        LockState::Fresh { path, lock } => lockfile::validated_scenarios(suite, &path, &lock)
-            .map(AiPlan::Locked)
-            .map_err(|e| {
-                eprintln!("error: {e}");
-                exit::INVALID
-            }),
-        LockState::Missing(path) if args.locked => {
-            eprintln!(
-                "error: {}: the suite has an ai block but no lockfile {}; run `heatcheck generate {}` (--locked never calls an LLM)",
-                suite.source.path.display(),
-                super::relative(&path),
-                super::relative(&suite.source.path)
-            );
-            Err(exit::INVALID)
-        }
-        LockState::Stale { path, generated_at } if args.locked => {
-            eprintln!(
-                "error: {}: lock is stale: the ai block changed since {}; run `heatcheck generate {}`",
-                super::relative(&path),
-                generated_at.to_rfc3339(),
-                super::relative(&suite.source.path)
-            );
-            Err(exit::INVALID)
-        }
-        LockState::Missing(_) => {
-            eprintln!(
-                "warning: {}: no lockfile; running the hand-written scenarios only (`heatcheck generate` writes one)",
-                suite.source.path.display()
-            );
-            Ok(AiPlan::Locked(Vec::new()))
-        }
-        LockState::Stale { path, generated_at } => {
-            eprintln!(
-                "warning: {}: lock is stale (the ai block changed since {}); running the hand-written scenarios only",
-                super::relative(&path),
-                generated_at.to_rfc3339()
-            );
-            Ok(AiPlan::Locked(Vec::new()))
-        }
-    }
+    super::scenarios::locked_scenarios(suite, args.locked).map(AiPlan::Locked)
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -172,37 +127,19 @@ pub fn run(args: RunArgs) -> i32 {
             Err(code) => return code,
         }
     }
-    if !args.scenarios.is_empty() && !args.regenerate {
-        let known: Vec<&str> = planned
+    if !args.regenerate {
+        let sets: Vec<(&Suite, &[Scenario])> = planned
             .iter()
-            .flat_map(|(s, plan)| {
+            .map(|(s, plan)| {
                 let locked = match plan {
                     AiPlan::Locked(l) => l.as_slice(),
                     AiPlan::Regenerate(_) => &[],
                 };
-                s.spec
-                    .scenarios
-                    .iter()
-                    .chain(locked)
-                    .map(|sc| sc.name.as_str())
+                (s, locked)
             })
             .collect();
-        let unknown: Vec<&String> = args
-            .scenarios
-            .iter()
-            .filter(|n| !known.contains(&n.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            eprintln!(
-                "error: no scenario named {} (known: {})",
-                unknown
-                    .iter()
-                    .map(|s| format!("{s:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                known.join(", ")
-            );
-            return exit::INVALID;
+        if let Err(code) = super::scenarios::check_known(&sets, &args.scenarios) {
+            return code;
         }
     }
     runtime().block_on(run_async(args, planned, gate))
@@ -279,7 +216,7 @@ async fn run_async(
     }
 
     if let Some(partition) = args.partition {
-        suites = apply_partition(partition, &args.scenarios, suites);
+        suites = super::scenarios::apply_partition(partition, &args.scenarios, suites);
     }
 
     let (reporter, panel) = reporter(&args);
@@ -312,14 +249,7 @@ async fn run_async(
     };
     // The guard first, on hand-written and locked scenarios alike: any
     // violation and nothing runs (no fixture, no journal).
-    let combined: Vec<Suite> = suites
-        .iter()
-        .map(|(s, locked)| {
-            let mut s = s.clone();
-            s.spec.scenarios.extend(locked.iter().cloned());
-            s
-        })
-        .collect();
+    let combined: Vec<Suite> = super::scenarios::combined(&suites);
     let checks = match engine.preflight(&combined).await {
         Ok(c) => c,
         Err(e) => {
@@ -614,55 +544,6 @@ async fn recover_earlier_runs(
             })
         }
     }
-}
-
-/// Keeps this shard's scenarios (of those `--scenario` selects) and drops
-/// suites left with none, so their fixtures and steady state run only in
-/// shards that have work for them.
-fn apply_partition(
-    partition: Partition,
-    only: &[String],
-    suites: Vec<(Suite, Vec<Scenario>)>,
-) -> Vec<(Suite, Vec<Scenario>)> {
-    let wanted = |sc: &Scenario| only.is_empty() || only.iter().any(|n| n == &sc.name);
-    let items: Vec<(&str, &str)> = suites
-        .iter()
-        .flat_map(|(suite, locked)| {
-            suite
-                .spec
-                .scenarios
-                .iter()
-                .chain(locked)
-                .filter(|sc| wanted(sc))
-                .map(|sc| (suite.metadata.name.as_str(), sc.name.as_str()))
-        })
-        .collect();
-    let mut picked = partition.select(&items).into_iter();
-    let total = items.len();
-    let mut kept_scenarios = 0;
-    let mut out = Vec::new();
-    for (mut suite, locked) in suites {
-        // A suite of steady-state checks only runs in the first shard.
-        if suite.spec.scenarios.is_empty() && locked.is_empty() {
-            if partition.shard == 1 {
-                out.push((suite, locked));
-            }
-            continue;
-        }
-        let mut keep = |sc: &Scenario| wanted(sc) && picked.next().unwrap_or(false);
-        suite.spec.scenarios.retain(|sc| keep(sc));
-        let locked: Vec<Scenario> = locked.into_iter().filter(|sc| keep(sc)).collect();
-        let n = suite.spec.scenarios.len() + locked.len();
-        if n > 0 {
-            kept_scenarios += n;
-            out.push((suite, locked));
-        }
-    }
-    eprintln!(
-        "partition {partition}: {kept_scenarios} of {total} scenario(s), in {} suite(s)",
-        out.len()
-    );
-    out
 }
 
 pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {

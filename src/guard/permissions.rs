@@ -282,6 +282,95 @@ pub async fn required(
     c.needs
 }
 
+/// What a `run --regenerate` needs beyond its hand-written scenarios, when
+/// the AI scenarios are not known yet: the lists that gather the prompt's
+/// context (`context`, from `ai.context`) and exactly what `ai.allowedSteps`
+/// lets generated scenarios do, in every namespace the policy allows (with
+/// their restore, waits and the pod counts of maxPodsAffected). Err: an
+/// allowed kind the cluster does not serve.
+pub async fn regenerate_needs(
+    client: &ClusterClient,
+    suite: &Suite,
+    policy: &EffectivePolicy,
+    context: &[crate::suite::ContextSelector],
+) -> Result<Vec<Need>, String> {
+    let Some(ai) = &suite.spec.ai else {
+        return Ok(Vec::new());
+    };
+    let mut c = Collector::default();
+    for sel in context {
+        let Ok(r) = client.resolve(sel.api_version.as_deref(), &sel.kind).await else {
+            continue; // gather skips kinds that are not served
+        };
+        let namespaces = sel
+            .namespaces
+            .clone()
+            .unwrap_or_else(|| suite.spec.target.allow_namespaces.clone());
+        for ns in &namespaces {
+            c.add(
+                &r,
+                None,
+                ns,
+                "list",
+                "to gather the AI context (ai.context)".into(),
+            );
+        }
+    }
+    let pods = client.resolve(Some("v1"), "Pod").await.ok();
+    for allowed in &ai.allowed_steps {
+        let r = client
+            .resolve(allowed.api_version.as_deref(), &allowed.kind)
+            .await
+            .map_err(|e| format!("ai.allowedSteps: {}: {e}", allowed.kind))?;
+        for ns in &policy.allow_namespaces {
+            for step in &allowed.steps {
+                let action = step.as_str();
+                let label = format!("a generated {action} of a {}", allowed.kind);
+                for verb in rbac_verbs(action) {
+                    c.add(
+                        &r,
+                        None,
+                        ns,
+                        verb,
+                        format!("{} (ai.allowedSteps)", reason(action, verb, &label)),
+                    );
+                }
+                if action == "scale" {
+                    c.add(
+                        &r,
+                        Some("scale"),
+                        ns,
+                        "patch",
+                        format!("{label} scales it (ai.allowedSteps)"),
+                    );
+                }
+                if let (true, Some(p)) = (matches!(action, "scale" | "delete" | "fault"), &pods) {
+                    c.add(
+                        p,
+                        None,
+                        ns,
+                        "list",
+                        format!("to count the pods {label} would take away (maxPodsAffected)"),
+                    );
+                }
+            }
+            for verb in rbac_verbs("read") {
+                c.add(
+                    &r,
+                    None,
+                    ns,
+                    verb,
+                    format!(
+                        "generated waits and assertions read {} (ai.allowedSteps)",
+                        allowed.kind
+                    ),
+                );
+            }
+        }
+    }
+    Ok(c.needs)
+}
+
 /// What `--journal-in-cluster` needs in the runner's namespace: its journal
 /// Secret (create, then update before each mutation, delete once restored)
 /// and the Secrets of earlier runs (list, get, update to claim, delete).

@@ -503,6 +503,55 @@ pub struct AiConfig {
     /// (by default only container names and ports are sent).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full_context: bool,
+    /// What generated scenarios may change: step kinds per object kind. When
+    /// set, a candidate with any other mutating step is rejected, and
+    /// `deploy --regenerate` grants exactly this (tomorrow's scenarios are
+    /// not known when the Role is rendered). Reads are not limited here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_steps: Vec<AllowedSteps>,
+}
+
+/// One `ai.allowedSteps` entry: these step kinds on objects of `kind`.
+/// Faults create Chaos Mesh objects, so `fault` is allowed on their kinds
+/// (PodChaos, NetworkChaos, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowedSteps {
+    pub kind: String,
+    /// e.g. `apps/v1`; discovery picks the preferred version when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Mutating step kinds: apply, create, delete, patch, scale, restart, fault.
+    pub steps: Vec<MutatingStep>,
+}
+
+/// The step kinds that change objects (waits and sleeps only read).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum MutatingStep {
+    Apply,
+    Create,
+    Delete,
+    Patch,
+    Scale,
+    Restart,
+    Fault,
+}
+
+impl MutatingStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutatingStep::Apply => "apply",
+            MutatingStep::Create => "create",
+            MutatingStep::Delete => "delete",
+            MutatingStep::Patch => "patch",
+            MutatingStep::Scale => "scale",
+            MutatingStep::Restart => "restart",
+            MutatingStep::Fault => "fault",
+        }
+    }
 }
 
 fn default_true() -> bool {
