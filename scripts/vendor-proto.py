@@ -5,7 +5,7 @@ Usage: scripts/vendor-proto.py API_GIT_DIR APIMACHINERY_GIT_DIR TAG
 
 API_GIT_DIR / APIMACHINERY_GIT_DIR are git directories (bare clones are fine)
 of kubernetes/api and kubernetes/apimachinery; TAG is the release tag of
-both (e.g. v0.36.3 = Kubernetes 1.36.3). Writes, under proto/:
+both (e.g. v0.36.3 = Kubernetes 1.36.3). Writes, under crates/heatcheck-sandbox/proto/:
 
 - k8s.io/api/<group>/<version>/generated.proto and the apimachinery ones,
   unchanged;
@@ -126,7 +126,7 @@ def vendor(gitdir, tagname, prefix, dirs, out):
 
 def main():
     api, machinery, tagname = sys.argv[1:4]
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "proto")
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "heatcheck-sandbox", "proto")
     api_dirs = sorted(
         os.path.dirname(p)
         for p in git(api, "ls-tree", "-r", "--name-only", tagname).split()

@@ -1,18 +1,18 @@
 //! heatcheck: chaos-as-code for Kubernetes networking.
+//!
+//! The binary's library: the commands behind the CLI, plus the workspace's
+//! crates under the names the code and the tests use (see ARCHITECTURE.md).
 
-pub mod ai;
-pub mod cluster;
 pub mod commands;
 pub mod deploy;
-pub mod engine;
-pub mod exit;
-pub mod gateway_url;
-pub mod guard;
-pub mod jsonpath;
-pub mod probe;
-pub mod report;
-pub mod route_precedence;
+
+pub use heatcheck_ai as ai;
+pub use heatcheck_cluster as cluster;
+pub use heatcheck_engine as engine;
+pub use heatcheck_engine::{exit, probe};
+pub use heatcheck_format as suite;
+pub use heatcheck_gateway::{gateway_url, jsonpath, route_precedence, units};
+pub use heatcheck_guard as guard;
+pub use heatcheck_report as report;
 #[cfg(feature = "sandbox")]
-pub mod sandbox;
-pub mod suite;
-pub mod units;
+pub use heatcheck_sandbox as sandbox;

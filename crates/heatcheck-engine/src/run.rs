@@ -1,0 +1,1435 @@
+//! One run: for each suite, fixtures -> steady state -> each scenario (steps,
+//! assertions, restore, steady state again) -> fixtures removed. The engine
+//! emits events and builds the report; it never formats output.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::context::{ClusterGatewayResolver, StepError, SuiteContext};
+use super::gate::{Decision, Gate, OperatorNote, StepPrompt};
+use super::journal::{Journal, JournalSink};
+use super::restore::{restore_scope, RestoreOptions, RestoreOutcome};
+use super::runstate::RunDir;
+use super::steps::run_step;
+use super::stop::StopWatch;
+use crate::event::{Event, LogLevel, Reporter};
+use crate::exit;
+use crate::model::{
+    AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, NoteKind, Outcome,
+    RestoreSummary, RoutePrecedenceChange, RunReport, StepRecord, SuiteReport,
+};
+use crate::probe::check_assertion;
+use crate::probe::continuous::ScenarioProbes;
+use heatcheck_cluster::ClusterClient;
+use heatcheck_format::{template_context, Scenario, Step, StepAction, Suite, Templater};
+use heatcheck_gateway::route_precedence;
+use heatcheck_guard::{self as guard, EffectivePolicy, PolicyOverrides, Preflight};
+
+/// How a run behaves (from the command line).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Only scenarios with these names (all when empty).
+    pub scenarios: Vec<String>,
+    pub fail_fast: bool,
+    pub no_restore: bool,
+    /// `--var KEY=VALUE`, over the suite's vars.
+    pub vars: Vec<(String, String)>,
+    /// Where run state (the journal) lives: `<state_dir>/runs/<run-id>/`.
+    pub state_dir: Option<PathBuf>,
+    /// Command-line policy flags (they only tighten a suite's policy).
+    pub policy: PolicyOverrides,
+    /// Each restore (a scenario's, the fixtures') must finish within this
+    /// (default [`DEFAULT_RESTORE_TIMEOUT`]); what is not done stays in the journal.
+    pub restore_timeout: Option<Duration>,
+    /// Turns true on a second Ctrl-C: restores stop waiting for deletions.
+    pub stop_waiting: Option<watch::Receiver<bool>>,
+    /// `--retries`: over the suites' `defaults.retries`.
+    pub retries: Option<u32>,
+    /// `--jobs`: suites run at once (0 and 1: one after another).
+    pub jobs: usize,
+    /// `--prometheus-url` / `HEATCHECK_PROMETHEUS_URL`, over each suite's `spec.prometheus.url`.
+    pub prometheus_url: Option<String>,
+    /// Game day: asked before each scenario step (`--interactive`).
+    pub gate: Gate,
+    pub interactive: bool,
+    /// On a failed check, wait on the gate before restoring.
+    pub pause_on_failure: bool,
+    /// A second home for the journal (`--journal-in-cluster`: a Secret).
+    pub journal_sink: JournalSinkHandle,
+}
+
+/// The optional [`JournalSink`] of a run.
+#[derive(Clone, Default)]
+pub struct JournalSinkHandle(pub Option<Arc<dyn JournalSink>>);
+
+impl std::fmt::Debug for JournalSinkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "JournalSink(some)"
+        } else {
+            "JournalSink(none)"
+        })
+    }
+}
+
+pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Fans events out to the reporters.
+#[derive(Clone, Default)]
+pub struct Emitter {
+    reporters: Arc<Mutex<Vec<Box<dyn Reporter>>>>,
+}
+
+impl Emitter {
+    pub fn new(reporters: Vec<Box<dyn Reporter>>) -> Self {
+        Emitter {
+            reporters: Arc::new(Mutex::new(reporters)),
+        }
+    }
+
+    pub fn emit(&self, e: Event) {
+        let mut rs = self.reporters.lock().unwrap_or_else(|p| p.into_inner());
+        for r in rs.iter_mut() {
+            r.event(&e);
+        }
+    }
+}
+
+/// Takes `promql` assertions and stop conditions out (no Prometheus to ask); returns how many.
+fn strip_promql(suite: &mut Suite, locked: &mut [Scenario]) -> usize {
+    use heatcheck_format::{AssertionKind, StopCondition};
+    let is_promql = |a: &heatcheck_format::Assertion| matches!(a.kind, AssertionKind::Promql(_));
+    let mut n = 0;
+    let mut strip = |list: &mut Vec<heatcheck_format::Assertion>| {
+        let before = list.len();
+        list.retain(|a| !is_promql(a));
+        n += before - list.len();
+    };
+    strip(&mut suite.spec.steady_state);
+    for sc in suite.spec.scenarios.iter_mut().chain(locked.iter_mut()) {
+        strip(&mut sc.assertions);
+    }
+    let before = suite.spec.stop_conditions.len();
+    suite
+        .spec
+        .stop_conditions
+        .retain(|c| !matches!(c, StopCondition::Promql(_)));
+    n + before - suite.spec.stop_conditions.len()
+}
+
+pub fn new_run_id() -> String {
+    let t = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    format!("{t}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])
+}
+
+pub struct Engine {
+    pub client: ClusterClient,
+    pub options: RunOptions,
+    pub emitter: Emitter,
+    pub run_id: String,
+    pub cancel: watch::Receiver<bool>,
+}
+
+struct CaseOutcome {
+    report: CaseReport,
+    aborted: bool,
+}
+
+/// Where a scenario comes from, for reports (`CaseReport.origin`).
+pub const ORIGIN_SUITE: &str = "suite";
+pub const ORIGIN_LOCK: &str = "lock";
+
+impl Engine {
+    /// The guard's verdict on every suite, before anything runs (discovery
+    /// only reads). Err: a policy that cannot be built (e.g. an unknown verb).
+    pub async fn preflight(&self, suites: &[Suite]) -> Result<Vec<Preflight>, String> {
+        let mut out = Vec::new();
+        for suite in suites {
+            let p = guard::preflight(
+                Some(&self.client),
+                suite,
+                &self.options.policy,
+                &self.options.vars,
+                &self.options.scenarios,
+            )
+            .await
+            .map_err(|e| format!("suite {}: {e}", suite.metadata.name))?;
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// Before anything runs: every suite with promql checks and a Prometheus URL can reach
+    /// it (a trivial query). Err: (exit code, message): 2 for a bad configuration, 3 when
+    /// Prometheus cannot be reached or answers wrongly.
+    pub async fn reach_prometheus(
+        &self,
+        suites: &[(Suite, Vec<Scenario>)],
+    ) -> Result<(), (i32, String)> {
+        use crate::probe::promql::{uses_promql, PromError, Prometheus};
+        for (suite, locked) in suites {
+            if !uses_promql(suite, locked) {
+                continue;
+            }
+            let templater = self.templater(suite);
+            let name = &suite.metadata.name;
+            let prom = match Prometheus::from_suite(
+                suite,
+                self.options.prometheus_url.as_deref(),
+                &templater,
+            ) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => return Err((exit::INVALID, format!("suite {name}: {e}"))),
+            };
+            match prom.query("vector(1)").await {
+                Ok(_) => {}
+                Err(e @ PromError::Config(_)) => {
+                    return Err((exit::INVALID, format!("suite {name}: {e}")))
+                }
+                Err(e) => return Err((exit::UNREACHABLE, format!("suite {name}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every suite against its policy, then runs them; any violation
+    /// and nothing runs (exit code 2).
+    pub async fn run(&self, suites: Vec<Suite>) -> RunReport {
+        self.run_with_locked(suites.into_iter().map(|s| (s, Vec::new())).collect())
+            .await
+    }
+
+    /// Runs suites, each with the scenarios from its lockfile (already
+    /// validated) after its own. The guard checks all of them first: any
+    /// violation and nothing runs (exit code 2).
+    pub async fn run_with_locked(&self, suites: Vec<(Suite, Vec<Scenario>)>) -> RunReport {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let refused = |reasons: Vec<(usize, String)>| {
+            let reports = suites
+                .iter()
+                .enumerate()
+                .map(|(i, (s, locked))| {
+                    let mut r = skipped_suite(s, locked, "refused by policy: nothing was run");
+                    r.error = reasons
+                        .iter()
+                        .filter(|(j, _)| *j == i)
+                        .map(|(_, m)| m.clone())
+                        .reduce(|a, b| format!("{a}\n{b}"));
+                    r
+                })
+                .collect();
+            self.finish(
+                started_at,
+                started,
+                reports,
+                RestoreSummary::default(),
+                exit::INVALID,
+            )
+        };
+        // Locked scenarios are checked exactly like hand-written ones.
+        let combined: Vec<Suite> = suites
+            .iter()
+            .map(|(s, locked)| {
+                let mut s = s.clone();
+                s.spec.scenarios.extend(locked.iter().cloned());
+                s
+            })
+            .collect();
+        let checks = match self.preflight(&combined).await {
+            Ok(c) => c,
+            Err(e) => return refused(vec![(0, e)]),
+        };
+        let violations: Vec<(usize, String)> = checks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                c.violations
+                    .iter()
+                    .map(move |v| (i, format!("refused by policy: {v}")))
+            })
+            .collect();
+        if !violations.is_empty() {
+            return refused(violations);
+        }
+        let policies = checks.into_iter().map(|c| c.policy).collect();
+        self.run_checked(suites, policies).await
+    }
+
+    /// Runs suites whose policies [`Engine::preflight`] found clean
+    /// (`policies[i]` belongs to `suites[i]`).
+    pub async fn run_checked(
+        &self,
+        suites: Vec<(Suite, Vec<Scenario>)>,
+        policies: Vec<EffectivePolicy>,
+    ) -> RunReport {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        self.emitter.emit(Event::RunStarted {
+            run_id: self.run_id.clone(),
+            suites: suites.len(),
+        });
+        let journal = match &self.options.state_dir {
+            Some(dir) => match Journal::open(&RunDir::new(dir, &self.run_id).journal_path()) {
+                Ok(j) => match &self.options.journal_sink.0 {
+                    Some(sink) => j.with_sink(sink.clone()),
+                    None => j,
+                },
+                Err(e) => {
+                    return self.finish(
+                        started_at,
+                        started,
+                        Vec::new(),
+                        RestoreSummary {
+                            errors: vec![e.to_string()],
+                            ..Default::default()
+                        },
+                        exit::INVALID,
+                    );
+                }
+            },
+            None => Journal::in_memory(),
+        };
+        // The tightest policy.maxRunDuration of the suites bounds the whole run.
+        let run_deadline = suites
+            .iter()
+            .filter_map(|(s, _)| s.spec.policy.as_ref()?.max_run_duration)
+            .min()
+            .map(|d| started + d.0);
+        // `--jobs`: suites run concurrently unless they may touch the same
+        // namespace; such a suite waits for every earlier one it overlaps,
+        // so overlapping suites keep their order.
+        let lanes = lanes(&suites, &policies);
+        for (i, waits) in lanes.iter().enumerate() {
+            if let (Some(&j), true) = (waits.last(), self.options.jobs > 1) {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Info,
+                    message: format!(
+                        "suite {} waits for suite {}: both may touch namespace {}",
+                        suites[i].0.metadata.name,
+                        suites[j].0.metadata.name,
+                        overlap(&policies[i], &policies[j])
+                            .unwrap_or_else(|| "(cluster-scoped)".into())
+                    ),
+                });
+            }
+        }
+        let permits = tokio::sync::Semaphore::new(self.options.jobs.max(1));
+        let done: Vec<watch::Sender<bool>> =
+            suites.iter().map(|_| watch::channel(false).0).collect();
+        let aborted = std::sync::atomic::AtomicBool::new(false);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let runs =
+            suites
+                .into_iter()
+                .zip(policies)
+                .enumerate()
+                .map(|(i, ((suite, locked), policy))| {
+                    let (lanes, done, permits) = (&lanes, &done, &permits);
+                    let (aborted, failed, journal) = (&aborted, &failed, &journal);
+                    async move {
+                        use std::sync::atomic::Ordering::SeqCst;
+                        for &j in &lanes[i] {
+                            let mut rx = done[j].subscribe();
+                            let _ = rx.wait_for(|d| *d).await;
+                        }
+                        let _permit = permits.acquire().await.expect("semaphore never closed");
+                        let result = if aborted.load(SeqCst)
+                            || (failed.load(SeqCst) && self.options.fail_fast)
+                        {
+                            let reason = if aborted.load(SeqCst) {
+                                "run aborted"
+                            } else {
+                                "--fail-fast: an earlier suite failed"
+                            };
+                            (
+                                skipped_suite(&suite, &locked, reason),
+                                RestoreOutcome::default(),
+                            )
+                        } else {
+                            let (report, restore, suite_aborted) = self
+                                .run_suite(suite, locked, policy, journal, run_deadline)
+                                .await;
+                            if report.cases.iter().any(CaseReport::is_failure)
+                                || report.error.is_some()
+                            {
+                                failed.store(true, SeqCst);
+                            }
+                            if suite_aborted {
+                                aborted.store(true, SeqCst);
+                            }
+                            (report, restore)
+                        };
+                        done[i].send_replace(true);
+                        result
+                    }
+                });
+        let mut reports = Vec::new();
+        let mut restore_total = RestoreOutcome::default();
+        for (report, restore) in futures::future::join_all(runs).await {
+            restore_total.merge(restore);
+            reports.push(report);
+        }
+        let aborted = aborted.into_inner();
+        let failed = failed.into_inner();
+        let summary = summary_of(&restore_total);
+        let code = if !summary.is_clean() && !self.options.no_restore {
+            exit::RESTORE_FAILED
+        } else if aborted {
+            exit::ABORTED
+        } else if failed {
+            exit::TEST_FAILED
+        } else {
+            exit::SUCCESS
+        };
+        self.finish(started_at, started, reports, summary, code)
+    }
+
+    fn finish(
+        &self,
+        started_at: chrono::DateTime<chrono::Utc>,
+        started: Instant,
+        suites: Vec<SuiteReport>,
+        restore: RestoreSummary,
+        exit_code: i32,
+    ) -> RunReport {
+        let report = RunReport {
+            run_id: self.run_id.clone(),
+            started_at,
+            duration: started.elapsed(),
+            suites,
+            exit_code,
+            restore,
+            environment: None,
+        };
+        self.emitter.emit(Event::RunFinished {
+            report: report.clone(),
+        });
+        report
+    }
+
+    /// The suite's templates: its vars, `--var` over them, and `{{gateway}}`
+    /// resolved from the cluster.
+    fn templater(&self, suite: &Suite) -> Templater {
+        let mut vars = template_context(suite, &self.run_id);
+        for (k, v) in &self.options.vars {
+            vars.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+        let resolver = ClusterGatewayResolver {
+            client: self.client.clone(),
+            handle: tokio::runtime::Handle::current(),
+            timeout: suite.spec.defaults.timeout.0,
+        };
+        Templater::new(vars, Arc::new(resolver))
+    }
+
+    fn context(
+        &self,
+        suite: Arc<Suite>,
+        policy: EffectivePolicy,
+        journal: &Journal,
+        run_deadline: Option<Instant>,
+    ) -> Result<SuiteContext, String> {
+        let templater = self.templater(&suite);
+        let prometheus = crate::probe::promql::Prometheus::from_suite(
+            &suite,
+            self.options.prometheus_url.as_deref(),
+            &templater,
+        )
+        .map_err(|e| e.to_string())?
+        .map(Arc::new);
+        Ok(SuiteContext {
+            client: self.client.clone(),
+            journal: journal.clone(),
+            templater: Arc::new(templater),
+            prometheus,
+            suite,
+            run_id: self.run_id.clone(),
+            http: crate::probe::http::client(),
+            cancel: self.cancel.clone(),
+            policy: Arc::new(policy),
+            run_deadline,
+        })
+    }
+
+    async fn run_suite(
+        &self,
+        suite: Suite,
+        locked: Vec<Scenario>,
+        policy: EffectivePolicy,
+        journal: &Journal,
+        run_deadline: Option<Instant>,
+    ) -> (SuiteReport, RestoreOutcome, bool) {
+        let started = Instant::now();
+        let (mut suite, mut locked) = (suite, locked);
+        if crate::probe::promql::effective_url(&suite, self.options.prometheus_url.as_deref())
+            .is_none()
+        {
+            let skipped = strip_promql(&mut suite, &mut locked);
+            if skipped > 0 {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "suite {}: {skipped} promql check(s) skipped: no Prometheus URL ({})",
+                        suite.metadata.name,
+                        crate::probe::promql::URL_SOURCES
+                    ),
+                });
+            }
+        }
+        let name = suite.metadata.name.clone();
+        let file = suite.source.path.display().to_string();
+        let own = suite
+            .spec
+            .scenarios
+            .iter()
+            .cloned()
+            .map(|s| (s, ORIGIN_SUITE));
+        let scenarios: Vec<(Scenario, &'static str)> = own
+            .chain(locked.into_iter().map(|s| (s, ORIGIN_LOCK)))
+            .filter(|(s, _)| {
+                self.options.scenarios.is_empty()
+                    || self.options.scenarios.iter().any(|n| n == &s.name)
+            })
+            .collect();
+        self.emitter.emit(Event::SuiteStarted {
+            name: name.clone(),
+            file: file.clone(),
+            scenarios: scenarios.len(),
+        });
+        let suite = Arc::new(suite);
+        let ctx = match self.context(suite.clone(), policy, journal, run_deadline) {
+            Ok(c) => c,
+            Err(e) => {
+                let report = SuiteReport {
+                    name,
+                    file,
+                    cases: vec![],
+                    duration: started.elapsed(),
+                    error: Some(e),
+                };
+                return (report, RestoreOutcome::default(), false);
+            }
+        };
+        let mut cases = Vec::new();
+        let mut restore = RestoreOutcome::default();
+        let mut aborted = false;
+        let mut suite_error = None;
+        let fixtures_scope = format!("fixtures:{name}");
+
+        // Fixtures.
+        let mut fixture_steps = Vec::new();
+        if suite.spec.target.create_namespace {
+            fixture_steps.push(heatcheck_guard::permissions::namespace_step(
+                &suite.spec.target.namespace,
+            ));
+        }
+        fixture_steps.extend(suite.spec.fixtures.iter().cloned());
+        let fixtures = self
+            .run_steps_case(
+                &ctx,
+                &fixtures_scope,
+                "fixtures",
+                CaseKind::Fixtures,
+                &fixture_steps,
+            )
+            .await;
+        let fixtures_ok = matches!(fixtures.report.status, CaseStatus::Passed);
+        aborted |= fixtures.aborted;
+        if !fixture_steps.is_empty() {
+            cases.push(fixtures.report);
+        }
+
+        // Steady state before anything.
+        let mut steady_ok = fixtures_ok;
+        if fixtures_ok && !aborted {
+            for a in &suite.spec.steady_state {
+                let case = self.steady_case(&ctx, a).await;
+                steady_ok &= matches!(case.report.status, CaseStatus::Passed);
+                aborted |= case.aborted;
+                cases.push(case.report);
+            }
+        }
+
+        let mut failed = false;
+        for (sc, origin) in &scenarios {
+            let skip = if aborted {
+                Some("run aborted".to_string())
+            } else if !fixtures_ok {
+                Some("fixtures failed".to_string())
+            } else if !steady_ok {
+                Some("steady state did not hold before the scenario".to_string())
+            } else if failed && self.options.fail_fast {
+                Some("--fail-fast: an earlier scenario failed".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = skip {
+                let mut report = scenario_report(
+                    sc,
+                    CaseStatus::Skipped { reason },
+                    Duration::ZERO,
+                    vec![],
+                    vec![],
+                );
+                report.origin = Some((*origin).into());
+                cases.push(report);
+                continue;
+            }
+            let retries = self.options.retries.unwrap_or(suite.spec.defaults.retries);
+            let (mut case, mut r) = self.run_scenario(&ctx, sc, origin).await;
+            let mut failed_attempts = Vec::new();
+            // Retried only when it failed on its own: never after a stop
+            // condition or a signal, nor when its restore did not finish.
+            while case.report.is_failure()
+                && !case.aborted
+                && r.ok()
+                && (failed_attempts.len() as u32) < retries
+            {
+                self.emitter.emit(Event::Log {
+                    level: LogLevel::Info,
+                    message: format!(
+                        "scenario {:?} {} (attempt {} of {}); restored, running it again",
+                        sc.name,
+                        case.report.status.label(),
+                        failed_attempts.len() + 1,
+                        retries + 1
+                    ),
+                });
+                restore.merge(r);
+                failed_attempts.push(case.report);
+                (case, r) = self.run_scenario(&ctx, sc, origin).await;
+            }
+            case.report.failed_attempts = failed_attempts;
+            self.emitter.emit(Event::CaseFinished {
+                suite: name.clone(),
+                report: case.report.clone(),
+            });
+            failed |= case.report.is_failure();
+            aborted |= case.aborted;
+            restore.merge(r);
+            cases.push(case.report);
+        }
+        if !fixtures_ok {
+            suite_error = Some("fixtures failed; scenarios were skipped".to_string());
+        }
+
+        // Fixtures go last.
+        if !self.options.no_restore {
+            let pending = journal.pending(&fixtures_scope);
+            if !pending.is_empty() {
+                self.emitter.emit(Event::RestoreStarted {
+                    suite: name.clone(),
+                    entries: pending.len(),
+                });
+                let mut r = self.restore(journal, &fixtures_scope).await;
+                for c in &mut r.identity_changed {
+                    c.suite = name.clone();
+                    c.case = "fixtures".into();
+                }
+                self.emitter.emit(Event::RestoreFinished {
+                    suite: name.clone(),
+                    summary: summary_of(&r),
+                });
+                restore.merge(r);
+            }
+        } else {
+            restore.left_behind.extend(
+                journal
+                    .open_scopes()
+                    .iter()
+                    .flat_map(|s| journal.pending(s))
+                    .map(|e| e.describe()),
+            );
+        }
+        let report = SuiteReport {
+            name,
+            file,
+            cases,
+            duration: started.elapsed(),
+            error: suite_error,
+        };
+        self.emitter.emit(Event::SuiteFinished {
+            report: report.clone(),
+        });
+        (report, restore, aborted)
+    }
+
+    /// What restore could not give back: objects recreated under a new
+    /// identity, and route conflicts another route now wins. Reporters show
+    /// each as a warning (RestoreFinished and the run's restore summary).
+    async fn restore_honesty(
+        &self,
+        ctx: &SuiteContext,
+        case: &str,
+        routes_before: Option<&[route_precedence::Conflict]>,
+        restore: &mut RestoreOutcome,
+    ) {
+        let suite = ctx.suite.metadata.name.clone();
+        for c in &mut restore.identity_changed {
+            c.suite = suite.clone();
+            c.case = case.to_string();
+        }
+        let (Some(before), Some(after)) = (routes_before, route_conflicts(ctx).await) else {
+            return;
+        };
+        for change in route_precedence::changes(before, &after) {
+            restore.precedence_changed.push(RoutePrecedenceChange {
+                suite: suite.clone(),
+                case: case.to_string(),
+                change,
+            });
+        }
+    }
+
+    /// Restores one scope within the restore deadline. Each thing restored
+    /// is logged as it happens: visible (info) once the run is interrupted,
+    /// when someone is watching the cluster being put back.
+    async fn restore(&self, journal: &Journal, scope: &str) -> RestoreOutcome {
+        let cancel = self.cancel.clone();
+        let emitter = self.emitter.clone();
+        let progress = move |msg: &str| {
+            let level = if *cancel.borrow() {
+                LogLevel::Info
+            } else {
+                LogLevel::Debug
+            };
+            emitter.emit(Event::Log {
+                level,
+                message: format!("restore: {msg}"),
+            });
+        };
+        let timeout = self
+            .options
+            .restore_timeout
+            .unwrap_or(DEFAULT_RESTORE_TIMEOUT);
+        let opts = RestoreOptions {
+            deadline: tokio::time::Instant::now() + timeout,
+            stop_waiting: self.options.stop_waiting.clone(),
+            progress: &progress,
+        };
+        restore_scope(&self.client, journal, scope, &opts).await
+    }
+
+    async fn steady_case(
+        &self,
+        ctx: &SuiteContext,
+        a: &heatcheck_format::Assertion,
+    ) -> CaseOutcome {
+        let started = Instant::now();
+        let started_at = chrono::Utc::now();
+        let name = a.display_name();
+        let suite = ctx.suite.metadata.name.clone();
+        self.emitter.emit(Event::CaseStarted {
+            suite: suite.clone(),
+            case: name.clone(),
+            kind: CaseKind::SteadyState,
+            steps: 0,
+        });
+        let (status, records, aborted) = match check_assertion(ctx, a, "").await {
+            Ok(mut rec) => {
+                rec.at_ms = Some(started.elapsed().as_millis() as u64);
+                self.emitter.emit(Event::AssertionFinished {
+                    suite: suite.clone(),
+                    case: name.clone(),
+                    record: rec.clone(),
+                });
+                let st = if rec.passed {
+                    CaseStatus::Passed
+                } else {
+                    CaseStatus::Failed {
+                        message: rec.message.clone(),
+                        detail: rec.detail.clone().unwrap_or_default(),
+                    }
+                };
+                (st, vec![rec], false)
+            }
+            Err(e) => (errored(&e), vec![], matches!(e, StepError::Aborted)),
+        };
+        let report = CaseReport {
+            name,
+            kind: CaseKind::SteadyState,
+            description: None,
+            status,
+            duration: started.elapsed(),
+            steps: vec![],
+            assertions: records,
+            metrics: vec![],
+            remediation: vec![],
+            origin: Some("suite".into()),
+            probes: vec![],
+            failed_attempts: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
+            notes: vec![],
+        };
+        self.emitter.emit(Event::CaseFinished {
+            suite,
+            report: report.clone(),
+        });
+        CaseOutcome { report, aborted }
+    }
+
+    /// Runs steps as one case (fixtures). Stops at the first failing step
+    /// unless it has continueOnError.
+    async fn run_steps_case(
+        &self,
+        ctx: &SuiteContext,
+        scope: &str,
+        name: &str,
+        kind: CaseKind,
+        steps: &[Step],
+    ) -> CaseOutcome {
+        let started = Instant::now();
+        let started_at = chrono::Utc::now();
+        let suite = ctx.suite.metadata.name.clone();
+        self.emitter.emit(Event::CaseStarted {
+            suite: suite.clone(),
+            case: name.to_string(),
+            kind,
+            steps: steps.len(),
+        });
+        let (records, error) = self
+            .run_steps(ctx, scope, name, steps, started, None, &mut Vec::new())
+            .await;
+        let aborted = matches!(error, Some(StepError::Aborted));
+        let status = match &error {
+            None => CaseStatus::Passed,
+            Some(e) => errored_with_log(e, &records),
+        };
+        let report = CaseReport {
+            name: name.to_string(),
+            kind,
+            description: None,
+            status,
+            duration: started.elapsed(),
+            steps: records,
+            assertions: vec![],
+            metrics: vec![],
+            remediation: vec![],
+            origin: Some("suite".into()),
+            probes: vec![],
+            failed_attempts: vec![],
+            started_at: Some(started_at),
+            faults: vec![],
+            notes: vec![],
+        };
+        self.emitter.emit(Event::CaseFinished {
+            suite,
+            report: report.clone(),
+        });
+        CaseOutcome { report, aborted }
+    }
+
+    // The scenario-only parts (probes, operator notes) ride along as arguments.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_steps(
+        &self,
+        ctx: &SuiteContext,
+        scope: &str,
+        case: &str,
+        steps: &[Step],
+        case_started: Instant,
+        mut probes: Option<&mut ScenarioProbes>,
+        notes: &mut Vec<OperatorNote>,
+    ) -> (Vec<StepRecord>, Option<StepError>) {
+        let suite = ctx.suite.metadata.name.clone();
+        let mut records = Vec::new();
+        let mut error = None;
+        for (i, step) in steps.iter().enumerate() {
+            let t0 = Instant::now();
+            let started_ms = case_started.elapsed().as_millis() as u64;
+            // Game day: the operator decides on each scenario step first.
+            let decision = match (
+                &self.options.gate.0,
+                probes.is_some() && self.options.interactive,
+            ) {
+                (Some(gate), true) if error.is_none() && !ctx.is_cancelled() => {
+                    let name = step.display_name();
+                    let prompt = StepPrompt {
+                        suite: &suite,
+                        case,
+                        index: i,
+                        total: steps.len(),
+                        name: &name,
+                    };
+                    let (d, typed) = self.ask_operator(&suite, case, || gate.before_step(&prompt));
+                    for n in typed {
+                        self.note(&suite, case, case_started, notes, n);
+                    }
+                    d
+                }
+                _ => Decision::Run,
+            };
+            let (outcome, message) = if error.is_some() {
+                (Outcome::Skipped, None)
+            } else if ctx.is_cancelled() {
+                error = Some(StepError::Aborted);
+                (Outcome::Skipped, Some("aborted".into()))
+            } else if decision == Decision::Skip {
+                let n = OperatorNote::new(
+                    NoteKind::Skip,
+                    format!("skipped step {}: {}", i + 1, step.display_name()),
+                );
+                self.note(&suite, case, case_started, notes, n);
+                (Outcome::Skipped, Some("skipped by the operator".into()))
+            } else if decision == Decision::Abort {
+                let n =
+                    OperatorNote::new(NoteKind::Abort, format!("aborted before step {}", i + 1));
+                self.note(&suite, case, case_started, notes, n);
+                error = Some(StepError::Aborted);
+                (Outcome::Skipped, Some("aborted by the operator".into()))
+            } else {
+                self.emitter.emit(Event::StepStarted {
+                    suite: suite.clone(),
+                    case: case.to_string(),
+                    index: i,
+                    total: steps.len(),
+                    name: step.display_name(),
+                });
+                match run_step(ctx, scope, step, i).await {
+                    Ok(note) => {
+                        // duringFault probes start once the chaos is in place.
+                        if let (Some(p), StepAction::Fault(f)) =
+                            (probes.as_deref_mut(), &step.action)
+                        {
+                            p.fault_injected(f.duration.0);
+                        }
+                        (Outcome::Ok, (!note.is_empty()).then_some(note))
+                    }
+                    Err(StepError::Aborted) => {
+                        error = Some(StepError::Aborted);
+                        (Outcome::Failed, Some("aborted".into()))
+                    }
+                    Err(e) if step.continue_on_error => (Outcome::Ignored, Some(e.to_string())),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        error = Some(e);
+                        (Outcome::Failed, Some(msg))
+                    }
+                }
+            };
+            let record = StepRecord {
+                index: i,
+                name: step.display_name(),
+                started_ms,
+                duration: t0.elapsed(),
+                outcome,
+                message,
+            };
+            self.emitter.emit(Event::StepFinished {
+                suite: suite.clone(),
+                case: case.to_string(),
+                record: record.clone(),
+            });
+            records.push(record);
+        }
+        (records, error)
+    }
+
+    /// Blocks on the operator (off the async workers); live views hear
+    /// that the run waits, and when it goes on.
+    fn ask_operator<T>(&self, suite: &str, case: &str, ask: impl FnOnce() -> T) -> T {
+        self.emitter.emit(Event::AwaitingOperator {
+            suite: suite.to_string(),
+            case: case.to_string(),
+        });
+        let answer = tokio::task::block_in_place(ask);
+        self.emitter.emit(Event::OperatorAnswered {
+            suite: suite.to_string(),
+            case: case.to_string(),
+        });
+        answer
+    }
+
+    /// Keeps a game-day note for the case report and tells live views.
+    fn note(
+        &self,
+        suite: &str,
+        case: &str,
+        case_started: Instant,
+        notes: &mut Vec<OperatorNote>,
+        note: OperatorNote,
+    ) {
+        self.emitter.emit(Event::OperatorNote {
+            suite: suite.to_string(),
+            case: case.to_string(),
+            note: note.to_game_note(case_started),
+        });
+        notes.push(note);
+    }
+
+    /// Checks assertions in order, recording each; true when aborted.
+    async fn check_all(
+        &self,
+        ctx: &SuiteContext,
+        case: &str,
+        list: &[heatcheck_format::Assertion],
+        prefix: &str,
+        case_started: Instant,
+        out: &mut Vec<AssertionRecord>,
+    ) -> bool {
+        for a in list {
+            match check_assertion(ctx, a, prefix).await {
+                Ok(mut rec) => {
+                    rec.at_ms = Some(case_started.elapsed().as_millis() as u64);
+                    self.emitter.emit(Event::AssertionFinished {
+                        suite: ctx.suite.metadata.name.clone(),
+                        case: case.to_string(),
+                        record: rec.clone(),
+                    });
+                    out.push(rec);
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    async fn run_scenario(
+        &self,
+        ctx: &SuiteContext,
+        sc: &Scenario,
+        origin: &str,
+    ) -> (CaseOutcome, RestoreOutcome) {
+        let started = Instant::now();
+        let started_at = chrono::Utc::now();
+        let suite = ctx.suite.metadata.name.clone();
+        let scope = format!("scenario:{suite}/{}", sc.name);
+        self.emitter.emit(Event::CaseStarted {
+            suite: suite.clone(),
+            case: sc.name.clone(),
+            kind: CaseKind::Scenario,
+            steps: sc.steps.len(),
+        });
+        // Probes and stop conditions (stop.rs): the scenario runs with its
+        // own cancellation, which a tripped condition fires.
+        let mut probes = ScenarioProbes::new(ctx, started);
+        let live_windows = (!probes.is_empty())
+            .then(|| self.probe_windows(&suite, &sc.name, probes.watch(), started));
+        let on_trip = {
+            let (emitter, suite, case) = (self.emitter.clone(), suite.clone(), sc.name.clone());
+            move |reason: &str| {
+                emitter.emit(Event::StopConditionTripped {
+                    suite: suite.clone(),
+                    case: case.clone(),
+                    reason: reason.to_string(),
+                })
+            }
+        };
+        self.emitter.emit(Event::StopConditionsArmed {
+            suite: suite.clone(),
+            case: sc.name.clone(),
+            conditions: super::stop::armed(ctx),
+        });
+        let stop = StopWatch::start(ctx, probes.live(), started, on_trip);
+        let outer = ctx;
+        let ctx = stop.context();
+        // Who wins each conflicting route match now, to compare after restore.
+        let routes_before = route_conflicts(outer).await;
+        probes.run_before().await;
+        probes.start_continuous();
+        let mut operator = Vec::new();
+        let (steps, step_error) = self
+            .run_steps(
+                ctx,
+                &scope,
+                &sc.name,
+                &sc.steps,
+                started,
+                Some(&mut probes),
+                &mut operator,
+            )
+            .await;
+        let mut aborted = matches!(step_error, Some(StepError::Aborted));
+        let mut assertions: Vec<AssertionRecord> = Vec::new();
+        if step_error.is_none() {
+            aborted |= self
+                .check_all(ctx, &sc.name, &sc.assertions, "", started, &mut assertions)
+                .await;
+        }
+        if !aborted && !ctx.is_cancelled() {
+            probes.run_after().await;
+        }
+        // --pause-on-failure: the team inspects the cluster before it is put back.
+        let failed = step_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, StepError::Aborted))
+            || assertions.iter().any(|a| !a.passed);
+        if let (Some(gate), true, false) = (
+            &self.options.gate.0,
+            self.options.pause_on_failure && failed,
+            aborted,
+        ) {
+            let message = assertions
+                .iter()
+                .find(|a| !a.passed)
+                .map(|a| format!("{}: {}", a.name, a.message))
+                .or_else(|| step_error.as_ref().map(|e| e.to_string()))
+                .unwrap_or_default();
+            let paused =
+                OperatorNote::new(NoteKind::Pause, format!("paused before restore: {message}"));
+            self.note(&suite, &sc.name, started, &mut operator, paused);
+            let typed = self.ask_operator(&suite, &sc.name, || {
+                gate.on_failure(&suite, &sc.name, &message)
+            });
+            for n in typed {
+                self.note(&suite, &sc.name, started, &mut operator, n);
+            }
+        }
+        probes.stop();
+        let tripped = stop.finish();
+        aborted |= tripped.is_some();
+        let ctx = outer;
+        // Restore this scenario's changes, then the steady state must hold again.
+        let mut restore = RestoreOutcome::default();
+        if !self.options.no_restore {
+            let pending = ctx.journal.pending(&scope);
+            if !pending.is_empty() {
+                self.emitter.emit(Event::RestoreStarted {
+                    suite: suite.clone(),
+                    entries: pending.len(),
+                });
+                restore = self.restore(&ctx.journal, &scope).await;
+                self.restore_honesty(ctx, &sc.name, routes_before.as_deref(), &mut restore)
+                    .await;
+                self.emitter.emit(Event::RestoreFinished {
+                    suite: suite.clone(),
+                    summary: summary_of(&restore),
+                });
+            }
+        }
+        // A fault ends when its duration runs out or the restore removes it.
+        let restored_ms = (!self.options.no_restore).then(|| started.elapsed().as_millis() as u64);
+        let faults = fault_spans(&sc.steps, &steps, restored_ms);
+        // Outstanding probe requests finished while restore ran.
+        let (probe_stats, mut probe_records) = probes.finish().await;
+        drop(live_windows);
+        let probes_done = started.elapsed().as_millis() as u64;
+        for rec in &mut probe_records {
+            rec.at_ms = Some(probes_done);
+        }
+        for rec in &probe_records {
+            self.emitter.emit(Event::AssertionFinished {
+                suite: suite.clone(),
+                case: sc.name.clone(),
+                record: rec.clone(),
+            });
+        }
+        assertions.extend(probe_records);
+        if !self.options.no_restore && !aborted && restore.ok() {
+            let steady = &ctx.suite.spec.steady_state;
+            aborted |= self
+                .check_all(
+                    ctx,
+                    &sc.name,
+                    steady,
+                    "steady state after: ",
+                    started,
+                    &mut assertions,
+                )
+                .await;
+        }
+        let status = if let Some(reason) = &tripped {
+            CaseStatus::Errored {
+                message: format!("{reason}; changes were restored"),
+                detail: format!("{reason}\n{}", step_log(&steps)),
+            }
+        } else if aborted {
+            CaseStatus::Errored {
+                message: "aborted; changes were restored".into(),
+                detail: step_log(&steps),
+            }
+        } else if let Some(e) = &step_error {
+            errored_with_log(e, &steps)
+        } else if !restore.ok() {
+            CaseStatus::Errored {
+                message: format!(
+                    "restore failed: {}",
+                    restore.errors.first().cloned().unwrap_or_default()
+                ),
+                detail: restore.errors.join("\n"),
+            }
+        } else if let Some(first) = assertions.iter().find(|a| !a.passed) {
+            let failures: Vec<String> = assertions
+                .iter()
+                .filter(|a| !a.passed)
+                .map(|a| {
+                    format!(
+                        "{}: {}\n{}",
+                        a.name,
+                        a.message,
+                        a.detail.clone().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let n = assertions.iter().filter(|a| !a.passed).count();
+            let message = if n > 1 {
+                format!("{}: {} (and {} more)", first.name, first.message, n - 1)
+            } else {
+                format!("{}: {}", first.name, first.message)
+            };
+            CaseStatus::Failed {
+                message,
+                detail: failures.join("\n\n"),
+            }
+        } else {
+            CaseStatus::Passed
+        };
+        let mut report = scenario_report(sc, status, started.elapsed(), steps, assertions);
+        report.origin = Some(origin.into());
+        report.probes = probe_stats;
+        // CaseFinished is the caller's: after any retries, with every attempt.
+        report.started_at = Some(started_at);
+        report.faults = faults;
+        report.notes = operator.iter().map(|n| n.to_game_note(started)).collect();
+        (CaseOutcome { report, aborted }, restore)
+    }
+}
+
+/// How often live views hear how the probes are doing.
+const PROBE_WINDOW_EVERY: Duration = Duration::from_millis(500);
+
+/// Aborts the task when the scenario is done with it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Engine {
+    /// `probeWindow` events while the scenario's probes run: every
+    /// [`PROBE_WINDOW_EVERY`] when something changed.
+    fn probe_windows(
+        &self,
+        suite: &str,
+        case: &str,
+        watch: crate::probe::continuous::ProbeWatch,
+        started: Instant,
+    ) -> AbortOnDrop {
+        let (emitter, suite, case) = (self.emitter.clone(), suite.to_string(), case.to_string());
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_WINDOW_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut last = Vec::new();
+            loop {
+                tick.tick().await;
+                let probes = watch.snapshot();
+                if probes.is_empty() || probes == last {
+                    continue;
+                }
+                last = probes.clone();
+                emitter.emit(Event::ProbeWindow {
+                    suite: suite.clone(),
+                    case: case.clone(),
+                    at_ms: started.elapsed().as_millis() as u64,
+                    probes,
+                });
+            }
+        }))
+    }
+}
+
+/// The chaos of each fault step that ran: injected when the step finished
+/// (it waits for the injection), recovered at the earlier of its duration's
+/// end and the scenario's restore.
+fn fault_spans(steps: &[Step], records: &[StepRecord], restored_ms: Option<u64>) -> Vec<FaultSpan> {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .filter_map(|r| {
+            let StepAction::Fault(f) = &steps.get(r.index)?.action else {
+                return None;
+            };
+            let injected_ms = r.started_ms + r.duration.as_millis() as u64;
+            let ends = injected_ms + f.duration.0.as_millis() as u64;
+            let mut name = format!(
+                "{} on {} ({}%",
+                f.fault_type.as_str(),
+                f.selector,
+                f.percent
+            );
+            if let Some(l) = f.latency {
+                name.push_str(&format!(", {}", heatcheck_format::format_duration(l.0)));
+            }
+            name.push(')');
+            Some(FaultSpan {
+                step: r.index,
+                name,
+                injected_ms,
+                // Without a restore (--no-restore) the chaos still ends with its duration.
+                recovered_ms: Some(restored_ms.map_or(ends, |r| r.min(ends)).max(injected_ms)),
+            })
+        })
+        .collect()
+}
+
+/// For each suite, the earlier suites it must wait for: those whose allowed
+/// namespaces overlap its own, that allow cluster-scoped kinds (they may touch
+/// anything), or that share its name (reporters group output by suite name).
+fn lanes(suites: &[(Suite, Vec<Scenario>)], policies: &[EffectivePolicy]) -> Vec<Vec<usize>> {
+    (0..suites.len())
+        .map(|i| {
+            (0..i)
+                .filter(|&j| {
+                    overlap(&policies[i], &policies[j]).is_some()
+                        || touches_cluster(&policies[i])
+                        || touches_cluster(&policies[j])
+                        || suites[i].0.metadata.name == suites[j].0.metadata.name
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn touches_cluster(p: &EffectivePolicy) -> bool {
+    p.allowed_kinds.iter().any(|k| p.cluster_scoped.contains(k))
+}
+
+/// A namespace both suites may change.
+fn overlap(a: &EffectivePolicy, b: &EffectivePolicy) -> Option<String> {
+    a.allow_namespaces
+        .iter()
+        .find(|n| b.allow_namespaces.contains(n))
+        .cloned()
+}
+
+fn scenario_report(
+    sc: &Scenario,
+    status: CaseStatus,
+    duration: Duration,
+    steps: Vec<StepRecord>,
+    assertions: Vec<AssertionRecord>,
+) -> CaseReport {
+    CaseReport {
+        name: sc.name.clone(),
+        kind: CaseKind::Scenario,
+        description: sc.description.clone(),
+        status,
+        duration,
+        steps,
+        assertions,
+        metrics: sc.metrics.clone(),
+        remediation: sc.remediation.clone(),
+        origin: Some("suite".into()),
+        probes: vec![],
+        failed_attempts: vec![],
+        started_at: None,
+        faults: vec![],
+        notes: vec![],
+    }
+}
+
+fn skipped_suite(suite: &Suite, locked: &[Scenario], reason: &str) -> SuiteReport {
+    let own = suite.spec.scenarios.iter().map(|s| (s, ORIGIN_SUITE));
+    SuiteReport {
+        name: suite.metadata.name.clone(),
+        file: suite.source.path.display().to_string(),
+        cases: own
+            .chain(locked.iter().map(|s| (s, ORIGIN_LOCK)))
+            .map(|(sc, origin)| {
+                let mut r = scenario_report(
+                    sc,
+                    CaseStatus::Skipped {
+                        reason: reason.to_string(),
+                    },
+                    Duration::ZERO,
+                    vec![],
+                    vec![],
+                );
+                r.origin = Some(origin.into());
+                r
+            })
+            .collect(),
+        duration: Duration::ZERO,
+        error: None,
+    }
+}
+
+fn errored(e: &StepError) -> CaseStatus {
+    CaseStatus::Errored {
+        message: e.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+fn step_log(steps: &[StepRecord]) -> String {
+    steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{:?} {}{}",
+                s.outcome,
+                s.name,
+                s.message
+                    .as_ref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn errored_with_log(e: &StepError, steps: &[StepRecord]) -> CaseStatus {
+    let failed = steps.iter().find(|s| s.outcome == Outcome::Failed);
+    let message = match failed {
+        Some(s) => format!("step {} ({}) failed: {e}", s.index + 1, s.name),
+        None => e.to_string(),
+    };
+    CaseStatus::Errored {
+        message,
+        detail: step_log(steps),
+    }
+}
+
+fn summary_of(r: &RestoreOutcome) -> RestoreSummary {
+    RestoreSummary {
+        restored: r.restored.clone(),
+        left_behind: r.left_behind.clone(),
+        errors: r.errors.clone(),
+        identity_changed: r.identity_changed.clone(),
+        precedence_changed: r.precedence_changed.clone(),
+    }
+}
+
+/// Route kinds whose conflicts Gateway API precedence decides.
+const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute"];
+
+/// The conflicting route matches in the namespaces the suite may change,
+/// and who wins each. None when routes cannot be listed (no Gateway API,
+/// no permission): there is then nothing to compare.
+async fn route_conflicts(ctx: &SuiteContext) -> Option<Vec<route_precedence::Conflict>> {
+    let mut routes = Vec::new();
+    let mut served = false;
+    for kind in ROUTE_KINDS {
+        let Ok(r) = ctx
+            .client
+            .resolve(Some("gateway.networking.k8s.io/v1"), kind)
+            .await
+        else {
+            continue;
+        };
+        served = true;
+        for ns in &ctx.policy.allow_namespaces {
+            match ctx.client.list(&r, Some(ns), None).await {
+                Ok(items) => routes.extend(items.into_iter().map(|mut o| {
+                    o["kind"] = Value::String(kind.to_string());
+                    o
+                })),
+                Err(e) => {
+                    tracing::debug!("route precedence: cannot list {kind} in {ns}: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+    served.then(|| route_precedence::conflicts(&routes))
+}
