@@ -1231,5 +1231,5 @@ mod tests {
     }
 
     // The repair loop and rejected-scenario reporting are tested over the
-    // provider's real wire format in tests/ai_generate.rs.
+    // provider's real wire format in tests/it/ai_generate.rs.
 }

@@ -5,7 +5,7 @@
 //! summary prints; with `--interactive` it freezes while the prompt waits.
 //! Off a terminal, with `--output json` or `--no-live` there is none of it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

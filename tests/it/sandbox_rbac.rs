@@ -5,7 +5,7 @@
 //! ServiceAccount, escalation is refused, and the 403s read like
 //! kube-apiserver's.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -9,7 +9,7 @@
 //! figures (proposed, valid before and after repair, tokens, wall time) are
 //! printed; run with `--nocapture` to see them.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::Instant;

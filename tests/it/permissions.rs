@@ -3,7 +3,7 @@
 //! the cluster unchanged); granted the Role `heatcheck plan` prints, the
 //! same run passes.
 
-mod common;
+use crate::common;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};

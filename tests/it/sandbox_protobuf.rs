@@ -5,7 +5,7 @@
 //! (JSON on the wire) in namespace `js`; the two stored objects must agree
 //! field by field. Without kubectl the tests skip, except under CI.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

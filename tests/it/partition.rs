@@ -2,7 +2,7 @@
 //! exactly the whole set; a suite runs only in shards that have a scenario of
 //! it (its fixtures and steady state included).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -11,7 +11,7 @@
 //! redirects, and for mirrors the echo log line of the mirror pod).
 //! Each test gets its own sandbox process, so tests run in parallel and leave nothing behind.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

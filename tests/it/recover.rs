@@ -2,7 +2,7 @@
 //! against `heatcheck sandbox` in another process.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -88,12 +88,14 @@ spec:
         - present: {kind: ConfigMap, name: new-b}
 "#;
 
+/// 30 trials by default keep `cargo test` quick; `HEATCHECK_KILL_TRIALS=200`
+/// (README, "Tests") is the full sweep.
 #[test]
 fn kill_dash_9_at_random_points_then_recover_restores_the_cluster_every_time() {
     let trials: usize = std::env::var("HEATCHECK_KILL_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(30);
     let seed: u64 = std::env::var("HEATCHECK_KILL_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -1,7 +1,7 @@
 //! The tree stays clean and the boundaries of ../shared/DESIGN.md hold:
 //! no run state is tracked, and no part imports a side it must not know.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

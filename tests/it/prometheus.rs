@@ -3,9 +3,8 @@
 //! run metrics go to a real Pushgateway and are read back. No mock Prometheus.
 //! Figures (scrape-to-assert latency) are printed: run with `--nocapture` to see them.
 
-mod common;
-#[path = "common/prometheus.rs"]
-mod prom;
+use crate::common;
+use crate::common::prometheus as prom;
 
 use std::time::Instant;
 

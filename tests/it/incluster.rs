@@ -7,7 +7,7 @@
 //! cannot complete keeps the next run from starting.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Stdio};

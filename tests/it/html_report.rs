@@ -3,7 +3,7 @@
 //! data in the JSON report (shape snapshotted), and `heatcheck report`
 //! rendering saved reports again, one run or a trend over several.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! End to end: the real binary runs suites against the sandbox. Each case
 //! states the suite, the command and what a user sees.
 
-mod common;
+use crate::common;
 
 use common::{
     args, junit_counts, junit_failures, suite_with, tokio_block, Case, SandboxProcess, BASE,

@@ -2,7 +2,7 @@
 //! again; passed after a failure is flaky. JUnit carries every attempt as
 //! Maven Surefire and nextest write them.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! The shipped example suites run green against a sandbox in another
 //! process, and the cluster is the same before and after each of them.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -4,9 +4,8 @@
 //! only the Role deploy rendered — and fails when a rule is missing.
 #![cfg(unix)]
 
-mod common;
-#[path = "common/fake_provider.rs"]
-mod fake_provider;
+use crate::common;
+use crate::common::fake_provider;
 
 use std::process::Command;
 

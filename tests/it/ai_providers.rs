@@ -15,8 +15,7 @@ type Check = fn(&AiError) -> bool;
 
 const KEY: &str = "sk-test-secret-key-123456";
 
-#[path = "common/fake_provider.rs"]
-mod fake;
+use crate::common::fake_provider as fake;
 
 fn client() -> reqwest::Client {
     heatcheck::commands::install_crypto();

@@ -2,7 +2,7 @@
 //! step; CLI flags only tighten; `plan` changes nothing; the runtime check
 //! refuses a selector that matches too many pods.
 
-mod common;
+use crate::common;
 
 use common::{args, junit_failures, suite_with, tokio_block, Case, SandboxProcess, BASE};
 use heatcheck::cluster::{ClusterClient, ConnectOptions};

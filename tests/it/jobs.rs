@@ -2,7 +2,7 @@
 //! with its own journal scope, probes and restore); suites that may touch the
 //! same namespace run one after another, with a note saying why.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 //! would: a note, Enter, a skip, a pause on failure, an abort; what they did
 //! ends up in the JSON and HTML reports. Without a terminal it is refused.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! (what a team prints), the HTML is parsed and checked for what makes it
 //! printable and self-contained, and `--sandbox` adds the plan's answers.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

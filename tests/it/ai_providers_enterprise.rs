@@ -6,7 +6,7 @@
 //! Then `heatcheck generate` end to end with each: a cut-off answer repaired,
 //! the credentials in no output.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -25,8 +25,7 @@ const TOKEN: &str = "session-token-SECRET-987";
 const REGION: &str = "eu-west-1";
 const MODEL_ID: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
-#[path = "common/fake_provider.rs"]
-mod fake;
+use crate::common::fake_provider as fake;
 
 fn client() -> reqwest::Client {
     heatcheck::commands::install_crypto();

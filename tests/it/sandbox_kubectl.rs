@@ -4,7 +4,7 @@
 //! kubectl each test prints a visible SKIPPED line, except under CI where a
 //! missing kubectl is a failure.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};

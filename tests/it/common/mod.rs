@@ -2,6 +2,9 @@
 //! sandbox and read back what a user sees.
 #![allow(dead_code)]
 
+pub mod fake_provider;
+pub mod prometheus;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

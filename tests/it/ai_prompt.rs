@@ -1,7 +1,7 @@
 //! `heatcheck prompt` prints exactly what would be sent, and calls no LLM
 //! (the suite points at a port where nothing listens).
 
-mod common;
+use crate::common;
 
 use common::{suite_with, Case, BASE};
 

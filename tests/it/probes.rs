@@ -1,7 +1,7 @@
 //! End to end: continuous probes and stop conditions, with the real binary
 //! against the sandbox.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

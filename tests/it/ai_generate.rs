@@ -2,7 +2,7 @@
 //! sandbox, and a fake OpenAI-compatible server on 127.0.0.1 speaking the
 //! chat-completions wire format. The server records every request body.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
