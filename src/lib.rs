@@ -3,8 +3,10 @@
 //! The binary's library: the commands behind the CLI, plus the workspace's
 //! crates under the names the code and the tests use (see ARCHITECTURE.md).
 
+pub mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod error;
 
 pub use heatcheck_ai as ai;
 pub use heatcheck_cluster as cluster;

@@ -8,18 +8,17 @@ use std::path::Path;
 
 use super::runs::{inspect, status_text, Verdict};
 use crate::engine::runstate::{interrupt, list_runs, Liveness, RunDir};
-use crate::exit;
+use crate::error::Error;
 
-pub fn abort(run: Option<&str>, state_dir: &Path) -> i32 {
+pub fn abort(run: Option<&str>, state_dir: &Path) -> Result<(), Error> {
     let targets: Vec<RunDir> = match run {
         Some(id) => {
             let d = RunDir::new(state_dir, id);
             if !d.path.is_dir() {
-                eprintln!(
-                    "error: no run {id} in {} (see `heatcheck runs`)",
+                return Err(Error::invalid(format!(
+                    "no run {id} in {} (see `heatcheck runs`)",
                     state_dir.display()
-                );
-                return exit::INVALID;
+                )));
             }
             vec![d]
         }
@@ -53,8 +52,10 @@ pub fn abort(run: Option<&str>, state_dir: &Path) -> i32 {
         told += 1;
     }
     if told == 0 {
-        eprintln!("No running run to stop in {}.", state_dir.display());
-        return exit::INVALID;
+        return Err(Error::invalid(format!(
+            "no running run to stop in {}",
+            state_dir.display()
+        )));
     }
-    exit::SUCCESS
+    Ok(())
 }

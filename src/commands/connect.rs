@@ -1,20 +1,9 @@
 //! Reaching the cluster for a command: the embedded sandbox (`--sandbox`) or
 //! a kubeconfig, then a first request so an unreachable cluster fails early.
 
-use std::path::PathBuf;
-
+use crate::cli::ClusterFlags;
 use crate::cluster::{ClusterClient, ConnectOptions};
-use crate::exit;
-
-/// Which cluster a command talks to.
-#[derive(Clone, Debug, Default)]
-pub struct ClusterArgs {
-    pub sandbox: bool,
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    /// With `sandbox`: serve the data plane's metrics on this port (0: any).
-    pub sandbox_metrics_port: Option<u16>,
-}
+use crate::error::Error;
 
 /// A connected client, plus the sandbox behind it when `--sandbox`.
 pub struct Connected {
@@ -32,19 +21,23 @@ impl Connected {
     }
 }
 
-/// Connects (and pings); Err is (exit code, message).
-pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
+/// Connects (and pings). With `--sandbox`, `sandbox_metrics_port` serves
+/// the data plane's metrics on that port (0: any).
+pub async fn connect(
+    args: &ClusterFlags,
+    sandbox_metrics_port: Option<u16>,
+) -> Result<Connected, Error> {
     #[cfg(feature = "sandbox")]
     let mut sandbox = None;
     let client = if args.sandbox {
         #[cfg(feature = "sandbox")]
         {
             let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions {
-                metrics_port: args.sandbox_metrics_port,
+                metrics_port: sandbox_metrics_port,
                 ..Default::default()
             })
             .await
-            .map_err(|e| (exit::UNREACHABLE, format!("cannot start the sandbox: {e}")))?;
+            .map_err(|e| Error::unreachable(format!("cannot start the sandbox: {e}")))?;
             if let Some(url) = sb.metrics_url() {
                 eprintln!("sandbox metrics URL {url}");
             }
@@ -54,9 +47,9 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
         }
         #[cfg(not(feature = "sandbox"))]
         {
-            return Err((
-                exit::INVALID,
-                "this build has no sandbox (built without the `sandbox` feature)".into(),
+            let _ = sandbox_metrics_port;
+            return Err(Error::invalid(
+                "this build has no sandbox (built without the `sandbox` feature)",
             ));
         }
     } else {
@@ -66,11 +59,9 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connected, (i32, String)> {
         })
         .await
     };
-    let client = client.map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
-    client
-        .ping()
-        .await
-        .map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
+    // Whatever stops a first request is "could not reach the cluster".
+    let client = client.map_err(Error::unreachable)?;
+    client.ping().await.map_err(Error::unreachable)?;
     Ok(Connected {
         client,
         #[cfg(feature = "sandbox")]

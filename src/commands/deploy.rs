@@ -3,44 +3,27 @@
 //! against the cluster); rendering is src/deploy.rs; this wires it.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
-use super::{install_crypto, load_suites_or_exit, runtime};
+use super::{install_crypto, load_suites_checked, runtime};
+use crate::cli::DeployArgs;
 use crate::cluster::ClusterClient;
 use crate::deploy::{self, BundleFile, DeploySpec};
-use crate::exit;
+use crate::error::Error;
 use crate::guard::permissions::{journal_needs, regenerate_needs, required, to_permissions, Need};
 use crate::guard::{self, PolicyOverrides};
 use crate::suite::{StepAction, Suite};
-
-pub struct DeployArgs {
-    pub suites: Vec<PathBuf>,
-    pub namespace: String,
-    pub name: String,
-    pub schedule: String,
-    pub image: String,
-    pub shards: u32,
-    pub regenerate: bool,
-    pub apply: bool,
-    pub sandbox: bool,
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub vars: Vec<(String, String)>,
-}
 
 /// Without `policy.maxRunDuration` a suite is given this long.
 const DEFAULT_RUN_SECONDS: u64 = 3600;
 /// `run --restore-timeout`'s default: time to restore after SIGTERM.
 const RESTORE_SECONDS: u64 = 120;
 
-pub fn deploy_cmd(args: DeployArgs) -> i32 {
+pub fn deploy_cmd(args: DeployArgs) -> Result<(), Error> {
     install_crypto();
-    let suites = match load_suites_or_exit(&args.suites) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let suites = load_suites_checked(&args.suites)?;
     // The Role grants what the CronJob's run does: `run --locked` runs the
     // hand-written and the locked scenarios (a missing or stale lock would
     // fail every night, so it fails here); `--regenerate` replaces the
@@ -48,39 +31,17 @@ pub fn deploy_cmd(args: DeployArgs) -> i32 {
     let suites = if args.regenerate {
         suites
     } else {
-        match super::scenarios::with_locked(suites, true) {
-            Ok(sets) => super::scenarios::combined(&sets),
-            Err(code) => return code,
-        }
+        super::scenarios::combined(&super::scenarios::with_locked(suites, true)?)
     };
     runtime().block_on(deploy_async(args, suites))
 }
 
-async fn deploy_async(args: DeployArgs, suites: Vec<Suite>) -> i32 {
-    let (files, suite_paths) = match bundle_files(&suites) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let conn = match super::connect::connect(&super::connect::ClusterArgs {
-        sandbox: args.sandbox,
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        ..Default::default()
-    })
-    .await
-    {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
-    let code = deploy_with(&conn.client, &args, &suites, files, suite_paths).await;
+async fn deploy_async(args: DeployArgs, suites: Vec<Suite>) -> Result<(), Error> {
+    let (files, suite_paths) = bundle_files(&suites).map_err(Error::invalid)?;
+    let conn = super::connect::connect(&args.cluster, None).await?;
+    let result = deploy_with(&conn.client, &args, &suites, files, suite_paths).await;
     conn.close().await;
-    code
+    result
 }
 
 async fn deploy_with(
@@ -89,12 +50,12 @@ async fn deploy_with(
     suites: &[Suite],
     files: Vec<BundleFile>,
     suite_paths: Vec<String>,
-) -> i32 {
+) -> Result<(), Error> {
     // The same permissions `plan` shows and `run` checks before it starts.
     let mut needs: Vec<Need> = Vec::new();
     let mut comments: Vec<String> = Vec::new();
     for suite in suites {
-        let pre = match guard::preflight(
+        let pre = guard::preflight(
             Some(client),
             suite,
             &PolicyOverrides::default(),
@@ -102,25 +63,14 @@ async fn deploy_with(
             &[],
         )
         .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: suite {}: {e}", suite.metadata.name);
-                return exit::INVALID;
-            }
-        };
+        .map_err(|e| Error::invalid(format!("suite {}: {e}", suite.metadata.name)))?;
         needs.extend(required(client, suite, &pre.policy, &args.vars, &[]).await);
         if args.regenerate {
-            match generated_grant(client, suite, &pre.policy).await {
-                Ok((n, comment)) => {
-                    needs.extend(n);
-                    comments.extend(comment);
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::INVALID;
-                }
-            }
+            let (n, comment) = generated_grant(client, suite, &pre.policy)
+                .await
+                .map_err(Error::invalid)?;
+            needs.extend(n);
+            comments.extend(comment);
         }
     }
     // The CronJob runs with --journal-in-cluster: its journal Secrets.
@@ -139,33 +89,22 @@ async fn deploy_with(
         active_deadline_seconds: active_deadline(suites),
         restore_seconds: RESTORE_SECONDS,
     };
-    let objects = match deploy::render(&spec) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+    let objects = deploy::render(&spec).map_err(Error::invalid)?;
     if !args.apply {
         for c in &comments {
             println!("# {c}");
         }
         print!("{}", deploy::to_yaml(&objects));
-        return exit::SUCCESS;
+        return Ok(());
     }
     for c in &comments {
         eprintln!("note: {c}");
     }
     for obj in &objects {
-        match apply_one(client, obj).await {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::UNREACHABLE;
-            }
-        }
+        let line = apply_one(client, obj).await.map_err(Error::unreachable)?;
+        println!("{line}");
     }
-    exit::SUCCESS
+    Ok(())
 }
 
 /// `--regenerate`: the Role cannot know tomorrow's AI scenarios, so it grants

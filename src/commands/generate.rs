@@ -15,35 +15,25 @@ use crate::ai::generate::{
 };
 use crate::ai::lockfile::{self, ai_block_hash, LockParameters, ScenarioLock, LOCK_KIND};
 use crate::ai::prompt::{build, Prompt};
+use crate::cli::GenerateArgs;
 use crate::cluster::ClusterClient;
-use crate::exit;
+use crate::error::Error;
 use crate::suite::{load_suite, Suite, API_VERSION};
 
-pub use super::connect::{connect, ClusterArgs, Connected};
+pub use super::connect::{connect, Connected};
 
-/// Gathers and renders; Err is (exit code, message).
-pub async fn prepare(
-    client: &ClusterClient,
-    suite: &Suite,
-) -> Result<(Gathered, Prompt), (i32, String)> {
+/// Gathers and renders the prompt.
+pub async fn prepare(client: &ClusterClient, suite: &Suite) -> Result<(Gathered, Prompt), Error> {
     if suite.spec.ai.is_none() {
-        return Err((
-            exit::INVALID,
-            format!(
-                "{}: the suite has no `ai` block",
-                suite.source.path.display()
-            ),
-        ));
+        return Err(Error::invalid(format!(
+            "{}: the suite has no `ai` block",
+            suite.source.path.display()
+        )));
     }
-    let gathered = gather(client, suite).await.map_err(|e| {
-        let code = if e.is_unreachable() {
-            exit::UNREACHABLE
-        } else {
-            exit::INVALID
-        };
-        (code, e.to_string())
-    })?;
-    let prompt = build(suite, &gathered).map_err(|e| (exit::INVALID, e.to_string()))?;
+    let gathered = gather(client, suite)
+        .await
+        .map_err(|e| Error::reaching(e.is_unreachable(), e))?;
+    let prompt = build(suite, &gathered).map_err(Error::invalid)?;
     Ok((gathered, prompt))
 }
 
@@ -69,34 +59,28 @@ pub fn context_summary(gathered: &Gathered, prompt: &Prompt) -> String {
 }
 
 /// The provider client for the suite's `ai` block.
-pub fn provider_backend(suite: &Suite) -> Result<ProviderBackend, (i32, String)> {
+pub fn provider_backend(suite: &Suite) -> Result<ProviderBackend, Error> {
     let ai = suite
         .spec
         .ai
         .as_ref()
-        .ok_or((exit::INVALID, "the suite has no `ai` block".to_string()))?;
-    let mut backend = ProviderBackend::from_suite(ai).map_err(|e| {
-        let code = if e.is_unreachable() {
-            exit::UNREACHABLE
-        } else {
-            exit::INVALID
-        };
-        (code, e.to_string())
-    })?;
+        .ok_or_else(|| Error::invalid("the suite has no `ai` block"))?;
+    let mut backend =
+        ProviderBackend::from_suite(ai).map_err(|e| Error::reaching(e.is_unreachable(), e))?;
     // Streaming is only worth it where someone watches the token count.
     use std::io::IsTerminal;
     backend.config.stream = ai.stream.unwrap_or_else(|| std::io::stderr().is_terminal());
     Ok(backend)
 }
 
-/// Gathers, generates and builds the lock (not written). Err is (exit code, message).
+/// Gathers, generates and builds the lock (not written).
 pub async fn generate_lock(
     client: &ClusterClient,
     suite: &Suite,
     backend: &ProviderBackend,
     mode: VerifyMode,
     log: &mut dyn FnMut(String),
-) -> Result<(ScenarioLock, Generation), (i32, String)> {
+) -> Result<(ScenarioLock, Generation), Error> {
     let (gathered, prompt) = prepare(client, suite).await?;
     log(context_summary(&gathered, &prompt));
     let ai = suite
@@ -118,13 +102,8 @@ pub async fn generate_lock(
     let generation = generate(backend, suite, &prompt, &known, opts).await;
     spinner.finish();
     let generation = generation.map_err(|e| {
-        let code = if e.is_unreachable() {
-            exit::UNREACHABLE
-        } else {
-            exit::INVALID
-        };
-        (
-            code,
+        Error::reaching(
+            e.is_unreachable(),
             format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
         )
     })?;
@@ -238,59 +217,34 @@ pub fn print_generation(g: &Generation) {
     }
 }
 
-pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs, mode: VerifyMode) -> i32 {
+pub fn generate_cmd(args: GenerateArgs) -> Result<(), Error> {
     install_crypto();
-    let suite = match load_suite(suite_path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+    let mode = args.verify_mode();
+    let suite_path: &Path = &args.suite;
+    let suite = load_suite(suite_path).map_err(Error::invalid)?;
     if suite.spec.ai.is_none() {
-        eprintln!(
-            "error: {}: the suite has no `ai` block",
+        return Err(Error::invalid(format!(
+            "{}: the suite has no `ai` block",
             suite_path.display()
-        );
-        return exit::INVALID;
+        )));
     }
-    let backend = match provider_backend(&suite) {
-        Ok(b) => b,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
+    let backend = provider_backend(&suite)?;
     runtime().block_on(async move {
-        let conn = match connect(&cluster).await {
-            Ok(c) => c,
-            Err((code, msg)) => {
-                eprintln!("error: {msg}");
-                return code;
-            }
-        };
+        let conn = connect(&args.cluster, None).await?;
         let res = generate_lock(&conn.client, &suite, &backend, mode, &mut |l| {
             eprintln!("{l}")
         })
         .await;
         conn.close().await;
-        let (lock, generation) = match res {
-            Ok(x) => x,
-            Err((code, msg)) => {
-                eprintln!("error: {msg}");
-                return code;
-            }
-        };
+        let (lock, generation) = res?;
         print_generation(&generation);
         if lock.scenarios.is_empty() {
-            eprintln!("error: no valid scenario; the lockfile was not written");
-            return exit::TEST_FAILED;
+            return Err(Error::Failed(
+                "no valid scenario; the lockfile was not written".into(),
+            ));
         }
         let path = lockfile::lock_path(&suite.source.path);
-        if let Err(e) = lockfile::write(&path, &lock) {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
+        lockfile::write(&path, &lock).map_err(Error::invalid)?;
         println!(
             "wrote {} ({} scenario(s){})",
             relative(&path),
@@ -304,7 +258,7 @@ pub fn generate_cmd(suite_path: &Path, cluster: ClusterArgs, mode: VerifyMode) -
         for sc in &lock.scenarios {
             println!("  - {}", sc.name);
         }
-        exit::SUCCESS
+        Ok(())
     })
 }
 

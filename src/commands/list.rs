@@ -1,16 +1,10 @@
 use std::path::Path;
 
-use crate::exit;
+use crate::error::Error;
 use crate::suite::load_suite;
 
-pub fn list(path: &Path) -> i32 {
-    let suite = match load_suite(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+pub fn list(path: &Path) -> Result<(), Error> {
+    let suite = load_suite(path).map_err(Error::invalid)?;
     println!("suite {} ({})", suite.metadata.name, path.display());
     if let Some(d) = &suite.metadata.description {
         println!("  {}", d.trim().replace('\n', "\n  "));
@@ -40,5 +34,5 @@ pub fn list(path: &Path) -> i32 {
             println!("      {}", d.trim().replace('\n', "\n      "));
         }
     }
-    exit::SUCCESS
+    Ok(())
 }

@@ -1,11 +1,11 @@
-//! The commands behind the CLI. Each returns the process exit code.
+//! The commands behind the CLI. Each returns `Result<(), Error>`; `main`
+//! turns an error into the exit code (see `error.rs`).
 
 pub mod abort;
 pub mod connect;
 pub mod deploy;
 pub mod gameday;
 pub mod generate;
-pub mod incluster;
 pub mod list;
 pub mod plan;
 pub mod playbook;
@@ -93,13 +93,10 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// The suites, or every load error printed and the exit code for them: what
-/// each command that takes SUITE... does first.
-pub fn load_suites_or_exit(paths: &[PathBuf]) -> Result<Vec<Suite>, i32> {
-    load_suites(paths).map_err(|errors| {
-        print_suite_errors(&errors);
-        crate::exit::INVALID
-    })
+/// The suites, or every load error: what each command that takes
+/// SUITE... does first.
+pub fn load_suites_checked(paths: &[PathBuf]) -> Result<Vec<Suite>, crate::error::Error> {
+    load_suites(paths).map_err(crate::error::Error::Suites)
 }
 
 pub fn print_suite_errors(errors: &[(PathBuf, SuiteError)]) {

@@ -3,33 +3,26 @@
 //! `dryRun=All`), the policy verdict; then the least-privilege Role /
 //! ClusterRole the run needs. Nothing in the cluster changes.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{install_crypto, load_suites_or_exit, runtime};
+use super::{install_crypto, load_suites_checked, runtime};
+use crate::cli::PlanArgs;
 use crate::cluster::{ClusterClient, PatchType, Resolved};
-use crate::exit;
+use crate::error::Error;
 use crate::guard::permissions::{required, review, to_permissions, Access, Need};
 use crate::guard::{
     self, static_templater, touches, EffectivePolicy, PolicyOverrides, Touch, Violation, FIXTURES,
 };
 use crate::suite::{Step, StepAction, Suite, Templater};
 
-pub struct PlanArgs {
-    pub suites: Vec<PathBuf>,
-    pub sandbox: bool,
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub scenarios: Vec<String>,
-    pub vars: Vec<(String, String)>,
-    pub policy: PolicyOverrides,
-    pub json_output: bool,
-    /// As `run --locked`: a suite with an ai block needs a fresh lock.
-    pub locked: bool,
-    /// As `run --partition`: only this shard's scenarios.
-    pub partition: Option<crate::engine::partition::Partition>,
+/// What a suite is planned with: the policy flags, `--var`s and the
+/// `--scenario` selection (shared with `deploy` and `playbook`).
+#[derive(Default)]
+pub(crate) struct PlanScope<'a> {
+    pub(crate) policy: PolicyOverrides,
+    pub(crate) vars: &'a [(String, String)],
+    pub(crate) scenarios: &'a [String],
 }
 
 /// Name of the generated Role / ClusterRole.
@@ -87,66 +80,58 @@ pub(crate) struct PlannedPermission {
     access: Access,
 }
 
-pub fn plan(args: PlanArgs) -> i32 {
+pub fn plan(args: PlanArgs) -> Result<(), Error> {
     install_crypto();
-    let suites = match load_suites_or_exit(&args.suites) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    match run_set(suites, &args) {
-        Ok(suites) => runtime().block_on(plan_async(args, suites)),
-        Err(code) => code,
-    }
+    let suites = load_suites_checked(&args.suites)?;
+    let suites = run_set(suites, args.locked, &args.scenarios, args.partition)?;
+    runtime().block_on(plan_async(args, suites))
 }
 
 /// Exactly the scenarios `run` with the same flags would run: hand-written
 /// plus locked, narrowed by `--scenario` and `--partition`, each suite with
 /// its locked scenarios appended (as the run's guard sees them).
-pub(crate) fn run_set(suites: Vec<Suite>, args: &PlanArgs) -> Result<Vec<Suite>, i32> {
+pub(crate) fn run_set(
+    suites: Vec<Suite>,
+    locked: bool,
+    scenarios: &[String],
+    partition: Option<crate::engine::partition::Partition>,
+) -> Result<Vec<Suite>, Error> {
     use super::scenarios::{apply_partition, check_known, combined, with_locked};
-    let mut sets = with_locked(suites, args.locked)?;
+    let mut sets = with_locked(suites, locked)?;
     let view: Vec<(&Suite, &[crate::suite::Scenario])> =
         sets.iter().map(|(s, l)| (s, l.as_slice())).collect();
-    check_known(&view, &args.scenarios)?;
-    if let Some(p) = args.partition {
-        sets = apply_partition(p, &args.scenarios, sets);
+    check_known(&view, scenarios)?;
+    if let Some(p) = partition {
+        sets = apply_partition(p, scenarios, sets);
     }
     Ok(combined(&sets))
 }
 
-async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
-    let conn = match super::connect::connect(&super::connect::ClusterArgs {
-        sandbox: args.sandbox,
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        ..Default::default()
-    })
-    .await
-    {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
+async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> Result<(), Error> {
+    let conn = super::connect::connect(&args.cluster, None).await?;
     let client = conn.client.clone();
+    let scope = PlanScope {
+        policy: args.policy.overrides(),
+        vars: &args.vars,
+        scenarios: &args.scenarios,
+    };
     let mut plans = Vec::new();
-    let mut code = exit::SUCCESS;
+    // A refused step, a denied permission or a suite that cannot be
+    // planned: the plan is printed in full, then the command fails.
+    let mut refused = false;
     for suite in &suites {
-        match plan_suite(&client, suite, &args).await {
+        match plan_suite(&client, suite, &scope).await {
             Ok(p) => {
-                if p.cases.iter().any(|c| !c.allowed) || !p.can_run {
-                    code = exit::INVALID;
-                }
+                refused |= p.cases.iter().any(|c| !c.allowed) || !p.can_run;
                 plans.push(p);
             }
             Err(e) => {
                 eprintln!("error: suite {}: {e}", suite.metadata.name);
-                code = exit::INVALID;
+                refused = true;
             }
         }
     }
-    if args.json_output {
+    if args.output.is_json() {
         let refused = plans
             .iter()
             .flat_map(|p| &p.cases)
@@ -163,25 +148,22 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> i32 {
         }
     }
     conn.close().await;
-    code
+    if refused {
+        return Err(Error::Verdict(crate::exit::RunOutcome::Invalid));
+    }
+    Ok(())
 }
 
 /// The plan of one suite (shared with `heatcheck playbook`).
 pub(crate) async fn plan_suite(
     client: &ClusterClient,
     suite: &Suite,
-    args: &PlanArgs,
+    args: &PlanScope<'_>,
 ) -> Result<SuitePlan, String> {
-    let pre = guard::preflight(
-        Some(client),
-        suite,
-        &args.policy,
-        &args.vars,
-        &args.scenarios,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let t = static_templater(suite, "plan", &args.vars);
+    let pre = guard::preflight(Some(client), suite, &args.policy, args.vars, args.scenarios)
+        .await
+        .map_err(|e| e.to_string())?;
+    let t = static_templater(suite, "plan", args.vars);
     let mut cases = Vec::new();
 
     let mut fixture_steps = Vec::new();
@@ -195,7 +177,7 @@ pub(crate) async fn plan_suite(
     if !fixture_steps.is_empty() {
         groups.push((FIXTURES.to_string(), "fixtures", fixture_steps));
     }
-    for sc in guard::selected(suite, &args.scenarios) {
+    for sc in guard::selected(suite, args.scenarios) {
         groups.push((sc.name.clone(), "scenario", sc.steps.clone()));
     }
     for (name, kind, steps) in groups {
@@ -224,7 +206,7 @@ pub(crate) async fn plan_suite(
     }
 
     // The permissions: the same set `heatcheck run` checks before it starts.
-    let needs = required(client, suite, &pre.policy, &args.vars, &args.scenarios).await;
+    let needs = required(client, suite, &pre.policy, args.vars, args.scenarios).await;
     let answers = review(client, &needs).await;
     let perms = to_permissions(&needs);
     let permissions: Vec<PlannedPermission> = needs

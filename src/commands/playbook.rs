@@ -3,44 +3,25 @@
 //! answers, the exact Role, and gateway URLs that already resolve.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{install_crypto, load_suites_or_exit, runtime};
+use super::{install_crypto, load_suites_checked, runtime};
 use crate::ai::lockfile::{self, sha256_hex, LockState};
+use crate::cli::{PlaybookArgs, PlaybookFormat};
 use crate::cluster::ClusterClient;
-use crate::exit;
+use crate::error::Error;
 use crate::guard::{self, Checker, PolicyOverrides};
 use crate::report::playbook::{self, ClusterAnswers, LockInput, PlaybookInput, SuiteInput};
 use crate::suite::Suite;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlaybookFormat {
-    Markdown,
-    Html,
+/// Without a cluster flag the playbook is made from the files alone.
+fn connects(args: &PlaybookArgs) -> bool {
+    args.cluster.sandbox || args.cluster.kubeconfig.is_some() || args.cluster.context.is_some()
 }
 
-pub struct PlaybookArgs {
-    pub suites: Vec<PathBuf>,
-    /// None: from `--output`'s extension (`.html`), else Markdown.
-    pub format: Option<PlaybookFormat>,
-    pub output: Option<PathBuf>,
-    pub date: Option<String>,
-    pub cluster: super::connect::ClusterArgs,
-    pub vars: Vec<(String, String)>,
-}
-
-impl PlaybookArgs {
-    fn connects(&self) -> bool {
-        self.cluster.sandbox || self.cluster.kubeconfig.is_some() || self.cluster.context.is_some()
-    }
-}
-
-pub fn playbook(args: PlaybookArgs) -> i32 {
+pub fn playbook(args: PlaybookArgs) -> Result<(), Error> {
     install_crypto();
-    let suites = match load_suites_or_exit(&args.suites) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let suites = load_suites_checked(&args.suites)?;
     let format = args.format.unwrap_or_else(|| {
         match args
             .output
@@ -52,13 +33,7 @@ pub fn playbook(args: PlaybookArgs) -> i32 {
             _ => PlaybookFormat::Markdown,
         }
     });
-    let input = match runtime().block_on(gather(&args, suites)) {
-        Ok(i) => i,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
+    let input = runtime().block_on(gather(&args, suites))?;
     let doc = playbook::build(&input);
     let text = match format {
         PlaybookFormat::Markdown => doc.to_markdown(),
@@ -66,27 +41,25 @@ pub fn playbook(args: PlaybookArgs) -> i32 {
     };
     match &args.output {
         Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                return exit::INVALID;
-            }
+            std::fs::write(path, text)
+                .map_err(|e| Error::invalid(format!("cannot write {}: {e}", path.display())))?;
             eprintln!("playbook written to {}", path.display());
         }
         None => print!("{text}"),
     }
-    exit::SUCCESS
+    Ok(())
 }
 
-async fn gather(args: &PlaybookArgs, suites: Vec<Suite>) -> Result<PlaybookInput, (i32, String)> {
-    let conn = if args.connects() {
-        Some(super::connect::connect(&args.cluster).await?)
+async fn gather(args: &PlaybookArgs, suites: Vec<Suite>) -> Result<PlaybookInput, Error> {
+    let conn = if connects(args) {
+        Some(super::connect::connect(&args.cluster, None).await?)
     } else {
         None
     };
     let mut out = Vec::new();
     for suite in suites {
         let (policy, notes) = guard::EffectivePolicy::build(&suite, &PolicyOverrides::default())
-            .map_err(|e| (exit::INVALID, format!("suite {}: {e}", suite.metadata.name)))?;
+            .map_err(|e| Error::invalid(format!("suite {}: {e}", suite.metadata.name)))?;
         let lock = lock_input(&suite)?;
         let checker = Checker::new(&policy, &suite, &args.vars);
         let mut violations = checker.fixtures();
@@ -137,11 +110,11 @@ async fn gather(args: &PlaybookArgs, suites: Vec<Suite>) -> Result<PlaybookInput
 
 /// The lockfile beside the suite, when it is current (a stale or missing one
 /// is not part of what `run --locked` would do).
-fn lock_input(suite: &Suite) -> Result<Option<LockInput>, (i32, String)> {
-    match lockfile::state(suite).map_err(|e| (exit::INVALID, e.to_string()))? {
+fn lock_input(suite: &Suite) -> Result<Option<LockInput>, Error> {
+    match lockfile::state(suite).map_err(Error::invalid)? {
         LockState::Fresh { path, lock } => {
-            let scenarios = lockfile::validated_scenarios(suite, &path, &lock)
-                .map_err(|e| (exit::INVALID, e.to_string()))?;
+            let scenarios =
+                lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)?;
             Ok(Some(LockInput {
                 file: super::relative(&path),
                 sha256: sha256_hex(&std::fs::read(&path).unwrap_or_default()),
@@ -165,27 +138,14 @@ async fn add_cluster_answers(
     client: &ClusterClient,
     input: &mut SuiteInput,
     args: &PlaybookArgs,
-) -> Result<(), (i32, String)> {
-    let plan_args = super::plan::PlanArgs {
-        suites: vec![],
-        sandbox: args.cluster.sandbox,
-        kubeconfig: args.cluster.kubeconfig.clone(),
-        context: args.cluster.context.clone(),
-        scenarios: vec![],
-        vars: args.vars.clone(),
-        policy: PolicyOverrides::default(),
-        json_output: false,
-        locked: false,
-        partition: None,
+) -> Result<(), Error> {
+    let scope = super::plan::PlanScope {
+        vars: &args.vars,
+        ..Default::default()
     };
-    let plan = super::plan::plan_suite(client, &input.suite, &plan_args)
+    let plan = super::plan::plan_suite(client, &input.suite, &scope)
         .await
-        .map_err(|e| {
-            (
-                exit::INVALID,
-                format!("suite {}: {e}", input.suite.metadata.name),
-            )
-        })?;
+        .map_err(|e| Error::invalid(format!("suite {}: {e}", input.suite.metadata.name)))?;
     let mut answers = ClusterAnswers {
         rbac_yaml: plan.rbac_yaml,
         ..Default::default()

@@ -3,37 +3,20 @@
 
 use std::path::Path;
 
-use super::generate::{connect, context_summary, prepare, ClusterArgs};
+use super::generate::{connect, context_summary, prepare};
 use super::{install_crypto, runtime};
-use crate::exit;
+use crate::cli::ClusterFlags;
+use crate::error::Error;
 use crate::suite::load_suite;
 
-pub fn prompt_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
+pub fn prompt_cmd(suite_path: &Path, cluster: &ClusterFlags) -> Result<(), Error> {
     install_crypto();
-    let suite = match load_suite(suite_path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+    let suite = load_suite(suite_path).map_err(Error::invalid)?;
     runtime().block_on(async move {
-        let conn = match connect(&cluster).await {
-            Ok(c) => c,
-            Err((code, msg)) => {
-                eprintln!("error: {msg}");
-                return code;
-            }
-        };
+        let conn = connect(cluster, None).await?;
         let res = prepare(&conn.client, &suite).await;
         conn.close().await;
-        let (gathered, prompt) = match res {
-            Ok(x) => x,
-            Err((code, msg)) => {
-                eprintln!("error: {msg}");
-                return code;
-            }
-        };
+        let (gathered, prompt) = res?;
         let ai = suite
             .spec
             .ai
@@ -69,6 +52,6 @@ pub fn prompt_cmd(suite_path: &Path, cluster: ClusterArgs) -> i32 {
             "{}",
             serde_json::to_string_pretty(&prompt.schema).unwrap_or_default()
         );
-        exit::SUCCESS
+        Ok(())
     })
 }

@@ -3,31 +3,17 @@
 //! each object is compared with its prior state before anything is done, and
 //! a scope is marked restored only when all of it is back.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use super::runs::{describe_entry, inspect, status_text, RunView, Verdict};
 use super::{install_crypto, runtime};
+use crate::cli::{ClusterFlags, RecoverArgs};
 use crate::cluster::{ClusterClient, ClusterError};
 use crate::engine::journal::Journal;
 use crate::engine::restore::{restore_scope, RestoreOptions, RestoreOutcome};
 use crate::engine::runstate::{list_runs, ClusterRef, Liveness, RunDir, RunStatus};
-use crate::exit;
+use crate::error::Error;
+use crate::exit::RunOutcome;
 
-pub struct RecoverArgs {
-    pub run: Option<String>,
-    pub state_dir: PathBuf,
-    /// Overrides run.json's kubeconfig (e.g. the file moved).
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub restore_timeout: Duration,
-    /// Recover a run marked running on another host.
-    pub force: bool,
-    /// The journals kept in the cluster (`run --journal-in-cluster`).
-    pub journal_in_cluster: bool,
-}
-
-pub fn recover(args: RecoverArgs) -> i32 {
+pub fn recover(args: RecoverArgs) -> Result<(), Error> {
     install_crypto();
     if args.journal_in_cluster {
         return runtime().block_on(recover_in_cluster(&args));
@@ -36,11 +22,10 @@ pub fn recover(args: RecoverArgs) -> i32 {
         Some(id) => {
             let d = RunDir::new(&args.state_dir, id);
             if !d.path.is_dir() {
-                eprintln!(
-                    "error: no run {id} in {} (see `heatcheck runs`)",
+                return Err(Error::invalid(format!(
+                    "no run {id} in {} (see `heatcheck runs`)",
                     args.state_dir.display()
-                );
-                return exit::INVALID;
+                )));
             }
             vec![d]
         }
@@ -58,16 +43,19 @@ pub fn recover(args: RecoverArgs) -> i32 {
             "Nothing to recover in {}: every run finished and restored.",
             args.state_dir.display()
         );
-        return exit::SUCCESS;
+        return Ok(());
     }
     let rt = runtime();
-    let mut code = exit::SUCCESS;
+    let mut left = false;
     for v in &views {
-        if rt.block_on(recover_one(v, &args)) {
-            code = exit::RESTORE_FAILED;
-        }
+        left |= rt.block_on(recover_one(v, &args));
     }
-    code
+    // What is left was printed run by run.
+    Error::verdict(if left {
+        RunOutcome::RestoreFailed
+    } else {
+        RunOutcome::Passed
+    })
 }
 
 /// Returns true when something is still left.
@@ -155,23 +143,16 @@ async fn recover_one(v: &RunView, args: &RecoverArgs) -> bool {
 
 /// The journal Secrets in the runner's namespace (the ServiceAccount's in a
 /// pod, the context's elsewhere), as a CronJob run does before it starts.
-async fn recover_in_cluster(args: &RecoverArgs) -> i32 {
-    let conn = match super::connect::connect(&super::connect::ClusterArgs {
+async fn recover_in_cluster(args: &RecoverArgs) -> Result<(), Error> {
+    let cluster = ClusterFlags {
+        sandbox: false,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
-        ..Default::default()
-    })
-    .await
-    {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
     };
+    let conn = super::connect::connect(&cluster, None).await?;
     let ns = conn.client.default_namespace().to_string();
     let say = |m: &str| println!("{m}");
-    let res = super::incluster::recover_journals(
+    let res = crate::engine::incluster::recover_journals(
         &conn.client,
         &ns,
         &args.state_dir,
@@ -182,25 +163,21 @@ async fn recover_in_cluster(args: &RecoverArgs) -> i32 {
     .await;
     conn.close().await;
     match res {
-        Err(e) => {
-            eprintln!("error: cannot read the journals in namespace {ns}: {e}");
-            if e.is_unreachable() {
-                exit::UNREACHABLE
-            } else {
-                exit::INVALID
-            }
-        }
+        Err(e) => Err(Error::reaching(
+            e.is_unreachable(),
+            format!("cannot read the journals in namespace {ns}: {e}"),
+        )),
         Ok(r) if !r.failed.is_empty() => {
             println!("Fix the cause and run `heatcheck recover --journal-in-cluster` again.");
-            exit::RESTORE_FAILED
+            Err(Error::Verdict(RunOutcome::RestoreFailed))
         }
         Ok(r) if r.recovered.is_empty() && r.left_alone.is_empty() => {
             println!(
                 "Nothing to recover in namespace {ns}: no journal Secret of an unfinished run."
             );
-            exit::SUCCESS
+            Ok(())
         }
-        Ok(_) => exit::SUCCESS,
+        Ok(_) => Ok(()),
     }
 }
 

@@ -5,44 +5,34 @@ use std::path::{Path, PathBuf};
 
 use crate::ai::lockfile::{self, sha256_hex};
 use crate::engine::model::{RunEnvironment, RunReport, SuiteSource};
-use crate::exit;
+use crate::error::Error;
 use crate::report::html::{run_html, trend_html};
 use crate::suite::Scenario;
 use crate::suite::Suite;
 
-pub fn report(paths: &[PathBuf], html: &Path) -> i32 {
+pub fn report(paths: &[PathBuf], html: &Path) -> Result<(), Error> {
     let mut reports = Vec::new();
     for p in paths {
-        let text = match std::fs::read_to_string(p) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", p.display());
-                return exit::INVALID;
-            }
-        };
-        match serde_json::from_str::<RunReport>(&text) {
-            Ok(r) => reports.push(r),
-            Err(e) => {
-                eprintln!(
-                    "error: {}:{}:{}: not a heatcheck JSON report: {e}",
-                    p.display(),
-                    e.line(),
-                    e.column()
-                );
-                return exit::INVALID;
-            }
-        }
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", p.display())))?;
+        let report = serde_json::from_str::<RunReport>(&text).map_err(|e| {
+            Error::invalid(format!(
+                "{}:{}:{}: not a heatcheck JSON report: {e}",
+                p.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        reports.push(report);
     }
     let page = match reports.as_slice() {
         [one] => run_html(one),
         many => trend_html(many),
     };
-    if let Err(e) = super::run::write_file(html, &page) {
-        eprintln!("error: cannot write {}: {e}", html.display());
-        return exit::INVALID;
-    }
+    super::run::write_file(html, &page)
+        .map_err(|e| Error::invalid(format!("cannot write {}: {e}", html.display())))?;
     eprintln!("HTML report written to {}", html.display());
-    exit::SUCCESS
+    Ok(())
 }
 
 /// Where the run happens and the exact suite files (content hashes).

@@ -1,20 +1,27 @@
-//! `heatcheck run`: load, connect, run, report, map to an exit code.
+//! `heatcheck run`: the config step (flags → what runs, before anything
+//! connects), then connect, recover earlier runs, regenerate, preflight,
+//! run, and write the reports. What went wrong comes back as an [`Error`].
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::generate::{generate_lock, print_generation, provider_backend};
-use super::{install_crypto, load_suites_or_exit, runtime};
+use super::{install_crypto, load_suites_checked, runtime};
 use crate::ai::generate::ProviderBackend;
 use crate::ai::lockfile;
+use crate::cli::RunArgs;
+use crate::cluster::ClusterClient;
 use crate::engine::event::Reporter;
-use crate::engine::partition::Partition;
+use crate::engine::gate::Gate;
+use crate::engine::incluster::{JournalStore, KeptJournal};
+use crate::engine::model::RunReport;
+use crate::engine::run::{JournalSinkHandle, PrometheusUnusable};
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
-use crate::exit;
+use crate::error::Error;
+use crate::exit::{self, RunOutcome};
 use crate::report::grouped::GroupedReporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
@@ -22,187 +29,212 @@ use crate::report::junit::to_junit_xml;
 use crate::report::panel::{terminal_size, LivePanel, MonotonicClock, PanelHandle};
 use crate::suite::{Scenario, Suite};
 
-pub struct RunArgs {
-    pub suites: Vec<PathBuf>,
-    pub sandbox: bool,
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub scenarios: Vec<String>,
-    pub junit: Option<PathBuf>,
-    pub report_json: Option<PathBuf>,
-    pub report_html: Option<PathBuf>,
-    pub json_output: bool,
-    pub fail_fast: bool,
-    pub no_restore: bool,
-    /// `--skip-permission-check`: no SelfSubjectAccessReview before the run.
-    pub skip_permission_check: bool,
-    pub vars: Vec<(String, String)>,
-    pub state_dir: PathBuf,
-    /// Keep the journal in a Secret too, and first recover earlier runs'.
-    pub journal_in_cluster: bool,
-    /// Policy flags (they only tighten the suites' policies).
-    pub policy: crate::guard::PolicyOverrides,
-    /// CI mode: only locked AI scenarios, never an LLM call; a missing or
-    /// stale lock is an error.
-    pub locked: bool,
-    /// Generate fresh AI scenarios (and write the lock) before running.
-    pub regenerate: bool,
-    /// Each restore must be done within this; the rest stays in the journal.
-    pub restore_timeout: Duration,
-    /// Run only this shard of the scenarios.
-    pub partition: Option<Partition>,
-    /// Over the suites' `defaults.retries`.
-    pub retries: Option<u32>,
-    /// A flaky scenario fails the run.
-    pub flaky_fails: bool,
-    /// Suites run at once.
-    pub jobs: usize,
-    /// Game day: confirm each scenario step at the terminal.
-    pub interactive: bool,
-    /// On a failed check, wait at the terminal before restoring.
-    pub pause_on_failure: bool,
-    /// `--no-live`: no live panel on a terminal.
-    pub no_live: bool,
-    pub metrics: MetricsOptions,
-}
-
-/// Prometheus in and out.
-#[derive(Clone, Debug, Default)]
-pub struct MetricsOptions {
-    /// Over each suite's `spec.prometheus.url`.
-    pub prometheus_url: Option<String>,
-    /// node-exporter textfile output.
-    pub metrics_file: Option<PathBuf>,
-    /// Pushgateway base URL.
-    pub pushgateway: Option<String>,
-    /// With `--sandbox`: the port of the data plane's `/metrics`.
-    pub sandbox_metrics_port: Option<u16>,
-}
-
 /// What to do about a suite's AI scenarios.
 enum AiPlan {
     Locked(Vec<Scenario>),
     Regenerate(Box<ProviderBackend>),
 }
 
-/// Decides, per suite, which AI scenarios run. Err is the exit code
-/// (the message is printed).
-fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, i32> {
+/// Decides, per suite, which AI scenarios run.
+fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, Error> {
     if suite.spec.ai.is_none() {
         return Ok(AiPlan::Locked(Vec::new()));
     }
     if args.regenerate {
-        return match provider_backend(suite) {
-            Ok(b) => Ok(AiPlan::Regenerate(Box::new(b))),
-            Err((code, msg)) => {
-                eprintln!("error: {}: {msg}", suite.source.path.display());
-                Err(code)
-            }
-        };
+        let backend =
+            provider_backend(suite).map_err(|e| e.context(suite.source.path.display()))?;
+        return Ok(AiPlan::Regenerate(Box::new(backend)));
     }
     super::scenarios::locked_scenarios(suite, args.locked).map(AiPlan::Locked)
 }
 
-pub fn run(args: RunArgs) -> i32 {
+pub fn run(args: RunArgs) -> Result<(), Error> {
     install_crypto();
-    let gate = if args.interactive || args.pause_on_failure {
-        match super::gameday::TerminalGate::from_stdin() {
-            Ok(g) => crate::engine::gate::Gate(Some(std::sync::Arc::new(g))),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::INVALID;
-            }
-        }
-    } else {
-        crate::engine::gate::Gate::default()
-    };
-    let suites = match load_suites_or_exit(&args.suites) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let mut planned = Vec::new();
-    for suite in suites {
-        match plan_ai(&suite, &args) {
-            Ok(plan) => planned.push((suite, plan)),
-            Err(code) => return code,
-        }
-    }
-    if !args.regenerate {
-        let sets: Vec<(&Suite, &[Scenario])> = planned
-            .iter()
-            .map(|(s, plan)| {
-                let locked = match plan {
-                    AiPlan::Locked(l) => l.as_slice(),
-                    AiPlan::Regenerate(_) => &[],
-                };
-                (s, locked)
-            })
-            .collect();
-        if let Err(code) = super::scenarios::check_known(&sets, &args.scenarios) {
-            return code;
-        }
-    }
-    runtime().block_on(run_async(args, planned, gate))
+    let config = RunConfig::new(args)?;
+    runtime().block_on(config.execute())
 }
 
-async fn run_async(
+/// The config step (as ripgrep's flags become `HiArgs`): everything the
+/// flags decide that needs no cluster, checked before anything connects.
+struct RunConfig {
     args: RunArgs,
+    gate: Gate,
     planned: Vec<(Suite, AiPlan)>,
-    gate: crate::engine::gate::Gate,
-) -> i32 {
-    let conn = match super::connect::connect(&super::connect::ClusterArgs {
-        sandbox: args.sandbox,
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        sandbox_metrics_port: args.metrics.sandbox_metrics_port,
-    })
-    .await
-    {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
+}
+
+impl RunConfig {
+    fn new(args: RunArgs) -> Result<Self, Error> {
+        let gate = if args.interactive || args.pause_on_failure {
+            let g = super::gameday::TerminalGate::from_stdin().map_err(Error::invalid)?;
+            Gate(Some(std::sync::Arc::new(g)))
+        } else {
+            Gate::default()
+        };
+        let suites = load_suites_checked(&args.suites)?;
+        let planned = suites
+            .into_iter()
+            .map(|s| plan_ai(&s, &args).map(|plan| (s, plan)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !args.regenerate {
+            let sets: Vec<(&Suite, &[Scenario])> = planned
+                .iter()
+                .map(|(s, plan)| match plan {
+                    AiPlan::Locked(l) => (s, l.as_slice()),
+                    AiPlan::Regenerate(_) => (s, &[][..]),
+                })
+                .collect();
+            super::scenarios::check_known(&sets, &args.scenarios)?;
         }
-    };
-    let client = conn.client.clone();
-    // Before anything else: undo what earlier in-cluster runs left.
-    if args.journal_in_cluster {
-        if let Err(code) = recover_earlier_runs(&client, &args).await {
-            conn.close().await;
-            return code;
-        }
+        Ok(RunConfig {
+            args,
+            gate,
+            planned,
+        })
     }
-    // `--regenerate`: fresh scenarios first, written to the lock.
-    let mut suites: Vec<(Suite, Vec<Scenario>)> = Vec::new();
+
+    /// Connects, runs, and always closes the connection (and its sandbox).
+    async fn execute(self) -> Result<(), Error> {
+        let port = self.args.metrics.sandbox_metrics_port;
+        let conn = super::connect::connect(&self.args.cluster, port).await?;
+        let result = self.on_cluster(&conn.client).await;
+        conn.close().await;
+        result
+    }
+
+    async fn on_cluster(self, client: &ClusterClient) -> Result<(), Error> {
+        let RunConfig {
+            args,
+            gate,
+            planned,
+        } = self;
+        let journal = JournalStore::new(args.journal_in_cluster, client);
+        // Before anything else: undo what earlier in-cluster runs left.
+        let say = |m: &str| eprintln!("{m}");
+        journal
+            .recover_earlier(client, &args.state_dir, args.restore_timeout, &say)
+            .await?;
+        let mut suites = regenerate(client, planned).await?;
+        if let Some(partition) = args.partition {
+            suites = super::scenarios::apply_partition(partition, &args.scenarios, suites);
+        }
+        let (reporter, panel) = reporter(&args);
+        let run_id = new_run_id();
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let (hurry_tx, hurry_rx) = watch::channel(false);
+        let mut engine = Engine {
+            client: client.clone(),
+            options: run_options(&args, gate, hurry_rx.clone()),
+            emitter: Emitter::new(vec![reporter]),
+            run_id: run_id.clone(),
+            cancel: cancel_rx,
+        };
+        let checks = preflight(&engine, &suites, &args, &journal).await?;
+        // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
+        let run_dir = RunDir::new(&args.state_dir, &run_id);
+        let state = RunState::starting(
+            &run_id,
+            args.suites
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            ClusterRef::from_args(
+                args.cluster.kubeconfig.as_deref(),
+                args.cluster.context.as_deref(),
+                client.server(),
+                args.cluster.sandbox,
+            ),
+        );
+        run_dir
+            .write_state(&state)
+            .map_err(|e| Error::invalid(format!("cannot write run state: {e}")))?;
+        // The journal's Secret exists before the first mutation; a run that
+        // cannot keep it there could not be undone by the next pod: it does not start.
+        let kept = match journal.keep(client, &run_id, &state).await {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = run_dir.set_status(RunStatus::Finished, Some("did not start".into()));
+                return Err(e.into());
+            }
+        };
+        if let Some(k) = &kept {
+            eprintln!(
+                "journal kept in Secret {} (recovered by the next run if this one dies)",
+                k.describe()
+            );
+            engine.options.journal_sink = JournalSinkHandle(Some(k.sink()));
+        }
+        // Installed here, before the first change, not when the task first runs.
+        let interrupts = Interrupts::install();
+        let signals = tokio::spawn(emergency_stop(
+            interrupts,
+            run_dir.clone(),
+            cancel_tx,
+            hurry_tx,
+            panel,
+        ));
+        let policies = checks.into_iter().map(|c| c.policy).collect();
+        let environment = super::report::environment(
+            client.server(),
+            args.cluster.context.as_deref(),
+            args.cluster.sandbox,
+            &suites,
+        );
+        let mut report = engine.run_checked(suites, policies).await;
+        report.environment = Some(environment);
+        signals.abort();
+        let hurried = *hurry_rx.borrow();
+        finish_state(&report, &args, hurried, &run_dir, kept).await;
+        let outcome = write_outputs(&args, &report).await;
+        Error::verdict(outcome)
+    }
+}
+
+fn run_options(args: &RunArgs, gate: Gate, hurry: watch::Receiver<bool>) -> RunOptions {
+    RunOptions {
+        scenarios: args.scenarios.clone(),
+        fail_fast: args.fail_fast,
+        no_restore: args.no_restore,
+        vars: args.vars.clone(),
+        state_dir: Some(args.state_dir.clone()),
+        policy: args.policy.overrides(),
+        restore_timeout: Some(args.restore_timeout),
+        stop_waiting: Some(hurry),
+        retries: args.retries,
+        jobs: args.jobs.into(),
+        prometheus_url: args.metrics.prometheus_url.clone(),
+        gate,
+        interactive: args.interactive,
+        pause_on_failure: args.pause_on_failure,
+        journal_sink: Default::default(),
+    }
+}
+
+/// `--regenerate`: fresh scenarios first, written to the lock; otherwise
+/// the locked ones decided in the config step.
+async fn regenerate(
+    client: &ClusterClient,
+    planned: Vec<(Suite, AiPlan)>,
+) -> Result<Vec<(Suite, Vec<Scenario>)>, Error> {
+    let mut suites = Vec::new();
     for (suite, plan) in planned {
         let locked = match plan {
             AiPlan::Locked(l) => l,
             AiPlan::Regenerate(backend) => {
                 let mode = super::verify::VerifyMode::On;
-                let res = generate_lock(&client, &suite, &backend, mode, &mut |l| {
+                let (lock, generation) = generate_lock(client, &suite, &backend, mode, &mut |l| {
                     eprintln!("{}: {l}", suite.metadata.name)
                 })
-                .await;
-                let lock = match res {
-                    Ok((lock, generation)) => {
-                        print_generation(&generation);
-                        lock
-                    }
-                    Err((code, msg)) => {
-                        eprintln!("error: {}: {msg}", suite.source.path.display());
-                        return code;
-                    }
-                };
+                .await
+                .map_err(|e| e.context(suite.source.path.display()))?;
+                print_generation(&generation);
                 let path = lockfile::lock_path(&suite.source.path);
                 if lock.scenarios.is_empty() {
                     eprintln!(
                         "warning: {}: no valid AI scenario; the lock was not rewritten",
                         suite.source.path.display()
                     );
-                } else if let Err(e) = lockfile::write(&path, &lock) {
-                    eprintln!("error: {e}");
-                    return exit::INVALID;
                 } else {
+                    lockfile::write(&path, &lock).map_err(Error::invalid)?;
                     eprintln!(
                         "wrote {} ({} scenario(s))",
                         super::relative(&path),
@@ -214,49 +246,21 @@ async fn run_async(
         };
         suites.push((suite, locked));
     }
+    Ok(suites)
+}
 
-    if let Some(partition) = args.partition {
-        suites = super::scenarios::apply_partition(partition, &args.scenarios, suites);
-    }
-
-    let (reporter, panel) = reporter(&args);
-    let run_id = new_run_id();
-    let run_dir = RunDir::new(&args.state_dir, &run_id);
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let (hurry_tx, hurry_rx) = watch::channel(false);
-    let mut engine = Engine {
-        client,
-        options: RunOptions {
-            scenarios: args.scenarios.clone(),
-            fail_fast: args.fail_fast,
-            no_restore: args.no_restore,
-            vars: args.vars.clone(),
-            state_dir: Some(args.state_dir.clone()),
-            policy: args.policy.clone(),
-            restore_timeout: Some(args.restore_timeout),
-            stop_waiting: Some(hurry_rx.clone()),
-            retries: args.retries,
-            jobs: args.jobs,
-            prometheus_url: args.metrics.prometheus_url.clone(),
-            gate,
-            interactive: args.interactive,
-            pause_on_failure: args.pause_on_failure,
-            journal_sink: Default::default(),
-        },
-        emitter: Emitter::new(vec![reporter]),
-        run_id: run_id.clone(),
-        cancel: cancel_rx,
-    };
-    // The guard first, on hand-written and locked scenarios alike: any
-    // violation and nothing runs (no fixture, no journal).
-    let combined: Vec<Suite> = super::scenarios::combined(&suites);
-    let checks = match engine.preflight(&combined).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+/// Everything checked before the first change: the guard on hand-written
+/// and locked scenarios alike (any violation and nothing runs, not even a
+/// fixture), the credentials (a run that could not undo itself never
+/// starts), then Prometheus.
+async fn preflight(
+    engine: &Engine,
+    suites: &[(Suite, Vec<Scenario>)],
+    args: &RunArgs,
+    journal: &JournalStore,
+) -> Result<Vec<crate::guard::Preflight>, Error> {
+    let combined: Vec<Suite> = super::scenarios::combined(suites);
+    let checks = engine.preflight(&combined).await.map_err(Error::invalid)?;
     for note in checks.iter().flat_map(|c| &c.notes) {
         eprintln!("note: {note}");
     }
@@ -265,104 +269,33 @@ async fn run_async(
         for v in &violations {
             eprintln!("error: refused by policy: {v}");
         }
-        eprintln!(
-            "error: {} policy violation(s); nothing was run (see `heatcheck plan`)",
+        return Err(Error::invalid(format!(
+            "{} policy violation(s); nothing was run (see `heatcheck plan`)",
             violations.len()
-        );
-        return exit::INVALID;
+        )));
     }
-    // Then the credentials: a run that could not undo itself never starts.
     if args.skip_permission_check {
         eprintln!(
             "warning: --skip-permission-check: permissions were not checked; if a step or its restore is forbidden, the run stops half-way and may leave changes behind"
         );
-    } else if let Err(code) = permission_preflight(&engine, &combined, &checks, &args).await {
-        return code;
-    }
-    // Prometheus next: an unreachable one fails the run before anything changes.
-    if let Err((code, msg)) = engine.reach_prometheus(&suites).await {
-        eprintln!("error: {msg}");
-        conn.close().await;
-        return code;
-    }
-    // run.json before the first mutation: from here on a crash leaves something `heatcheck runs` finds.
-    let state = RunState::starting(
-        &run_id,
-        args.suites
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        ClusterRef::from_args(
-            args.kubeconfig.as_deref(),
-            args.context.as_deref(),
-            engine.client.server(),
-            args.sandbox,
-        ),
-    );
-    if let Err(e) = run_dir.write_state(&state) {
-        eprintln!("error: cannot write run state: {e}");
-        return exit::INVALID;
-    }
-    // The journal's Secret exists before the first mutation; a run that
-    // cannot keep it there could not be undone by the next pod: it does not start.
-    let journal_secret = if args.journal_in_cluster {
-        let ns = engine.client.default_namespace().to_string();
-        let run_state = serde_json::to_vec(&state).expect("run state serializes");
-        match crate::cluster::journal_secret::JournalSecret::create(
-            &engine.client,
-            &ns,
-            &run_id,
-            &super::incluster::holder(),
-            &run_state,
-        )
-        .await
-        {
-            Ok(secret) => {
-                let secret = std::sync::Arc::new(secret);
-                eprintln!(
-                    "journal kept in Secret {ns}/{} (recovered by the next run if this one dies)",
-                    secret.name()
-                );
-                engine.options.journal_sink = crate::engine::run::JournalSinkHandle(Some(
-                    std::sync::Arc::new(super::incluster::SecretSink(secret.clone())),
-                ));
-                Some((super::incluster::keep_renewed(secret.clone()), secret))
-            }
-            Err(e) => {
-                eprintln!(
-                    "error: cannot keep the journal in the cluster: {e}; nothing was changed (a run that could not undo itself does not start)"
-                );
-                let _ = run_dir.set_status(RunStatus::Finished, Some("did not start".into()));
-                conn.close().await;
-                return if e.is_unreachable() {
-                    exit::UNREACHABLE
-                } else {
-                    exit::INVALID
-                };
-            }
-        }
     } else {
-        None
-    };
-    // Installed here, before the first change, not when the task first runs.
-    let interrupts = Interrupts::install();
-    let signals = tokio::spawn(emergency_stop(
-        interrupts,
-        run_dir.clone(),
-        cancel_tx,
-        hurry_tx,
-        panel,
-    ));
-    let policies = checks.into_iter().map(|c| c.policy).collect();
-    let environment = super::report::environment(
-        engine.client.server(),
-        args.context.as_deref(),
-        args.sandbox,
-        &suites,
-    );
-    let mut report = engine.run_checked(suites, policies).await;
-    report.environment = Some(environment);
-    signals.abort();
+        permission_preflight(engine, &combined, &checks, args, journal).await?;
+    }
+    engine.reach_prometheus(suites).await.map_err(|e| match e {
+        PrometheusUnusable::Config(m) => Error::Invalid(m),
+        PrometheusUnusable::Unreachable(m) => Error::Unreachable(m),
+    })?;
+    Ok(checks)
+}
+
+/// After the run: the run's status in run.json and in the journal Secret.
+async fn finish_state(
+    report: &RunReport,
+    args: &RunArgs,
+    hurried: bool,
+    run_dir: &RunDir,
+    kept: Option<KeptJournal>,
+) {
     let left = &report.restore.left_behind;
     let (status, message) = if args.no_restore {
         let kept = (!left.is_empty()).then(|| format!("kept by --no-restore: {}", left.join(", ")));
@@ -375,28 +308,19 @@ async fn run_async(
         } else {
             left.join(", ")
         };
-        let status = if *hurry_rx.borrow() {
+        let status = if hurried {
             RunStatus::Aborted
         } else {
             RunStatus::RestoreFailed
         };
         (status, Some(format!("left: {what}")))
     };
-    if let Some((renewing, secret)) = journal_secret {
-        renewing.abort();
+    if let Some(k) = kept {
         // Restored (or kept on purpose): the journal is done with. Otherwise
         // the Secret stays, released, for the next run to recover at once.
-        let done = if status == RunStatus::Finished {
-            secret.finish().await
-        } else {
-            secret.release(status.as_str(), message.clone()).await
-        };
-        if let Err(e) = done {
-            eprintln!(
-                "warning: journal Secret {}/{}: {e}",
-                secret.namespace(),
-                secret.name()
-            );
+        let name = k.describe();
+        if let Err(e) = k.close(status, message.clone()).await {
+            eprintln!("warning: journal Secret {name}: {e}");
         }
     }
     if let Err(e) = run_dir.set_status(status, message) {
@@ -404,10 +328,17 @@ async fn run_async(
     }
     if status != RunStatus::Finished {
         eprintln!(
-            "heatcheck: the cluster is not fully restored; the journal keeps what is left: run `heatcheck recover {run_id}`"
+            "heatcheck: the cluster is not fully restored; the journal keeps what is left: run `heatcheck recover {}`",
+            run_dir.run_id()
         );
     }
-    let mut code = report.exit_code;
+}
+
+/// The reports and metrics the flags ask for. A report that cannot be
+/// written fails the run (exit 1); a Pushgateway that does not take the
+/// metrics does not change the verdict.
+async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
+    let mut outcome = report.outcome();
     let flaky: Vec<&str> = report
         .suites
         .iter()
@@ -421,48 +352,42 @@ async fn run_async(
             flaky.len(),
             flaky.join(", ")
         );
-        code = code.max(exit::TEST_FAILED);
+        outcome = outcome.max(RunOutcome::Failed);
     }
-    if let Some(path) = &args.junit {
-        if let Err(e) = write_file(path, &to_junit_xml(&report)) {
-            eprintln!("error: writing JUnit report {}: {e}", path.display());
-            code = code.max(exit::TEST_FAILED);
+    let mut write = |path: &Option<std::path::PathBuf>, what: &str, render: &dyn Fn() -> String| {
+        if let Some(path) = path {
+            if let Err(e) = write_file(path, &render()) {
+                eprintln!("error: writing {what} {}: {e}", path.display());
+                outcome = outcome.max(RunOutcome::Failed);
+            }
         }
-    }
-    if let Some(path) = &args.report_json {
-        if let Err(e) = write_file(path, &to_json(&report)) {
-            eprintln!("error: writing JSON report {}: {e}", path.display());
-            code = code.max(exit::TEST_FAILED);
-        }
-    }
+    };
+    write(&args.junit, "JUnit report", &|| to_junit_xml(report));
+    write(&args.report_json, "JSON report", &|| to_json(report));
+    write(&args.report_html, "HTML report", &|| {
+        crate::report::html::run_html(report)
+    });
     if let Some(path) = &args.metrics.metrics_file {
-        if let Err(e) = crate::report::metrics::write_metrics_file(path, &report) {
+        if let Err(e) = crate::report::metrics::write_metrics_file(path, report) {
             eprintln!("error: writing metrics file {}: {e}", path.display());
-            code = code.max(exit::TEST_FAILED);
+            outcome = outcome.max(RunOutcome::Failed);
         }
     }
     if let Some(url) = &args.metrics.pushgateway {
         // The run's verdict stands whatever happens to its metrics.
         let client = crate::probe::http::client();
-        if let Err(e) = crate::report::metrics::push(&client, url, &report).await {
+        if let Err(e) = crate::report::metrics::push(&client, url, report).await {
             eprintln!("warning: metrics not pushed: {e}");
         }
     }
-    if let Some(path) = &args.report_html {
-        if let Err(e) = write_file(path, &crate::report::html::run_html(&report)) {
-            eprintln!("error: writing HTML report {}: {e}", path.display());
-            code = code.max(exit::TEST_FAILED);
-        }
-    }
-    conn.close().await;
-    code
+    outcome
 }
 
 /// What prints the run: JSON lines, or lines for people; on a terminal
 /// (unless `--no-live`) those scroll above the live panel, which replaces
 /// the spinners. The handle lets other output past the panel.
 fn reporter(args: &RunArgs) -> (Box<dyn Reporter>, PanelHandle) {
-    if args.json_output {
+    if args.output.is_json() {
         let json = JsonEventReporter::new(std::io::stdout());
         return (Box::new(json), PanelHandle::default());
     }
@@ -503,47 +428,6 @@ fn reporter(args: &RunArgs) -> (Box<dyn Reporter>, PanelHandle) {
         lines(Box::new(std::io::stdout()), options.progress),
         PanelHandle::default(),
     )
-}
-
-/// `--journal-in-cluster`: recovers the journals earlier runs left in the
-/// runner's namespace. Err(exit code) when one could not be restored (or
-/// the journals cannot be read): this run must not start on such a cluster.
-async fn recover_earlier_runs(
-    client: &crate::cluster::ClusterClient,
-    args: &RunArgs,
-) -> Result<(), i32> {
-    let ns = client.default_namespace().to_string();
-    let say = |m: &str| eprintln!("{m}");
-    match super::incluster::recover_journals(
-        client,
-        &ns,
-        &args.state_dir,
-        args.restore_timeout,
-        false,
-        &say,
-    )
-    .await
-    {
-        Ok(r) if r.failed.is_empty() => Ok(()),
-        Ok(r) => {
-            eprintln!(
-                "error: {} earlier run(s) could not be recovered ({}); this run does not start on a cluster that is not as it should be. Fix the cause, then run again or `heatcheck recover --journal-in-cluster`",
-                r.failed.len(),
-                r.failed.join(", ")
-            );
-            Err(exit::RESTORE_FAILED)
-        }
-        Err(e) => {
-            eprintln!(
-                "error: cannot look for journals of earlier runs in namespace {ns}: {e}; nothing was changed"
-            );
-            Err(if e.is_unreachable() {
-                exit::UNREACHABLE
-            } else {
-                exit::INVALID
-            })
-        }
-    }
 }
 
 pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
@@ -635,14 +519,15 @@ pub async fn wait_for_signal() {
 }
 
 /// Every permission the run needs, checked with SelfSubjectAccessReview.
-/// Err(exit code) when one is denied: every missing one is printed with
-/// why it is needed, and nothing has changed.
+/// Err when one is denied: it lists every missing one with why it is
+/// needed, and nothing has changed.
 async fn permission_preflight(
     engine: &Engine,
     suites: &[Suite],
     checks: &[crate::guard::Preflight],
     args: &RunArgs,
-) -> Result<(), i32> {
+    journal: &JournalStore,
+) -> Result<(), Error> {
     use crate::guard::permissions::{required, review, Access, Need};
     let mut needs: Vec<Need> = Vec::new();
     for (suite, check) in suites.iter().zip(checks) {
@@ -663,15 +548,12 @@ async fn permission_preflight(
             }
         }
     }
-    if args.journal_in_cluster {
-        let ns = engine.client.default_namespace().to_string();
-        for n in crate::guard::permissions::journal_needs(&ns) {
-            if !needs.iter().any(|m| {
-                (&m.verb, &m.group, &m.resource, &m.namespace)
-                    == (&n.verb, &n.group, &n.resource, &n.namespace)
-            }) {
-                needs.push(n);
-            }
+    for n in journal.needs() {
+        if !needs.iter().any(|m| {
+            (&m.verb, &m.group, &m.resource, &m.namespace)
+                == (&n.verb, &n.group, &n.resource, &n.namespace)
+        }) {
+            needs.push(n);
         }
     }
     let answers = review(&engine.client, &needs).await;
@@ -682,22 +564,22 @@ async fn permission_preflight(
         .map(|(n, _)| n)
         .collect();
     if !denied.is_empty() {
-        eprintln!(
-            "error: these credentials cannot run the suite (or undo it); nothing was changed. Missing {} permission(s):",
+        let mut text = format!(
+            "these credentials cannot run the suite (or undo it); nothing was changed. Missing {} permission(s):",
             denied.len()
         );
         for n in &denied {
-            eprintln!("  {}: {}", n.describe(), n.why);
+            text.push_str(&format!("\n  {}: {}", n.describe(), n.why));
         }
-        eprintln!(
-            "hint: bind the Role that `heatcheck plan {}` prints to this identity",
+        text.push_str(&format!(
+            "\nhint: bind the Role that `heatcheck plan {}` prints to this identity",
             args.suites
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(" ")
-        );
-        return Err(exit::INVALID);
+        ));
+        return Err(Error::Invalid(text));
     }
     let unknown = answers.iter().filter(|a| **a == Access::Unknown).count();
     if unknown > 0 {

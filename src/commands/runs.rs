@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::engine::journal::{Entry, Journal, Prior};
 use crate::engine::runstate::{list_runs, Liveness, RunDir, RunState, RunStatus};
-use crate::exit;
+use crate::error::Error;
 
 /// What a run directory says about its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub fn status_text(v: &RunView) -> String {
     }
 }
 
-pub fn runs(state_dir: &Path) -> i32 {
+pub fn runs(state_dir: &Path) -> Result<(), Error> {
     let views: Vec<RunView> = list_runs(state_dir)
         .iter()
         .map(inspect)
@@ -124,7 +124,7 @@ pub fn runs(state_dir: &Path) -> i32 {
             "No unfinished runs in {} (every run finished and restored).",
             state_dir.display()
         );
-        return exit::SUCCESS;
+        return Ok(());
     }
     for v in &views {
         print_view(v);
@@ -133,7 +133,7 @@ pub fn runs(state_dir: &Path) -> i32 {
     if recoverable {
         println!("Restore with `heatcheck recover RUN` (or `heatcheck recover` for all of them).");
     }
-    exit::SUCCESS
+    Ok(())
 }
 
 pub fn print_view(v: &RunView) {

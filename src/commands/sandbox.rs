@@ -1,50 +1,47 @@
 //! `heatcheck sandbox`: serve the embedded sandbox until SIGINT/SIGTERM.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{install_crypto, runtime};
+use crate::cli::SandboxArgs;
 use crate::cluster::ClusterClient;
-use crate::exit;
+use crate::error::Error;
 use crate::sandbox::server::FaultSpec;
 use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::suite::manifest::parse_documents;
 
-pub fn sandbox(
-    kubeconfig: &Path,
-    manifests: &[PathBuf],
-    port: u16,
-    users: &[String],
-    metrics_port: u16,
-    faults: Option<FaultSpec>,
-) -> i32 {
+pub fn sandbox(args: SandboxArgs) -> Result<(), Error> {
+    let SandboxArgs {
+        kubeconfig,
+        manifests,
+        port,
+        users,
+        metrics_port,
+        inject_api_faults: faults,
+    } = args;
     if let Some(bad) = users
         .iter()
         .find(|u| u.is_empty() || *u == "heatcheck-sandbox")
     {
-        eprintln!("error: --user {bad:?}: give a name other than \"\" and \"heatcheck-sandbox\" (the admin's context)");
-        return exit::INVALID;
+        return Err(Error::invalid(format!("--user {bad:?}: give a name other than \"\" and \"heatcheck-sandbox\" (the admin's context)")));
     }
     install_crypto();
     runtime().block_on(async {
-        let sb = match Sandbox::start(SandboxOptions {
+        let sb = Sandbox::start(SandboxOptions {
             port,
             users: users.to_vec(),
             metrics_port: Some(metrics_port),
             ..Default::default()
         })
         .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot start the sandbox: {e}");
-                return exit::UNREACHABLE;
-            }
-        };
-        if let Err(e) = sb.write_kubeconfig(kubeconfig) {
-            eprintln!("error: writing kubeconfig {}: {e}", kubeconfig.display());
+        .map_err(|e| Error::unreachable(format!("cannot start the sandbox: {e}")))?;
+        if let Err(e) = sb.write_kubeconfig(&kubeconfig) {
             sb.shutdown().await;
-            return exit::INVALID;
+            return Err(Error::invalid(format!(
+                "writing kubeconfig {}: {e}",
+                kubeconfig.display()
+            )));
         }
         println!("api {}", sb.url());
         if let Some(url) = sb.metrics_url() {
@@ -57,10 +54,9 @@ pub fn sandbox(
         for u in users {
             println!("user {u} (context {u}: no permissions until RBAC grants some)");
         }
-        if let Err(e) = apply_manifests(&sb, manifests).await {
-            eprintln!("error: {e}");
+        if let Err(e) = apply_manifests(&sb, &manifests).await {
             sb.shutdown().await;
-            return exit::INVALID;
+            return Err(Error::invalid(e));
         }
         // After the manifests: faults are for the clients under test.
         if let Some(spec) = faults {
@@ -106,7 +102,7 @@ pub fn sandbox(
         super::run::wait_for_signal().await;
         printer.abort();
         sb.shutdown().await;
-        exit::SUCCESS
+        Ok(())
     })
 }
 

@@ -6,42 +6,30 @@
 
 use crate::ai::lockfile::{self, LockState};
 use crate::engine::partition::Partition;
-use crate::exit;
+use crate::error::Error;
 use crate::suite::{Scenario, Suite};
 
 /// The locked AI scenarios a run of `suite` replays. With `locked` a suite
-/// with an ai block and no fresh lock is an error (exit 2, message printed);
-/// without it, a warning and none.
-pub(crate) fn locked_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenario>, i32> {
-    let state = lockfile::state(suite).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID
-    })?;
+/// with an ai block and no fresh lock is an error; without it, a warning and none.
+pub(crate) fn locked_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenario>, Error> {
+    let state = lockfile::state(suite).map_err(Error::invalid)?;
     match state {
         LockState::NoAi => Ok(Vec::new()),
-        LockState::Fresh { path, lock } => lockfile::validated_scenarios(suite, &path, &lock)
-            .map_err(|e| {
-                eprintln!("error: {e}");
-                exit::INVALID
-            }),
-        LockState::Missing(path) if locked => {
-            eprintln!(
-                "error: {}: the suite has an ai block but no lockfile {}; run `heatcheck generate {}` (--locked never calls an LLM)",
-                suite.source.path.display(),
-                super::relative(&path),
-                super::relative(&suite.source.path)
-            );
-            Err(exit::INVALID)
+        LockState::Fresh { path, lock } => {
+            lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)
         }
-        LockState::Stale { path, generated_at } if locked => {
-            eprintln!(
-                "error: {}: lock is stale: the ai block changed since {}; run `heatcheck generate {}`",
-                super::relative(&path),
-                generated_at.to_rfc3339(),
-                super::relative(&suite.source.path)
-            );
-            Err(exit::INVALID)
-        }
+        LockState::Missing(path) if locked => Err(Error::invalid(format!(
+            "{}: the suite has an ai block but no lockfile {}; run `heatcheck generate {}` (--locked never calls an LLM)",
+            suite.source.path.display(),
+            super::relative(&path),
+            super::relative(&suite.source.path)
+        ))),
+        LockState::Stale { path, generated_at } if locked => Err(Error::invalid(format!(
+            "{}: lock is stale: the ai block changed since {}; run `heatcheck generate {}`",
+            super::relative(&path),
+            generated_at.to_rfc3339(),
+            super::relative(&suite.source.path)
+        ))),
         LockState::Missing(_) => {
             eprintln!(
                 "warning: {}: no lockfile; running the hand-written scenarios only (`heatcheck generate` writes one)",
@@ -64,7 +52,7 @@ pub(crate) fn locked_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenar
 pub(crate) fn with_locked(
     suites: Vec<Suite>,
     locked: bool,
-) -> Result<Vec<(Suite, Vec<Scenario>)>, i32> {
+) -> Result<Vec<(Suite, Vec<Scenario>)>, Error> {
     suites
         .into_iter()
         .map(|s| locked_scenarios(&s, locked).map(|l| (s, l)))
@@ -73,7 +61,10 @@ pub(crate) fn with_locked(
 
 /// `--scenario NAME`s that name no scenario of any suite (hand-written or
 /// locked) are an error, listing the known ones.
-pub(crate) fn check_known(suites: &[(&Suite, &[Scenario])], wanted: &[String]) -> Result<(), i32> {
+pub(crate) fn check_known(
+    suites: &[(&Suite, &[Scenario])],
+    wanted: &[String],
+) -> Result<(), Error> {
     if wanted.is_empty() {
         return Ok(());
     }
@@ -95,12 +86,11 @@ pub(crate) fn check_known(suites: &[(&Suite, &[Scenario])], wanted: &[String]) -
     if unknown.is_empty() {
         return Ok(());
     }
-    eprintln!(
-        "error: no scenario named {} (known: {})",
+    Err(Error::invalid(format!(
+        "no scenario named {} (known: {})",
         unknown.join(", "),
         known.join(", ")
-    );
-    Err(exit::INVALID)
+    )))
 }
 
 /// Keeps this shard's scenarios (of those `--scenario` selects) and drops

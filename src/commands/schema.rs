@@ -1,7 +1,7 @@
-use crate::exit;
+use crate::error::Error;
 use crate::suite::{scenario_schema, suite_schema};
 
-pub fn schema(scenario: bool) -> i32 {
+pub fn schema(scenario: bool) -> Result<(), Error> {
     let s = if scenario {
         scenario_schema()
     } else {
@@ -11,5 +11,5 @@ pub fn schema(scenario: bool) -> i32 {
         "{}",
         serde_json::to_string_pretty(&s).expect("schema serializes")
     );
-    exit::SUCCESS
+    Ok(())
 }

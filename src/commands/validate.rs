@@ -2,11 +2,11 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::exit;
+use crate::error::Error;
 use crate::suite::{load_many, SuiteError};
 
 /// Validates every suite under the paths, reporting every problem of every file.
-pub fn validate(paths: &[PathBuf], json_output: bool) -> i32 {
+pub fn validate(paths: &[PathBuf], json_output: bool) -> Result<(), Error> {
     let mut results = load_many(paths);
     for p in paths {
         if !p.exists() {
@@ -51,22 +51,24 @@ pub fn validate(paths: &[PathBuf], json_output: bool) -> i32 {
             }
         }
         if results.is_empty() {
-            eprintln!(
-                "error: no suite files found in {}",
+            return Err(Error::invalid(format!(
+                "no suite files found in {}",
                 paths
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
-            return exit::INVALID;
+            )));
         }
         let n = results.len();
         println!("{} valid, {invalid} invalid", n - invalid);
     }
-    if invalid > 0 || results.is_empty() {
-        exit::INVALID
-    } else {
-        exit::SUCCESS
+    if results.is_empty() {
+        return Err(Error::invalid("no suite files found"));
     }
+    if invalid > 0 {
+        // Every problem was printed above, file by file.
+        return Err(Error::Verdict(crate::exit::RunOutcome::Invalid));
+    }
+    Ok(())
 }

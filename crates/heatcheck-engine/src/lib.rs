@@ -9,6 +9,7 @@ pub mod exit;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 pub mod gate;
+pub mod incluster;
 pub mod journal;
 pub mod model;
 pub mod partition;

@@ -528,6 +528,11 @@ impl SuiteReport {
 }
 
 impl RunReport {
+    /// How the run ended (the report keeps it as its exit code).
+    pub fn outcome(&self) -> crate::exit::RunOutcome {
+        crate::exit::RunOutcome::from_exit_code(self.exit_code)
+    }
+
     /// Counts over every case; a suite error no case reports counts as errored.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();

@@ -17,7 +17,7 @@ use super::runstate::RunDir;
 use super::steps::run_step;
 use super::stop::StopWatch;
 use crate::event::{Event, LogLevel, Reporter};
-use crate::exit;
+use crate::exit::RunOutcome;
 use crate::model::{
     AssertionRecord, CaseKind, CaseReport, CaseStatus, FaultSpan, NoteKind, Outcome,
     RestoreSummary, RoutePrecedenceChange, RunReport, StepRecord, SuiteReport,
@@ -28,6 +28,17 @@ use heatcheck_cluster::ClusterClient;
 use heatcheck_format::{template_context, Scenario, Step, StepAction, Suite, Templater};
 use heatcheck_gateway::route_precedence;
 use heatcheck_guard::{self as guard, EffectivePolicy, PolicyOverrides, Preflight};
+
+/// Why the run's Prometheus cannot be used (checked before anything changes).
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusUnusable {
+    /// The suite's Prometheus settings are wrong.
+    #[error("{0}")]
+    Config(String),
+    /// It did not answer, or answered wrongly.
+    #[error("{0}")]
+    Unreachable(String),
+}
 
 /// How a run behaves (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -164,12 +175,11 @@ impl Engine {
     }
 
     /// Before anything runs: every suite with promql checks and a Prometheus URL can reach
-    /// it (a trivial query). Err: (exit code, message): 2 for a bad configuration, 3 when
-    /// Prometheus cannot be reached or answers wrongly.
+    /// it (a trivial query).
     pub async fn reach_prometheus(
         &self,
         suites: &[(Suite, Vec<Scenario>)],
-    ) -> Result<(), (i32, String)> {
+    ) -> Result<(), PrometheusUnusable> {
         use crate::probe::promql::{uses_promql, PromError, Prometheus};
         for (suite, locked) in suites {
             if !uses_promql(suite, locked) {
@@ -184,14 +194,18 @@ impl Engine {
             ) {
                 Ok(Some(p)) => p,
                 Ok(None) => continue,
-                Err(e) => return Err((exit::INVALID, format!("suite {name}: {e}"))),
+                Err(e) => return Err(PrometheusUnusable::Config(format!("suite {name}: {e}"))),
             };
             match prom.query("vector(1)").await {
                 Ok(_) => {}
                 Err(e @ PromError::Config(_)) => {
-                    return Err((exit::INVALID, format!("suite {name}: {e}")))
+                    return Err(PrometheusUnusable::Config(format!("suite {name}: {e}")))
                 }
-                Err(e) => return Err((exit::UNREACHABLE, format!("suite {name}: {e}"))),
+                Err(e) => {
+                    return Err(PrometheusUnusable::Unreachable(format!(
+                        "suite {name}: {e}"
+                    )))
+                }
             }
         }
         Ok(())
@@ -229,7 +243,7 @@ impl Engine {
                 started,
                 reports,
                 RestoreSummary::default(),
-                exit::INVALID,
+                RunOutcome::Invalid,
             )
         };
         // Locked scenarios are checked exactly like hand-written ones.
@@ -289,7 +303,7 @@ impl Engine {
                             errors: vec![e.to_string()],
                             ..Default::default()
                         },
-                        exit::INVALID,
+                        RunOutcome::Invalid,
                     );
                 }
             },
@@ -378,16 +392,16 @@ impl Engine {
         let aborted = aborted.into_inner();
         let failed = failed.into_inner();
         let summary = summary_of(&restore_total);
-        let code = if !summary.is_clean() && !self.options.no_restore {
-            exit::RESTORE_FAILED
+        let outcome = if !summary.is_clean() && !self.options.no_restore {
+            RunOutcome::RestoreFailed
         } else if aborted {
-            exit::ABORTED
+            RunOutcome::Aborted
         } else if failed {
-            exit::TEST_FAILED
+            RunOutcome::Failed
         } else {
-            exit::SUCCESS
+            RunOutcome::Passed
         };
-        self.finish(started_at, started, reports, summary, code)
+        self.finish(started_at, started, reports, summary, outcome)
     }
 
     fn finish(
@@ -396,14 +410,14 @@ impl Engine {
         started: Instant,
         suites: Vec<SuiteReport>,
         restore: RestoreSummary,
-        exit_code: i32,
+        outcome: RunOutcome,
     ) -> RunReport {
         let report = RunReport {
             run_id: self.run_id.clone(),
             started_at,
             duration: started.elapsed(),
             suites,
-            exit_code,
+            exit_code: outcome.exit_code(),
             restore,
             environment: None,
         };

@@ -3,6 +3,10 @@
 //! nightly CronJob can undo what an OOM-killed or evicted one left. Every
 //! such run first recovers the journals of earlier runs; `heatcheck recover
 //! --journal-in-cluster` does the same by hand.
+//!
+//! [`JournalStore`] is the one value that says where a run's journal lives;
+//! everything the in-cluster choice changes (recovering earlier runs, the
+//! permissions it needs, the Secret kept in step) asks it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,11 +14,150 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::cluster::journal_secret::{self, Claim, FoundJournal, JournalSecret};
-use crate::cluster::{ClusterClient, ClusterError};
-use crate::engine::journal::{Journal, JournalSink};
-use crate::engine::restore::{restore_scope, RestoreOptions, RestoreOutcome};
-use crate::engine::runstate::{process_alive, this_host, RunDir, RunState, RunStatus};
+use crate::journal::{Journal, JournalSink};
+use crate::restore::{restore_scope, RestoreOptions, RestoreOutcome};
+use crate::runstate::{process_alive, this_host, RunDir, RunState, RunStatus};
+use heatcheck_cluster::journal_secret::{self, Claim, FoundJournal, JournalSecret};
+use heatcheck_cluster::{ClusterClient, ClusterError};
+
+/// Where a run keeps its journal: always in the local state dir; with
+/// `InCluster` also in a Secret in the runner's namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JournalStore {
+    Local,
+    InCluster { namespace: String },
+}
+
+/// Why an in-cluster run must not start.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalStoreError {
+    #[error("{} earlier run(s) could not be recovered ({}); this run does not start on a cluster that is not as it should be. Fix the cause, then run again or `heatcheck recover --journal-in-cluster`", .0.len(), .0.join(", "))]
+    EarlierRunsNotRecovered(Vec<String>),
+    #[error("cannot look for journals of earlier runs in namespace {namespace}: {source}; nothing was changed")]
+    CannotList {
+        namespace: String,
+        source: ClusterError,
+    },
+    #[error("cannot keep the journal in the cluster: {0}; nothing was changed (a run that could not undo itself does not start)")]
+    CannotKeep(ClusterError),
+}
+
+impl JournalStoreError {
+    /// The cluster did not answer (rather than refused or failed a restore).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            JournalStoreError::EarlierRunsNotRecovered(_) => false,
+            JournalStoreError::CannotList { source, .. }
+            | JournalStoreError::CannotKeep(source) => source.is_unreachable(),
+        }
+    }
+
+    /// Earlier runs' changes are still in the cluster.
+    pub fn is_restore_failure(&self) -> bool {
+        matches!(self, JournalStoreError::EarlierRunsNotRecovered(_))
+    }
+}
+
+/// A run's journal Secret, kept renewed while the run lasts.
+pub struct KeptJournal {
+    secret: Arc<JournalSecret>,
+    renewing: tokio::task::JoinHandle<()>,
+}
+
+impl JournalStore {
+    /// `--journal-in-cluster` resolved against the connected client: the
+    /// runner's namespace is the client's default one (the ServiceAccount's in a pod).
+    pub fn new(in_cluster: bool, client: &ClusterClient) -> Self {
+        if in_cluster {
+            JournalStore::InCluster {
+                namespace: client.default_namespace().to_string(),
+            }
+        } else {
+            JournalStore::Local
+        }
+    }
+
+    /// The permissions keeping the journal needs (none locally).
+    pub fn needs(&self) -> Vec<heatcheck_guard::permissions::Need> {
+        match self {
+            JournalStore::Local => Vec::new(),
+            JournalStore::InCluster { namespace } => {
+                heatcheck_guard::permissions::journal_needs(namespace)
+            }
+        }
+    }
+
+    /// Before a run: undoes what earlier in-cluster runs left. Err when one
+    /// could not be restored or the journals cannot be read: the run must not start.
+    pub async fn recover_earlier(
+        &self,
+        client: &ClusterClient,
+        state_dir: &Path,
+        restore_timeout: Duration,
+        say: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), JournalStoreError> {
+        let JournalStore::InCluster { namespace } = self else {
+            return Ok(());
+        };
+        match recover_journals(client, namespace, state_dir, restore_timeout, false, say).await {
+            Ok(r) if r.failed.is_empty() => Ok(()),
+            Ok(r) => Err(JournalStoreError::EarlierRunsNotRecovered(r.failed)),
+            Err(source) => Err(JournalStoreError::CannotList {
+                namespace: namespace.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Before the run's first change: the Secret that keeps its journal
+    /// (None locally), renewed until [`KeptJournal::close`].
+    pub async fn keep(
+        &self,
+        client: &ClusterClient,
+        run_id: &str,
+        run_state: &RunState,
+    ) -> Result<Option<KeptJournal>, JournalStoreError> {
+        let JournalStore::InCluster { namespace } = self else {
+            return Ok(None);
+        };
+        let state = serde_json::to_vec(run_state).expect("run state serializes");
+        let secret = JournalSecret::create(client, namespace, run_id, &holder(), &state)
+            .await
+            .map_err(JournalStoreError::CannotKeep)?;
+        let secret = Arc::new(secret);
+        Ok(Some(KeptJournal {
+            renewing: keep_renewed(secret.clone()),
+            secret,
+        }))
+    }
+}
+
+impl KeptJournal {
+    /// Where the engine sends each journal write.
+    pub fn sink(&self) -> Arc<dyn JournalSink> {
+        Arc::new(SecretSink(self.secret.clone()))
+    }
+
+    /// `namespace/name` of the Secret.
+    pub fn describe(&self) -> String {
+        format!("{}/{}", self.secret.namespace(), self.secret.name())
+    }
+
+    /// After the run: a finished run's Secret is deleted; otherwise it stays,
+    /// released, for the next run to recover at once.
+    pub async fn close(
+        self,
+        status: RunStatus,
+        message: Option<String>,
+    ) -> Result<(), ClusterError> {
+        self.renewing.abort();
+        if status == RunStatus::Finished {
+            self.secret.finish().await
+        } else {
+            self.secret.release(status.as_str(), message).await
+        }
+    }
+}
 
 /// The engine's journal writes, also sent to the run's Secret.
 pub struct SecretSink(pub Arc<JournalSecret>);
