@@ -3,6 +3,7 @@
 //! `commands::run::run`). Shared flag groups live here.
 
 mod ai;
+mod explore;
 mod misc;
 mod plan;
 mod run;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub use ai::{GenerateArgs, PromptArgs, VerifyArg};
+pub use explore::ExploreArgs;
 #[cfg(feature = "sandbox")]
 pub use misc::SandboxArgs;
 pub use misc::{CompletionsArgs, ListArgs, ReportArgs, SchemaArgs, ValidateArgs};
@@ -34,6 +36,7 @@ Examples:
   heatcheck report nightly/*.json --html trend.html
   heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
   heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
+  heatcheck explore suites/httproute-conflict/suite.yaml --sandbox
   heatcheck validate suites/
   heatcheck deploy suites/ --namespace heatcheck --image REGISTRY/heatcheck:TAG --apply
   heatcheck list suites/httproute-conflict/suite.yaml
@@ -64,6 +67,11 @@ pub enum Command {
     /// Show what a run would do, changing nothing: steps, the objects each
     /// touches (server-side dry run), the policy verdict and the RBAC it needs.
     Plan(PlanArgs),
+    /// Search for weaknesses: run the catalog of survivable networking chaos
+    /// on fresh in-process twins of the suite's namespace (the cluster is only
+    /// read) and report what broke, minimized, with a resilience score.
+    #[cfg(feature = "sandbox")]
+    Explore(ExploreArgs),
     /// Render (or apply) a nightly in-cluster run: ServiceAccount, the Roles
     /// `plan` computes bound to it, a ConfigMap of the suites and a CronJob.
     Deploy(DeployArgs),
@@ -103,6 +111,8 @@ impl Command {
         match self {
             Command::Run(a) => commands::run::run(a),
             Command::Plan(a) => commands::plan::plan(a),
+            #[cfg(feature = "sandbox")]
+            Command::Explore(a) => commands::explore::explore(a),
             Command::Deploy(a) => commands::deploy::deploy_cmd(a),
             Command::Playbook(a) => commands::playbook::playbook(a),
             Command::Report(a) => commands::report::report(&a.reports, &a.html),

@@ -4,6 +4,8 @@
 pub mod abort;
 pub mod connect;
 pub mod deploy;
+#[cfg(feature = "sandbox")]
+pub mod explore;
 pub mod gameday;
 pub mod generate;
 pub mod list;

@@ -63,6 +63,74 @@ impl SandboxVerifier {
         SandboxVerifier { suite, seed }
     }
 
+    /// A twin seeded with `objects` as read from a cluster (derived kinds
+    /// left to their controllers, Secret values as placeholders), the oldest
+    /// first so precedence by creationTimestamp keeps its order.
+    pub(crate) fn from_objects(suite: &Suite, objects: &[Value]) -> Self {
+        let mut objects: Vec<&Value> = objects
+            .iter()
+            .filter(|o| {
+                !(DERIVED.contains(&o["kind"].as_str().unwrap_or_default())
+                    && o.pointer("/metadata/ownerReferences").is_some())
+            })
+            .collect();
+        objects.sort_by_key(|o| {
+            o.pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        });
+        let mut suite = suite.clone();
+        suite.spec.scenarios.clear();
+        SandboxVerifier {
+            suite,
+            seed: objects.into_iter().map(seed_object).collect(),
+        }
+    }
+
+    /// Runs `scenario` of `suite` (fixtures, steady state, probes and all)
+    /// on a fresh sandbox seeded as this verifier's.
+    #[cfg(feature = "sandbox")]
+    pub(crate) async fn run_on_twin(
+        &self,
+        suite: &Suite,
+        scenario: &Scenario,
+    ) -> Result<crate::engine::model::SuiteReport, String> {
+        use crate::cluster::ClusterClient;
+        use crate::engine::run::{new_run_id, Emitter, Engine, RunOptions};
+
+        let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default())
+            .await
+            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        let res = async {
+            let client = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.seed_into(&client).await?;
+            let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+            let engine = Engine {
+                client,
+                options: RunOptions::default(),
+                emitter: Emitter::default(),
+                run_id: new_run_id(),
+                cancel,
+            };
+            let mut suite = suite.clone();
+            suite.spec.scenarios.clear();
+            let report = engine
+                .run_with_locked(vec![(suite, vec![scenario.clone()])])
+                .await;
+            report
+                .suites
+                .into_iter()
+                .next()
+                .ok_or_else(|| "the sandbox run reported nothing".to_string())
+        }
+        .await;
+        sb.shutdown().await;
+        res
+    }
+
     #[cfg(feature = "sandbox")]
     async fn run(&self, candidates: &[Scenario]) -> Result<Vec<Verdict>, String> {
         use crate::cluster::ClusterClient;

@@ -116,6 +116,11 @@ fn crate_edges_are_the_boundaries_of_the_design() {
             ],
             "reporters consume events and never call the cluster",
         ),
+        (
+            "heatcheck-explore",
+            &["heatcheck-gateway", "heatcheck-format", "heatcheck-engine"],
+            "explore proposes candidates and judges the engine's results; the binary hands it twins, so it never knows the sandbox nor touches a cluster",
+        ),
     ];
     let crates = root().join("crates");
     let mut found: Vec<String> = std::fs::read_dir(&crates)

@@ -12,6 +12,7 @@ mod ai_real_model;
 mod conformance;
 mod deploy;
 mod examples;
+mod explore;
 mod gameday;
 mod guard;
 mod html_report;

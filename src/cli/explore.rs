@@ -1,0 +1,43 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{parse_var, ClusterFlags, Output};
+
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    /// The suite whose namespace, policy, fixtures and probes define the system.
+    pub suite: PathBuf,
+    /// The cluster to read (never changed); --sandbox: only the suite's fixtures.
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// Try at most N candidates.
+    #[arg(long, value_name = "N")]
+    pub max_candidates: Option<usize>,
+    /// Start no new candidate after this long, e.g. 10m.
+    #[arg(long, value_name = "DURATION", value_parser = crate::suite::parse_duration)]
+    pub budget: Option<std::time::Duration>,
+    /// Twins (in-process sandboxes) running candidates at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
+    /// Write the findings as JSON here (schemas/findings.schema.json).
+    #[arg(long, value_name = "FILE")]
+    pub findings: Option<PathBuf>,
+    /// Write a suite that replays every finding (the suite, the derived
+    /// probes, each finding's scenario): `heatcheck run FILE --sandbox` fails
+    /// until the weaknesses are fixed.
+    #[arg(long, value_name = "FILE")]
+    pub write_suite: Option<PathBuf>,
+    /// Keep each finding's scenario as the catalog made it (no step minimization).
+    #[arg(long)]
+    pub no_minimize: bool,
+    /// Lowest probe success rate a survivable change may cause (0-1).
+    #[arg(long, value_name = "RATE", default_value_t = 0.99)]
+    pub min_success_rate: f64,
+    /// Set a suite variable (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// human: progress and one block per finding; json: the findings report on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: Output,
+}

@@ -1,0 +1,366 @@
+//! `heatcheck explore SUITE`: read the namespace (never change it), derive
+//! what healthy means, and run the catalog's candidates each on a fresh
+//! in-process twin seeded with what was read plus the suite's fixtures.
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::verify::SandboxVerifier;
+use super::{install_crypto, runtime};
+use crate::cli::ExploreArgs;
+use crate::cluster::ClusterClient;
+use crate::error::Error;
+use crate::exit::RunOutcome;
+use crate::suite::{load_suite, Scenario, Suite};
+use heatcheck_explore::catalog::{self, CatalogOptions};
+use heatcheck_explore::finding::FindingsReport;
+use heatcheck_explore::search::{ExploreError, ExploreOptions, Progress, TwinRun, Twins};
+use heatcheck_explore::snapshot::{self, Snapshot};
+use heatcheck_explore::steady;
+
+pub fn explore(args: ExploreArgs) -> Result<(), Error> {
+    install_crypto();
+    let mut suite = load_suite(&args.suite).map_err(Error::invalid)?;
+    for (k, v) in &args.vars {
+        suite.spec.vars.insert(k.clone(), Value::String(v.clone()));
+    }
+    if !(0.0..=1.0).contains(&args.min_success_rate) {
+        return Err(Error::invalid(
+            "--min-success-rate: give a rate between 0 and 1",
+        ));
+    }
+    let (report, explored) = runtime().block_on(search(&args, &suite))?;
+    print_report(&args, &report);
+    if let Some(path) = &args.write_suite {
+        write_suite(path, &explored, &report)?;
+        if !report.findings.is_empty() && !args.output.is_json() {
+            println!(
+                "replay: heatcheck run {} --sandbox (each finding is a scenario; it fails until fixed)",
+                super::relative(path)
+            );
+        }
+    }
+    if let Some(path) = &args.findings {
+        let text = serde_json::to_string_pretty(&report).expect("findings serialize");
+        super::run::write_file(path, &text)
+            .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
+        eprintln!("findings written to {}", path.display());
+    }
+    Error::verdict(if report.findings.is_empty() {
+        RunOutcome::Passed
+    } else {
+        RunOutcome::Failed
+    })
+}
+
+async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Suite), Error> {
+    // The real cluster is only read; with --sandbox there is nothing to read.
+    let read = if args.cluster.sandbox {
+        Vec::new()
+    } else {
+        let conn = super::connect::connect(&args.cluster, None).await?;
+        let objects = read_namespace(&conn.client, suite).await;
+        conn.close().await;
+        objects?
+    };
+    let mut objects = read.clone();
+    // What the fixtures will create counts too (they run on every twin).
+    for o in crate::ai::context::declared_objects(suite) {
+        let key = |v: &Value| {
+            (
+                v["kind"].clone(),
+                snapshot::namespace_of(v, &suite.spec.target.namespace).to_string(),
+                snapshot::name(v).to_string(),
+            )
+        };
+        if !objects.iter().any(|r| key(r) == key(&o)) {
+            objects.push(o);
+        }
+    }
+    let snap = Snapshot {
+        namespace: suite.spec.target.namespace.clone(),
+        objects,
+    };
+    let targets = steady::route_targets(&snap);
+    if targets.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no HTTPRoute in namespace {} serves a plain request through a Gateway: explore has nothing to keep healthy",
+            suite.source.path.display(),
+            snap.namespace
+        )));
+    }
+    let mut explored = suite.clone();
+    explored.spec.scenarios.clear();
+    explored
+        .spec
+        .probes
+        .extend(steady::probes(&snap, &targets, args.min_success_rate));
+    let baseline = baseline(&snap, &targets)?;
+    let candidates = catalog::candidates(&snap, &targets, &CatalogOptions::default());
+    if args.output.is_json() {
+        eprintln!("steady state: {} route target(s)", targets.len());
+    } else {
+        eprintln!("steady state (derived from the routes; a candidate must keep it):");
+        for t in &targets {
+            eprintln!(
+                "  {} -> {} ({})",
+                t.describe(),
+                t.route,
+                if t.backends.is_empty() {
+                    "any backend".to_string()
+                } else {
+                    t.backends.join(", ")
+                }
+            );
+        }
+    }
+    let twins = SandboxTwins {
+        verifier: std::sync::Arc::new(SandboxVerifier::from_objects(suite, &read)),
+    };
+    let opts = ExploreOptions {
+        jobs: args.jobs.into(),
+        max_candidates: args.max_candidates,
+        budget: args.budget,
+        minimize: !args.no_minimize,
+        ..Default::default()
+    };
+    let progress = |p: Progress| match p {
+        Progress::Started { candidates } => {
+            eprintln!(
+                "exploring: {candidates} candidate(s), each on a fresh twin, {} at once",
+                opts.jobs
+            )
+        }
+        Progress::Tried {
+            id,
+            verdict,
+            detail,
+        } => match detail {
+            Some(d) if verdict != "held" => eprintln!("  {verdict:<8} {id}: {d}"),
+            _ => eprintln!("  {verdict:<8} {id}"),
+        },
+        Progress::Minimizing { id } => eprintln!("  minimizing {id}"),
+        Progress::Confirming { id } => eprintln!("  re-running {id} on fresh twins"),
+    };
+    let report =
+        heatcheck_explore::explore(&twins, &explored, baseline, candidates, &opts, &progress)
+            .await
+            .map_err(|e| match e {
+                ExploreError::Unhealthy(_) => Error::invalid(e),
+                ExploreError::Twin(_) => Error::unreachable(e),
+            })?;
+    Ok((report, explored))
+}
+
+/// The explored suite (derived probes included) with one scenario per
+/// finding, as a suite file. Manifest paths stay valid from where it is
+/// written: absolute when it is not beside the suite.
+fn write_suite(
+    path: &std::path::Path,
+    explored: &Suite,
+    report: &FindingsReport,
+) -> Result<(), Error> {
+    let mut suite = explored.clone();
+    // One sandbox runs them one after another: a recreated route keeps its
+    // new precedence after the restore, so those replay last.
+    let mut findings: Vec<_> = report.findings.iter().collect();
+    findings.sort_by_key(|f| f.class == heatcheck_explore::WeaknessClass::RoutePrecedence);
+    for f in findings {
+        let mut sc = crate::suite::parse_scenario_json(&f.scenario).map_err(Error::invalid)?;
+        sc.description = Some(format!(
+            "{} ({}): {}",
+            f.title,
+            f.class.as_str(),
+            f.evidence.first().cloned().unwrap_or_default()
+        ));
+        suite.spec.scenarios.push(sc);
+    }
+    let here = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let same_dir =
+        std::fs::canonicalize(here).ok() == std::fs::canonicalize(&explored.source.dir).ok();
+    let mut doc = serde_json::to_value(&suite).map_err(Error::invalid)?;
+    if !same_dir {
+        absolute_files(&mut doc, &explored.source.dir);
+    }
+    let text = format!(
+        "# Written by `heatcheck explore {}`: the suite, the probes explore derived,
+# and one scenario per finding (each fails until its weakness is fixed).
+{}",
+        super::relative(&explored.source.path),
+        serde_saphyr::to_string(&doc).map_err(Error::invalid)?
+    );
+    super::run::write_file(path, &text)
+        .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
+    eprintln!("suite written to {}", path.display());
+    Ok(())
+}
+
+/// Every `file:` of a step, made absolute against the suite's directory.
+fn absolute_files(v: &mut Value, dir: &std::path::Path) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "file" {
+                    if let Some(f) = x.as_str() {
+                        let p = crate::suite::resolve_manifest_path(dir, f);
+                        let p = std::fs::canonicalize(&p).unwrap_or(p);
+                        *x = Value::String(p.display().to_string());
+                    }
+                } else {
+                    absolute_files(x, dir);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| absolute_files(x, dir)),
+        _ => {}
+    }
+}
+
+/// The steady state alone, with no change: it must hold before any candidate.
+fn baseline(snap: &Snapshot, targets: &[steady::RouteTarget]) -> Result<Scenario, Error> {
+    let checks: Vec<Value> = targets
+        .iter()
+        .map(|t| t.assertion(&snap.namespace))
+        .collect();
+    crate::suite::parse_scenario_json(&json!({
+        "name": "explore: baseline (no change)",
+        "steps": [{"sleep": "1s"}],
+        "assertions": checks,
+    }))
+    .map_err(Error::invalid)
+}
+
+/// Lists the kinds explore reads in the suite's namespaces: list and get
+/// only, no Secrets, server noise dropped as for the AI context.
+async fn read_namespace(client: &ClusterClient, suite: &Suite) -> Result<Vec<Value>, Error> {
+    let t = &suite.spec.target;
+    let mut namespaces = t.allow_namespaces.clone();
+    namespaces.push(t.namespace.clone());
+    namespaces.sort();
+    namespaces.dedup();
+    let mut out = Vec::new();
+    for (api_version, kind) in snapshot::KINDS {
+        let r = match client.resolve(Some(api_version), kind).await {
+            Ok(r) => r,
+            Err(crate::cluster::ClusterError::NotServed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for ns in &namespaces {
+            for o in client.list(&r, Some(ns), None).await? {
+                out.push(crate::ai::context::clean(o));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct SandboxTwins {
+    verifier: std::sync::Arc<SandboxVerifier>,
+}
+
+impl Twins for SandboxTwins {
+    fn run<'a>(&'a self, suite: &'a Suite, scenario: &'a Scenario) -> BoxFuture<'a, TwinRun> {
+        Box::pin(async move {
+            // Each twin is its own task on the worker pool: the engine blocks
+            // in place for template lookups, which must not stall the twins
+            // sharing the caller's thread.
+            let (verifier, own_suite, own) =
+                (self.verifier.clone(), suite.clone(), scenario.clone());
+            let joined =
+                tokio::spawn(async move { verifier.run_on_twin(&own_suite, &own).await }).await;
+            match joined.unwrap_or_else(|e| Err(format!("the twin's task failed: {e}"))) {
+                Err(e) => TwinRun::Broken(e),
+                Ok(report) => {
+                    if let Some(e) = report.error.clone() {
+                        return if e.contains("refused by policy") {
+                            TwinRun::Refused(e)
+                        } else {
+                            TwinRun::Broken(e)
+                        };
+                    }
+                    match report.cases.into_iter().find(|c| c.name == scenario.name) {
+                        Some(case) => TwinRun::Case(Box::new(case)),
+                        None => TwinRun::Broken("the twin reported no result".into()),
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn print_report(args: &ExploreArgs, report: &FindingsReport) {
+    if args.output.is_json() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("findings serialize")
+        );
+        return;
+    }
+    println!(
+        "\n{} finding(s) in {} candidate(s) ({} refused by policy, {} not tried) in {:.0}s",
+        report.findings.len(),
+        report.candidates,
+        report.refused,
+        report.skipped,
+        report.duration_seconds
+    );
+    for (i, f) in report.findings.iter().enumerate() {
+        println!(
+            "\n{}. {} [{}{}]",
+            i + 1,
+            f.title,
+            serde_json::to_value(f.class)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or_default(),
+            if f.flaky { ", flaky" } else { "" }
+        );
+        println!(
+            "   severity: {}",
+            serde_json::to_value(f.severity)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or_default()
+        );
+        println!("   objects:  {}", f.objects.join(", "));
+        for e in &f.evidence {
+            println!("   evidence: {e}");
+        }
+        println!("   steps:");
+        if let Ok(sc) = crate::suite::parse_scenario_json(&f.scenario) {
+            for s in &sc.steps {
+                let yaml = serde_saphyr::to_string(s).unwrap_or_default();
+                println!("     - {}", yaml.trim_end().replace('\n', "\n       "));
+            }
+        }
+        for r in &f.remediation {
+            println!("   fix:      {r}");
+        }
+    }
+    let classes = |c: &[heatcheck_explore::WeaknessClass]| {
+        c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+    };
+    println!(
+        "\nresilience score {}/100 (survived: {}; failed: {})",
+        report.resilience.score,
+        if report.resilience.survived.is_empty() {
+            "none".into()
+        } else {
+            classes(&report.resilience.survived)
+        },
+        if report.resilience.failed.is_empty() {
+            "none".into()
+        } else {
+            classes(&report.resilience.failed)
+        }
+    );
+    if !report.findings.is_empty() {
+        println!(
+            "each finding's scenario is in --findings FILE.json; add it to the suite to replay it with `heatcheck run {} --sandbox`",
+            super::relative(&args.suite)
+        );
+    }
+}
