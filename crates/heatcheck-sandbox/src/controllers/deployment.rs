@@ -519,7 +519,7 @@ mod tests {
     #[tokio::test]
     async fn scale_to_zero_and_back() {
         let store = Store::new();
-        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let _h = spawn_controllers(store.clone(), quick_termination());
         create(&store, "apps", "deployments", deployment("sc", 2));
         wait_for("initial", || {
             Some(dep(&store, "sc")).filter(|d| rollout_done(d, 2))
@@ -582,7 +582,7 @@ mod tests {
     #[tokio::test]
     async fn rollout_restart_replaces_pods() {
         let store = Store::new();
-        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let _h = spawn_controllers(store.clone(), quick_termination());
         create(&store, "apps", "deployments", deployment("rr", 2));
         wait_for("initial", || {
             Some(dep(&store, "rr")).filter(|d| rollout_done(d, 2))
@@ -674,7 +674,7 @@ mod tests {
         use crate::controllers::{kubelet::Kubelet, replicaset::ReplicaSets, Reconciler};
         let store = Store::new();
         create(&store, "apps", "deployments", deployment("idem", 2));
-        let mut k = Kubelet::new(Duration::ZERO);
+        let mut k = Kubelet::new(Duration::ZERO, None);
         let (mut r, mut d) = (ReplicaSets, Deployments);
         let mut last = 0;
         for _ in 0..10 {
