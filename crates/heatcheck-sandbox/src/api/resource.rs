@@ -121,6 +121,14 @@ pub(super) async fn dispatch(
             Method::PUT | Method::PATCH => patch(state, &rt, ns, name, Part::Scale, &r).await,
             _ => Err(method_not_allowed()),
         },
+        (Some(name), Some("eviction")) if rt.has_eviction() => match (r.method.clone(), ns) {
+            (Method::POST, Some(ns)) => {
+                let body = r.object_body()?;
+                let out = super::eviction::evict(&state.store, ns, name, &body, &r.query)?;
+                Ok(json_response(201, &out))
+            }
+            _ => Err(method_not_allowed()),
+        },
         (Some(name), Some("token")) if rt.has_token() => match (r.method.clone(), ns) {
             (Method::POST, Some(ns)) => {
                 let body = r.object_body()?;

@@ -24,6 +24,7 @@ mod chaosmesh;
 mod daemon;
 mod daemonset;
 mod deployment;
+mod disruption;
 pub(crate) mod duration;
 mod endpoints;
 mod faults;
@@ -38,7 +39,9 @@ mod statefulset;
 mod timeline;
 pub(crate) mod util;
 
+pub(crate) use disruption::disruption_allowed_condition;
 pub use faults::{active_faults, ResolvedAction, ResolvedFault};
+pub(crate) use kubelet::pod_ready;
 
 /// Makes the data plane apply exactly these faults (and no others) before
 /// returning; the chaos daemon reports faults injected only after it.
@@ -113,6 +116,7 @@ pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHa
         spawn(&store, statefulset::StatefulSets),
         spawn(&store, daemonset::DaemonSets),
         spawn(&store, endpoints::Endpoints),
+        spawn(&store, disruption::Disruption),
         spawn(
             &store,
             gateway::GatewayApi {
@@ -451,6 +455,7 @@ mod tests {
             Box::new(statefulset::StatefulSets),
             Box::new(daemonset::DaemonSets),
             Box::new(endpoints::Endpoints),
+            Box::new(disruption::Disruption),
             Box::new(gateway::GatewayApi::default()),
             Box::new(chaosmesh::ChaosMesh::default()),
             Box::new(litmus::Litmus::default()),
