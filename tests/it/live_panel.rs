@@ -27,7 +27,8 @@ const BODY: &str = r#"  policy: {maxPodsAffected: 100}  # every web pod goes, on
     - name: zero and back
       steps:
         - scale: {name: web, replicas: 0}
-        - wait: {kind: Pod, selector: app=web, present: false}
+        # Terminating for the default 30s grace period first.
+        - wait: {kind: Pod, selector: app=web, present: false, timeout: 45s}
         - sleep: 3s
         - scale: {name: web, replicas: 2}
         - wait: {kind: Deployment, name: web, available: true}

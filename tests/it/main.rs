@@ -33,3 +33,4 @@ mod sandbox_kubectl;
 mod sandbox_protobuf;
 mod sandbox_rbac;
 mod suite_errors;
+mod twin_time;

@@ -141,6 +141,18 @@ impl ApiError {
         Self::new(429, "TooManyRequests", message)
     }
 
+    /// Adds a StatusCause (`{"reason", "message"}`) to the details.
+    pub fn with_cause(mut self, reason: &str, message: &str) -> Self {
+        let d = self.details.get_or_insert_with(|| json!({}));
+        if !d.get("causes").is_some_and(Value::is_array) {
+            d["causes"] = json!([]);
+        }
+        if let Some(c) = d["causes"].as_array_mut() {
+            c.push(json!({"reason": reason, "message": message}));
+        }
+        self
+    }
+
     /// The metav1.Status body.
     pub fn status(&self) -> Value {
         let mut s = json!({

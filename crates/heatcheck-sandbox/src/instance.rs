@@ -19,17 +19,41 @@ use super::registry::ResKey;
 use super::server::{serve_api, ApiConfig, ApiHandle};
 use super::store::{Store, WriteOptions};
 
-#[derive(Clone, Debug, Default)]
+/// How the twin models time (README, "The sandbox's clock"): pods start
+/// `container_start_delay` after they are bound and become Ready on their
+/// readinessProbe's schedule; deleted pods stay Terminating for their grace
+/// period, up to `max_termination_grace`.
+#[derive(Clone, Debug)]
 pub struct SandboxOptions {
     /// API server port; 0 picks a free one.
     pub port: u16,
-    /// How long new pods stay not-ready.
-    pub pod_ready_delay: Duration,
+    /// How long a pod's containers take to start (image pull, runtime) once
+    /// it is bound; the pod is Pending meanwhile. Default 1 s.
+    pub container_start_delay: Duration,
+    /// At most this long Terminating after a delete; None (the default)
+    /// honours the delete's gracePeriodSeconds or the pod's
+    /// terminationGracePeriodSeconds in full.
+    pub max_termination_grace: Option<Duration>,
     /// Identities with a token and no permissions until RBAC grants some.
     pub users: Vec<String>,
     /// Serve the data plane's Prometheus metrics at `http://127.0.0.1:PORT/metrics`
     /// (0 picks a free port; None serves none).
     pub metrics_port: Option<u16>,
+}
+
+/// Containers start about a second after scheduling on a warm node.
+pub const DEFAULT_CONTAINER_START_DELAY: Duration = Duration::from_secs(1);
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            port: 0,
+            container_start_delay: DEFAULT_CONTAINER_START_DELAY,
+            max_termination_grace: None,
+            users: Vec::new(),
+            metrics_port: None,
+        }
+    }
 }
 
 pub struct Sandbox {
@@ -84,7 +108,8 @@ impl Sandbox {
         let controllers = spawn_controllers(
             store.clone(),
             ControllerConfig {
-                pod_ready_delay: opts.pod_ready_delay,
+                container_start_delay: opts.container_start_delay,
+                max_termination_grace: opts.max_termination_grace,
                 apply_faults: Some(apply_faults),
                 sync_routes: Some(sync_routes),
                 root_ca_pem: Some(api.ca_pem.clone()),

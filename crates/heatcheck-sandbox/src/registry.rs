@@ -70,6 +70,11 @@ impl ResourceType {
         self.subresources.iter().any(|s| s == "token")
     }
 
+    /// `pods/eviction`: a delete that honours PodDisruptionBudgets.
+    pub fn has_eviction(&self) -> bool {
+        self.subresources.iter().any(|s| s == "eviction")
+    }
+
     pub fn has_scale(&self) -> bool {
         self.subresources.iter().any(|s| s == "scale")
     }
@@ -168,7 +173,16 @@ pub fn builtin_types() -> Vec<ResourceType> {
             &["status"],
             &[],
         ),
-        rt("", "v1", "Pod", "pods", true, &["po"], &["status"], all),
+        rt(
+            "",
+            "v1",
+            "Pod",
+            "pods",
+            true,
+            &["po"],
+            &["status", "eviction"],
+            all,
+        ),
         rt(
             "",
             "v1",

@@ -57,6 +57,9 @@ pub struct DeleteOptions {
     /// Precondition: the object's resourceVersion must still be this.
     pub resource_version: Option<String>,
     pub uid: Option<String>,
+    /// gracePeriodSeconds: how long a pod may take to stop (None: its
+    /// spec's terminationGracePeriodSeconds; 0: remove it at once).
+    pub grace_period_seconds: Option<i64>,
 }
 
 /// One page of a list.
@@ -536,7 +539,12 @@ impl Store {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
-        if deleting && no_finalizers {
+        // A pod still in its grace period waits for its kubelet instead.
+        let graceful = next
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .is_some_and(|g| g > 0);
+        if deleting && no_finalizers && !graceful {
             // The last finalizer is gone: the object goes now.
             let rv = st.bump();
             next["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -617,6 +625,40 @@ impl Store {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
+        let grace = pod_grace_period(key, &current, opts.grace_period_seconds);
+        if let Some(grace) = grace {
+            // A running pod is only marked: it stays Terminating until its
+            // kubelet removes it (with grace 0) once the containers stopped.
+            let marked = current
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if marked.is_some_and(|g| g <= grace) {
+                // A second delete may shorten the grace period, never extend it.
+                return Ok((*current).clone());
+            }
+            let mut next = (*current).clone();
+            let at = chrono::Utc::now() + chrono::Duration::seconds(grace);
+            next["metadata"]["deletionTimestamp"] =
+                json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+            let rv = st.bump();
+            next["metadata"]["resourceVersion"] = json!(rv.to_string());
+            let next = Arc::new(next);
+            st.objects
+                .entry(key.clone())
+                .or_default()
+                .insert((ns_key(ns.as_deref()), name.to_string()), next.clone());
+            self.emit(
+                &mut st,
+                EventType::Modified,
+                key,
+                ns.as_deref(),
+                name,
+                rv,
+                next.clone(),
+            );
+            return Ok((*next).clone());
+        }
         // Namespaces carry spec.finalizers; the sandbox finalizes them at once.
         if has_finalizers {
             if current.pointer("/metadata/deletionTimestamp").is_some() {
@@ -972,6 +1014,37 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
 }
 
 /// The spec is everything but metadata and status.
+/// The grace period a delete gives a pod, as the API server's pod strategy
+/// computes it; None when the pod goes at once: not a pod, grace 0, never
+/// scheduled (no kubelet would stop it) or already finished.
+fn pod_grace_period(key: &ResKey, pod: &Value, requested: Option<i64>) -> Option<i64> {
+    if !(key.group.is_empty() && key.plural == "pods") {
+        return None;
+    }
+    let scheduled = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    if !scheduled || finished {
+        return None;
+    }
+    let grace = requested
+        .or_else(|| {
+            pod.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(DEFAULT_TERMINATION_GRACE_SECONDS)
+        .max(0);
+    (grace > 0).then_some(grace)
+}
+
+/// `terminationGracePeriodSeconds` when the pod does not say.
+pub const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 30;
+
 fn spec_changed(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| -> Map<String, Value> {
         let mut m = v.as_object().cloned().unwrap_or_default();

@@ -126,6 +126,17 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
                 "verbs": SUB_VERBS,
             }));
         }
+        if t.has_eviction() {
+            resources.push(json!({
+                "name": format!("{}/eviction", t.plural),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "policy",
+                "version": "v1",
+                "kind": "Eviction",
+                "verbs": ["create"],
+            }));
+        }
         if t.has_token() {
             resources.push(json!({
                 "name": format!("{}/token", t.plural),
@@ -167,6 +178,13 @@ fn aggregated_resource(t: &ResourceType) -> Value {
             "subresource": "scale",
             "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
             "verbs": SUB_VERBS,
+        }));
+    }
+    if t.has_eviction() {
+        subresources.push(json!({
+            "subresource": "eviction",
+            "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"},
+            "verbs": ["create"],
         }));
     }
     if t.has_token() {

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod discovery;
+mod eviction;
 pub mod openapi;
 pub mod path;
 mod resource;

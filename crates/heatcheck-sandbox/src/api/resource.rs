@@ -121,6 +121,14 @@ pub(super) async fn dispatch(
             Method::PUT | Method::PATCH => patch(state, &rt, ns, name, Part::Scale, &r).await,
             _ => Err(method_not_allowed()),
         },
+        (Some(name), Some("eviction")) if rt.has_eviction() => match (r.method.clone(), ns) {
+            (Method::POST, Some(ns)) => {
+                let body = r.object_body()?;
+                let out = super::eviction::evict(&state.store, ns, name, &body, &r.query)?;
+                Ok(json_response(201, &out))
+            }
+            _ => Err(method_not_allowed()),
+        },
         (Some(name), Some("token")) if rt.has_token() => match (r.method.clone(), ns) {
             (Method::POST, Some(ns)) => {
                 let body = r.object_body()?;
@@ -357,7 +365,16 @@ fn delete_options(r: &Req) -> Result<DeleteOptions, ApiError> {
         }
         v
     };
-    let mut dry = dry_run(&r.query)?;
+    parse_delete_options(&body, &r.query)
+}
+
+/// DeleteOptions from a decoded body (a DeleteOptions object, or an
+/// Eviction's `deleteOptions`) and the query.
+pub(super) fn parse_delete_options(
+    body: &Value,
+    query: &super::Query,
+) -> Result<DeleteOptions, ApiError> {
+    let mut dry = dry_run(query)?;
     if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
         for v in d {
             match v.as_str() {
@@ -377,8 +394,8 @@ fn delete_options(r: &Req) -> Result<DeleteOptions, ApiError> {
         .get("propagationPolicy")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| r.query.get("propagationPolicy").map(str::to_string));
-    if body.get("orphanDependents") == Some(&json!(true)) || r.query.flag("orphanDependents") {
+        .or_else(|| query.get("propagationPolicy").map(str::to_string));
+    if body.get("orphanDependents") == Some(&json!(true)) || query.flag("orphanDependents") {
         propagation = Some("Orphan".into());
     }
     if let Some(p) = &propagation {
@@ -393,20 +410,41 @@ fn delete_options(r: &Req) -> Result<DeleteOptions, ApiError> {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let grace_period_seconds = match body.get("gracePeriodSeconds") {
+        Some(Value::Null) | None => match query.get("gracePeriodSeconds") {
+            None | Some("") => None,
+            Some(g) => Some(g.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "gracePeriodSeconds: Invalid value: {g:?}: must be an integer"
+                ))
+            })?),
+        },
+        Some(g) => Some(g.as_i64().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "gracePeriodSeconds: Invalid value: {g}: must be an integer"
+            ))
+        })?),
+    };
     Ok(DeleteOptions {
         dry_run: dry,
         propagation_policy: propagation,
         resource_version: pre("resourceVersion"),
         uid: pre("uid"),
+        grace_period_seconds,
     })
 }
 
 fn still_present(obj: &Value) -> bool {
+    let graceful = obj
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .is_some_and(|g| g > 0);
     obj.pointer("/metadata/deletionTimestamp").is_some()
-        && obj
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty())
+        && (graceful
+            || obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty()))
 }
 
 fn delete(

@@ -162,10 +162,24 @@ fn reconcile_pod_chaos(store: &Store, pc: &Value) {
         Ok(r) => r,
         Err(why) => return not_selected(store, &k, pc, &why),
     };
+    // As upstream: a plain delete with spec.gracePeriod (default 0, so the
+    // pod goes at once) and no eviction, so PodDisruptionBudgets do not apply.
+    let grace = pc
+        .pointer("/spec/gracePeriod")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     for r in &records {
         let id = r["id"].as_str().unwrap_or_default();
         if let Some((ns, name)) = id.split_once('/') {
-            let _ = store.delete(&key("", "pods"), Some(ns), name, &DeleteOptions::default());
+            let _ = store.delete(
+                &key("", "pods"),
+                Some(ns),
+                name,
+                &DeleteOptions {
+                    grace_period_seconds: Some(grace),
+                    ..Default::default()
+                },
+            );
         }
     }
     let status = json!({

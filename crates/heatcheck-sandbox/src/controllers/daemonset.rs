@@ -132,13 +132,13 @@ fn reconcile_ds(store: &Store, ds: &Value) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::spawn_controllers;
     use crate::controllers::testutil::*;
-    use crate::controllers::{spawn_controllers, ControllerConfig};
 
     #[tokio::test]
     async fn daemonset_runs_one_pod_and_rolls_it() {
         let store = Store::new();
-        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let _h = spawn_controllers(store.clone(), quick_termination());
         create(
             &store,
             "apps",

@@ -22,7 +22,9 @@ pub(crate) struct Deployments;
 
 impl Reconciler for Deployments {
     fn watches(&self, key: &ResKey) -> bool {
-        key.group == "apps" && (key.plural == "deployments" || key.plural == "replicasets")
+        // Pods too: a Recreate waits for the last old pod to be gone.
+        (key.group == "apps" && (key.plural == "deployments" || key.plural == "replicasets"))
+            || (key.group.is_empty() && key.plural == "pods")
     }
 
     fn reconcile(&mut self, store: &Store, scope: &Scope) -> Option<Instant> {
@@ -157,21 +159,10 @@ fn reconcile_deployment(store: &Store, d: &Value) -> Option<Instant> {
         .max(0);
     let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
-    let ru = d.pointer("/spec/strategy/rollingUpdate");
-    let max_surge = if recreate {
-        0
+    let (max_surge, max_unavailable) = if recreate {
+        (0, 0)
     } else {
-        util::int_or_percent(ru.and_then(|r| r.get("maxSurge")), desired, "25%", true)
-    };
-    let max_unavailable = if recreate {
-        0
-    } else {
-        util::int_or_percent(
-            ru.and_then(|r| r.get("maxUnavailable")),
-            desired,
-            "25%",
-            false,
-        )
+        fenceposts(d.pointer("/spec/strategy/rollingUpdate"), desired)
     };
     let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
     let collision = int(d, "/status/collisionCount");
@@ -213,7 +204,9 @@ fn reconcile_deployment(store: &Store, d: &Value) -> Option<Instant> {
             .iter()
             .map(|rs| int(rs, "/status/replicas") + int(rs, "/spec/replicas"))
             .sum();
-        let initial = if recreate && old_pods > 0 { 0 } else { desired };
+        // The first pass of the plan below sizes it; a first rollout (no old
+        // pods) starts at full size, as the real controller's does.
+        let initial = if old_pods > 0 { 0 } else { desired };
         let rs = new_replicaset(d, &hash, max_old_rev + 1, initial, &scale_annotations);
         match store.create(&rs_key, Some(&ns), rs, &util::W) {
             Ok(rs) => {
@@ -246,27 +239,21 @@ fn reconcile_deployment(store: &Store, d: &Value) -> Option<Instant> {
             // A rollback to an older template makes it the newest revision.
             ann.push((REVISION, (max_old_rev + 1).to_string()));
         }
-        let old_live: i64 = olds.iter().map(|rs| int(rs, "/status/replicas")).sum();
-        let new_target = if recreate && old_live > 0 { 0 } else { desired };
-        set_replicas(store, new_rs, new_target, &ann);
-        // Old pods may go as new ones become available, keeping at least
-        // desired - maxUnavailable available overall.
-        let new_available = int(new_rs, "/status/availableReplicas");
-        let mut old_allowed = if recreate {
-            0
+        let plan = if paused {
+            // Paused: scaling still applies, the rollout does not progress.
+            Plan {
+                new: desired,
+                olds: olds.iter().map(|rs| int(rs, "/spec/replicas")).collect(),
+            }
+        } else if recreate {
+            recreate_plan(store, new_rs, &olds, desired)
         } else {
-            (desired - max_unavailable - new_available).max(0)
+            rolling_plan(new_rs, &olds, desired, max_surge, max_unavailable)
         };
-        if paused {
-            old_allowed = olds.iter().map(|rs| int(rs, "/spec/replicas")).sum();
-        }
-        // Keep the newest old pods longest: scale the oldest down first.
-        for rs in olds.iter().rev() {
-            let cur = int(rs, "/spec/replicas");
-            let keep = cur.min(old_allowed);
-            old_allowed -= keep;
-            if keep != cur {
-                set_replicas(store, rs, keep, &[]);
+        set_replicas(store, new_rs, plan.new, &ann);
+        for (rs, n) in olds.iter().zip(plan.olds) {
+            if n != int(rs, "/spec/replicas") {
+                set_replicas(store, rs, n, &[]);
             }
         }
     } else if paused {
@@ -322,6 +309,106 @@ fn reconcile_deployment(store: &Store, d: &Value) -> Option<Instant> {
         created,
         collision_next,
     )
+}
+
+/// maxSurge and maxUnavailable resolved against the desired replicas as
+/// Kubernetes' `ResolveFenceposts` does: surge rounds up, unavailable rounds
+/// down (defaults 25%), and when both come to 0 one pod may be unavailable.
+fn fenceposts(ru: Option<&Value>, desired: i64) -> (i64, i64) {
+    let surge = util::int_or_percent(ru.and_then(|r| r.get("maxSurge")), desired, "25%", true);
+    let unavailable = util::int_or_percent(
+        ru.and_then(|r| r.get("maxUnavailable")),
+        desired,
+        "25%",
+        false,
+    );
+    if surge == 0 && unavailable == 0 {
+        return (0, 1);
+    }
+    (surge, unavailable.min(desired))
+}
+
+/// The spec.replicas one pass gives the new ReplicaSet and each old one
+/// (in the order of `olds`, oldest first).
+#[derive(Debug, PartialEq)]
+struct Plan {
+    new: i64,
+    olds: Vec<i64>,
+}
+
+/// A RollingUpdate step, as the deployment controller takes it: scale the
+/// new ReplicaSet up within desired + maxSurge pods; scale old ones down,
+/// their unavailable pods first, while desired - maxUnavailable pods stay
+/// available (counted from each ReplicaSet's availableReplicas, so a pod
+/// only counts once it is Ready for minReadySeconds).
+fn rolling_plan(
+    new_rs: &Value,
+    olds: &[Value],
+    desired: i64,
+    max_surge: i64,
+    max_unavailable: i64,
+) -> Plan {
+    let spec = |rs: &Value| int(rs, "/spec/replicas");
+    let available = |rs: &Value| int(rs, "/status/availableReplicas");
+    let mut old_spec: Vec<i64> = olds.iter().map(spec).collect();
+    let new_spec = spec(new_rs);
+    let total: i64 = new_spec + old_spec.iter().sum::<i64>();
+    let new = if new_spec >= desired {
+        desired
+    } else {
+        let room = (desired + max_surge - total).max(0);
+        new_spec + room.min(desired - new_spec)
+    };
+    let min_available = desired - max_unavailable;
+    let new_unavailable = (new - available(new_rs)).max(0);
+    let total = new + old_spec.iter().sum::<i64>();
+    let max_scaled_down = total - min_available - new_unavailable;
+    if max_scaled_down > 0 {
+        // Unavailable old pods go first: removing them costs no availability.
+        let mut cleaned = 0;
+        for (rs, n) in olds.iter().zip(old_spec.iter_mut()) {
+            let unhealthy = (*n - available(rs)).max(0);
+            let take = unhealthy.min(max_scaled_down - cleaned);
+            *n -= take;
+            cleaned += take;
+        }
+        // Then available ones, down to the availability floor.
+        let available_now = available(new_rs) + olds.iter().map(available).sum::<i64>();
+        let mut budget = (available_now - min_available).max(0);
+        for n in old_spec.iter_mut() {
+            let take = (*n).min(budget);
+            *n -= take;
+            budget -= take;
+        }
+    }
+    Plan {
+        new,
+        olds: old_spec,
+    }
+}
+
+/// Recreate: every old pod goes first; the new ReplicaSet is scaled up only
+/// once none is left, Terminating ones included (the outage is by design).
+fn recreate_plan(store: &Store, new_rs: &Value, olds: &[Value], desired: i64) -> Plan {
+    let old_uids: Vec<&str> = olds.iter().map(util::uid).collect();
+    let old_pods_left = util::list(store, &key("", "pods"), Some(util::namespace(new_rs)))
+        .iter()
+        .filter(|p| util::controller_uid(p).is_some_and(|u| old_uids.contains(&u)))
+        .any(|p| {
+            !matches!(
+                p.pointer("/status/phase").and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            )
+        });
+    let olds_down = olds.iter().all(|rs| int(rs, "/spec/replicas") == 0);
+    Plan {
+        new: if olds_down && !old_pods_left {
+            desired
+        } else {
+            int(new_rs, "/spec/replicas").min(desired)
+        },
+        olds: vec![0; olds.len()],
+    }
 }
 
 /// Deletes the oldest fully scaled-down ReplicaSets beyond revisionHistoryLimit.
@@ -519,7 +606,7 @@ mod tests {
     #[tokio::test]
     async fn scale_to_zero_and_back() {
         let store = Store::new();
-        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let _h = spawn_controllers(store.clone(), quick_termination());
         create(&store, "apps", "deployments", deployment("sc", 2));
         wait_for("initial", || {
             Some(dep(&store, "sc")).filter(|d| rollout_done(d, 2))
@@ -582,7 +669,7 @@ mod tests {
     #[tokio::test]
     async fn rollout_restart_replaces_pods() {
         let store = Store::new();
-        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let _h = spawn_controllers(store.clone(), quick_termination());
         create(&store, "apps", "deployments", deployment("rr", 2));
         wait_for("initial", || {
             Some(dep(&store, "rr")).filter(|d| rollout_done(d, 2))
@@ -669,12 +756,183 @@ mod tests {
         assert!(now.iter().all(|p| util::name(p) != victim));
     }
 
+    fn rs(spec: i64, available: i64) -> Value {
+        json!({"spec": {"replicas": spec}, "status": {"availableReplicas": available}})
+    }
+
+    #[test]
+    fn fenceposts_round_as_kubernetes_does() {
+        let ru = |surge: Value, unavailable: Value| json!({"maxSurge": surge, "maxUnavailable": unavailable});
+        assert_eq!(fenceposts(None, 4), (1, 1), "25% / 25% of 4");
+        assert_eq!(
+            fenceposts(None, 3),
+            (1, 0),
+            "surge rounds up, unavailable down"
+        );
+        assert_eq!(fenceposts(Some(&ru(json!("50%"), json!("50%"))), 3), (2, 1));
+        assert_eq!(fenceposts(Some(&ru(json!(0), json!(0))), 3), (0, 1));
+        assert_eq!(
+            fenceposts(Some(&ru(json!("0%"), json!("10%"))), 3),
+            (0, 1),
+            "both round to 0: one may be unavailable"
+        );
+        assert_eq!(fenceposts(Some(&ru(json!(2), json!(5))), 3), (2, 3));
+    }
+
+    #[test]
+    fn a_rolling_step_surges_then_scales_old_down_within_availability() {
+        // 4 replicas, 25%/25%: one surge pod, one old pod down, at once.
+        assert_eq!(
+            rolling_plan(&rs(0, 0), &[rs(4, 4)], 4, 1, 1),
+            Plan {
+                new: 1,
+                olds: vec![3]
+            }
+        );
+        // maxSurge 0: old pods go first, one at a time.
+        assert_eq!(
+            rolling_plan(&rs(0, 0), &[rs(3, 3)], 3, 0, 1),
+            Plan {
+                new: 0,
+                olds: vec![2]
+            }
+        );
+        assert_eq!(
+            rolling_plan(&rs(0, 0), &[rs(2, 2)], 3, 0, 1),
+            Plan {
+                new: 1,
+                olds: vec![2]
+            }
+        );
+        // The new pod is not available yet: no further old pod may go.
+        assert_eq!(
+            rolling_plan(&rs(1, 0), &[rs(2, 2)], 3, 0, 1),
+            Plan {
+                new: 1,
+                olds: vec![2]
+            }
+        );
+        assert_eq!(
+            rolling_plan(&rs(1, 1), &[rs(2, 2)], 3, 0, 1),
+            Plan {
+                new: 1,
+                olds: vec![1]
+            }
+        );
+        // maxUnavailable 0: nothing old goes before a new pod is available.
+        assert_eq!(
+            rolling_plan(&rs(1, 0), &[rs(3, 3)], 3, 1, 0),
+            Plan {
+                new: 1,
+                olds: vec![3]
+            }
+        );
+        // Unavailable old pods are removed first, whatever the floor says.
+        assert_eq!(
+            rolling_plan(&rs(1, 1), &[rs(2, 0), rs(2, 2)], 3, 1, 0),
+            Plan {
+                new: 1,
+                olds: vec![0, 2]
+            }
+        );
+        // Scaling down the deployment shrinks the new ReplicaSet at once.
+        assert_eq!(
+            rolling_plan(&rs(5, 5), &[], 2, 1, 0),
+            Plan {
+                new: 2,
+                olds: vec![]
+            }
+        );
+    }
+
+    /// Pods that serve traffic: Ready and not terminating.
+    fn serving(store: &Store, prefix: &str) -> usize {
+        ready_pods(store, "default", prefix).len()
+    }
+
+    async fn roll(store: &Store, name: &str, strategy: Value) -> Vec<(usize, usize)> {
+        let mut d = deployment(name, 3);
+        d["spec"]["strategy"] = strategy;
+        d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] =
+            json!({"tcpSocket": {"port": 8080}, "periodSeconds": 1, "initialDelaySeconds": 1});
+        create(store, "apps", "deployments", d);
+        wait_for("initial", || {
+            Some(dep(store, name)).filter(|d| rollout_done(d, 3))
+        })
+        .await;
+        let mut d = dep(store, name);
+        d["spec"]["template"]["metadata"]["annotations"] = json!({"restart": "1"});
+        store
+            .update(
+                &key("apps", "deployments"),
+                Some("default"),
+                name,
+                d,
+                &util::W,
+            )
+            .unwrap();
+        // (serving pods, all pods incl. terminating) as the rollout goes.
+        let mut seen = Vec::new();
+        wait_for("rolled", || {
+            seen.push((
+                serving(store, &format!("{name}-")),
+                pods(store, "default")
+                    .iter()
+                    .filter(|p| util::name(p).starts_with(&format!("{name}-")))
+                    .filter(|p| !util::is_terminating(p))
+                    .count(),
+            ));
+            let d = dep(store, name);
+            (rollout_done(&d, 3) && d["metadata"]["annotations"][REVISION] == "2").then_some(())
+        })
+        .await;
+        seen
+    }
+
+    fn timed_config() -> ControllerConfig {
+        ControllerConfig {
+            container_start_delay: Duration::from_millis(100),
+            max_termination_grace: Some(Duration::from_millis(300)),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rolling_update_with_max_unavailable_0_never_drops_below_desired() {
+        let store = Store::new();
+        let _h = spawn_controllers(store.clone(), timed_config());
+        let seen = roll(
+            &store,
+            "zd",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
+        )
+        .await;
+        assert!(seen.iter().all(|(s, _)| *s >= 3), "{seen:?}");
+        assert!(
+            seen.iter().all(|(_, all)| *all <= 4),
+            "at most desired + maxSurge pods: {seen:?}"
+        );
+        assert!(seen.iter().any(|(_, all)| *all == 4), "it surged: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn recreate_has_no_pod_serving_between_old_and_new() {
+        let store = Store::new();
+        let _h = spawn_controllers(store.clone(), timed_config());
+        let seen = roll(&store, "rc", json!({"type": "Recreate"})).await;
+        assert!(
+            seen.iter().any(|(s, all)| *s == 0 && *all == 0),
+            "an outage by design: {seen:?}"
+        );
+        assert!(seen.iter().all(|(_, all)| *all <= 3), "{seen:?}");
+    }
+
     #[test]
     fn converged_deployment_writes_nothing() {
         use crate::controllers::{kubelet::Kubelet, replicaset::ReplicaSets, Reconciler};
         let store = Store::new();
         create(&store, "apps", "deployments", deployment("idem", 2));
-        let mut k = Kubelet::new(Duration::ZERO);
+        let mut k = Kubelet::new(Duration::ZERO, None);
         let (mut r, mut d) = (ReplicaSets, Deployments);
         let mut last = 0;
         for _ in 0..10 {

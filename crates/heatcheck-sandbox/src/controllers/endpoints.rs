@@ -411,7 +411,7 @@ mod tests {
         let _h = spawn_controllers(
             store.clone(),
             ControllerConfig {
-                pod_ready_delay: Duration::from_millis(400),
+                container_start_delay: Duration::from_millis(400),
                 ..Default::default()
             },
         );

@@ -1,6 +1,7 @@
 //! Scheduler and kubelet in one: binds every pod to the single sandbox node,
-//! gives it an IP, starts its containers (phase Running) and marks it Ready
-//! once `pod_ready_delay` has passed.
+//! gives it an IP, starts its containers after the start delay (Pending
+//! until then), marks them Ready on the probe schedule of [`Timeline`], and
+//! removes a deleted pod once its grace period is over.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -9,28 +10,35 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::timeline::Timeline;
 use super::util::{self, key};
 use super::{Reconciler, Scope};
 use crate::registry::ResKey;
-use crate::store::{now_rfc3339, Store};
+use crate::store::{now_rfc3339, DeleteOptions, Store};
 
 pub(crate) const NODE_NAME: &str = "sandbox-node";
 const HOST_IP: &str = "172.18.0.2";
 
 pub(crate) struct Kubelet {
-    ready_delay: Duration,
-    /// When each pod (by uid) was seen started, for the readiness delay.
-    started: HashMap<String, Instant>,
+    start_delay: Duration,
+    /// At most this long in Terminating, whatever the grace period says.
+    max_grace: Option<Duration>,
+    /// When each pod (by uid) was taken: its probe workers tick from then.
+    taken: HashMap<String, Instant>,
+    /// When each terminating pod (by uid) was first seen terminating.
+    terminating: HashMap<String, Instant>,
     /// Pod IPs handed out (uid -> ip), so no two pods share one.
     ips: HashMap<String, String>,
     next_ip: u32,
 }
 
 impl Kubelet {
-    pub(crate) fn new(ready_delay: Duration) -> Self {
+    pub(crate) fn new(start_delay: Duration, max_grace: Option<Duration>) -> Self {
         Kubelet {
-            ready_delay,
-            started: HashMap::new(),
+            start_delay,
+            max_grace,
+            taken: HashMap::new(),
+            terminating: HashMap::new(),
             ips: HashMap::new(),
             next_ip: 2,
         }
@@ -53,10 +61,45 @@ impl Kubelet {
         }
     }
 
+    /// A deleted pod's containers get the grace period to stop (the twin
+    /// cannot know how fast the application exits, so it takes all of it,
+    /// up to `max_grace`); then the kubelet removes the pod for good.
+    fn terminate(&mut self, store: &Store, pod: &Value) -> Option<Instant> {
+        let since = *self
+            .terminating
+            .entry(util::uid(pod).to_string())
+            .or_insert_with(Instant::now);
+        let grace = pod
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .max(0) as u64;
+        let mut grace = Duration::from_secs(grace);
+        if let Some(cap) = self.max_grace {
+            grace = grace.min(cap);
+        }
+        let gone_at = since + grace;
+        if Instant::now() < gone_at {
+            return Some(gone_at);
+        }
+        // Pods held by finalizers stay; the store keeps them until those go.
+        let _ = store.delete(
+            &key("", "pods"),
+            Some(util::namespace(pod)),
+            util::name(pod),
+            &DeleteOptions {
+                grace_period_seconds: Some(0),
+                uid: Some(util::uid(pod).to_string()),
+                ..Default::default()
+            },
+        );
+        None
+    }
+
     fn reconcile_pod(&mut self, store: &Store, pod: Value) -> Option<Instant> {
         let pods = key("", "pods");
         if util::is_terminating(&pod) {
-            return None;
+            return self.terminate(store, &pod);
         }
         let phase = pod.pointer("/status/phase").and_then(Value::as_str);
         if matches!(phase, Some("Succeeded" | "Failed")) {
@@ -91,9 +134,9 @@ impl Kubelet {
             .pointer("/status/startTime")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let started = *self.started.entry(uid).or_insert_with(|| {
-            // A pod started before we saw it (a restarted controller) is aged
-            // by its recorded start time; a new one starts now.
+        let taken = *self.taken.entry(uid).or_insert_with(|| {
+            // A pod taken before we saw it (a restarted controller) is aged
+            // by its recorded start time; a new one is taken now.
             let age = recorded
                 .as_deref()
                 .and_then(util::parse_time)
@@ -102,11 +145,18 @@ impl Kubelet {
             Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
         });
         let start_time = recorded.unwrap_or_else(now_rfc3339);
-        let ready_at = started + self.ready_delay;
-        let ready = Instant::now() >= ready_at;
-        let status = pod_status(&pod, &ip, &start_time, ready);
+        let timeline = Timeline::of(&pod, self.start_delay);
+        let now = Instant::now();
+        let started = now >= taken + timeline.started;
+        let ready: Vec<bool> = timeline.ready.iter().map(|r| now >= taken + *r).collect();
+        let status = pod_status(&pod, &ip, &start_time, started, &ready);
         util::write_status(store, &pods, &pod, status);
-        (!ready).then_some(ready_at)
+        // Wake for the next change: the start, then each container's Ready.
+        std::iter::once(timeline.started)
+            .chain(timeline.ready.iter().copied())
+            .map(|d| taken + d)
+            .filter(|at| *at > now)
+            .min()
     }
 }
 
@@ -121,7 +171,8 @@ impl Reconciler for Kubelet {
             // Forget pods that are gone (their IPs may be reused much later).
             let live: HashSet<&str> = pods.iter().map(util::uid).collect();
             self.ips.retain(|u, _| live.contains(u.as_str()));
-            self.started.retain(|u, _| live.contains(u.as_str()));
+            self.taken.retain(|u, _| live.contains(u.as_str()));
+            self.terminating.retain(|u, _| live.contains(u.as_str()));
         }
         let mut wake: Option<Instant> = None;
         for pod in pods {
@@ -149,26 +200,31 @@ fn short_sha(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// The status a kubelet reports for a running pod.
-fn pod_status(pod: &Value, ip: &str, start_time: &str, ready: bool) -> Value {
+/// The status a kubelet reports: Pending with containers being created
+/// until `started`, then Running with each container's readiness.
+fn pod_status(pod: &Value, ip: &str, start_time: &str, started: bool, ready: &[bool]) -> Value {
     let old = pod.get("status");
     let containers = pod
         .pointer("/spec/containers")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let names: Vec<&str> = containers
+    let is_ready = |i: usize| started && ready.get(i).copied().unwrap_or(true);
+    let unready: Vec<&str> = containers
         .iter()
-        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .enumerate()
+        .filter(|(i, _)| !is_ready(*i))
+        .filter_map(|(_, c)| c.get("name").and_then(Value::as_str))
         .collect();
+    let all_ready = unready.is_empty();
     let b = |x: bool| if x { "True" } else { "False" };
-    let unready = |c: Value| -> Value {
+    let unready_cond = |c: Value| -> Value {
         let mut c = c;
-        if !ready {
+        if !all_ready {
             c["reason"] = json!("ContainersNotReady");
             c["message"] = json!(format!(
                 "containers with unready status: [{}]",
-                names.join(" ")
+                unready.join(" ")
             ));
         }
         c
@@ -176,12 +232,14 @@ fn pod_status(pod: &Value, ip: &str, start_time: &str, ready: bool) -> Value {
     let wanted = vec![
         json!({"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": null}),
         json!({"type": "Initialized", "status": "True", "lastProbeTime": null}),
-        unready(json!({"type": "Ready", "status": b(ready), "lastProbeTime": null})),
-        unready(json!({"type": "ContainersReady", "status": b(ready), "lastProbeTime": null})),
+        unready_cond(json!({"type": "Ready", "status": b(all_ready), "lastProbeTime": null})),
+        unready_cond(
+            json!({"type": "ContainersReady", "status": b(all_ready), "lastProbeTime": null}),
+        ),
         json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null}),
     ];
     let conditions = util::merge_conditions(old.and_then(|s| s.get("conditions")), wanted, false);
-    // Containers started when the pod did; keep the recorded times.
+    // Keep each container's recorded start; a container starting now gets now.
     let old_started = |name: &str| -> String {
         old.and_then(|s| s.get("containerStatuses"))
             .and_then(Value::as_array)
@@ -192,21 +250,34 @@ fn pod_status(pod: &Value, ip: &str, start_time: &str, ready: bool) -> Value {
             .and_then(|c| c.pointer("/state/running/startedAt"))
             .and_then(Value::as_str)
             .map(str::to_string)
-            .unwrap_or_else(|| start_time.to_string())
+            .unwrap_or_else(now_rfc3339)
     };
     let uid = util::uid(pod);
     let container_statuses: Vec<Value> = containers
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
             let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            if !started {
+                return json!({
+                    "image": image,
+                    "imageID": "",
+                    "lastState": {},
+                    "name": name,
+                    "ready": false,
+                    "restartCount": 0,
+                    "started": false,
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                });
+            }
             json!({
                 "containerID": format!("containerd://{}", short_sha(&format!("{uid}/{name}"))),
                 "image": image,
                 "imageID": format!("{}@sha256:{}", image.split(':').next().unwrap_or(image), short_sha(image)),
                 "lastState": {},
                 "name": name,
-                "ready": ready,
+                "ready": is_ready(i),
                 "restartCount": 0,
                 "started": true,
                 "state": {"running": {"startedAt": old_started(name)}},
@@ -247,7 +318,10 @@ fn pod_status(pod: &Value, ip: &str, start_time: &str, ready: bool) -> Value {
     if !init.is_empty() {
         s.insert("initContainerStatuses".into(), json!(init));
     }
-    s.insert("phase".into(), json!("Running"));
+    s.insert(
+        "phase".into(),
+        json!(if started { "Running" } else { "Pending" }),
+    );
     s.insert("podIP".into(), json!(ip));
     s.insert("podIPs".into(), json!([{"ip": ip}]));
     s.insert("qosClass".into(), json!(qos_class(&containers)));
@@ -300,7 +374,7 @@ mod tests {
         let store = Store::new();
         create(&store, "", "pods", bare_pod("a"));
         create(&store, "", "pods", bare_pod("b"));
-        let mut k = Kubelet::new(Duration::ZERO);
+        let mut k = Kubelet::new(Duration::ZERO, None);
         assert!(k.reconcile(&store, &Scope::All).is_none());
         let rv = store.resource_version();
         k.reconcile(&store, &Scope::All);
@@ -322,31 +396,144 @@ mod tests {
         assert!(ips.iter().all(|ip| ip.starts_with("10.244.")));
     }
 
+    fn get(store: &Store, name: &str) -> Option<Value> {
+        store.get(&key("", "pods"), Some("default"), name).ok()
+    }
+
+    /// Pending while the containers start, Running once they have, Ready
+    /// only on the first probe tick after the initial delay.
     #[tokio::test]
-    async fn pods_become_ready_after_the_delay() {
+    async fn pods_start_after_the_delay_and_are_ready_on_the_probe_schedule() {
         let store = Store::new();
         let _h = spawn_controllers(
             store.clone(),
             ControllerConfig {
-                pod_ready_delay: Duration::from_millis(300),
+                container_start_delay: Duration::from_millis(300),
                 ..Default::default()
             },
         );
-        create(&store, "", "pods", bare_pod("slow"));
-        let get = || {
-            store
-                .get(&key("", "pods"), Some("default"), "slow")
-                .unwrap()
-        };
-        let running = wait_for("running", || {
-            let p = get();
-            (p["status"]["phase"] == "Running").then_some(p)
+        let t0 = Instant::now();
+        let mut pod = bare_pod("slow");
+        pod["spec"]["containers"][0]["readinessProbe"] =
+            json!({"httpGet": {"port": 80}, "initialDelaySeconds": 1, "periodSeconds": 1});
+        create(&store, "", "pods", pod);
+        let pending = wait_for("bound", || {
+            get(&store, "slow").filter(|p| p["status"]["podIP"].is_string())
         })
         .await;
-        assert!(!pod_ready(&running), "not ready before the delay");
+        assert_eq!(pending["status"]["phase"], "Pending");
+        assert_eq!(
+            pending["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
+        let running = wait_for("running", || {
+            get(&store, "slow").filter(|p| p["status"]["phase"] == "Running")
+        })
+        .await;
+        assert!(!pod_ready(&running), "not ready before the probe passes");
         assert_eq!(running["status"]["containerStatuses"][0]["ready"], false);
-        wait_for("ready", || pod_ready(&get()).then_some(())).await;
-        assert_eq!(get()["status"]["containerStatuses"][0]["ready"], true);
+        assert_eq!(running["status"]["containerStatuses"][0]["started"], true);
+        wait_for("ready", || get(&store, "slow").filter(pod_ready)).await;
+        // Started at 0.3s, probes skipped until 1.3s, next tick at 2s.
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(1900),
+            "Ready on the tick at 2s, not at 1.3s: {took:?}"
+        );
+        assert_eq!(
+            get(&store, "slow").unwrap()["status"]["containerStatuses"][0]["ready"],
+            true
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_pod_stays_terminating_for_its_grace_period() {
+        let store = Store::new();
+        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let mut pod = bare_pod("slow-exit");
+        pod["spec"]["terminationGracePeriodSeconds"] = json!(1);
+        create(&store, "", "pods", pod);
+        create(&store, "", "pods", bare_pod("forced"));
+        for name in ["slow-exit", "forced"] {
+            wait_for("ready", || get(&store, name).filter(pod_ready)).await;
+        }
+        let t0 = Instant::now();
+        let pods = key("", "pods");
+        let marked = store
+            .delete(
+                &pods,
+                Some("default"),
+                "slow-exit",
+                &DeleteOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 1);
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        assert!(get(&store, "slow-exit").is_some(), "Terminating, not gone");
+        // A longer grace period on a second delete does not extend it.
+        let again = DeleteOptions {
+            grace_period_seconds: Some(60),
+            ..Default::default()
+        };
+        store
+            .delete(&pods, Some("default"), "slow-exit", &again)
+            .unwrap();
+        let now = DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        store
+            .delete(&pods, Some("default"), "forced", &now)
+            .unwrap();
+        assert!(get(&store, "forced").is_none(), "grace 0 deletes at once");
+        wait_for("removed", || {
+            get(&store, "slow-exit").is_none().then_some(())
+        })
+        .await;
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(950), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn max_termination_grace_caps_the_wait() {
+        let store = Store::new();
+        let _h = spawn_controllers(
+            store.clone(),
+            ControllerConfig {
+                max_termination_grace: Some(Duration::from_millis(100)),
+                ..Default::default()
+            },
+        );
+        create(&store, "", "pods", bare_pod("p"));
+        wait_for("ready", || get(&store, "p").filter(pod_ready)).await;
+        let marked = store
+            .delete(
+                &key("", "pods"),
+                Some("default"),
+                "p",
+                &DeleteOptions::default(),
+            )
+            .unwrap();
+        // The API still says what a real server would: the default 30s.
+        assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 30);
+        let t0 = Instant::now();
+        wait_for("removed", || get(&store, "p").is_none().then_some(())).await;
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unscheduled_pods_go_at_once() {
+        let store = Store::new();
+        create(&store, "", "pods", bare_pod("never-bound"));
+        store
+            .delete(
+                &key("", "pods"),
+                Some("default"),
+                "never-bound",
+                &DeleteOptions::default(),
+            )
+            .unwrap();
+        assert!(get(&store, "never-bound").is_none());
     }
 
     #[test]

@@ -345,12 +345,16 @@ fn targets_json(pods: &[Value]) -> Value {
 }
 
 fn delete_pods(store: &Store, pods: &[Value]) {
+    // pod-delete's FORCE defaults to true upstream: grace period 0.
     for p in pods {
         let _ = store.delete(
             &key("", "pods"),
             Some(util::namespace(p)),
             util::name(p),
-            &DeleteOptions::default(),
+            &DeleteOptions {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
         );
     }
 }

@@ -24,6 +24,7 @@ mod chaosmesh;
 mod daemon;
 mod daemonset;
 mod deployment;
+mod disruption;
 pub(crate) mod duration;
 mod endpoints;
 mod faults;
@@ -35,9 +36,12 @@ mod rootca;
 mod select;
 mod serviceaccounts;
 mod statefulset;
+mod timeline;
 pub(crate) mod util;
 
+pub(crate) use disruption::disruption_allowed_condition;
 pub use faults::{active_faults, ResolvedAction, ResolvedFault};
+pub(crate) use kubelet::pod_ready;
 
 /// Makes the data plane apply exactly these faults (and no others) before
 /// returning; the chaos daemon reports faults injected only after it.
@@ -49,8 +53,12 @@ pub type RoutesHook = Arc<dyn Fn() + Send + Sync>;
 /// Tunables for the emulated cluster.
 #[derive(Clone, Default)]
 pub struct ControllerConfig {
-    /// How long a started pod stays Running but not Ready.
-    pub pod_ready_delay: Duration,
+    /// How long a pod's containers take to start once it is bound (the pod
+    /// is Pending until then); readiness probes count from the start.
+    pub container_start_delay: Duration,
+    /// At most this long Terminating after a delete (None: the whole grace
+    /// period the delete or the pod asks for).
+    pub max_termination_grace: Option<Duration>,
     /// Where the chaos daemon applies faults; `None` applies them nowhere
     /// (statuses still progress).
     pub apply_faults: Option<FaultHook>,
@@ -67,7 +75,8 @@ pub struct ControllerConfig {
 impl std::fmt::Debug for ControllerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControllerConfig")
-            .field("pod_ready_delay", &self.pod_ready_delay)
+            .field("container_start_delay", &self.container_start_delay)
+            .field("max_termination_grace", &self.max_termination_grace)
             .field("apply_faults", &self.apply_faults.as_ref().map(|_| "Fn"))
             .field("sync_routes", &self.sync_routes.as_ref().map(|_| "Fn"))
             .field("root_ca_pem", &self.root_ca_pem.is_some())
@@ -98,12 +107,16 @@ impl Drop for ControllerHandle {
 /// Starts every controller on the current tokio runtime.
 pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHandle {
     let mut tasks = vec![
-        spawn(&store, kubelet::Kubelet::new(config.pod_ready_delay)),
+        spawn(
+            &store,
+            kubelet::Kubelet::new(config.container_start_delay, config.max_termination_grace),
+        ),
         spawn(&store, replicaset::ReplicaSets),
         spawn(&store, deployment::Deployments),
         spawn(&store, statefulset::StatefulSets),
         spawn(&store, daemonset::DaemonSets),
         spawn(&store, endpoints::Endpoints),
+        spawn(&store, disruption::Disruption),
         spawn(
             &store,
             gateway::GatewayApi {
@@ -273,6 +286,15 @@ pub(crate) mod testutil {
         }
     }
 
+    /// Controllers whose deleted pods are gone after 200 ms rather than
+    /// their 30 s grace period: for tests about what replaces them.
+    pub fn quick_termination() -> super::ControllerConfig {
+        super::ControllerConfig {
+            max_termination_grace: Some(Duration::from_millis(200)),
+            ..Default::default()
+        }
+    }
+
     pub fn create(store: &Store, group: &str, plural: &str, obj: Value) -> Value {
         let ns = obj
             .pointer("/metadata/namespace")
@@ -296,6 +318,8 @@ pub(crate) mod testutil {
         pods(store, ns)
             .into_iter()
             .filter(|p| super::util::name(p).starts_with(prefix))
+            // A terminating pod may still report Ready; it serves no traffic.
+            .filter(|p| !super::util::is_terminating(p))
             .filter(super::kubelet::pod_ready)
             .collect()
     }
@@ -425,12 +449,13 @@ mod tests {
             "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}),
         );
         let mut all: Vec<Box<dyn Reconciler>> = vec![
-            Box::new(kubelet::Kubelet::new(Duration::ZERO)),
+            Box::new(kubelet::Kubelet::new(Duration::ZERO, None)),
             Box::new(replicaset::ReplicaSets),
             Box::new(deployment::Deployments),
             Box::new(statefulset::StatefulSets),
             Box::new(daemonset::DaemonSets),
             Box::new(endpoints::Endpoints),
+            Box::new(disruption::Disruption),
             Box::new(gateway::GatewayApi::default()),
             Box::new(chaosmesh::ChaosMesh::default()),
             Box::new(litmus::Litmus::default()),

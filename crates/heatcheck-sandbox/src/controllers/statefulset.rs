@@ -186,13 +186,13 @@ fn reconcile_sts(store: &Store, sts: &Value) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::spawn_controllers;
     use crate::controllers::testutil::*;
-    use crate::controllers::{spawn_controllers, ControllerConfig};
 
     #[tokio::test]
     async fn statefulset_pods_are_ordinal_and_scale_down_from_the_top() {
         let store = Store::new();
-        let _h = spawn_controllers(store.clone(), ControllerConfig::default());
+        let _h = spawn_controllers(store.clone(), quick_termination());
         create(
             &store,
             "apps",
@@ -234,8 +234,9 @@ mod tests {
                 &util::W,
             )
             .unwrap();
+        // The removed pods are Terminating for a moment first.
         wait_for("scaled down", || {
-            (get()["status"]["replicas"] == 1).then_some(())
+            (get()["status"]["replicas"] == 1 && pods(&store, "default").len() == 1).then_some(())
         })
         .await;
         let left: Vec<String> = pods(&store, "default")
