@@ -230,7 +230,46 @@ impl SandboxVerifier {
                 tracing::debug!(kind, error = %e, "could not seed a context object");
             }
         }
+        self.wait_seeded_available(client).await;
         Ok(())
+    }
+
+    /// The twin's clock starts pods after a delay and makes them Ready on
+    /// their probes' schedule: a candidate starts once the seeded
+    /// Deployments are available again, as they were where they were read.
+    #[cfg(feature = "sandbox")]
+    async fn wait_seeded_available(&self, client: &crate::cluster::ClusterClient) {
+        let Ok(r) = client.resolve(Some("apps/v1"), "Deployment").await else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        for d in self.seed.iter().filter(|o| o["kind"] == "Deployment") {
+            let ns = d.pointer("/metadata/namespace").and_then(Value::as_str);
+            let name = d
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let want = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            while tokio::time::Instant::now() < deadline {
+                let available = client
+                    .get(&r, ns, name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|o| {
+                        o.pointer("/status/availableReplicas")
+                            .and_then(Value::as_u64)
+                    })
+                    .unwrap_or(0);
+                if available >= want {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 

@@ -87,6 +87,18 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
         latency["evidence"].to_string().contains("/fast"),
         "{latency:#}"
     );
+    // backend-solo has one replica: losing its pod is an outage until the
+    // replacement is Ready (start delay plus the readinessProbe's schedule).
+    let solo = by_id("pod-kill-one/Deployment/explore-planted/backend-solo")
+        .unwrap_or_else(|| panic!("single pod not found:\n{}", out.stderr));
+    assert_eq!(solo["class"], "single-pod");
+    assert_eq!(solo["severity"], "outage", "{solo:#}");
+    assert!(solo["outageSeconds"].as_f64().unwrap() >= 1.0, "{solo:#}");
+    // backend-v1 has two: losing one pod is absorbed.
+    assert!(
+        by_id("pod-kill-one/Deployment/explore-planted/backend-v1").is_none(),
+        "{findings:#?}"
+    );
     for f in findings {
         assert!(!f["evidence"].as_array().unwrap().is_empty(), "{f:#}");
         assert!(!f["remediation"].as_array().unwrap().is_empty(), "{f:#}");

@@ -106,8 +106,12 @@ pub fn judge(case: &CaseReport) -> Judgement {
     let mut worse = |s: Severity| severity = Some(severity.map_or(s, |o| o.max(s)));
     for a in case.assertions.iter().filter(|a| !a.passed) {
         evidence.push(format!("check \"{}\" failed: {}", a.name, a.message));
-        // A 200 from the wrong pod is misrouting; anything else is an error.
-        if a.message.contains("$.pod") {
+        // A probe's verdict is about the change (its outage is counted
+        // below); a check after the change is lasting. A 200 from the wrong
+        // pod is misrouting; anything else is an error.
+        if a.name.starts_with("probe ") {
+            worse(Severity::SloBreach);
+        } else if a.message.contains("$.pod") {
             worse(Severity::LastingMisrouting);
         } else {
             worse(Severity::LastingErrors);

@@ -30,9 +30,12 @@ pub struct SandboxOptions {
     /// How long a pod's containers take to start (image pull, runtime) once
     /// it is bound; the pod is Pending meanwhile. Default 1 s.
     pub container_start_delay: Duration,
-    /// At most this long Terminating after a delete; None (the default)
-    /// honours the delete's gracePeriodSeconds or the pod's
-    /// terminationGracePeriodSeconds in full.
+    /// At most this long Terminating after a delete: how long the
+    /// application takes to exit on SIGTERM (default 1 s, as a server that
+    /// stops on the signal does; the grace period is only the most it may
+    /// take). None honours the delete's gracePeriodSeconds or the pod's
+    /// terminationGracePeriodSeconds in full (an application that ignores
+    /// SIGTERM).
     pub max_termination_grace: Option<Duration>,
     /// Identities with a token and no permissions until RBAC grants some.
     pub users: Vec<String>,
@@ -43,13 +46,15 @@ pub struct SandboxOptions {
 
 /// Containers start about a second after scheduling on a warm node.
 pub const DEFAULT_CONTAINER_START_DELAY: Duration = Duration::from_secs(1);
+/// How long a deleted pod's application takes to exit (see `max_termination_grace`).
+pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(1);
 
 impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             port: 0,
             container_start_delay: DEFAULT_CONTAINER_START_DELAY,
-            max_termination_grace: None,
+            max_termination_grace: Some(DEFAULT_SHUTDOWN),
             users: Vec::new(),
             metrics_port: None,
         }

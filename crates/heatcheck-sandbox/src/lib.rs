@@ -16,4 +16,4 @@ pub mod server;
 pub mod store;
 pub mod validate;
 
-pub use instance::{Sandbox, SandboxOptions, DEFAULT_CONTAINER_START_DELAY};
+pub use instance::{Sandbox, SandboxOptions, DEFAULT_CONTAINER_START_DELAY, DEFAULT_SHUTDOWN};
