@@ -28,9 +28,6 @@ pub struct ExploreArgs {
     /// until the weaknesses are fixed.
     #[arg(long, value_name = "FILE")]
     pub write_suite: Option<PathBuf>,
-    /// Keep each finding's scenario as the catalog made it (no step minimization).
-    #[arg(long)]
-    pub no_minimize: bool,
     /// Lowest probe success rate a survivable change may cause (0-1).
     #[arg(long, value_name = "RATE", default_value_t = 0.99)]
     pub min_success_rate: f64,

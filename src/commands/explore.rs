@@ -121,7 +121,6 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
         jobs: args.jobs.into(),
         max_candidates: args.max_candidates,
         budget: args.budget,
-        minimize: !args.no_minimize,
         ..Default::default()
     };
     let progress = |p: Progress| match p {

@@ -118,6 +118,14 @@ pub struct Candidate {
     /// Probes (by name) this candidate is not judged by: the traffic it
     /// cuts on purpose (isolating a backend makes its own routes fail).
     pub drop_probes: Vec<String>,
+    /// Judged by the checks after the change only: the change itself is
+    /// an outage on any design (a deleted route answers 404 until it is
+    /// back), so what it reveals is what is left afterwards.
+    pub after_only: bool,
+    /// Worth reducing over its steps. A catalog entry is minimal by
+    /// construction (one change, and the time it is watched); multi-step
+    /// candidates (the model's) are not.
+    pub minimizable: bool,
 }
 
 /// How a catalog entry is sized (within the suite's policy).
@@ -379,6 +387,8 @@ fn push(
             objects,
             scenario,
             drop_probes: Vec::new(),
+            after_only: matches!(entry, "route-recreate" | "referencegrant-removal"),
+            minimizable: false,
         }),
         // A catalog entry that does not parse is a bug in the catalog, not the user's.
         Err(e) => debug_assert!(false, "catalog entry {entry} does not parse: {e}"),

@@ -40,7 +40,7 @@ pub struct ExploreOptions {
     pub budget: Option<Duration>,
     /// Extra runs of each finding on fresh twins (flakiness).
     pub reruns: usize,
-    /// Reduce each finding's steps to those it needs.
+    /// Reduce the steps of each minimizable finding to those it needs.
     pub minimize: bool,
 }
 
@@ -198,8 +198,24 @@ pub async fn explore(
 /// The suite a candidate is judged with: without the probes it drops.
 fn suite_for(suite: &Suite, c: &Candidate) -> Suite {
     let mut own = suite.clone();
+    if c.after_only {
+        own.spec.probes.clear();
+    }
     own.spec.probes.retain(|p| !c.drop_probes.contains(&p.name));
     own
+}
+
+/// The checks that failed, by name: a smaller scenario must fail the same
+/// way to count as the same finding.
+fn failed_checks(case: &CaseReport) -> Vec<String> {
+    let mut v: Vec<String> = case
+        .assertions
+        .iter()
+        .filter(|a| !a.passed)
+        .map(|a| a.name.clone())
+        .collect();
+    v.sort();
+    v
 }
 
 /// Minimizes a failed candidate, re-runs it, and writes the finding.
@@ -214,7 +230,7 @@ async fn confirm(
     let suite = &suite_for(suite, &c);
     let mut scenario = c.scenario.clone();
     let mut last = case;
-    if opts.minimize && scenario.steps.len() > 1 {
+    if opts.minimize && c.minimizable && scenario.steps.len() > 1 {
         progress(Progress::Minimizing { id: c.id.clone() });
         (scenario, last) = minimize(twins, suite, scenario, last).await;
     }
@@ -255,25 +271,254 @@ async fn confirm(
     }
 }
 
-/// One-minimal over steps (delta debugging's last stage): drops each step
-/// whose removal keeps the scenario failing, last step first.
+/// One-minimal over steps (delta debugging's last stage), last step first:
+/// a step goes when the scenario without it still fails the same way (the
+/// same failed checks, no lesser severity). A catalog entry's changes are
+/// what it is about and stay; its sleeps and waits may go (deleting a route
+/// without recreating it also fails, but that is another story).
 async fn minimize(
     twins: &dyn Twins,
     suite: &Suite,
     mut scenario: Scenario,
     mut last: CaseReport,
 ) -> (Scenario, CaseReport) {
+    let same_as = |a: &CaseReport, b: &CaseReport| {
+        let sev = |c: &CaseReport| match judge(c) {
+            Judgement::Failed { severity, .. } => Some(severity),
+            _ => None,
+        };
+        failed_checks(a) == failed_checks(b) && sev(a).is_some() && sev(a) >= sev(b)
+    };
     let mut i = scenario.steps.len();
     while i > 0 && scenario.steps.len() > 1 {
         i -= 1;
+        let kind = scenario.steps[i].action.kind();
+        if !matches!(kind, "sleep" | "wait") {
+            continue;
+        }
         let mut smaller = scenario.clone();
         smaller.steps.remove(i);
         if let TwinRun::Case(case) = twins.run(suite, &smaller).await {
-            if matches!(judge(&case), Judgement::Failed { .. }) {
+            if same_as(&case, &last) {
                 scenario = smaller;
                 last = *case;
             }
         }
     }
     (scenario, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::WeaknessClass;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// Whether a scenario fails on its n-th twin run.
+    type Verdicts = Box<dyn Fn(&Scenario, usize) -> bool + Sync + Send>;
+
+    /// A twin whose verdict is a function of the scenario's steps, and
+    /// which counts its runs: the search's logic without a sandbox.
+    struct ScriptedTwins {
+        fails: Verdicts,
+        runs: AtomicUsize,
+        seen: Mutex<Vec<String>>,
+    }
+
+    fn case(name: &str, failed: bool) -> CaseReport {
+        let v = if failed {
+            serde_json::json!({"name": name, "kind": "scenario", "status": "failed", "message": "1 check failed",
+                "detail": "", "durationSeconds": 1.0,
+                "assertions": [{"name": "/shop answers", "passed": false, "message": "$.pod: expected v1", "attempts": 1, "durationSeconds": 0.1}]})
+        } else {
+            serde_json::json!({"name": name, "kind": "scenario", "status": "passed", "durationSeconds": 1.0})
+        };
+        serde_json::from_value(v).unwrap()
+    }
+
+    impl Twins for ScriptedTwins {
+        fn run<'a>(&'a self, _: &'a Suite, scenario: &'a Scenario) -> BoxFuture<'a, TwinRun> {
+            let n = self.runs.fetch_add(1, Ordering::SeqCst);
+            self.seen.lock().unwrap().push(scenario.name.clone());
+            let failed = (self.fails)(scenario, n);
+            Box::pin(async move {
+                if scenario.name.contains("refused") {
+                    return TwinRun::Refused("refused by policy: maxPodsAffected".into());
+                }
+                TwinRun::Case(Box::new(case(&scenario.name, failed)))
+            })
+        }
+    }
+
+    fn scenario(name: &str, steps: serde_json::Value) -> Scenario {
+        heatcheck_format::parse_scenario_json(&serde_json::json!({
+            "name": name, "steps": steps,
+            "assertions": [{"name": "/shop answers", "http": {"url": "http://x/shop"}}],
+        }))
+        .unwrap()
+    }
+
+    fn candidate(id: &str, class: WeaknessClass, sc: Scenario) -> Candidate {
+        Candidate {
+            id: id.into(),
+            entry: "route-recreate",
+            class,
+            title: id.into(),
+            objects: vec![format!("HTTPRoute/ns/{id}")],
+            scenario: sc,
+            drop_probes: Vec::new(),
+            after_only: false,
+            minimizable: true,
+        }
+    }
+
+    fn suite() -> Suite {
+        heatcheck_format::parse_suite(
+            "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: s}\nspec:\n  target: {namespace: ns}\n  scenarios: []\n",
+            std::path::Path::new("s.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn findings_keep_their_changes_lose_needless_sleeps_and_are_ranked_and_scored() {
+        let twins = ScriptedTwins {
+            // Fails whenever the route is deleted; the sleeps do not matter.
+            fails: Box::new(|sc, _| sc.steps.iter().any(|s| s.action.kind() == "delete")),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let weak = scenario(
+            "weak",
+            serde_json::json!([{"sleep": "1100ms"}, {"delete": {"kind": "HTTPRoute", "name": "r"}}, {"sleep": "1s"}]),
+        );
+        let fine = scenario(
+            "fine",
+            serde_json::json!([{"scale": {"name": "d", "replicas": 1}}]),
+        );
+        let refused = scenario(
+            "refused",
+            serde_json::json!([{"scale": {"name": "d", "replicas": 0}}]),
+        );
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![
+                candidate("weak", WeaknessClass::RoutePrecedence, weak),
+                candidate("fine", WeaknessClass::Capacity, fine),
+                candidate("refused", WeaknessClass::Rollout, refused),
+            ],
+            &ExploreOptions {
+                jobs: 1,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        assert_eq!(report.findings.len(), 1);
+        let f = &report.findings[0];
+        assert_eq!(f.id, "weak");
+        assert!(!f.flaky);
+        let steps = f.scenario["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 1, "only the delete is needed: {steps:?}");
+        assert!(steps[0].get("delete").is_some());
+        assert_eq!((report.candidates, report.refused), (2, 1));
+        // Applicable: the two classes that ran; one survived.
+        assert_eq!(report.resilience.score, 50);
+        assert_eq!(
+            report.resilience.failed,
+            vec![WeaknessClass::RoutePrecedence]
+        );
+        assert_eq!(report.resilience.survived, vec![WeaknessClass::Capacity]);
+    }
+
+    #[test]
+    fn a_finding_that_does_not_always_fail_is_flaky_not_dropped() {
+        let twins = ScriptedTwins {
+            // The first candidate run fails, the re-runs pass.
+            fails: Box::new(|sc, n| sc.name == "weak" && n == 1),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let weak = scenario(
+            "weak",
+            serde_json::json!([{"delete": {"kind": "HTTPRoute", "name": "r"}}]),
+        );
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![candidate("weak", WeaknessClass::RoutePrecedence, weak)],
+            &ExploreOptions {
+                jobs: 1,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        assert_eq!(report.findings.len(), 1);
+        assert!(report.findings[0].flaky);
+        // Baseline, the candidate, two re-runs.
+        assert_eq!(twins.runs.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn a_namespace_failing_before_any_change_is_not_explored() {
+        let twins = ScriptedTwins {
+            fails: Box::new(|_, _| true),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let err = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            Vec::new(),
+            &ExploreOptions::default(),
+            &|_| {},
+        ))
+        .unwrap_err();
+        assert!(matches!(err, ExploreError::Unhealthy(_)), "{err}");
+    }
+
+    #[test]
+    fn the_candidate_limit_and_the_budget_leave_the_rest_untried() {
+        let twins = ScriptedTwins {
+            fails: Box::new(|_, _| false),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let cands: Vec<Candidate> = (0..5)
+            .map(|i| {
+                candidate(
+                    &format!("c{i}"),
+                    WeaknessClass::Capacity,
+                    scenario(&format!("c{i}"), serde_json::json!([{"sleep": "1ms"}])),
+                )
+            })
+            .collect();
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            cands,
+            &ExploreOptions {
+                jobs: 1,
+                max_candidates: Some(3),
+                budget: Some(Duration::ZERO),
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        // The limit leaves 2; the spent budget leaves the other 3.
+        assert_eq!((report.candidates, report.skipped), (0, 5));
+        assert_eq!(twins.seen.lock().unwrap().as_slice(), ["baseline"]);
+    }
 }
