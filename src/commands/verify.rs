@@ -96,6 +96,19 @@ impl SandboxVerifier {
         suite: &Suite,
         scenario: &Scenario,
     ) -> Result<crate::engine::model::SuiteReport, String> {
+        let mut suite = suite.clone();
+        suite.spec.scenarios.clear();
+        self.twin_report(suite, vec![scenario.clone()]).await
+    }
+
+    /// A fresh sandbox, seeded, running `scenarios` after `suite`'s own
+    /// through the engine (guard included); the suite's report.
+    #[cfg(feature = "sandbox")]
+    async fn twin_report(
+        &self,
+        suite: Suite,
+        scenarios: Vec<Scenario>,
+    ) -> Result<crate::engine::model::SuiteReport, String> {
         use crate::cluster::ClusterClient;
         use crate::engine::run::{new_run_id, Emitter, Engine, RunOptions};
 
@@ -115,11 +128,7 @@ impl SandboxVerifier {
                 run_id: new_run_id(),
                 cancel,
             };
-            let mut suite = suite.clone();
-            suite.spec.scenarios.clear();
-            let report = engine
-                .run_with_locked(vec![(suite, vec![scenario.clone()])])
-                .await;
+            let report = engine.run_with_locked(vec![(suite, scenarios)]).await;
             report
                 .suites
                 .into_iter()
@@ -133,60 +142,31 @@ impl SandboxVerifier {
 
     #[cfg(feature = "sandbox")]
     async fn run(&self, candidates: &[Scenario]) -> Result<Vec<Verdict>, String> {
-        use crate::cluster::ClusterClient;
-        use crate::engine::run::{new_run_id, Emitter, Engine, RunOptions};
-
-        let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxOptions::default())
-            .await
-            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
-        let res = async {
-            let client = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.seed_into(&client).await?;
-            // Unique names: the report is matched back by name.
-            let named: Vec<Scenario> = candidates
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let mut c = c.clone();
-                    c.name = format!("candidate {}: {}", i + 1, c.name);
-                    c
-                })
-                .collect();
-            let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
-            let engine = Engine {
-                client,
-                options: RunOptions::default(),
-                emitter: Emitter::default(),
-                run_id: new_run_id(),
-                cancel,
-            };
-            let report = engine
-                .run_with_locked(vec![(self.suite.clone(), named.clone())])
-                .await;
-            let suite = report
-                .suites
-                .first()
-                .ok_or_else(|| "the sandbox run reported nothing".to_string())?;
-            if let Some(e) = &suite.error {
-                return Err(e.clone());
-            }
-            Ok(named
-                .iter()
-                .map(|c| {
-                    suite
-                        .cases
-                        .iter()
-                        .find(|r| r.name == c.name)
-                        .map(verdict_of)
-                        .unwrap_or_else(|| Verdict::NotRun("no result on the sandbox".into()))
-                })
-                .collect())
+        // Unique names: the report is matched back by name.
+        let named: Vec<Scenario> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut c = c.clone();
+                c.name = format!("candidate {}: {}", i + 1, c.name);
+                c
+            })
+            .collect();
+        let suite = self.twin_report(self.suite.clone(), named.clone()).await?;
+        if let Some(e) = &suite.error {
+            return Err(e.clone());
         }
-        .await;
-        sb.shutdown().await;
-        res
+        Ok(named
+            .iter()
+            .map(|c| {
+                suite
+                    .cases
+                    .iter()
+                    .find(|r| r.name == c.name)
+                    .map(verdict_of)
+                    .unwrap_or_else(|| Verdict::NotRun("no result on the sandbox".into()))
+            })
+            .collect())
     }
 
     #[cfg(not(feature = "sandbox"))]
