@@ -11,6 +11,16 @@ pub struct ExploreArgs {
     /// The cluster to read (never changed); --sandbox: only the suite's fixtures.
     #[command(flatten)]
     pub cluster: ClusterFlags,
+    /// Where candidates come from: the built-in catalog (no LLM), the
+    /// suite's model (`ai` block) told what every earlier candidate did, or
+    /// the catalog first and then the model. Default: both when the suite
+    /// has an `ai` block and its API key is set, else catalog.
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub strategy: Option<Strategy>,
+    /// Rounds of model candidates (ai, both); each round asks for the ai
+    /// block's `count`.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub rounds: u16,
     /// Try at most N candidates.
     #[arg(long, value_name = "N")]
     pub max_candidates: Option<usize>,
@@ -37,4 +47,11 @@ pub struct ExploreArgs {
     /// human: progress and one block per finding; json: the findings report on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    Catalog,
+    Ai,
+    Both,
 }

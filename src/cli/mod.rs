@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub use ai::{GenerateArgs, PromptArgs, VerifyArg};
-pub use explore::ExploreArgs;
+pub use explore::{ExploreArgs, Strategy};
 #[cfg(feature = "sandbox")]
 pub use misc::SandboxArgs;
 pub use misc::{CompletionsArgs, ListArgs, ReportArgs, SchemaArgs, ValidateArgs};

@@ -2,19 +2,22 @@
 //! what healthy means, and run the catalog's candidates each on a fresh
 //! in-process twin seeded with what was read plus the suite's fixtures.
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 use serde_json::{json, Value};
 
 use super::verify::SandboxVerifier;
 use super::{install_crypto, runtime};
-use crate::cli::ExploreArgs;
+use crate::ai::generate::ProviderBackend;
+use crate::cli::{ExploreArgs, Strategy};
 use crate::cluster::ClusterClient;
 use crate::error::Error;
 use crate::exit::RunOutcome;
 use crate::suite::{load_suite, Scenario, Suite};
 use heatcheck_explore::catalog::{self, CatalogOptions};
 use heatcheck_explore::finding::FindingsReport;
-use heatcheck_explore::search::{ExploreError, ExploreOptions, Progress, TwinRun, Twins};
+use heatcheck_explore::search::{
+    Ask, Attempt, ExploreError, ExploreOptions, Progress, Proposal, Proposer, TwinRun, Twins,
+};
 use heatcheck_explore::snapshot::{self, Snapshot};
 use heatcheck_explore::steady;
 
@@ -53,16 +56,63 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
     })
 }
 
+/// The strategy to use: as asked, or both when the suite has a model whose
+/// provider is configured (else the catalog, with a note why).
+fn strategy(
+    args: &ExploreArgs,
+    suite: &Suite,
+) -> Result<(Strategy, Option<ProviderBackend>), Error> {
+    match args.strategy {
+        Some(Strategy::Catalog) => Ok((Strategy::Catalog, None)),
+        Some(s) => {
+            if suite.spec.ai.is_none() {
+                return Err(Error::invalid(format!(
+                    "{}: --strategy {}: the suite has no `ai` block (use --strategy catalog, or add one)",
+                    suite.source.path.display(),
+                    if s == Strategy::Ai { "ai" } else { "both" }
+                )));
+            }
+            Ok((s, Some(super::generate::provider_backend(suite)?)))
+        }
+        None => match &suite.spec.ai {
+            None => Ok((Strategy::Catalog, None)),
+            Some(_) => match super::generate::provider_backend(suite) {
+                Ok(b) => Ok((Strategy::Both, Some(b))),
+                Err(e) => {
+                    eprintln!("strategy catalog (the model is not used: {e})");
+                    Ok((Strategy::Catalog, None))
+                }
+            },
+        },
+    }
+}
+
 async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Suite), Error> {
-    // The real cluster is only read; with --sandbox there is nothing to read.
-    let read = if args.cluster.sandbox {
-        Vec::new()
+    let (strategy, backend) = strategy(args, suite)?;
+    // The real cluster is only read; with --sandbox there is nothing to read
+    // (a bare sandbox answers discovery for the model's context).
+    let conn = if args.cluster.sandbox && backend.is_none() {
+        None
     } else {
-        let conn = super::connect::connect(&args.cluster, None).await?;
-        let objects = read_namespace(&conn.client, suite).await;
-        conn.close().await;
-        objects?
+        Some(super::connect::connect(&args.cluster, None).await?)
     };
+    let read = match &conn {
+        Some(c) if !args.cluster.sandbox => read_namespace(&c.client, suite).await,
+        _ => Ok(Vec::new()),
+    };
+    let gathered = match (&conn, &backend) {
+        (Some(c), Some(_)) => Some(
+            crate::ai::context::gather(&c.client, suite)
+                .await
+                .map_err(|e| Error::reaching(e.is_unreachable(), e)),
+        ),
+        _ => None,
+    };
+    if let Some(c) = conn {
+        c.close().await;
+    }
+    let read = read?;
+    let gathered = gathered.transpose()?;
     let mut objects = read.clone();
     // What the fixtures will create counts too (they run on every twin).
     for o in crate::ai::context::declared_objects(suite) {
@@ -96,59 +146,197 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
         .probes
         .extend(steady::probes(&snap, &targets, args.min_success_rate));
     let baseline = baseline(&snap, &targets)?;
-    let candidates = catalog::candidates(&snap, &targets, &CatalogOptions::default());
-    if args.output.is_json() {
-        eprintln!("steady state: {} route target(s)", targets.len());
+    let candidates = if strategy == Strategy::Ai {
+        Vec::new()
     } else {
-        eprintln!("steady state (derived from the routes; a candidate must keep it):");
-        for t in &targets {
-            eprintln!(
-                "  {} -> {} ({})",
-                t.describe(),
-                t.route,
-                if t.backends.is_empty() {
-                    "any backend".to_string()
-                } else {
-                    t.backends.join(", ")
-                }
-            );
-        }
-    }
+        catalog::candidates(&snap, &targets, &CatalogOptions::default())
+    };
+    print_steady_state(args, &targets);
     let twins = SandboxTwins {
         verifier: std::sync::Arc::new(SandboxVerifier::from_objects(suite, &read)),
+    };
+    let proposer = match (backend, gathered) {
+        (Some(backend), Some(gathered)) => Some(ModelProposer {
+            known: crate::ai::generate::Known::from_context(&gathered, suite),
+            backend,
+            gathered,
+            suite: explored.clone(),
+            targets: targets.clone(),
+        }),
+        _ => None,
     };
     let opts = ExploreOptions {
         jobs: args.jobs.into(),
         max_candidates: args.max_candidates,
         budget: args.budget,
+        rounds: args.rounds.into(),
         ..Default::default()
     };
-    let progress = |p: Progress| match p {
-        Progress::Started { candidates } => {
-            eprintln!(
-                "exploring: {candidates} candidate(s), each on a fresh twin, {} at once",
-                opts.jobs
-            )
+    let json = args.output.is_json();
+    let progress = |p: Progress| {
+        if json {
+            eprintln!("{}", progress_event(&p));
+            return;
         }
+        match p {
+            Progress::Started { candidates } => eprintln!(
+                "exploring: {candidates} catalog candidate(s), each on a fresh twin, {} at once",
+                opts.jobs
+            ),
+            Progress::Asking { round } => {
+                eprintln!("  asking the model for round {round} of candidates")
+            }
+            Progress::Tried {
+                id,
+                verdict,
+                detail,
+            } => match detail {
+                Some(d) if verdict != "held" => eprintln!("  {verdict:<8} {id}: {d}"),
+                _ => eprintln!("  {verdict:<8} {id}"),
+            },
+            Progress::Minimizing { id } => eprintln!("  minimizing {id}"),
+            Progress::Confirming { id } => eprintln!("  re-running {id} on fresh twins"),
+        }
+    };
+    let report = heatcheck_explore::explore(
+        &twins,
+        &explored,
+        baseline,
+        candidates,
+        proposer.as_ref().map(|p| p as &dyn Proposer),
+        &opts,
+        &progress,
+    )
+    .await
+    .map_err(|e| match e {
+        ExploreError::Unhealthy(_) => Error::invalid(e),
+        ExploreError::Twin(_) => Error::unreachable(e),
+    })?;
+    if let Some(e) = &report.model_error {
+        // With the model alone, nothing was explored.
+        if strategy == Strategy::Ai && report.candidates == 0 {
+            return Err(Error::unreachable(e));
+        }
+        eprintln!("warning: the model's rounds stopped: {e}");
+    }
+    Ok((report, explored))
+}
+
+fn print_steady_state(args: &ExploreArgs, targets: &[steady::RouteTarget]) {
+    if args.output.is_json() {
+        eprintln!(
+            "{}",
+            json!({"event": "steadyState", "targets": targets.iter().map(|t| json!({
+                "request": t.describe(), "route": t.route, "backends": t.backends,
+            })).collect::<Vec<_>>()})
+        );
+        return;
+    }
+    eprintln!("steady state (derived from the routes; a candidate must keep it):");
+    for t in targets {
+        eprintln!(
+            "  {} -> {} ({})",
+            t.describe(),
+            t.route,
+            if t.backends.is_empty() {
+                "any backend".to_string()
+            } else {
+                t.backends.join(", ")
+            }
+        );
+    }
+}
+
+/// One progress line of `--output json` (on stderr; stdout keeps the report).
+fn progress_event(p: &Progress) -> Value {
+    match p {
+        Progress::Started { candidates } => json!({"event": "started", "candidates": candidates}),
+        Progress::Asking { round } => json!({"event": "asking", "round": round}),
         Progress::Tried {
             id,
             verdict,
             detail,
-        } => match detail {
-            Some(d) if verdict != "held" => eprintln!("  {verdict:<8} {id}: {d}"),
-            _ => eprintln!("  {verdict:<8} {id}"),
-        },
-        Progress::Minimizing { id } => eprintln!("  minimizing {id}"),
-        Progress::Confirming { id } => eprintln!("  re-running {id} on fresh twins"),
-    };
-    let report =
-        heatcheck_explore::explore(&twins, &explored, baseline, candidates, &opts, &progress)
+        } => json!({"event": "tried", "id": id, "verdict": verdict, "detail": detail}),
+        Progress::Minimizing { id } => json!({"event": "minimizing", "id": id}),
+        Progress::Confirming { id } => json!({"event": "confirming", "id": id}),
+    }
+}
+
+/// The suite's model, asked through heatcheck-ai (context, redaction,
+/// schema checks, policy checks and repairs as `generate`); what it
+/// proposes only ever runs on twins.
+struct ModelProposer {
+    backend: ProviderBackend,
+    gathered: crate::ai::context::Gathered,
+    known: crate::ai::generate::Known,
+    /// The explored suite (no scenarios of its own: nothing to dedupe against).
+    suite: Suite,
+    targets: Vec<steady::RouteTarget>,
+}
+
+impl Proposer for ModelProposer {
+    fn propose<'a>(&'a self, ask: Ask<'a>) -> LocalBoxFuture<'a, Result<Proposal, String>> {
+        Box::pin(async move {
+            use crate::ai::generate::{generate, GenerateOptions};
+            let base =
+                crate::ai::prompt::build(&self.suite, &self.gathered).map_err(|e| e.to_string())?;
+            let classes: Vec<(&str, &str)> = catalog::ENTRIES
+                .iter()
+                .map(|(_, c, what)| (c.as_str(), *what))
+                .collect();
+            let found: Vec<&str> = ask.found.iter().map(|c| c.as_str()).collect();
+            let history: Vec<String> = ask.history.iter().map(|a| a.describe()).collect();
+            let prompt = crate::ai::explore::explore_prompt(
+                base,
+                &self.suite,
+                &crate::ai::explore::ExploreAsk {
+                    round: ask.round,
+                    classes: &classes,
+                    found: &found,
+                    history: &history,
+                },
+            );
+            let mut log = |l: String| eprintln!("  model: {l}");
+            let gen = generate(
+                &self.backend,
+                &self.suite,
+                &prompt,
+                &self.known,
+                GenerateOptions {
+                    permissions: None,
+                    // explore runs them itself, each on its own twin.
+                    verifier: None,
+                    strict: false,
+                    log: &mut log,
+                },
+            )
             .await
-            .map_err(|e| match e {
-                ExploreError::Unhealthy(_) => Error::invalid(e),
-                ExploreError::Twin(_) => Error::unreachable(e),
-            })?;
-    Ok((report, explored))
+            .map_err(|e| e.to_string())?;
+            let ns = &self.suite.spec.target.namespace;
+            Ok(Proposal {
+                candidates: gen
+                    .scenarios
+                    .into_iter()
+                    .map(|sc| catalog::from_model(sc, ns, &self.targets))
+                    .collect(),
+                refused: gen
+                    .rejected
+                    .into_iter()
+                    .map(|r| Attempt {
+                        name: r.name,
+                        class: heatcheck_explore::WeaknessClass::Other,
+                        origin: heatcheck_explore::Origin::Ai,
+                        verdict: "refused",
+                        details: r.reasons,
+                    })
+                    .collect(),
+                tokens: heatcheck_explore::finding::Tokens {
+                    input: gen.usage.input_tokens,
+                    output: gen.usage.output_tokens,
+                },
+            })
+        })
+    }
 }
 
 /// The explored suite (derived probes included) with one scenario per
@@ -272,9 +460,15 @@ impl Twins for SandboxTwins {
                 tokio::spawn(async move { verifier.run_on_twin(&own_suite, &own).await }).await;
             match joined.unwrap_or_else(|e| Err(format!("the twin's task failed: {e}"))) {
                 Err(e) => TwinRun::Broken(e),
-                Ok(report) => {
+                Ok(run) => {
+                    // Refused before anything ran: the guard's verdict, by
+                    // the run's outcome rather than its wording.
+                    let refused = run.outcome() == RunOutcome::Invalid;
+                    let Some(report) = run.suites.into_iter().next() else {
+                        return TwinRun::Broken("the twin reported nothing".into());
+                    };
                     if let Some(e) = report.error.clone() {
-                        return if e.contains("refused by policy") {
+                        return if refused {
                             TwinRun::Refused(e)
                         } else {
                             TwinRun::Broken(e)
@@ -311,19 +505,15 @@ fn print_report(args: &ExploreArgs, report: &FindingsReport) {
             "\n{}. {} [{}{}]",
             i + 1,
             f.title,
-            serde_json::to_value(f.class)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or_default(),
-            if f.flaky { ", flaky" } else { "" }
+            f.class.as_str(),
+            match (f.origin, f.flaky) {
+                (heatcheck_explore::Origin::Ai, true) => ", from the model, flaky",
+                (heatcheck_explore::Origin::Ai, false) => ", from the model",
+                (_, true) => ", flaky",
+                _ => "",
+            }
         );
-        println!(
-            "   severity: {}",
-            serde_json::to_value(f.severity)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or_default()
-        );
+        println!("   severity: {}", f.severity.as_str());
         println!("   objects:  {}", f.objects.join(", "));
         for e in &f.evidence {
             println!("   evidence: {e}");
@@ -338,6 +528,12 @@ fn print_report(args: &ExploreArgs, report: &FindingsReport) {
         for r in &f.remediation {
             println!("   fix:      {r}");
         }
+    }
+    if report.tokens.input + report.tokens.output > 0 {
+        println!(
+            "\nmodel tokens: in {} / out {}",
+            report.tokens.input, report.tokens.output
+        );
     }
     let classes = |c: &[heatcheck_explore::WeaknessClass]| {
         c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")

@@ -87,7 +87,7 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<(PathBuf, SuiteE
     }
 }
 
-fn display_paths(paths: &[PathBuf]) -> String {
+pub(crate) fn display_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
         .map(|p| p.display().to_string())

@@ -51,24 +51,25 @@ pub fn validate(paths: &[PathBuf], json_output: bool) -> Result<(), Error> {
             }
         }
         if results.is_empty() {
-            return Err(Error::invalid(format!(
-                "no suite files found in {}",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(none_found(paths));
         }
         let n = results.len();
         println!("{} valid, {invalid} invalid", n - invalid);
     }
     if results.is_empty() {
-        return Err(Error::invalid("no suite files found"));
+        return Err(none_found(paths));
     }
     if invalid > 0 {
         // Every problem was printed above, file by file.
         return Err(Error::Verdict(crate::exit::RunOutcome::Invalid));
     }
     Ok(())
+}
+
+/// The same words in both output modes.
+fn none_found(paths: &[PathBuf]) -> Error {
+    Error::invalid(format!(
+        "no suite files found in {}",
+        super::display_paths(paths)
+    ))
 }

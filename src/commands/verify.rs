@@ -95,20 +95,21 @@ impl SandboxVerifier {
         &self,
         suite: &Suite,
         scenario: &Scenario,
-    ) -> Result<crate::engine::model::SuiteReport, String> {
+    ) -> Result<crate::engine::model::RunReport, String> {
         let mut suite = suite.clone();
         suite.spec.scenarios.clear();
         self.twin_report(suite, vec![scenario.clone()]).await
     }
 
     /// A fresh sandbox, seeded, running `scenarios` after `suite`'s own
-    /// through the engine (guard included); the suite's report.
+    /// through the engine (guard included); the whole run's report (its
+    /// outcome tells a refusal from a failure).
     #[cfg(feature = "sandbox")]
     async fn twin_report(
         &self,
         suite: Suite,
         scenarios: Vec<Scenario>,
-    ) -> Result<crate::engine::model::SuiteReport, String> {
+    ) -> Result<crate::engine::model::RunReport, String> {
         use crate::cluster::ClusterClient;
         use crate::engine::run::{new_run_id, Emitter, Engine, RunOptions};
 
@@ -128,12 +129,7 @@ impl SandboxVerifier {
                 run_id: new_run_id(),
                 cancel,
             };
-            let report = engine.run_with_locked(vec![(suite, scenarios)]).await;
-            report
-                .suites
-                .into_iter()
-                .next()
-                .ok_or_else(|| "the sandbox run reported nothing".to_string())
+            Ok(engine.run_with_locked(vec![(suite, scenarios)]).await)
         }
         .await;
         sb.shutdown().await;
@@ -152,7 +148,12 @@ impl SandboxVerifier {
                 c
             })
             .collect();
-        let suite = self.twin_report(self.suite.clone(), named.clone()).await?;
+        let run = self.twin_report(self.suite.clone(), named.clone()).await?;
+        let suite = run
+            .suites
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the sandbox run reported nothing".to_string())?;
         if let Some(e) = &suite.error {
             return Err(e.clone());
         }
@@ -233,7 +234,7 @@ impl SandboxVerifier {
                 .pointer("/spec/replicas")
                 .and_then(Value::as_u64)
                 .unwrap_or(1);
-            while tokio::time::Instant::now() < deadline {
+            loop {
                 let available = client
                     .get(&r, ns, name)
                     .await
@@ -245,6 +246,17 @@ impl SandboxVerifier {
                     })
                     .unwrap_or(0);
                 if available >= want {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    // The candidate still runs; its verdict will say what
+                    // the missing replicas cause.
+                    tracing::warn!(
+                        deployment = name,
+                        available,
+                        want,
+                        "a seeded Deployment is not available on the twin after 60s"
+                    );
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -15,8 +15,8 @@ use common::{args, suite_with, tokio_block, Case, SandboxProcess, BASE};
 
 /// A fake OpenAI-compatible chat-completions server. Answers are served in
 /// order (the last one repeats); every request body is kept.
-struct FakeLlm {
-    url: String,
+pub(crate) struct FakeLlm {
+    pub(crate) url: String,
     bodies: Arc<Mutex<Vec<String>>>,
     rt: Option<tokio::runtime::Runtime>,
     tripwire: Option<std::net::TcpListener>,
@@ -89,7 +89,7 @@ async fn completions(State(s): State<FakeState>, body: String) -> axum::response
 }
 
 impl FakeLlm {
-    fn start(answers: Vec<Value>) -> Self {
+    pub(crate) fn start(answers: Vec<Value>) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -122,7 +122,7 @@ impl FakeLlm {
         self.bodies.lock().unwrap().clone()
     }
 
-    fn requests(&self) -> Vec<Value> {
+    pub(crate) fn requests(&self) -> Vec<Value> {
         self.bodies()
             .iter()
             .map(|b| serde_json::from_str(b).unwrap())

@@ -287,3 +287,230 @@ fn the_explored_cluster_is_only_read() {
     // ... and the cluster they were read from did not change at all.
     assert_eq!(before, versions(&kubectl, &cluster.kubeconfig));
 }
+
+/// The planted suite, copied with an `ai` block that points at `url`.
+fn planted_with_model(dir: &Path, url: &str) -> PathBuf {
+    let src = fixture("planted");
+    let manifests = src.parent().unwrap().join("manifests");
+    let text = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace("manifests/", &format!("{}/", manifests.display()))
+        .replace(
+            "  scenarios: []\n",
+            &format!(
+                "  scenarios: []\n  ai:\n    provider: openai\n    model: fake-model\n    baseUrl: {url}\n    apiKeyEnv: FAKE_LLM_KEY\n    maxRepairs: 0\n    count: 3\n    context: [{{kind: HTTPRoute}}, {{kind: Service}}, {{kind: Deployment}}]\n    prompt: |\n      My objects: {{{{yaml context}}}}\n      Give me {{{{count}}}} scenarios.\n"
+            ),
+        );
+    let path = dir.join("suite.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_model_is_told_the_policy_and_every_earlier_result_and_what_it_proposes_runs_only_on_twins() {
+    use crate::ai_generate::FakeLlm;
+    use serde_json::json;
+    let Some(kubectl) = kubectl("the_model_is_told_the_policy") else {
+        return;
+    };
+    let kill_solo = json!({
+        "name": "kill the only solo pod",
+        "description": "one pod of backend-solo dies",
+        "steps": [{"fault": {"type": "podKill", "selector": "app=backend-solo", "duration": "4s"}}],
+        "assertions": [{"name": "solo answers", "http": {"url": "{{gateway \"gw\"}}/solo", "headers": {"Host": "shop.example.com"}, "eventually": {"within": "10s", "every": "200ms"}, "expect": {"status": 200}}}],
+        "remediation": ["run two replicas of backend-solo"]
+    });
+    let out_of_policy = json!({
+        "name": "break coredns",
+        "steps": [{"delete": {"kind": "ConfigMap", "name": "coredns", "namespace": "kube-system"}}],
+        "assertions": [{"name": "x", "http": {"url": "{{gateway \"gw\"}}/shop", "headers": {"Host": "shop.example.com"}, "expect": {"status": 200}}}]
+    });
+    let invalid = json!({
+        "name": "explode the gateway",
+        "steps": [{"explode": {"kind": "Gateway", "name": "gw"}}],
+        "assertions": [{"name": "x", "http": {"url": "{{gateway \"gw\"}}/shop", "expect": {"status": 200}}}]
+    });
+    let llm = FakeLlm::start(vec![
+        json!({"scenarios": [kill_solo, out_of_policy, invalid]}),
+        json!({"scenarios": []}),
+    ]);
+    // The cluster explore reads (and must leave as it was): empty but for
+    // what the sandbox starts with; the fixtures run on the twins only.
+    let cluster = SandboxProcess::start();
+    let before = versions(&kubectl, &cluster.kubeconfig);
+    let dir = tempfile::tempdir().unwrap();
+    let suite = planted_with_model(dir.path(), &llm.url);
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "explore",
+            suite.to_str().unwrap(),
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "--strategy",
+            "ai",
+            "--rounds",
+            "2",
+            "--findings",
+            "findings.json",
+            "--output",
+            "json",
+        ])
+        .env("NO_COLOR", "1")
+        .env("FAKE_LLM_KEY", "sk-fake-test-key")
+        .output()
+        .expect("run heatcheck");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a finding exits 1\n{stderr}");
+    let report = read_json(&dir.path().join("findings.json"));
+    // Only the valid proposal ran (on a twin); the other two were refused
+    // by the checks before anything ran.
+    assert_eq!(report["candidates"], 1, "{report:#}");
+    assert!(report["refused"].as_u64().unwrap() >= 2, "{report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report:#}");
+    let f = &findings[0];
+    assert_eq!(f["origin"], "ai");
+    // The class is read off what the scenario changes, not the model's words.
+    assert_eq!(f["class"], "single-pod");
+    assert_eq!(
+        f["objects"],
+        json!(["Pod/explore-planted/app=backend-solo"])
+    );
+    assert!(f["remediation"][0]
+        .as_str()
+        .unwrap()
+        .contains("two replicas"));
+    assert!(
+        report["tokens"]["input"].as_u64().unwrap() >= 200,
+        "{report:#}"
+    );
+    // JSON progress events on stderr.
+    assert!(stderr.contains(r#""event":"asking""#), "{stderr}");
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2, "one request per round (maxRepairs 0)");
+    let user = |r: &Value| {
+        r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let first = user(&requests[0]);
+    for want in [
+        "round 1",
+        "maxPodsAffected: 50%",
+        "namespaces that may be changed: default, explore-planted",
+        "oldest metadata.creationTimestamp wins",
+        "one-second resolution",
+        "single-pod:",
+        "None yet.",
+    ] {
+        assert!(first.contains(want), "round 1 lacks {want:?}:\n{first}");
+    }
+    let second = user(&requests[1]);
+    for want in [
+        "round 2",
+        "maxPodsAffected: 50%",
+        // What ran, with its verdict and evidence ...
+        "\"ai: kill the only solo pod\" [single-pod, yours]: failed",
+        "of outage",
+        // ... and what was refused, with the reason.
+        "\"break coredns\" [other, yours]: refused",
+        "kube-system",
+        "\"explode the gateway\" [other, yours]: refused",
+        "Already found weak: single-pod",
+    ] {
+        assert!(second.contains(want), "round 2 lacks {want:?}:\n{second}");
+    }
+    // The cluster that was read is exactly as it was.
+    assert_eq!(before, versions(&kubectl, &cluster.kubeconfig));
+}
+
+#[test]
+fn what_explore_cannot_judge_is_an_error_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    };
+    // A namespace with no route: nothing to keep healthy.
+    write(
+        "noroute.yaml",
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: noroute}\nspec:\n  target: {namespace: empty}\n  scenarios: []\n",
+    );
+    let out = heatcheck(dir.path(), &["explore", "noroute.yaml", "--sandbox"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("noroute.yaml: no HTTPRoute in namespace empty"),
+        "{}",
+        out.stderr
+    );
+    let planted = fixture("planted");
+    let planted = planted.to_str().unwrap();
+    let out = heatcheck(
+        dir.path(),
+        &["explore", planted, "--sandbox", "--min-success-rate", "2"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--min-success-rate"), "{}", out.stderr);
+    // The model strategies need a model.
+    let out = heatcheck(
+        dir.path(),
+        &["explore", planted, "--sandbox", "--strategy", "ai"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("has no `ai` block"), "{}", out.stderr);
+    let out = heatcheck(dir.path(), &["explore", "missing.yaml", "--sandbox"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    // A cluster that does not answer is exit 3, before any twin starts.
+    write(
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    );
+    let out = heatcheck(
+        dir.path(),
+        &["explore", planted, "--kubeconfig", "kubeconfig"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(!dir.path().join("findings.json").exists());
+}
+
+#[test]
+fn a_namespace_failing_before_any_change_is_not_explored() {
+    let dir = tempfile::tempdir().unwrap();
+    // The route's backend Service does not exist: the steady state fails
+    // on the baseline, so no candidate could be judged.
+    std::fs::write(
+        dir.path().join("base.yaml"),
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: heatcheck\n  listeners: [{name: http, protocol: HTTP, port: 80}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [a.example.com]\n  rules:\n    - matches: [{path: {type: PathPrefix, value: /a}}]\n      backendRefs: [{name: missing, port: 8080}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("suite.yaml"),
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: unhealthy}\nspec:\n  target: {namespace: unhealthy, createNamespace: true}\n  fixtures:\n    - apply: {file: base.yaml}\n  scenarios: []\n",
+    )
+    .unwrap();
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "explore",
+            "suite.yaml",
+            "--sandbox",
+            "--findings",
+            "findings.json",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("does not hold on the twin before any change"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.path().join("findings.json").exists());
+}

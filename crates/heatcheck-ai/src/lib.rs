@@ -8,6 +8,7 @@ pub mod answer;
 pub mod budget;
 pub mod candidate;
 pub mod context;
+pub mod explore;
 pub mod generate;
 pub mod lockfile;
 pub mod preamble;

@@ -45,6 +45,9 @@ pub enum WeaknessClass {
     TimeoutBudget,
     /// Isolating one backend breaks routes to others (a hidden dependency).
     NetworkIsolation,
+    /// A model's candidate whose change fits none of the above (reported,
+    /// not scored).
+    Other,
 }
 
 impl WeaknessClass {
@@ -67,6 +70,7 @@ impl WeaknessClass {
             WeaknessClass::Rollout => "rollout",
             WeaknessClass::TimeoutBudget => "timeout-budget",
             WeaknessClass::NetworkIsolation => "network-isolation",
+            WeaknessClass::Other => "other",
         }
     }
 
@@ -100,6 +104,7 @@ impl WeaknessClass {
             WeaknessClass::NetworkIsolation => &[
                 "make the NetworkPolicies of each backend explicit; a route must not depend on another backend",
             ],
+            WeaknessClass::Other => &[],
         }
     }
 }
@@ -126,6 +131,10 @@ pub struct Candidate {
     /// construction (one change, and the time it is watched); multi-step
     /// candidates (the model's) are not.
     pub minimizable: bool,
+    pub origin: crate::finding::Origin,
+    /// What the proposer says to change (the model's words), before the
+    /// class's own remediation.
+    pub remediation: Vec<String>,
 }
 
 /// How a catalog entry is sized (within the suite's policy).
@@ -341,6 +350,126 @@ pub fn candidates(
     out
 }
 
+/// A model's scenario as a candidate. Its class and objects are read off
+/// its steps (what it changes), not taken from the model's words; the
+/// derived steady-state checks are added to its own assertions, so it is
+/// judged as the catalog's are.
+pub fn from_model(mut sc: Scenario, ns: &str, targets: &[RouteTarget]) -> Candidate {
+    use heatcheck_format::{FaultType, StepAction};
+    let mut class = WeaknessClass::Other;
+    let mut objects = Vec::new();
+    let mut after_only = false;
+    let mut object = |kind: &str, step_ns: Option<&str>, name: &str| {
+        let o = format!("{kind}/{}/{name}", step_ns.unwrap_or(ns));
+        if !objects.contains(&o) {
+            objects.push(o);
+        }
+    };
+    for step in &sc.steps {
+        let step_ns = step.action.namespace();
+        // The first change decides the class; later ones are its set-up.
+        let this = match &step.action {
+            StepAction::Delete(d) => {
+                let kind = d.kind.as_deref().unwrap_or("");
+                object(
+                    kind,
+                    step_ns,
+                    d.name.as_deref().or(d.selector.as_deref()).unwrap_or("?"),
+                );
+                match kind {
+                    "HTTPRoute" | "GRPCRoute" => {
+                        after_only = true;
+                        Some(WeaknessClass::RoutePrecedence)
+                    }
+                    "ReferenceGrant" => {
+                        after_only = true;
+                        Some(WeaknessClass::CrossNamespaceGrant)
+                    }
+                    "Pod" => Some(WeaknessClass::SinglePod),
+                    "NetworkPolicy" => Some(WeaknessClass::NetworkIsolation),
+                    _ => None,
+                }
+            }
+            StepAction::Scale(x) => {
+                object(&x.kind, step_ns, &x.name);
+                Some(WeaknessClass::Capacity)
+            }
+            StepAction::Restart(x) => {
+                object(&x.kind, step_ns, &x.name);
+                Some(WeaknessClass::Rollout)
+            }
+            StepAction::Patch(x) => {
+                object(&x.kind, step_ns, &x.name);
+                match x.kind.as_str() {
+                    "HTTPRoute" | "GRPCRoute" => Some(WeaknessClass::RoutePrecedence),
+                    "NetworkPolicy" => Some(WeaknessClass::NetworkIsolation),
+                    _ => None,
+                }
+            }
+            StepAction::Fault(f) => {
+                object("Pod", step_ns, &f.selector);
+                Some(match f.fault_type {
+                    FaultType::NetworkDelay => WeaknessClass::TimeoutBudget,
+                    FaultType::PodKill => WeaknessClass::SinglePod,
+                    FaultType::NetworkLoss | FaultType::NetworkPartition => {
+                        WeaknessClass::NetworkIsolation
+                    }
+                })
+            }
+            StepAction::Apply(_) | StepAction::Create(_) => None,
+            StepAction::Wait(_) | StepAction::Sleep(_) => None,
+        };
+        if let (WeaknessClass::Other, Some(c)) = (class, this) {
+            class = c;
+        }
+    }
+    // The derived checks the model's assertions do not already make.
+    for t in targets {
+        if let Some(a) = crate::steady::parse_assertion(&t.assertion(ns)) {
+            if !sc.assertions.iter().any(|x| x.name == a.name) {
+                sc.assertions.push(a);
+            }
+        }
+    }
+    let slug: String = sc
+        .name
+        .trim_start_matches("ai: ")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if !sc.tags.iter().any(|t| t == "explore") {
+        sc.tags.extend([
+            "explore".to_string(),
+            "ai".to_string(),
+            class.as_str().to_string(),
+        ]);
+    }
+    let remediation = sc.remediation.clone();
+    Candidate {
+        id: format!("ai/{slug}"),
+        entry: "ai",
+        class,
+        title: sc.name.trim_start_matches("ai: ").to_string(),
+        objects,
+        scenario: sc,
+        drop_probes: Vec::new(),
+        after_only,
+        minimizable: true,
+        origin: crate::finding::Origin::Ai,
+        remediation,
+    }
+}
+
 /// The Deployments behind at least one route target, in name order.
 fn backend_deployments<'a>(snap: &'a Snapshot, targets: &[RouteTarget]) -> Vec<&'a Value> {
     let mut ds: Vec<&Value> = snap
@@ -389,6 +518,8 @@ fn push(
             drop_probes: Vec::new(),
             after_only: matches!(entry, "route-recreate" | "referencegrant-removal"),
             minimizable: false,
+            origin: crate::finding::Origin::Catalog,
+            remediation: Vec::new(),
         }),
         // A catalog entry that does not parse is a bug in the catalog, not the user's.
         Err(e) => debug_assert!(false, "catalog entry {entry} does not parse: {e}"),
@@ -442,5 +573,41 @@ mod tests {
         let kill = c.iter().find(|c| c.entry == "pod-kill-one").unwrap();
         let yaml = serde_saphyr::to_string(&kill.scenario).unwrap();
         assert!(yaml.contains("percent: 33"), "{yaml}");
+    }
+
+    #[test]
+    fn a_model_scenario_is_classed_by_what_it_changes_and_keeps_the_steady_state() {
+        let s = crate::steady::tests::snap();
+        let t = route_targets(&s);
+        let sc = heatcheck_format::parse_scenario_json(&json!({
+            "name": "ai: slow the backend",
+            "steps": [
+                {"sleep": "1s"},
+                {"fault": {"type": "networkDelay", "selector": "app=v1", "duration": "5s", "latency": "800ms", "percent": 50}},
+                {"scale": {"name": "v1", "replicas": 1}},
+            ],
+            "assertions": [{"name": "mine", "http": {"url": "http://x/", "expect": {"status": 200}}}],
+            "remediation": ["raise the timeout"],
+        }))
+        .unwrap();
+        let c = from_model(sc, &s.namespace, &t);
+        // The first change decides; the model's words are not asked.
+        assert_eq!(c.class, WeaknessClass::TimeoutBudget);
+        assert_eq!(c.id, "ai/slow-the-backend");
+        assert_eq!(c.origin, crate::finding::Origin::Ai);
+        assert!(c.minimizable && !c.after_only);
+        assert_eq!(c.objects.len(), 2, "{:?}", c.objects);
+        assert_eq!(c.remediation, ["raise the timeout"]);
+        // Its own check, then every derived one.
+        assert_eq!(c.scenario.assertions.len(), 1 + t.len());
+        let recreate = heatcheck_format::parse_scenario_json(&json!({
+            "name": "recreate",
+            "steps": [{"delete": {"kind": "HTTPRoute", "name": "r"}}],
+            "assertions": [{"name": "x", "http": {"url": "http://x/", "expect": {"status": 200}}}],
+        }))
+        .unwrap();
+        let c = from_model(recreate, &s.namespace, &t);
+        assert_eq!(c.class, WeaknessClass::RoutePrecedence);
+        assert!(c.after_only, "a deleted route answers 404 until it is back");
     }
 }

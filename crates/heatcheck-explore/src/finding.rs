@@ -21,6 +21,18 @@ pub enum Severity {
     LastingMisrouting,
 }
 
+impl Severity {
+    /// The name in the findings JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::SloBreach => "slo-breach",
+            Severity::Outage => "outage",
+            Severity::LastingErrors => "lasting-errors",
+            Severity::LastingMisrouting => "lasting-misrouting",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
@@ -83,6 +95,10 @@ pub struct FindingsReport {
     pub duration_seconds: f64,
     pub tokens: Tokens,
     pub resilience: Resilience,
+    /// Why the model's rounds stopped early (its provider failed); the
+    /// catalog's results stand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
 }
 
 /// What a candidate's case on its twin says.
@@ -181,6 +197,21 @@ mod tests {
             "out of date: {}; regenerate with HEATCHECK_UPDATE_SCHEMAS=1 cargo test -p heatcheck-explore",
             path.display()
         );
+    }
+
+    #[test]
+    fn names_are_the_json_names() {
+        for s in [
+            Severity::SloBreach,
+            Severity::Outage,
+            Severity::LastingErrors,
+            Severity::LastingMisrouting,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for c in WeaknessClass::ALL.into_iter().chain([WeaknessClass::Other]) {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
     }
 
     #[test]

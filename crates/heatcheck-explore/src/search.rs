@@ -7,11 +7,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
 
 use crate::catalog::{Candidate, WeaknessClass};
-use crate::finding::{judge, Finding, FindingsReport, Judgement, Origin, Resilience};
+use crate::finding::{
+    judge, Finding, FindingsReport, Judgement, Origin, Resilience, Severity, Tokens,
+};
 use heatcheck_engine::model::CaseReport;
 use heatcheck_format::{Scenario, Suite};
 
@@ -42,6 +44,8 @@ pub struct ExploreOptions {
     pub reruns: usize,
     /// Reduce the steps of each minimizable finding to those it needs.
     pub minimize: bool,
+    /// Rounds of model candidates (with a proposer).
+    pub rounds: usize,
 }
 
 impl Default for ExploreOptions {
@@ -52,6 +56,7 @@ impl Default for ExploreOptions {
             budget: None,
             reruns: 2,
             minimize: true,
+            rounds: 3,
         }
     }
 }
@@ -73,6 +78,10 @@ pub enum Progress {
     Confirming {
         id: String,
     },
+    /// Asking the model for a round of candidates.
+    Asking {
+        round: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,97 +92,225 @@ pub enum ExploreError {
     Twin(String),
 }
 
+/// One candidate's twin run, judged once.
+enum Tried {
+    /// Not started: the budget was spent.
+    Skipped,
+    Refused(String),
+    Broken(String),
+    Judged(Box<CaseReport>, Judgement),
+}
+
+impl Tried {
+    fn of(run: TwinRun) -> Tried {
+        match run {
+            TwinRun::Refused(m) => Tried::Refused(m),
+            TwinRun::Broken(m) => Tried::Broken(m),
+            TwinRun::Case(case) => {
+                let j = judge(&case);
+                Tried::Judged(case, j)
+            }
+        }
+    }
+
+    /// The verdict word and what goes with it.
+    fn verdict(&self) -> (&'static str, Vec<String>) {
+        match self {
+            Tried::Skipped => ("skipped", Vec::new()),
+            Tried::Refused(m) => ("refused", vec![m.clone()]),
+            Tried::Broken(m) | Tried::Judged(_, Judgement::Broken(m)) => {
+                ("broken", vec![m.clone()])
+            }
+            Tried::Judged(_, Judgement::Held) => ("held", Vec::new()),
+            Tried::Judged(_, Judgement::Failed { evidence, .. }) => ("failed", evidence.clone()),
+        }
+    }
+}
+
+/// An earlier candidate as the model is told about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub name: String,
+    pub class: WeaknessClass,
+    pub origin: Origin,
+    /// `held`, `failed`, `refused` (by the policy or the checks, never run),
+    /// `broken` (its own steps failed) or `skipped`.
+    pub verdict: &'static str,
+    pub details: Vec<String>,
+}
+
+impl Attempt {
+    /// One line (and its details indented) for the model's next round.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "- \"{}\" [{}, {}]: {}",
+            self.name,
+            self.class.as_str(),
+            match self.origin {
+                Origin::Catalog => "catalog",
+                Origin::Ai => "yours",
+            },
+            self.verdict
+        );
+        for d in self.details.iter().take(4) {
+            s.push_str("\n  - ");
+            s.push_str(&shorten(d, 300));
+        }
+        s
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// What the model is asked in one round.
+pub struct Ask<'a> {
+    /// 1 for the first round.
+    pub round: usize,
+    /// Every earlier candidate, catalog and model, with its verdict.
+    pub history: &'a [Attempt],
+    /// Classes already found weak: aim elsewhere.
+    pub found: &'a [WeaknessClass],
+}
+
+/// The model's answer, checked: candidates to run on twins, and what was
+/// refused before running (invalid, out of policy) with the reasons.
+#[derive(Default)]
+pub struct Proposal {
+    pub candidates: Vec<Candidate>,
+    pub refused: Vec<Attempt>,
+    pub tokens: Tokens,
+}
+
+/// Where model candidates come from (the binary asks the suite's provider
+/// through heatcheck-ai; this crate never talks to a model). Everything it
+/// returns still runs only on twins.
+pub trait Proposer {
+    fn propose<'a>(&'a self, ask: Ask<'a>) -> LocalBoxFuture<'a, Result<Proposal, String>>;
+}
+
 /// Explores `suite` (its scenarios replaced by candidates): a baseline run
-/// first (the steady state must hold before any change), then the search.
+/// first (the steady state must hold before any change), then the
+/// catalog's candidates, then (with a proposer) rounds of the model's, each
+/// told what every earlier candidate did.
 pub async fn explore(
     twins: &dyn Twins,
     suite: &Suite,
     baseline: Scenario,
     candidates: Vec<Candidate>,
+    proposer: Option<&dyn Proposer>,
     opts: &ExploreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<FindingsReport, ExploreError> {
     let started = Instant::now();
-    match twins.run(suite, &baseline).await {
-        TwinRun::Case(case) => match judge(&case) {
-            Judgement::Held => {}
-            Judgement::Broken(m) => return Err(ExploreError::Twin(m)),
-            Judgement::Failed { evidence, .. } => {
-                return Err(ExploreError::Unhealthy(evidence.join("\n")))
-            }
-        },
-        TwinRun::Refused(m) | TwinRun::Broken(m) => return Err(ExploreError::Twin(m)),
+    match Tried::of(twins.run(suite, &baseline).await) {
+        Tried::Judged(_, Judgement::Held) => {}
+        Tried::Judged(_, Judgement::Failed { evidence, .. }) => {
+            return Err(ExploreError::Unhealthy(evidence.join("\n")))
+        }
+        Tried::Judged(_, Judgement::Broken(m)) | Tried::Refused(m) | Tried::Broken(m) => {
+            return Err(ExploreError::Twin(m))
+        }
+        Tried::Skipped => unreachable!("the baseline always runs"),
     }
-    let limit = opts
-        .max_candidates
-        .unwrap_or(usize::MAX)
-        .min(candidates.len());
-    let skipped_by_limit = candidates.len() - limit;
-    progress(Progress::Started { candidates: limit });
-    let deadline = opts.budget.map(|b| started + b);
-    let runs: Vec<(Candidate, Option<TwinRun>)> = stream::iter(candidates.into_iter().take(limit))
-        .map(|c| async move {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return (c, None);
-            }
-            let own = suite_for(suite, &c);
-            let run = twins.run(&own, &c.scenario).await;
-            let (verdict, detail) = match &run {
-                TwinRun::Case(case) => match judge(case) {
-                    Judgement::Held => ("held", None),
-                    Judgement::Broken(m) => ("broken", Some(m)),
-                    Judgement::Failed { evidence, .. } => ("failed", evidence.first().cloned()),
-                },
-                TwinRun::Refused(m) => ("refused", Some(m.clone())),
-                TwinRun::Broken(m) => ("broken", Some(m.clone())),
-            };
-            progress(Progress::Tried {
-                id: c.id.clone(),
-                verdict,
-                detail,
-            });
-            (c, Some(run))
-        })
-        .buffer_unordered(opts.jobs.max(1))
-        .collect()
-        .await;
-
     let mut report = FindingsReport {
         suite: suite.metadata.name.clone(),
         namespace: suite.spec.target.namespace.clone(),
-        skipped: skipped_by_limit,
         ..Default::default()
     };
-    let mut applicable: BTreeSet<WeaknessClass> = BTreeSet::new();
-    let mut failed: Vec<(Candidate, Box<CaseReport>)> = Vec::new();
-    for (c, run) in runs {
-        match run {
-            None => report.skipped += 1,
-            Some(TwinRun::Refused(_)) => report.refused += 1,
-            Some(TwinRun::Broken(_)) => report.candidates += 1,
-            Some(TwinRun::Case(case)) => {
-                report.candidates += 1;
-                match judge(&case) {
-                    Judgement::Held => {
-                        applicable.insert(c.class);
-                    }
-                    Judgement::Broken(_) => {}
-                    Judgement::Failed { .. } => {
-                        applicable.insert(c.class);
-                        failed.push((c, case));
-                    }
+    let limit = opts.max_candidates.unwrap_or(usize::MAX);
+    let deadline = opts.budget.map(|b| started + b);
+    let take = candidates.len().min(limit);
+    report.skipped += candidates.len() - take;
+    progress(Progress::Started { candidates: take });
+    let mut tried = try_all(
+        twins,
+        suite,
+        candidates.into_iter().take(take),
+        deadline,
+        opts,
+        progress,
+    )
+    .await;
+    let mut history: Vec<Attempt> = tried.iter().map(attempt).collect();
+    if let Some(p) = proposer {
+        for round in 1..=opts.rounds {
+            if tried.len() >= limit || deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            progress(Progress::Asking { round });
+            let found: Vec<WeaknessClass> = found_classes(&tried).into_iter().collect();
+            let proposal = match p
+                .propose(Ask {
+                    round,
+                    history: &history,
+                    found: &found,
+                })
+                .await
+            {
+                Ok(prop) => prop,
+                Err(e) => {
+                    report.model_error = Some(e);
+                    break;
                 }
+            };
+            report.tokens.input += proposal.tokens.input;
+            report.tokens.output += proposal.tokens.output;
+            report.refused += proposal.refused.len();
+            for r in &proposal.refused {
+                progress(Progress::Tried {
+                    id: r.name.clone(),
+                    verdict: "refused",
+                    detail: r.details.first().cloned(),
+                });
+            }
+            history.extend(proposal.refused);
+            let room = limit - tried.len();
+            report.skipped += proposal.candidates.len().saturating_sub(room);
+            let new = try_all(
+                twins,
+                suite,
+                proposal.candidates.into_iter().take(room),
+                deadline,
+                opts,
+                progress,
+            )
+            .await;
+            history.extend(new.iter().map(attempt));
+            tried.extend(new);
+        }
+    }
+
+    let mut applicable: BTreeSet<WeaknessClass> = BTreeSet::new();
+    let mut failed: Vec<(Candidate, Box<CaseReport>, Judgement)> = Vec::new();
+    for (c, t) in tried {
+        match t {
+            Tried::Skipped => report.skipped += 1,
+            Tried::Refused(_) => report.refused += 1,
+            Tried::Broken(_) | Tried::Judged(_, Judgement::Broken(_)) => report.candidates += 1,
+            Tried::Judged(_, Judgement::Held) => {
+                report.candidates += 1;
+                applicable.insert(c.class);
+            }
+            Tried::Judged(case, j @ Judgement::Failed { .. }) => {
+                report.candidates += 1;
+                applicable.insert(c.class);
+                failed.push((c, case, j));
             }
         }
     }
     // One finding per weakness class and objects (the catalog makes one
-    // candidate per pair today; the model may make several).
+    // candidate per pair; the model may make several, or repeat the catalog).
     let mut seen = BTreeSet::new();
-    failed.retain(|(c, _)| seen.insert((c.class, c.objects.clone())));
-    for (c, case) in failed {
+    failed.retain(|(c, _, _)| seen.insert((c.class, c.objects.clone())));
+    for (c, case, j) in failed {
         report
             .findings
-            .push(confirm(twins, suite, c, *case, opts, progress).await);
+            .push(confirm(twins, suite, c, (*case, j), opts, progress).await);
     }
     report.findings.sort_by(|a, b| {
         b.severity
@@ -181,7 +318,15 @@ pub async fn explore(
             .then(b.outage_seconds.total_cmp(&a.outage_seconds))
             .then(a.id.cmp(&b.id))
     });
-    let failed_classes: BTreeSet<WeaknessClass> = report.findings.iter().map(|f| f.class).collect();
+    // The score is over the catalog's classes; `other` (a model's change
+    // that fits none) is reported but not scored.
+    applicable.remove(&WeaknessClass::Other);
+    let failed_classes: BTreeSet<WeaknessClass> = report
+        .findings
+        .iter()
+        .map(|f| f.class)
+        .filter(|c| *c != WeaknessClass::Other)
+        .collect();
     report.resilience = Resilience {
         score: if applicable.is_empty() {
             100
@@ -193,6 +338,55 @@ pub async fn explore(
     };
     report.duration_seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Runs candidates, `jobs` at once, each on its own twin; none starts
+/// after the deadline.
+async fn try_all(
+    twins: &dyn Twins,
+    suite: &Suite,
+    candidates: impl Iterator<Item = Candidate>,
+    deadline: Option<Instant>,
+    opts: &ExploreOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Vec<(Candidate, Tried)> {
+    stream::iter(candidates)
+        .map(|c| async move {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return (c, Tried::Skipped);
+            }
+            let own = suite_for(suite, &c);
+            let t = Tried::of(twins.run(&own, &c.scenario).await);
+            let (verdict, details) = t.verdict();
+            progress(Progress::Tried {
+                id: c.id.clone(),
+                verdict,
+                detail: details.into_iter().next().filter(|_| verdict != "held"),
+            });
+            (c, t)
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await
+}
+
+fn attempt((c, t): &(Candidate, Tried)) -> Attempt {
+    let (verdict, details) = t.verdict();
+    Attempt {
+        name: c.scenario.name.clone(),
+        class: c.class,
+        origin: c.origin,
+        verdict,
+        details,
+    }
+}
+
+fn found_classes(tried: &[(Candidate, Tried)]) -> BTreeSet<WeaknessClass> {
+    tried
+        .iter()
+        .filter(|(_, t)| matches!(t, Tried::Judged(_, Judgement::Failed { .. })))
+        .map(|(c, _)| c.class)
+        .collect()
 }
 
 /// The suite a candidate is judged with: without the probes it drops.
@@ -218,18 +412,25 @@ fn failed_checks(case: &CaseReport) -> Vec<String> {
     v
 }
 
+fn severity(j: &Judgement) -> Option<Severity> {
+    match j {
+        Judgement::Failed { severity, .. } => Some(*severity),
+        _ => None,
+    }
+}
+
 /// Minimizes a failed candidate, re-runs it, and writes the finding.
 async fn confirm(
     twins: &dyn Twins,
     suite: &Suite,
     c: Candidate,
-    case: CaseReport,
+    first: (CaseReport, Judgement),
     opts: &ExploreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Finding {
     let suite = &suite_for(suite, &c);
     let mut scenario = c.scenario.clone();
-    let mut last = case;
+    let mut last = first;
     if opts.minimize && c.minimizable && scenario.steps.len() > 1 {
         progress(Progress::Minimizing { id: c.id.clone() });
         (scenario, last) = minimize(twins, suite, scenario, last).await;
@@ -247,10 +448,13 @@ async fn confirm(
         severity,
         evidence,
         outage_seconds,
-    } = judge(&last)
+    } = last.1
     else {
         unreachable!("minimize keeps a failing case");
     };
+    let mut remediation: Vec<String> = c.remediation.clone();
+    remediation.extend(c.class.remediation().iter().map(|s| s.to_string()));
+    remediation.dedup();
     Finding {
         id: c.id,
         title: c.title,
@@ -260,48 +464,36 @@ async fn confirm(
         scenario: serde_json::to_value(&scenario).unwrap_or_default(),
         evidence,
         outage_seconds,
-        remediation: c
-            .class
-            .remediation()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        remediation,
         flaky: failures < opts.reruns + 1,
-        origin: Origin::Catalog,
+        origin: c.origin,
     }
 }
 
 /// One-minimal over steps (delta debugging's last stage), last step first:
 /// a step goes when the scenario without it still fails the same way (the
-/// same failed checks, no lesser severity). A catalog entry's changes are
-/// what it is about and stay; its sleeps and waits may go (deleting a route
-/// without recreating it also fails, but that is another story).
+/// same failed checks, no lesser severity): deleting a route without
+/// recreating it also fails, but with errors where the original misroutes,
+/// so the recreate stays.
 async fn minimize(
     twins: &dyn Twins,
     suite: &Suite,
     mut scenario: Scenario,
-    mut last: CaseReport,
-) -> (Scenario, CaseReport) {
-    let same_as = |a: &CaseReport, b: &CaseReport| {
-        let sev = |c: &CaseReport| match judge(c) {
-            Judgement::Failed { severity, .. } => Some(severity),
-            _ => None,
-        };
-        failed_checks(a) == failed_checks(b) && sev(a).is_some() && sev(a) >= sev(b)
-    };
+    mut last: (CaseReport, Judgement),
+) -> (Scenario, (CaseReport, Judgement)) {
     let mut i = scenario.steps.len();
     while i > 0 && scenario.steps.len() > 1 {
         i -= 1;
-        let kind = scenario.steps[i].action.kind();
-        if !matches!(kind, "sleep" | "wait") {
-            continue;
-        }
         let mut smaller = scenario.clone();
         smaller.steps.remove(i);
         if let TwinRun::Case(case) = twins.run(suite, &smaller).await {
-            if same_as(&case, &last) {
+            let j = judge(&case);
+            let same = failed_checks(&case) == failed_checks(&last.0)
+                && severity(&j).is_some()
+                && severity(&j) >= severity(&last.1);
+            if same {
                 scenario = smaller;
-                last = *case;
+                last = (*case, j);
             }
         }
     }
@@ -370,6 +562,8 @@ mod tests {
             drop_probes: Vec::new(),
             after_only: false,
             minimizable: true,
+            origin: Origin::Catalog,
+            remediation: Vec::new(),
         }
     }
 
@@ -414,6 +608,7 @@ mod tests {
                 candidate("fine", WeaknessClass::Capacity, fine),
                 candidate("refused", WeaknessClass::Rollout, refused),
             ],
+            None,
             &ExploreOptions {
                 jobs: 1,
                 ..Default::default()
@@ -455,6 +650,7 @@ mod tests {
             &suite(),
             scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
             vec![candidate("weak", WeaknessClass::RoutePrecedence, weak)],
+            None,
             &ExploreOptions {
                 jobs: 1,
                 ..Default::default()
@@ -480,6 +676,7 @@ mod tests {
             &suite(),
             scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
             Vec::new(),
+            None,
             &ExploreOptions::default(),
             &|_| {},
         ))
@@ -508,6 +705,7 @@ mod tests {
             &suite(),
             scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
             cands,
+            None,
             &ExploreOptions {
                 jobs: 1,
                 max_candidates: Some(3),
@@ -520,5 +718,138 @@ mod tests {
         // The limit leaves 2; the spent budget leaves the other 3.
         assert_eq!((report.candidates, report.skipped), (0, 5));
         assert_eq!(twins.seen.lock().unwrap().as_slice(), ["baseline"]);
+    }
+
+    /// Answers round n with `rounds[n-1]` and keeps what it was told.
+    struct ScriptedModel {
+        rounds: Vec<Vec<Candidate>>,
+        told: Mutex<Vec<Vec<Attempt>>>,
+    }
+
+    impl Proposer for ScriptedModel {
+        fn propose<'a>(&'a self, ask: Ask<'a>) -> LocalBoxFuture<'a, Result<Proposal, String>> {
+            self.told.lock().unwrap().push(ask.history.to_vec());
+            let candidates = self.rounds.get(ask.round - 1).cloned().unwrap_or_default();
+            Box::pin(async move {
+                Ok(Proposal {
+                    candidates,
+                    refused: vec![Attempt {
+                        name: format!("bad {}", ask.round),
+                        class: WeaknessClass::Other,
+                        origin: Origin::Ai,
+                        verdict: "refused",
+                        details: vec!["steps[0]: namespace kube-system".into()],
+                    }],
+                    tokens: Tokens {
+                        input: 100,
+                        output: 10,
+                    },
+                })
+            })
+        }
+    }
+
+    #[test]
+    fn each_round_is_told_what_every_earlier_candidate_did() {
+        let twins = ScriptedTwins {
+            fails: Box::new(|sc, _| sc.name == "model kills"),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let mut kill = candidate(
+            "ai/kill",
+            WeaknessClass::SinglePod,
+            scenario("model kills", serde_json::json!([{"sleep": "1ms"}])),
+        );
+        kill.origin = Origin::Ai;
+        let model = ScriptedModel {
+            rounds: vec![vec![kill], vec![]],
+            told: Mutex::new(Vec::new()),
+        };
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![candidate(
+                "fine",
+                WeaknessClass::Capacity,
+                scenario("catalog holds", serde_json::json!([{"sleep": "1ms"}])),
+            )],
+            Some(&model),
+            &ExploreOptions {
+                jobs: 1,
+                rounds: 2,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        let told = model.told.lock().unwrap();
+        assert_eq!(told.len(), 2);
+        // Round 1 knows the catalog's result; round 2 also the model's own
+        // candidate (failed, with evidence) and the refusal.
+        assert_eq!(told[0].len(), 1);
+        assert_eq!(
+            (told[0][0].name.as_str(), told[0][0].verdict),
+            ("catalog holds", "held")
+        );
+        let verdicts: Vec<(&str, &str)> = told[1]
+            .iter()
+            .map(|a| (a.name.as_str(), a.verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("catalog holds", "held"),
+                ("bad 1", "refused"),
+                ("model kills", "failed")
+            ]
+        );
+        assert!(told[1][2]
+            .describe()
+            .contains("[single-pod, yours]: failed\n  - check"));
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.findings[0].origin, Origin::Ai);
+        assert_eq!((report.candidates, report.refused), (2, 2));
+        assert_eq!((report.tokens.input, report.tokens.output), (200, 20));
+    }
+
+    #[test]
+    fn the_candidate_limit_counts_the_model_rounds_too() {
+        let twins = ScriptedTwins {
+            fails: Box::new(|_, _| false),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let model = ScriptedModel {
+            rounds: vec![(0..3)
+                .map(|i| {
+                    candidate(
+                        &format!("ai/{i}"),
+                        WeaknessClass::Rollout,
+                        scenario(&format!("m{i}"), serde_json::json!([{"sleep": "1ms"}])),
+                    )
+                })
+                .collect()],
+            told: Mutex::new(Vec::new()),
+        };
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            Vec::new(),
+            Some(&model),
+            &ExploreOptions {
+                jobs: 1,
+                rounds: 5,
+                max_candidates: Some(2),
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        assert_eq!((report.candidates, report.skipped), (2, 1));
+        // No round starts once the limit is reached.
+        assert_eq!(model.told.lock().unwrap().len(), 1);
     }
 }
