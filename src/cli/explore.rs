@@ -7,7 +7,13 @@ use super::{parse_var, ClusterFlags, Output};
 #[derive(Args, Debug)]
 pub struct ExploreArgs {
     /// The suite whose namespace, policy, fixtures and probes define the system.
-    pub suite: PathBuf,
+    #[arg(required_unless_present = "namespace", conflicts_with = "namespace")]
+    pub suite: Option<PathBuf>,
+    /// No suite: read this namespace of the cluster, derive its steady
+    /// state from its routes (keep it with --write-suite), and explore it
+    /// under the default policy.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
     /// The cluster to read (never changed); --sandbox: only the suite's fixtures.
     #[command(flatten)]
     pub cluster: ClusterFlags,

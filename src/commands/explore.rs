@@ -23,7 +23,11 @@ use heatcheck_explore::steady;
 
 pub fn explore(args: ExploreArgs) -> Result<(), Error> {
     install_crypto();
-    let mut suite = load_suite(&args.suite).map_err(Error::invalid)?;
+    let mut suite = match (&args.suite, &args.namespace) {
+        (Some(path), _) => load_suite(path).map_err(Error::invalid)?,
+        (None, Some(ns)) => namespace_suite(&args, ns)?,
+        (None, None) => unreachable!("clap requires a suite or --namespace"),
+    };
     for (k, v) in &args.vars {
         suite.spec.vars.insert(k.clone(), Value::String(v.clone()));
     }
@@ -87,6 +91,25 @@ fn strategy(
     }
 }
 
+/// The suite of `--namespace NS`: the namespace as it is (no fixtures),
+/// the default policy; its steady state is derived.
+fn namespace_suite(args: &ExploreArgs, ns: &str) -> Result<Suite, Error> {
+    if args.cluster.sandbox {
+        return Err(Error::invalid(
+            "--namespace reads a namespace of a cluster: give --kubeconfig (a fresh sandbox has nothing to read), or a suite whose fixtures build the namespace",
+        ));
+    }
+    let text = format!(
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {{name: {}}}\nspec:\n  target: {{namespace: {}}}\n  scenarios: []\n",
+        serde_json::to_string(&format!("explore-{ns}")).expect("a string"),
+        serde_json::to_string(ns).expect("a string"),
+    );
+    // Named as it was asked for, in messages and in a written suite.
+    let path = std::path::PathBuf::from(format!("--namespace {ns}"));
+    crate::suite::parse_suite(&text, &path)
+        .map_err(|e| Error::invalid(format!("--namespace {ns}: {e}")))
+}
+
 async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Suite), Error> {
     let (strategy, backend) = strategy(args, suite)?;
     // The real cluster is only read; with --sandbox there is nothing to read
@@ -145,6 +168,10 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
         .spec
         .probes
         .extend(steady::probes(&snap, &targets, args.min_success_rate));
+    if args.suite.is_none() {
+        // Derived, so a written suite checks it too (`heatcheck run`).
+        explored.spec.steady_state = steady::assertions(&snap, &targets);
+    }
     let baseline = baseline(&snap, &targets)?;
     let candidates = if strategy == Strategy::Ai {
         Vec::new()
@@ -552,10 +579,14 @@ fn print_report(args: &ExploreArgs, report: &FindingsReport) {
             classes(&report.resilience.failed)
         }
     );
-    if !report.findings.is_empty() {
-        println!(
-            "each finding's scenario is in --findings FILE.json; add it to the suite to replay it with `heatcheck run {} --sandbox`",
-            super::relative(&args.suite)
-        );
+    match &args.suite {
+        Some(suite) if !report.findings.is_empty() && args.write_suite.is_none() => println!(
+            "each finding's scenario is in --findings FILE.json; --write-suite FILE writes a suite that replays them: `heatcheck run FILE --sandbox` (from {})",
+            super::relative(suite)
+        ),
+        None if args.write_suite.is_none() => println!(
+            "keep this steady state and the findings as a suite: add --write-suite FILE"
+        ),
+        _ => {}
     }
 }

@@ -227,7 +227,7 @@ fn versions(kubectl: &Path, kubeconfig: &Path) -> Vec<(String, String, String, S
 }
 
 #[test]
-fn the_explored_cluster_is_only_read() {
+fn the_explored_cluster_is_only_read_and_its_steady_state_can_be_kept() {
     let Some(kubectl) = kubectl("the_explored_cluster_is_only_read") else {
         return;
     };
@@ -235,12 +235,6 @@ fn the_explored_cluster_is_only_read() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/explore/healthy/manifests");
     let cluster = SandboxProcess::start_with(&["--manifests", manifests.to_str().unwrap()]);
     let dir = tempfile::tempdir().unwrap();
-    // The namespace as it is: no fixtures, the objects live in `default`.
-    std::fs::write(
-        dir.path().join("suite.yaml"),
-        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: explore-real}\nspec:\n  target: {namespace: default}\n  scenarios: []\n",
-    )
-    .unwrap();
     // Wait until the deployments are up, so nothing moves on its own.
     let wait = Command::new(&kubectl)
         .args([
@@ -264,7 +258,9 @@ fn the_explored_cluster_is_only_read() {
         dir.path(),
         &[
             "explore",
-            "suite.yaml",
+            // No suite: the namespace as it is (the objects live in `default`).
+            "--namespace",
+            "default",
             "--kubeconfig",
             cluster.kubeconfig.to_str().unwrap(),
             "--max-candidates",
@@ -273,9 +269,21 @@ fn the_explored_cluster_is_only_read() {
             "2",
             "--findings",
             "findings.json",
+            "--write-suite",
+            "kept/suite.yaml",
         ],
     );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // The derived steady state, kept as a suite that validates.
+    let kept = std::fs::read_to_string(dir.path().join("kept/suite.yaml")).unwrap();
+    assert!(
+        kept.starts_with("# Written by `heatcheck explore --namespace default`"),
+        "{kept}"
+    );
+    assert!(kept.contains("steadyState:"), "{kept}");
+    assert!(kept.contains("shop.example.com"), "{kept}");
+    let valid = heatcheck(dir.path(), &["validate", "kept/suite.yaml"]);
+    assert_eq!(valid.code, 0, "{}\n{}", valid.stdout, valid.stderr);
     let report = read_json(&dir.path().join("findings.json"));
     // The candidates really ran (on twins seeded from what was read) ...
     assert_eq!(report["candidates"], 4, "{report:#}");
@@ -467,6 +475,16 @@ fn what_explore_cannot_judge_is_an_error_with_its_exit_code() {
     assert!(out.stderr.contains("has no `ai` block"), "{}", out.stderr);
     let out = heatcheck(dir.path(), &["explore", "missing.yaml", "--sandbox"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+    // --namespace reads a cluster; a fresh sandbox has nothing to read.
+    let out = heatcheck(dir.path(), &["explore", "--namespace", "shop", "--sandbox"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("give --kubeconfig"), "{}", out.stderr);
+    let out = heatcheck(dir.path(), &["explore", "--sandbox"]);
+    assert_eq!(
+        out.code, 2,
+        "a suite or --namespace is required: {}",
+        out.stderr
+    );
     // A cluster that does not answer is exit 3, before any twin starts.
     write(
         "kubeconfig",
