@@ -44,6 +44,13 @@ pub struct ExploreArgs {
     /// until the weaknesses are fixed.
     #[arg(long, value_name = "FILE")]
     pub write_suite: Option<PathBuf>,
+    /// Write the resilience score and the counts behind it as heatcheck_*
+    /// metrics here (node-exporter textfile format), for a nightly trend.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Write the findings and the score as an HTML page here.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
     /// Lowest probe success rate a survivable change may cause (0-1).
     #[arg(long, value_name = "RATE", default_value_t = 0.99)]
     pub min_success_rate: f64,

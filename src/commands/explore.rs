@@ -53,6 +53,17 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
         eprintln!("findings written to {}", path.display());
     }
+    if let Some(path) = &args.metrics_file {
+        let text = crate::report::explore::explore_metrics_text(&report);
+        crate::report::metrics::write_textfile(path, &text)
+            .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
+        eprintln!("metrics written to {}", path.display());
+    }
+    if let Some(path) = &args.report_html {
+        super::run::write_file(path, &crate::report::explore::explore_html(&report))
+            .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
+        eprintln!("HTML report written to {}", path.display());
+    }
     Error::verdict(if report.findings.is_empty() {
         RunOutcome::Passed
     } else {

@@ -58,6 +58,10 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
             "findings.json",
             "--write-suite",
             "replay/suite.yaml",
+            "--metrics-file",
+            "textfile/explore.prom",
+            "--report-html",
+            "explore.html",
         ],
     );
     assert_eq!(
@@ -129,6 +133,41 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
     );
     assert!(report["candidates"].as_u64().unwrap() >= 8, "{report:#}");
     assert!(out.stdout.contains("resilience score"), "{}", out.stdout);
+    // The score for a nightly trend, as node-exporter's textfile collector
+    // reads it (checked by Prometheus's own linter), and as a page.
+    let prom = dir.path().join("textfile/explore.prom");
+    let metrics = std::fs::read_to_string(&prom).expect("metrics file written");
+    let want = format!(
+        "heatcheck_resilience_score{{suite=\"explore-planted\",namespace=\"explore-planted\"}} {}.0",
+        score["score"]
+    );
+    assert!(metrics.lines().any(|l| l == want), "{want} in\n{metrics}");
+    assert!(
+        metrics.contains("heatcheck_resilience_class_survived{suite=\"explore-planted\",namespace=\"explore-planted\",class=\"route-precedence\"} 0.0"),
+        "{metrics}"
+    );
+    if let Some(promtool) = crate::common::prometheus::find_program("explore_metrics", "promtool") {
+        let lint = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&prom).unwrap())
+            .output()
+            .expect("promtool runs");
+        assert!(
+            lint.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&lint.stdout),
+            String::from_utf8_lossy(&lint.stderr)
+        );
+    }
+    let html = std::fs::read_to_string(dir.path().join("explore.html")).expect("HTML written");
+    assert!(
+        html.contains(&format!("Resilience score {}/100", score["score"])),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<section class=\"finding\">").count(),
+        findings.len()
+    );
     assert!(
         out.stdout.contains("replay: heatcheck run"),
         "{}",

@@ -113,8 +113,9 @@ fn crate_edges_are_the_boundaries_of_the_design() {
                 "heatcheck-format",
                 "heatcheck-guard",
                 "heatcheck-engine",
+                "heatcheck-explore",
             ],
-            "reporters consume events and never call the cluster",
+            "reporters consume events and results (runs, explore's findings) and never call the cluster",
         ),
         (
             "heatcheck-explore",

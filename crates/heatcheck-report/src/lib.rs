@@ -3,6 +3,7 @@
 //! No reporter talks to the cluster.
 
 pub mod doc;
+pub mod explore;
 pub mod grouped;
 pub mod html;
 pub mod human;

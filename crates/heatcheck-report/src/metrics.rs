@@ -22,13 +22,13 @@ pub const STATUSES: &[&str] = &["passed", "failed", "errored", "skipped", "flaky
 type Labels = Vec<(&'static str, String)>;
 type G = Family<Labels, Gauge<f64, AtomicU64>>;
 
-struct Series {
+pub(crate) struct Series {
     registry: Registry,
     families: Vec<(&'static str, G)>,
 }
 
 impl Series {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Series {
             registry: Registry::default(),
             families: Vec::new(),
@@ -46,7 +46,7 @@ impl Series {
         f
     }
 
-    fn set(&mut self, name: &'static str, help: &str, labels: Labels, value: f64) {
+    pub(crate) fn set(&mut self, name: &'static str, help: &str, labels: Labels, value: f64) {
         self.family(name, help).get_or_create(&labels).set(value);
     }
 }
@@ -168,7 +168,7 @@ fn suite_series(s: &mut Series, run: &RunReport, suite: &SuiteReport) {
 
 /// The exposition with each metric's samples sorted, so files diff cleanly (the crate
 /// writes a family's series in hash order).
-fn encode(s: &Series) -> String {
+pub(crate) fn encode(s: &Series) -> String {
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &s.registry);
@@ -213,6 +213,11 @@ pub fn suite_metrics_text(run: &RunReport, suite: &SuiteReport) -> String {
 /// Writes the file atomically (a temporary file in the same directory, then a rename), so
 /// node-exporter never reads half a file.
 pub fn write_metrics_file(path: &Path, run: &RunReport) -> std::io::Result<()> {
+    write_textfile(path, &to_metrics_text(run))
+}
+
+/// `text` at `path` atomically, as node-exporter's textfile collector needs.
+pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -224,7 +229,7 @@ pub fn write_metrics_file(path: &Path, run: &RunReport) -> std::io::Result<()> {
         .unwrap_or_else(|| "heatcheck.prom".into());
     // node-exporter only reads *.prom, so the temporary name never matches.
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, to_metrics_text(run))?;
+    std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
