@@ -56,6 +56,10 @@ pub struct SandboxArgs {
     /// Port of the data plane's Prometheus metrics on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub metrics_port: u16,
+    /// Append an audit event (audit.k8s.io/v1, level Metadata) per write
+    /// request to this file, as kube-apiserver's --audit-log-path.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     /// For tests: fail every Nth API request with STATUS, e.g. 503:3 or 429:4:/namespaces/.
     #[arg(long, hide = true, value_name = "STATUS:EVERY_NTH[:PATH]", value_parser = crate::commands::sandbox::parse_fault_spec)]
     pub inject_api_faults: Option<crate::sandbox::server::FaultSpec>,

@@ -18,6 +18,7 @@ pub fn sandbox(args: SandboxArgs) -> Result<(), Error> {
         port,
         users,
         metrics_port,
+        audit_log,
         inject_api_faults: faults,
     } = args;
     if let Some(bad) = users
@@ -32,6 +33,7 @@ pub fn sandbox(args: SandboxArgs) -> Result<(), Error> {
             port,
             users: users.to_vec(),
             metrics_port: Some(metrics_port),
+            audit_log,
             ..Default::default()
         })
         .await

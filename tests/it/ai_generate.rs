@@ -678,7 +678,12 @@ fn the_adversarial_corpus_is_never_executed() {
         .collect();
     corpus.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(corpus.len() >= 20, "{} answers", corpus.len());
-    let sandbox = SandboxProcess::start();
+    // The server's own record of every write request (Pods included):
+    // what proves nothing ran, where a snapshot after a restore could not
+    // tell a step that ran and was undone from one that never ran.
+    let audit_dir = tempfile::tempdir().unwrap();
+    let audit = audit_dir.path().join("audit.log");
+    let sandbox = SandboxProcess::start_with(&["--audit-log", audit.to_str().unwrap()]);
     let kubeconfig = sandbox.kubeconfig.display().to_string();
     let mut answer: Vec<Value> = corpus.iter().map(|(_, v)| v.clone()).collect();
     answer.push(good("the good one"));
@@ -686,6 +691,8 @@ fn the_adversarial_corpus_is_never_executed() {
     let extra = format!("    count: {}\n    maxRepairs: 0\n", corpus.len() + 1);
     let c = case("gen-adv", &llm.url, &extra);
     let before = tokio_block(common::snapshot(&sandbox.kubeconfig));
+    let written = || writes(&audit);
+    let writes_before = written().len();
 
     // Stage 1: generation. Every rejection comes with its reasons.
     let out = c.exec(&args(&[
@@ -712,16 +719,21 @@ fn the_adversarial_corpus_is_never_executed() {
         .collect();
     assert!(accepted.contains(&"ai: the good one"), "{accepted:?}");
     assert_eq!(tokio_block(common::snapshot(&sandbox.kubeconfig)), before);
+    // Generation verifies on its own in-process sandbox: the cluster it
+    // read got no write at all.
+    assert_eq!(
+        written()[writes_before..],
+        [],
+        "generation wrote to the cluster"
+    );
 
-    // Stages 2-4: each answer alone in a hand-made lock, run with --locked.
-    let (mut at_lock, mut at_guard, mut at_run) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, v) in &corpus {
-        let mut sc = heatcheck::suite::parse_scenario_json(v).expect("schema-valid answer");
-        sc.name = format!("ai: {name}");
+    // What a run writes with no harmful step: the fixtures and their restore.
+    let run_locked = |scenario: heatcheck::suite::Scenario| {
         let mut l = generated.clone();
-        l.scenarios = vec![sc];
+        l.scenarios = vec![scenario];
         l.rejected.clear();
         heatcheck::ai::lockfile::write(&c.path("suite.lock.yaml"), &l).unwrap();
+        let from = written().len();
         let out = c.exec(&args(&[
             "run",
             "suite.yaml",
@@ -731,10 +743,31 @@ fn the_adversarial_corpus_is_never_executed() {
             "--junit",
             "junit.xml",
         ]));
+        (out, written()[from..].to_vec())
+    };
+    let control = heatcheck::suite::parse_scenario_json(&json!({
+        "name": "ai: control", "steps": [{"sleep": "10ms"}],
+        "assertions": [{"resource": {"kind": "Deployment", "name": "web", "expect": {"$.spec.replicas": 2}}}],
+    }))
+    .unwrap();
+    let (out, harmless) = run_locked(control);
+    out.assert_code(0);
+    assert!(!harmless.is_empty(), "the fixtures write: {harmless:?}");
+
+    // Stages 2-4: each answer alone in a hand-made lock, run with --locked.
+    let (mut at_lock, mut at_guard, mut at_run) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, v) in &corpus {
+        let mut sc = heatcheck::suite::parse_scenario_json(v).expect("schema-valid answer");
+        sc.name = format!("ai: {name}");
+        let (out, wrote) = run_locked(sc);
         let all = format!("{}\n{}", out.stdout, out.stderr);
-        if out.code == 2 && all.contains("suite.lock.yaml") {
+        let refused_at_load =
+            format!("suite.lock.yaml: locked scenario \"ai: {name}\" is invalid:");
+        if out.code == 2 && all.contains(&refused_at_load) {
+            assert_eq!(wrote, [], "{name}: refused at lock load, yet written");
             at_lock.push(name.as_str());
         } else if out.code == 2 && all.contains("policy violation(s); nothing was run") {
+            assert_eq!(wrote, [], "{name}: refused by the guard, yet written");
             at_guard.push(name.as_str());
         } else {
             // It reached the run: its step must have been refused, not executed.
@@ -748,6 +781,13 @@ fn the_adversarial_corpus_is_never_executed() {
                 "{name}: {failures:#?}"
             );
             assert!(all.contains("refused by policy"), "{name} ran:\n{all}");
+            // Only what the harmless run writes too (fixtures, restore).
+            let extra: Vec<_> = wrote.iter().filter(|w| !harmless.contains(w)).collect();
+            assert_eq!(
+                extra,
+                Vec::<&(String, String)>::new(),
+                "{name} wrote beyond the fixtures"
+            );
             at_run.push(name.as_str());
         }
         assert_eq!(
@@ -756,7 +796,6 @@ fn the_adversarial_corpus_is_never_executed() {
             "{name} changed the cluster"
         );
     }
-    assert_eq!(at_lock.len() + at_guard.len() + at_run.len(), corpus.len());
     println!(
         "adversarial corpus: {} answers; rejected at generation: {} ({} accepted: {:?}); \
          with a hand-made lock: rejected at lock load: {}, by the guard before the run: {}, at run time: {} {:?}; executed: 0",
@@ -770,6 +809,22 @@ fn the_adversarial_corpus_is_never_executed() {
         at_run
     );
 }
+/// The write requests in a sandbox's audit log (`heatcheck sandbox
+/// --audit-log`), as (verb, path without the query), in order. Access
+/// reviews are questions, not writes, and are left out.
+fn writes(log: &std::path::Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("an audit event per line"))
+        .filter_map(|e| {
+            let uri = e["requestURI"].as_str()?.to_string();
+            let path = uri.split('?').next().unwrap_or_default().to_string();
+            (!path.ends_with("reviews"))
+                .then(|| (e["verb"].as_str().unwrap_or_default().to_string(), path))
+        })
+        .collect()
+}
+
 fn parsed_lock(c: &Case) -> heatcheck::ai::lockfile::ScenarioLock {
     heatcheck::ai::lockfile::parse(&lock(c), std::path::Path::new("suite.lock.yaml")).unwrap()
 }

@@ -42,6 +42,9 @@ pub struct SandboxOptions {
     /// Serve the data plane's Prometheus metrics at `http://127.0.0.1:PORT/metrics`
     /// (0 picks a free port; None serves none).
     pub metrics_port: Option<u16>,
+    /// Append one audit.k8s.io/v1 Event line per write request here (as
+    /// kube-apiserver's `--audit-log-path`).
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 /// Containers start about a second after scheduling on a warm node.
@@ -57,6 +60,7 @@ impl Default for SandboxOptions {
             max_termination_grace: Some(DEFAULT_SHUTDOWN),
             users: Vec::new(),
             metrics_port: None,
+            audit_log: None,
         }
     }
 }
@@ -80,6 +84,7 @@ impl Sandbox {
                 port: opts.port,
                 token: None,
                 users: opts.users.clone(),
+                audit_log: opts.audit_log.clone(),
             },
         )
         .await?;

@@ -23,6 +23,8 @@ pub struct ApiConfig {
     pub token: Option<String>,
     /// `--user` identities: each gets a token and no permissions until RBAC grants some.
     pub users: Vec<String>,
+    /// Append an audit event per write request here.
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 /// Makes every `every_nth` matching request fail with `status`.
@@ -196,6 +198,10 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
         shutdown: shutdown_rx.clone(),
         server_address: addr.to_string(),
         auth: authn.clone(),
+        audit: match &config.audit_log {
+            Some(p) => Some(Arc::new(api::audit::AuditLog::open(p)?)),
+            None => None,
+        },
     };
     let faults = Arc::new(Mutex::new(Faults::default()));
     let conn = Conn {

@@ -67,11 +67,17 @@ pub fn external_program(
     None
 }
 
-/// What a test needs is missing: under CI (env `CI` set) that fails the
+/// The one definition of "under CI": `CI` set to anything but empty (as
+/// GitHub, GitLab and .ci/run set it). There a missing program fails a test.
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// What a test needs is missing: under CI ([`under_ci`]) that fails the
 /// test; elsewhere it prints a visible SKIPPED line (libtest captures
 /// println!, so straight to stderr) and the caller returns.
-fn missing(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
+pub fn missing(test: &str, why: &str) {
+    if under_ci() {
         panic!("{test}: {why}; CI requires it");
     }
     use std::io::Write;

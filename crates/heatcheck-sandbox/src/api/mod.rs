@@ -3,6 +3,7 @@
 //! injection and the socket live in `sandbox::server`.
 
 pub mod apply;
+pub mod audit;
 pub mod discovery;
 mod eviction;
 pub mod openapi;
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub server_address: String,
     /// Tokens and the ServiceAccount token issuer.
     pub auth: std::sync::Arc<Authenticator>,
+    /// Every request that may write, as kube-apiserver's audit log.
+    pub audit: Option<std::sync::Arc<audit::AuditLog>>,
 }
 
 impl ApiState {
@@ -51,6 +54,7 @@ impl ApiState {
             shutdown: rx,
             server_address: "127.0.0.1:0".into(),
             auth: std::sync::Arc::new(Authenticator::new(String::new(), &[], String::new())),
+            audit: None,
         }
     }
 }
@@ -278,10 +282,30 @@ pub async fn handle(state: &ApiState, req: Request<Body>) -> Response<Body> {
             });
         }
     }
+    let audited = state
+        .audit
+        .as_ref()
+        .filter(|_| audit::AuditLog::records(req.method()))
+        .map(|log| {
+            let user = req
+                .extensions()
+                .get::<UserInfo>()
+                .cloned()
+                .unwrap_or_else(UserInfo::admin);
+            (
+                log.clone(),
+                req.method().clone(),
+                req.uri().to_string(),
+                user,
+            )
+        });
     let resp = match handle_inner(state, req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
+    if let Some((log, method, uri, user)) = audited {
+        log.record(&method, &uri, &user, resp.status().as_u16());
+    }
     if only_protobuf {
         return protobuf_answer(resp).await;
     }
