@@ -493,7 +493,9 @@ spec:
     - name: patch, wait, delete
       steps:
         - patch: {kind: ConfigMap, name: settings, patch: {data: {mode: storm}}}
-        - sleep: 8s
+        # Held until the test opens the gate, after the takeover: a wait on
+        # state, not a sleep that a slow recover could outlast.
+        - wait: {kind: ConfigMap, name: gate, present: true, timeout: 60s}
         - delete: {kind: ConfigMap, name: doomed}
 "#;
     let case = Case::suite(TWO_STEPS);
@@ -523,6 +525,9 @@ spec:
     );
     taken.assert_code(0);
     assert!(taken.stdout.contains("recovered run "), "{}", taken.stdout);
+    let gate =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: gate, namespace: {NS}}}\n");
+    block(apply_all(&sb.kubeconfig, &gate));
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
@@ -534,6 +539,10 @@ spec:
         format!("{stdout}{stderr}").contains("so the change is not made"),
         "{stdout}\n{stderr}"
     );
+    block(async {
+        let api: Api<ConfigMap> = Api::namespaced(common::admin_client(&sb.kubeconfig).await, NS);
+        api.delete("gate", &Default::default()).await.unwrap();
+    });
     assert_eq!(
         before,
         block(snapshot(&sb.kubeconfig)),
