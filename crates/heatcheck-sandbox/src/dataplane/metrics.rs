@@ -85,6 +85,48 @@ fn split(key: &str) -> (String, String) {
     }
 }
 
+/// The metadata lines of each family, in registration order, read off a
+/// registry where every family has a sample (the encoder's own format).
+fn family_metadata() -> &'static [String] {
+    static META: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    META.get_or_init(|| {
+        let m = GatewayMetrics::new();
+        let labels = RequestLabels {
+            gateway_namespace: String::new(),
+            gateway_name: String::new(),
+            listener: String::new(),
+            route_namespace: String::new(),
+            route_name: String::new(),
+            destination_service_namespace: String::new(),
+            destination_service_name: String::new(),
+            response_code: String::new(),
+        };
+        m.inner.requests.get_or_create(&labels).inc();
+        m.inner.durations.get_or_create(&labels).observe(0.0);
+        m.inner
+            .faults
+            .get_or_create(&FaultLabels {
+                namespace: String::new(),
+                kind: String::new(),
+                source: String::new(),
+            })
+            .inc();
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &m.inner.registry);
+        let mut families: Vec<String> = Vec::new();
+        for line in text.lines().filter(|l| l.starts_with('#') && *l != "# EOF") {
+            if line.starts_with("# HELP ") {
+                families.push(String::new());
+            }
+            if let Some(f) = families.last_mut() {
+                f.push_str(line);
+                f.push('\n');
+            }
+        }
+        families
+    })
+}
+
 impl GatewayMetrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("sandbox");
@@ -201,12 +243,27 @@ impl GatewayMetrics {
         }
     }
 
-    /// The OpenMetrics text exposition.
+    /// The OpenMetrics text exposition. Every family is listed (HELP,
+    /// TYPE, UNIT) from the start, as a real gateway's metrics port does,
+    /// so a scrape config can be checked before any traffic: the encoder
+    /// leaves out families without samples, so their metadata is added.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
-        out
+        let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_string();
+        let mut text = body.clone();
+        for family in family_metadata() {
+            let type_line = family
+                .lines()
+                .find(|l| l.starts_with("# TYPE "))
+                .unwrap_or_default();
+            if !body.lines().any(|l| l == type_line) {
+                text.push_str(family);
+            }
+        }
+        text.push_str("# EOF\n");
+        text
     }
 
     /// Serve `/metrics` on `addr` until the task is aborted.
@@ -282,5 +339,27 @@ mod tests {
         );
         m.set_faults(&[]);
         assert!(!m.encode().contains("sandbox_active_faults{"));
+    }
+}
+
+#[cfg(test)]
+mod families_tests {
+    #[test]
+    fn every_family_is_listed_before_the_first_request() {
+        let text = super::GatewayMetrics::new().encode();
+        for name in [
+            "sandbox_gateway_requests counter",
+            "sandbox_gateway_request_duration_seconds histogram",
+            "sandbox_active_faults gauge",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name}\n")),
+                "{name}:\n{text}"
+            );
+        }
+        assert!(text.contains("# UNIT sandbox_gateway_request_duration_seconds seconds\n"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // No sample is made up.
+        assert!(!text.lines().any(|l| !l.starts_with('#')), "{text}");
     }
 }
