@@ -63,40 +63,13 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
         conn.close().await;
         objects?
     };
-    let mut objects = read.clone();
-    // What the fixtures will create counts too (they run on every twin).
-    for o in crate::ai::context::declared_objects(suite) {
-        let key = |v: &Value| {
-            (
-                v["kind"].clone(),
-                snapshot::namespace_of(v, &suite.spec.target.namespace).to_string(),
-                snapshot::name(v).to_string(),
-            )
-        };
-        if !objects.iter().any(|r| key(r) == key(&o)) {
-            objects.push(o);
-        }
-    }
-    let snap = Snapshot {
-        namespace: suite.spec.target.namespace.clone(),
-        objects,
-    };
-    let targets = steady::route_targets(&snap);
-    if targets.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no HTTPRoute in namespace {} serves a plain request through a Gateway: explore has nothing to keep healthy",
-            suite.source.path.display(),
-            snap.namespace
-        )));
-    }
-    let mut explored = suite.clone();
-    explored.spec.scenarios.clear();
-    explored
-        .spec
-        .probes
-        .extend(steady::probes(&snap, &targets, args.min_success_rate));
-    let baseline = baseline(&snap, &targets)?;
-    let candidates = catalog::candidates(&snap, &targets, &CatalogOptions::default());
+    let Explored {
+        targets,
+        suite: explored,
+        baseline,
+        candidates,
+        ..
+    } = prepare(suite, &read, args.min_success_rate)?;
     if args.output.is_json() {
         eprintln!("steady state: {} route target(s)", targets.len());
     } else {
@@ -149,6 +122,67 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
                 ExploreError::Twin(_) => Error::unreachable(e),
             })?;
     Ok((report, explored))
+}
+
+/// What explore makes of a suite and what was read: the namespace (the
+/// cluster's objects plus what the fixtures will create), the derived
+/// steady state, the suite with its probes (scenarios cleared), the
+/// baseline and the catalog's candidates. `remediate` judges fixes with
+/// the same.
+pub(crate) struct Explored {
+    pub snap: Snapshot,
+    pub targets: Vec<steady::RouteTarget>,
+    pub suite: Suite,
+    pub baseline: Scenario,
+    pub candidates: Vec<heatcheck_explore::Candidate>,
+}
+
+pub(crate) fn prepare(
+    suite: &Suite,
+    read: &[Value],
+    min_success_rate: f64,
+) -> Result<Explored, Error> {
+    let mut objects = read.to_vec();
+    // What the fixtures will create counts too (they run on every twin).
+    for o in crate::ai::context::declared_objects(suite) {
+        let key = |v: &Value| {
+            (
+                v["kind"].clone(),
+                snapshot::namespace_of(v, &suite.spec.target.namespace).to_string(),
+                snapshot::name(v).to_string(),
+            )
+        };
+        if !objects.iter().any(|r| key(r) == key(&o)) {
+            objects.push(o);
+        }
+    }
+    let snap = Snapshot {
+        namespace: suite.spec.target.namespace.clone(),
+        objects,
+    };
+    let targets = steady::route_targets(&snap);
+    if targets.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no HTTPRoute in namespace {} serves a plain request through a Gateway: explore has nothing to keep healthy",
+            suite.source.path.display(),
+            snap.namespace
+        )));
+    }
+    let mut explored = suite.clone();
+    explored.spec.scenarios.clear();
+    explored
+        .spec
+        .probes
+        .extend(steady::probes(&snap, &targets, min_success_rate));
+    let baseline = baseline(&snap, &targets)?;
+    let candidates = catalog::candidates(&snap, &targets, &CatalogOptions::default());
+    Ok(Explored {
+        snap,
+        targets,
+        suite: explored,
+        baseline,
+        candidates,
+    })
 }
 
 /// The explored suite (derived probes included) with one scenario per
@@ -234,7 +268,10 @@ fn baseline(snap: &Snapshot, targets: &[steady::RouteTarget]) -> Result<Scenario
 
 /// Lists the kinds explore reads in the suite's namespaces: list and get
 /// only, no Secrets, server noise dropped as for the AI context.
-async fn read_namespace(client: &ClusterClient, suite: &Suite) -> Result<Vec<Value>, Error> {
+pub(crate) async fn read_namespace(
+    client: &ClusterClient,
+    suite: &Suite,
+) -> Result<Vec<Value>, Error> {
     let t = &suite.spec.target;
     let mut namespaces = t.allow_namespaces.clone();
     namespaces.push(t.namespace.clone());
@@ -256,8 +293,8 @@ async fn read_namespace(client: &ClusterClient, suite: &Suite) -> Result<Vec<Val
     Ok(out)
 }
 
-struct SandboxTwins {
-    verifier: std::sync::Arc<SandboxVerifier>,
+pub(crate) struct SandboxTwins {
+    pub verifier: std::sync::Arc<SandboxVerifier>,
 }
 
 impl Twins for SandboxTwins {

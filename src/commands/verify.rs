@@ -104,7 +104,7 @@ impl SandboxVerifier {
     /// A fresh sandbox, seeded, running `scenarios` after `suite`'s own
     /// through the engine (guard included); the suite's report.
     #[cfg(feature = "sandbox")]
-    async fn twin_report(
+    pub(crate) async fn twin_report(
         &self,
         suite: Suite,
         scenarios: Vec<Scenario>,

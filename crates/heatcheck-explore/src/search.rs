@@ -196,7 +196,7 @@ pub async fn explore(
 }
 
 /// The suite a candidate is judged with: without the probes it drops.
-fn suite_for(suite: &Suite, c: &Candidate) -> Suite {
+pub fn suite_for(suite: &Suite, c: &Candidate) -> Suite {
     let mut own = suite.clone();
     if c.after_only {
         own.spec.probes.clear();

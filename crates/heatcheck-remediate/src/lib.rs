@@ -15,10 +15,12 @@ pub mod change;
 pub mod diff;
 pub mod edit;
 pub mod propose;
+pub mod report;
 mod scalar;
 pub mod verdict;
 
 pub use change::{object_key, Change};
 pub use edit::{apply, documents, EditError, ManifestFile};
 pub use propose::{propose, Proposal, Remedies};
+pub use report::{FindingRemedy, RemediationReport, Status, Tried};
 pub use verdict::{verdict, Verdict};
