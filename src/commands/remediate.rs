@@ -124,12 +124,17 @@ fn file_path(suite: &Suite, f: &ManifestFile) -> PathBuf {
 /// `cargo fix`'s rule: files with uncommitted changes (or outside git) are
 /// not written over unless --allow-dirty.
 fn refuse_dirty(suite: &Suite, files: &[ManifestFile]) -> Result<(), Error> {
-    let paths: Vec<PathBuf> = files.iter().map(|f| file_path(suite, f)).collect();
-    let dir = if suite.source.dir.as_os_str().is_empty() {
+    // Absolute: `git -C` would read relative paths from the suite's directory.
+    let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|f| absolute(&file_path(suite, f)))
+        .collect();
+    let dir = absolute(if suite.source.dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         suite.source.dir.as_path()
-    };
+    });
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
