@@ -1,0 +1,339 @@
+//! `heatcheck remediate`: the catalog's fixes for the planted namespace's
+//! findings are verified on twins, `--fix` writes them (only the changed
+//! documents), and `explore` afterwards finds none of the fixed weaknesses;
+//! a fix that breaks another scenario of the suite is rejected with that
+//! reason; `--fix` refuses a dirty tree.
+//!
+//! The findings are tests/fixtures/explore/planted/findings.json, written by
+//! `heatcheck explore tests/fixtures/explore/planted/suite.yaml --sandbox
+//! --findings ...`; remediate runs each finding on a twin first, so a stale
+//! file fails these tests rather than passing them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::bin;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/explore")
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn heatcheck(dir: &Path, args: &[&str]) -> Out {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run heatcheck");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The planted fixture copied to `dir/planted`, committed in a fresh git repository.
+fn planted_copy(dir: &Path, commit: bool) -> PathBuf {
+    let to = dir.join("planted");
+    std::fs::create_dir_all(to.join("manifests")).unwrap();
+    let from = fixtures().join("planted");
+    std::fs::copy(from.join("suite.yaml"), to.join("suite.yaml")).unwrap();
+    for f in ["base.yaml", "duplicate.yaml", "other-namespace.yaml"] {
+        std::fs::copy(from.join("manifests").join(f), to.join("manifests").join(f)).unwrap();
+    }
+    if commit {
+        git(dir, &["init", "-q"]);
+        git(dir, &["add", "."]);
+        git(dir, &["commit", "-qm", "planted"]);
+    }
+    to.join("suite.yaml")
+}
+
+fn findings_file() -> String {
+    fixtures()
+        .join("planted/findings.json")
+        .display()
+        .to_string()
+}
+
+fn by_class<'a>(report: &'a Value, class: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["class"] == class)
+        .unwrap_or_else(|| panic!("no {class} finding in {report:#}"))
+}
+
+#[test]
+fn the_catalog_fixes_the_planted_weaknesses_and_explore_then_finds_none_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = planted_copy(dir.path(), true);
+    let suite = suite.to_str().unwrap();
+    let findings = findings_file();
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            suite,
+            "--findings",
+            &findings,
+            "--sandbox",
+            "--fix",
+            "--jobs",
+            "3",
+            "--output",
+            "json",
+        ],
+    );
+    // The lost ReferenceGrant has no fix in the objects: some finding is unfixed.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    for (class, fix) in [
+        (
+            "route-precedence",
+            "distinct-hostname/HTTPRoute/explore-planted/my-route",
+        ),
+        (
+            "single-pod",
+            "replicas-pdb-2/Deployment/explore-planted/backend-solo",
+        ),
+        (
+            "timeout-budget",
+            "timeout-1s/Deployment/explore-planted/backend-v1",
+        ),
+    ] {
+        let f = by_class(&report, class);
+        assert_eq!(f["status"], "fixed", "{f:#}\n{}", out.stderr);
+        assert_eq!(f["fixes"][0]["id"], fix, "fewest fields first: {f:#}");
+        let fields: Vec<u64> = f["fixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["fields"].as_u64().unwrap())
+            .collect();
+        assert!(fields.windows(2).all(|w| w[0] <= w[1]), "{fields:?}");
+    }
+    let grant = by_class(&report, "cross-namespace-grant");
+    assert_eq!(grant["status"], "unfixed");
+    assert!(grant["fixes"].as_array().unwrap().is_empty());
+    assert!(
+        grant["notes"][0].as_str().unwrap().contains("dependency"),
+        "{grant:#}"
+    );
+    assert_eq!(
+        grant["steadyStateChecks"][0]["present"]["kind"],
+        "ReferenceGrant"
+    );
+    assert_eq!(report["combined"]["verdict"], "verified", "{report:#}");
+    assert_eq!(
+        report["written"],
+        serde_json::json!(["manifests/base.yaml", "manifests/duplicate.yaml"])
+    );
+    assert!(report["secondsPerVerifiedFix"].as_f64().unwrap() > 0.0);
+
+    // Only the changed documents differ; the untouched file is byte-identical.
+    let planted = fixtures().join("planted/manifests");
+    let copy = dir.path().join("planted/manifests");
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+    assert_eq!(
+        read(copy.join("other-namespace.yaml")),
+        read(planted.join("other-namespace.yaml"))
+    );
+    let (old, new) = (
+        read(planted.join("base.yaml")),
+        read(copy.join("base.yaml")),
+    );
+    let old_docs: Vec<&str> = old.split("\n---\n").collect();
+    let new_docs: Vec<&str> = new.split("\n---\n").collect();
+    let kept = old_docs.iter().filter(|d| new_docs.contains(d)).count();
+    // fast-route's timeout and backend-solo's replicas changed; a PDB added.
+    assert_eq!(kept, old_docs.len() - 2, "{new}");
+    assert_eq!(new_docs.len(), old_docs.len() + 1, "{new}");
+    insta::assert_snapshot!(report["diff"].as_str().unwrap());
+
+    // What was fixed is found no more, and the steady state holds (explore
+    // exits 2 when its baseline fails).
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "explore",
+            suite,
+            "--sandbox",
+            "--jobs",
+            "3",
+            "--findings",
+            "after.json",
+        ],
+    );
+    assert_eq!(
+        out.code, 1,
+        "only the grant is left\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    let after: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("after.json")).unwrap())
+            .unwrap();
+    let ids: Vec<&str> = after["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["referencegrant-removal/ReferenceGrant/default/allow-routes"],
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_fix_that_breaks_another_scenario_is_rejected_with_that_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the single-pod finding: its fixes scale backend-solo, which the
+    // pinned suite's scenario forbids.
+    let mut findings: Value =
+        serde_json::from_str(&std::fs::read_to_string(findings_file()).unwrap()).unwrap();
+    findings["findings"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["class"] == "single-pod");
+    let path = dir.path().join("findings.json");
+    std::fs::write(&path, findings.to_string()).unwrap();
+    let suite = fixtures().join("pinned/suite.yaml");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            suite.to_str().unwrap(),
+            "--findings",
+            path.to_str().unwrap(),
+            "--sandbox",
+            "--diff",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("no verified fix"), "{}", out.stdout);
+    let rejected: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("rejected:"))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{}", out.stdout);
+    for r in rejected {
+        assert!(
+            r.contains("breaks scenario \"backend-solo runs exactly one replica\", which passed before, now failed"),
+            "{r}"
+        );
+    }
+    // Nothing verified, nothing offered.
+    assert!(!out.stdout.contains("--- a/"), "{}", out.stdout);
+}
+
+#[test]
+fn fix_refuses_uncommitted_manifests_and_input_errors_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = planted_copy(dir.path(), true);
+    let base = dir.path().join("planted/manifests/base.yaml");
+    let edited = format!(
+        "{}# a local edit\n",
+        std::fs::read_to_string(&base).unwrap()
+    );
+    std::fs::write(&base, &edited).unwrap();
+    let findings = findings_file();
+    let s = suite.to_str().unwrap();
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            s,
+            "--findings",
+            &findings,
+            "--sandbox",
+            "--fix",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("uncommitted changes") && out.stderr.contains("base.yaml"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--allow-dirty"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&base).unwrap(), edited);
+
+    // Outside git there is no telling: refused too.
+    let bare = tempfile::tempdir().unwrap();
+    let suite2 = planted_copy(bare.path(), false);
+    let out = heatcheck(
+        bare.path(),
+        &[
+            "remediate",
+            suite2.to_str().unwrap(),
+            "--findings",
+            &findings,
+            "--sandbox",
+            "--fix",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--allow-dirty"), "{}", out.stderr);
+
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            s,
+            "--findings",
+            &findings,
+            "--sandbox",
+            "--strategy",
+            "ai",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not yet"), "{}", out.stderr);
+
+    let healthy = fixtures().join("healthy/suite.yaml");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            healthy.to_str().unwrap(),
+            "--findings",
+            &findings,
+            "--sandbox",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("the findings are of namespace explore-planted"),
+        "{}",
+        out.stderr
+    );
+}
