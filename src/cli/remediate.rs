@@ -21,8 +21,12 @@ pub struct RemediateArgs {
     /// The suite whose fixtures (manifest files) the fixes change.
     pub suite: PathBuf,
     /// The findings to fix, as `heatcheck explore --findings FILE.json` wrote them.
-    #[arg(long, value_name = "FILE.json")]
-    pub findings: PathBuf,
+    #[arg(long, value_name = "FILE.json", required_unless_present = "scenarios")]
+    pub findings: Option<PathBuf>,
+    /// Or failing scenarios of the suite (repeatable), tagged with their
+    /// weakness class as `explore --write-suite` writes them.
+    #[arg(long = "scenario", value_name = "NAME", conflicts_with = "findings")]
+    pub scenarios: Vec<String>,
     /// The cluster whose objects seed the twins (only read; never changed).
     #[command(flatten)]
     pub cluster: ClusterFlags,

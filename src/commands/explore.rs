@@ -170,10 +170,12 @@ pub(crate) fn prepare(
     }
     let mut explored = suite.clone();
     explored.spec.scenarios.clear();
-    explored
-        .spec
-        .probes
-        .extend(steady::probes(&snap, &targets, min_success_rate));
+    // A suite explore wrote (--write-suite) carries the derived probes already.
+    for p in steady::probes(&snap, &targets, min_success_rate) {
+        if !explored.spec.probes.iter().any(|q| q.name == p.name) {
+            explored.spec.probes.push(p);
+        }
+    }
     let baseline = baseline(&snap, &targets)?;
     let candidates = catalog::candidates(&snap, &targets, &CatalogOptions::default());
     Ok(Explored {

@@ -44,27 +44,36 @@ pub fn remediate(args: RemediateArgs) -> Result<(), Error> {
     for (k, v) in &args.vars {
         suite.spec.vars.insert(k.clone(), Value::String(v.clone()));
     }
-    let text = std::fs::read_to_string(&args.findings)
-        .map_err(|e| Error::invalid(format!("{}: {e}", args.findings.display())))?;
-    let findings: FindingsReport = serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(format!(
-            "{}: not a findings file of `heatcheck explore --findings` ({e})",
-            args.findings.display()
-        ))
-    })?;
-    if findings.namespace != suite.spec.target.namespace {
-        return Err(Error::invalid(format!(
-            "{}: the findings are of namespace {}, the suite targets {}",
-            args.findings.display(),
-            findings.namespace,
-            suite.spec.target.namespace
-        )));
-    }
+    let input = match &args.findings {
+        Some(path) => Input::Findings(read_findings(path, &suite)?),
+        None => {
+            for n in &args.scenarios {
+                if !suite.spec.scenarios.iter().any(|s| &s.name == n) {
+                    let names: Vec<&str> = suite
+                        .spec
+                        .scenarios
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    return Err(Error::invalid(format!(
+                        "--scenario {n:?}: no such scenario in {} (it has: {})",
+                        args.suite.display(),
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )));
+                }
+            }
+            Input::Scenarios(args.scenarios.clone())
+        }
+    };
     let files = manifest_files(&suite)?;
     if args.fix && !args.allow_dirty {
         refuse_dirty(&suite, &files)?;
     }
-    let report = runtime().block_on(work(&args, &suite, &files, &findings.findings))?;
+    let report = runtime().block_on(work(&args, &suite, &files, input))?;
     print_report(&args, &report);
     let offered = report
         .findings
@@ -80,6 +89,32 @@ pub fn remediate(args: RemediateArgs) -> Result<(), Error> {
     } else {
         RunOutcome::Failed
     })
+}
+
+/// What to fix: explore's findings, or failing scenarios of the suite.
+enum Input {
+    Findings(Vec<Finding>),
+    Scenarios(Vec<String>),
+}
+
+fn read_findings(path: &Path, suite: &Suite) -> Result<Vec<Finding>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    let findings: FindingsReport = serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(format!(
+            "{}: not a findings file of `heatcheck explore --findings` ({e})",
+            path.display()
+        ))
+    })?;
+    if findings.namespace != suite.spec.target.namespace {
+        return Err(Error::invalid(format!(
+            "{}: the findings are of namespace {}, the suite targets {}",
+            path.display(),
+            findings.namespace,
+            suite.spec.target.namespace
+        )));
+    }
+    Ok(findings.findings)
 }
 
 /// The manifest files the suite's fixtures and scenarios apply, once each.
@@ -342,7 +377,7 @@ async fn work(
     args: &RemediateArgs,
     suite: &Suite,
     files: &[ManifestFile],
-    findings: &[Finding],
+    input: Input,
 ) -> Result<RemediationReport, Error> {
     let started = Instant::now();
     let read = if args.cluster.sandbox {
@@ -359,6 +394,23 @@ async fn work(
         min_success_rate: args.min_success_rate,
         twins: Default::default(),
     };
+    let findings: Vec<Finding> = match input {
+        Input::Findings(f) => f,
+        Input::Scenarios(names) => names
+            .iter()
+            .map(|n| {
+                let sc = suite
+                    .spec
+                    .scenarios
+                    .iter()
+                    .find(|s| &s.name == n)
+                    .expect("checked before");
+                heatcheck_remediate::finding_of_scenario(sc, &runner.explored.snap)
+                    .map_err(Error::invalid)
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let findings = findings.as_slice();
     // What passed before any change, and which findings still fail.
     eprintln!(
         "remediate: {} finding(s); first the suite and each finding on fresh twins without a change",

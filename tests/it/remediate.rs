@@ -337,3 +337,176 @@ fn fix_refuses_uncommitted_manifests_and_input_errors_are_exit_2() {
         out.stderr
     );
 }
+
+#[test]
+fn a_failing_scenario_of_the_suite_is_input_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = fixtures().join("replay/suite.yaml");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            suite.to_str().unwrap(),
+            "--scenario",
+            "explore: kill one pod of Deployment backend-solo",
+            "--sandbox",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    let f = by_class(&report, "single-pod");
+    assert_eq!(
+        f["id"],
+        "pod-kill-one/Deployment/explore-planted/backend-solo"
+    );
+    assert_eq!(f["status"], "fixed", "{f:#}");
+    assert!(
+        report["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+++ b/../planted/manifests/base.yaml\n"),
+        "{report:#}"
+    );
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            suite.to_str().unwrap(),
+            "--scenario",
+            "nope",
+            "--sandbox",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no such scenario") && out.stderr.contains("kill one pod"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A one-replica backend in a "real" cluster (a `heatcheck sandbox`
+/// process), with nothing in files.
+const CLUSTER_ONLY: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: sandbox
+  listeners: [{name: http, protocol: HTTP, port: 80, allowedRoutes: {namespaces: {from: Same}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: solo, labels: {app: solo}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: solo}}
+  template:
+    metadata: {labels: {app: solo}}
+    spec:
+      containers:
+        - name: echo
+          image: gcr.io/k8s-staging-gateway-api/echo-basic:v20231214-v1.0.0-140-gf544a46e
+          ports: [{containerPort: 3000}]
+          readinessProbe: {httpGet: {path: /, port: 3000}, initialDelaySeconds: 2, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo}
+spec:
+  selector: {app: solo}
+  ports: [{protocol: TCP, port: 8080, targetPort: 3000}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: solo}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [solo.example.com]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /solo}}]
+      backendRefs: [{name: solo, port: 8080}]
+";
+
+#[test]
+fn a_fix_to_an_object_only_in_the_cluster_is_server_side_apply_yaml_and_the_cluster_is_only_read() {
+    let Some(kubectl) = crate::common::kubectl("remediate_cluster_only") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("cluster.yaml");
+    std::fs::write(&manifests, CLUSTER_ONLY).unwrap();
+    let cluster =
+        crate::common::SandboxProcess::start_with(&["--manifests", manifests.to_str().unwrap()]);
+    std::fs::write(
+        dir.path().join("suite.yaml"),
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: remediate-real}\nspec:\n  target: {namespace: default}\n  scenarios: []\n",
+    )
+    .unwrap();
+    // The finding as explore writes it (remediate asks its catalog entry again).
+    let finding = serde_json::json!({
+        "suite": "remediate-real", "namespace": "default", "candidates": 1, "refused": 0,
+        "skipped": 0, "durationSeconds": 1.0, "tokens": {"input": 0, "output": 0},
+        "resilience": {"score": 0, "survived": [], "failed": ["single-pod"]},
+        "findings": [{
+            "id": "pod-kill-one/Deployment/default/solo", "title": "kill one pod of Deployment solo",
+            "class": "single-pod", "severity": "outage", "objects": ["Deployment/default/solo"],
+            "scenario": {"name": "explore: kill one pod of Deployment solo",
+                "steps": [{"fault": {"type": "podKill", "selector": "app=solo", "percent": 100, "duration": "4s"}}],
+                "assertions": []},
+            "evidence": [], "outageSeconds": 1.0, "remediation": [], "flaky": false, "origin": "catalog",
+        }],
+    });
+    std::fs::write(dir.path().join("findings.json"), finding.to_string()).unwrap();
+    let wait = Command::new(&kubectl)
+        .args([
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "wait",
+            "--for=condition=Available",
+            "deployment/solo",
+            "--timeout=60s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        wait.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    let before = crate::explore::versions(&kubectl, &cluster.kubeconfig);
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            "suite.yaml",
+            "--findings",
+            "findings.json",
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("fixed"), "{}", out.stdout);
+    // Nothing in files: no diff, the changed and the new object as SSA YAML.
+    assert!(!out.stdout.contains("--- a/"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("# Deployment/default/solo lives only in the cluster")
+            && out.stdout.contains("replicas: 2")
+            && out
+                .stdout
+                .contains("# PodDisruptionBudget/default/solo lives only in the cluster")
+            && out.stdout.contains(
+                "kubectl apply --server-side --field-manager=heatcheck-remediate -f - <<'EOF'"
+            ),
+        "{}",
+        out.stdout
+    );
+    // Verified on twins seeded from what was read; the cluster itself unchanged.
+    assert_eq!(
+        before,
+        crate::explore::versions(&kubectl, &cluster.kubeconfig)
+    );
+}

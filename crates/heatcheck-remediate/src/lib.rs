@@ -14,6 +14,7 @@
 pub mod change;
 pub mod diff;
 pub mod edit;
+pub mod input;
 pub mod propose;
 pub mod report;
 mod scalar;
@@ -21,6 +22,7 @@ pub mod verdict;
 
 pub use change::{object_key, Change};
 pub use edit::{apply, documents, EditError, ManifestFile};
+pub use input::finding_of_scenario;
 pub use propose::{propose, Proposal, Remedies};
 pub use report::{FindingRemedy, RemediationReport, Status, Tried};
 pub use verdict::{verdict, Verdict};
