@@ -162,46 +162,6 @@ pub struct ScalarEdit {
     pub new: Value,
 }
 
-/// When `new` differs from `old` only in scalars at the same paths, those
-/// edits (the file can then be edited in place); None otherwise.
-pub fn scalar_edits(old: &Value, new: &Value) -> Option<Vec<ScalarEdit>> {
-    fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<ScalarEdit>) -> bool {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter().all(|(k, va)| {
-                        y.get(k).is_some_and(|vb| {
-                            let p = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
-                            walk(&p, va, vb, out)
-                        })
-                    })
-            }
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .zip(y)
-                        .enumerate()
-                        .all(|(i, (va, vb))| walk(&format!("{path}/{i}"), va, vb, out))
-            }
-            (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => {
-                false
-            }
-            (x, y) => {
-                if x != y {
-                    out.push(ScalarEdit {
-                        pointer: path.to_string(),
-                        old: x.clone(),
-                        new: y.clone(),
-                    });
-                }
-                true
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk("", old, new, &mut out).then_some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,19 +213,5 @@ mod tests {
             ),
             None
         );
-    }
-
-    #[test]
-    fn scalar_edits_only_when_the_shape_is_the_same() {
-        let a = json!({"spec": {"hostnames": ["a.example"], "rules": [{"timeouts": {"request": "300ms"}}]}});
-        let mut b = a.clone();
-        b["spec"]["hostnames"][0] = json!("b.a.example");
-        b["spec"]["rules"][0]["timeouts"]["request"] = json!("1s");
-        let edits = scalar_edits(&a, &b).unwrap();
-        assert_eq!(edits.len(), 2);
-        assert_eq!(edits[0].pointer, "/spec/hostnames/0");
-        assert_eq!(edits[1].pointer, "/spec/rules/0/timeouts/request");
-        b["spec"]["rules"][0]["timeouts"]["backendRequest"] = json!("1s");
-        assert_eq!(scalar_edits(&a, &b), None);
     }
 }

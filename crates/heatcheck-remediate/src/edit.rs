@@ -142,14 +142,12 @@ fn render(object: &Value, file_ns: &str) -> Result<String, EditError> {
     })
 }
 
-/// The document's new text: edited in place when only scalars change,
-/// else the object rendered again under the document's leading comments.
+/// The document's new text: edited in place when it can be (scalars where
+/// they are, new keys beside their siblings), else the object rendered
+/// again under the document's leading comments.
 fn rewrite(old_body: &str, old: &Value, new: &Value) -> Result<String, EditError> {
-    let scalar_only = crate::change::scalar_edits(old, new);
-    if let Some(edits) = scalar_only {
-        if let Some(text) = crate::scalar::edit_scalars(old_body, &edits) {
-            return Ok(text);
-        }
+    if let Some(text) = crate::scalar::edit_in_place(old_body, old, new) {
+        return Ok(text);
     }
     Ok(format!(
         "{}{}",
@@ -287,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn a_structural_change_renders_only_its_document_again() {
+    fn a_new_field_is_a_new_line_beside_its_siblings() {
         let out = apply(
             &[file()],
             &[Change::Set {
@@ -299,24 +297,37 @@ mod tests {
             }],
         )
         .unwrap();
-        let docs = documents(FILE);
-        let new_docs = documents(&out[0]);
         assert_eq!(
-            &out[0][new_docs[0].range.clone()],
-            &FILE[docs[0].range.clone()]
+            out[0],
+            FILE.replace(
+                "  replicas: 1\n",
+                "  replicas: 1\n  strategy: {rollingUpdate: {maxUnavailable: 0}}\n"
+            )
         );
-        assert_eq!(
-            &out[0][new_docs[2].range.clone()],
-            &FILE[docs[2].range.clone()]
-        );
-        let body = &out[0][new_docs[1].range.clone()];
+    }
+
+    #[test]
+    fn a_document_that_cannot_be_edited_in_place_is_rendered_again_alone() {
+        let text = "# one line\n{apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {k: v}}\n---\nkind: Keep\nmetadata: {name: k}   # as it was\n";
+        let f = ManifestFile {
+            text: text.into(),
+            ..file()
+        };
+        let out = apply(
+            &[f],
+            &[Change::Set {
+                key: "ConfigMap/ns/c".into(),
+                fields: vec![("/data/k2".into(), json!("w"))],
+            }],
+        )
+        .unwrap();
+        let (changed, kept) = out[0].split_once("---\n").unwrap();
         assert!(
-            body.starts_with("# The deployment.\napiVersion: apps/v1\n"),
-            "{body}"
+            changed.starts_with("# one line\napiVersion: v1\n"),
+            "{changed}"
         );
-        assert!(body.contains("maxUnavailable: 0"), "{body}");
-        // The implicit namespace stays implicit.
-        assert!(!body.contains("namespace:"), "{body}");
+        assert!(changed.contains("k2: w"), "{changed}");
+        assert_eq!(kept, "kind: Keep\nmetadata: {name: k}   # as it was\n");
     }
 
     #[test]
