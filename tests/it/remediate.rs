@@ -510,3 +510,64 @@ fn a_fix_to_an_object_only_in_the_cluster_is_server_side_apply_yaml_and_the_clus
         crate::explore::versions(&kubectl, &cluster.kubeconfig)
     );
 }
+
+#[test]
+fn a_recreate_rollout_gets_a_surge_only_strategy_on_its_own_line_and_explore_then_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("rollout");
+    std::fs::create_dir_all(to.join("manifests")).unwrap();
+    let from = fixtures().join("rollout");
+    std::fs::copy(from.join("suite.yaml"), to.join("suite.yaml")).unwrap();
+    std::fs::copy(
+        from.join("manifests/web.yaml"),
+        to.join("manifests/web.yaml"),
+    )
+    .unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "rollout"]);
+    let findings = from.join("findings.json");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            "rollout/suite.yaml",
+            "--findings",
+            findings.to_str().unwrap(),
+            "--sandbox",
+            "--diff",
+            "--fix",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("fix:      Deployment web: maxUnavailable 0, maxSurge 1 (3 field(s)"),
+        "{}",
+        out.stdout
+    );
+    // The flow mapping is edited where it is written, nothing else moves.
+    assert!(
+        out.stdout.contains(
+            "-  strategy: {type: Recreate}\n+  strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let changed = |sign: char| {
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with(sign) && !l.starts_with(&sign.to_string().repeat(3)))
+            .count()
+    };
+    assert_eq!((changed('-'), changed('+')), (1, 1), "{}", out.stdout);
+    let out = heatcheck(
+        dir.path(),
+        &["explore", "rollout/suite.yaml", "--sandbox", "--jobs", "3"],
+    );
+    assert_eq!(
+        out.code, 0,
+        "no finding left\n{}\n{}",
+        out.stdout, out.stderr
+    );
+}
