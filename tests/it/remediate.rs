@@ -571,3 +571,57 @@ fn a_recreate_rollout_gets_a_surge_only_strategy_on_its_own_line_and_explore_the
         out.stdout, out.stderr
     );
 }
+
+#[test]
+fn a_fix_the_policy_refuses_is_rejected_and_the_budget_stops_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = "explore: kill one pod of Deployment backend-solo";
+    // deniedKinds: [PodDisruptionBudget]: both single-pod fixes add one.
+    let denied = fixtures().join("replay/denied.yaml");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            denied.to_str().unwrap(),
+            "--scenario",
+            scenario,
+            "--sandbox",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    let f = by_class(&report, "single-pod");
+    assert_eq!(f["status"], "unfixed");
+    let rejected = f["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{f:#}");
+    for r in rejected {
+        let why = r["reason"].as_str().unwrap();
+        assert!(
+            why.starts_with("refused by policy: ")
+                && why.contains("PodDisruptionBudget is in the policy's denied kinds"),
+            "{why}"
+        );
+    }
+    // A budget spent before the first candidate: nothing verified, said so.
+    let replay = fixtures().join("replay/suite.yaml");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            replay.to_str().unwrap(),
+            "--scenario",
+            scenario,
+            "--sandbox",
+            "--budget",
+            "1ms",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    assert_eq!(by_class(&report, "single-pod")["status"], "not-tried");
+    assert_eq!(report["candidates"], 0);
+}

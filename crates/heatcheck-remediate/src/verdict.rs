@@ -28,6 +28,9 @@ pub fn verdict(
     before: &[CaseReport],
 ) -> Verdict {
     match finding {
+        TwinRun::Refused(m) if m.starts_with("refused by policy") => {
+            return Verdict::Rejected(m.clone())
+        }
         TwinRun::Refused(m) => return Verdict::Rejected(format!("refused by policy: {m}")),
         TwinRun::Broken(m) => {
             return Verdict::Rejected(format!("the twin does not run with the change: {m}"))
