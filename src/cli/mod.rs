@@ -6,6 +6,7 @@ mod ai;
 mod explore;
 mod misc;
 mod plan;
+mod remediate;
 mod run;
 mod state;
 
@@ -19,6 +20,7 @@ pub use explore::{ExploreArgs, Strategy};
 pub use misc::SandboxArgs;
 pub use misc::{CompletionsArgs, ListArgs, ReportArgs, SchemaArgs, ValidateArgs};
 pub use plan::{DeployArgs, PlanArgs, PlaybookArgs, PlaybookFormat};
+pub use remediate::{RemediateArgs, Strategy as RemediateStrategy};
 pub use run::RunArgs;
 pub use state::{AbortArgs, RecoverArgs, RunsArgs};
 
@@ -37,6 +39,7 @@ Examples:
   heatcheck prompt suites/httproute-conflict/suite.yaml --sandbox
   heatcheck generate suites/httproute-conflict/suite.yaml --kubeconfig ~/.kube/config
   heatcheck explore suites/httproute-conflict/suite.yaml --sandbox
+  heatcheck remediate suites/httproute-conflict/suite.yaml --findings findings.json --sandbox --diff
   heatcheck validate suites/
   heatcheck deploy suites/ --namespace heatcheck --image REGISTRY/heatcheck:TAG --apply
   heatcheck list suites/httproute-conflict/suite.yaml
@@ -72,6 +75,12 @@ pub enum Command {
     /// read) and report what broke, minimized, with a resilience score.
     #[cfg(feature = "sandbox")]
     Explore(ExploreArgs),
+    /// Fix what explore found: candidate changes to the suite's manifests,
+    /// each verified on fresh twins (the finding now holds, nothing that
+    /// passed breaks), offered as a diff (--diff) or written (--fix); the
+    /// cluster is only read.
+    #[cfg(feature = "sandbox")]
+    Remediate(RemediateArgs),
     /// Render (or apply) a nightly in-cluster run: ServiceAccount, the Roles
     /// `plan` computes bound to it, a ConfigMap of the suites and a CronJob.
     Deploy(DeployArgs),
@@ -113,6 +122,8 @@ impl Command {
             Command::Plan(a) => commands::plan::plan(a),
             #[cfg(feature = "sandbox")]
             Command::Explore(a) => commands::explore::explore(a),
+            #[cfg(feature = "sandbox")]
+            Command::Remediate(a) => commands::remediate::remediate(a),
             Command::Deploy(a) => commands::deploy::deploy_cmd(a),
             Command::Playbook(a) => commands::playbook::playbook(a),
             Command::Report(a) => commands::report::report(&a.reports, &a.html),

@@ -147,47 +147,21 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
     }
     let read = read?;
     let gathered = gathered.transpose()?;
-    let mut objects = read.clone();
-    // What the fixtures will create counts too (they run on every twin).
-    for o in crate::ai::context::declared_objects(suite) {
-        let key = |v: &Value| {
-            (
-                v["kind"].clone(),
-                snapshot::namespace_of(v, &suite.spec.target.namespace).to_string(),
-                snapshot::name(v).to_string(),
-            )
-        };
-        if !objects.iter().any(|r| key(r) == key(&o)) {
-            objects.push(o);
-        }
-    }
-    let snap = Snapshot {
-        namespace: suite.spec.target.namespace.clone(),
-        objects,
-    };
-    let targets = steady::route_targets(&snap);
-    if targets.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no HTTPRoute in namespace {} serves a plain request through a Gateway: explore has nothing to keep healthy",
-            suite.source.path.display(),
-            snap.namespace
-        )));
-    }
-    let mut explored = suite.clone();
-    explored.spec.scenarios.clear();
-    explored
-        .spec
-        .probes
-        .extend(steady::probes(&snap, &targets, args.min_success_rate));
+    let Explored {
+        snap,
+        targets,
+        suite: mut explored,
+        baseline,
+        candidates,
+    } = prepare(suite, &read, args.min_success_rate)?;
     if args.suite.is_none() {
         // Derived, so a written suite checks it too (`heatcheck run`).
         explored.spec.steady_state = steady::assertions(&snap, &targets);
     }
-    let baseline = baseline(&snap, &targets)?;
     let candidates = if strategy == Strategy::Ai {
         Vec::new()
     } else {
-        catalog::candidates(&snap, &targets, &CatalogOptions::default())
+        candidates
     };
     print_steady_state(args, &targets);
     let twins = SandboxTwins {
@@ -377,6 +351,69 @@ impl Proposer for ModelProposer {
     }
 }
 
+/// What explore makes of a suite and what was read: the namespace (the
+/// cluster's objects plus what the fixtures will create), the derived
+/// steady state, the suite with its probes (scenarios cleared), the
+/// baseline and the catalog's candidates. `remediate` judges fixes with
+/// the same.
+pub(crate) struct Explored {
+    pub snap: Snapshot,
+    pub targets: Vec<steady::RouteTarget>,
+    pub suite: Suite,
+    pub baseline: Scenario,
+    pub candidates: Vec<heatcheck_explore::Candidate>,
+}
+
+pub(crate) fn prepare(
+    suite: &Suite,
+    read: &[Value],
+    min_success_rate: f64,
+) -> Result<Explored, Error> {
+    let mut objects = read.to_vec();
+    // What the fixtures will create counts too (they run on every twin).
+    for o in crate::ai::context::declared_objects(suite) {
+        let key = |v: &Value| {
+            (
+                v["kind"].clone(),
+                snapshot::namespace_of(v, &suite.spec.target.namespace).to_string(),
+                snapshot::name(v).to_string(),
+            )
+        };
+        if !objects.iter().any(|r| key(r) == key(&o)) {
+            objects.push(o);
+        }
+    }
+    let snap = Snapshot {
+        namespace: suite.spec.target.namespace.clone(),
+        objects,
+    };
+    let targets = steady::route_targets(&snap);
+    if targets.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no HTTPRoute in namespace {} serves a plain request through a Gateway: explore has nothing to keep healthy",
+            suite.source.path.display(),
+            snap.namespace
+        )));
+    }
+    let mut explored = suite.clone();
+    explored.spec.scenarios.clear();
+    // A suite explore wrote (--write-suite) carries the derived probes already.
+    for p in steady::probes(&snap, &targets, min_success_rate) {
+        if !explored.spec.probes.iter().any(|q| q.name == p.name) {
+            explored.spec.probes.push(p);
+        }
+    }
+    let baseline = baseline(&snap, &targets)?;
+    let candidates = catalog::candidates(&snap, &targets, &CatalogOptions::default());
+    Ok(Explored {
+        snap,
+        targets,
+        suite: explored,
+        baseline,
+        candidates,
+    })
+}
+
 /// The explored suite (derived probes included) with one scenario per
 /// finding, as a suite file. Manifest paths stay valid from where it is
 /// written: absolute when it is not beside the suite.
@@ -460,7 +497,10 @@ fn baseline(snap: &Snapshot, targets: &[steady::RouteTarget]) -> Result<Scenario
 
 /// Lists the kinds explore reads in the suite's namespaces: list and get
 /// only, no Secrets, server noise dropped as for the AI context.
-async fn read_namespace(client: &ClusterClient, suite: &Suite) -> Result<Vec<Value>, Error> {
+pub(crate) async fn read_namespace(
+    client: &ClusterClient,
+    suite: &Suite,
+) -> Result<Vec<Value>, Error> {
     let t = &suite.spec.target;
     let mut namespaces = t.allow_namespaces.clone();
     namespaces.push(t.namespace.clone());
@@ -482,8 +522,8 @@ async fn read_namespace(client: &ClusterClient, suite: &Suite) -> Result<Vec<Val
     Ok(out)
 }
 
-struct SandboxTwins {
-    verifier: std::sync::Arc<SandboxVerifier>,
+pub(crate) struct SandboxTwins {
+    pub verifier: std::sync::Arc<SandboxVerifier>,
 }
 
 impl Twins for SandboxTwins {

@@ -13,6 +13,8 @@ pub mod plan;
 pub mod playbook;
 pub mod prompt;
 pub mod recover;
+#[cfg(feature = "sandbox")]
+pub mod remediate;
 pub mod report;
 pub mod run;
 pub mod runs;

@@ -105,7 +105,7 @@ impl SandboxVerifier {
     /// through the engine (guard included); the whole run's report (its
     /// outcome tells a refusal from a failure).
     #[cfg(feature = "sandbox")]
-    async fn twin_report(
+    pub(crate) async fn twin_report(
         &self,
         suite: Suite,
         scenarios: Vec<Scenario>,

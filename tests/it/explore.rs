@@ -223,7 +223,7 @@ fn a_namespace_built_to_survive_the_catalog_gives_no_finding() {
 }
 
 /// Every object's kind, namespace, name and resourceVersion.
-fn versions(kubectl: &Path, kubeconfig: &Path) -> Vec<(String, String, String, String)> {
+pub(crate) fn versions(kubectl: &Path, kubeconfig: &Path) -> Vec<(String, String, String, String)> {
     let out = Command::new(kubectl)
         .args([
             "--kubeconfig",

@@ -122,6 +122,11 @@ fn crate_edges_are_the_boundaries_of_the_design() {
             &["heatcheck-gateway", "heatcheck-format", "heatcheck-engine"],
             "explore proposes candidates and judges the engine's results; the binary hands it twins, so it never knows the sandbox nor touches a cluster",
         ),
+        (
+            "heatcheck-remediate",
+            &["heatcheck-format", "heatcheck-explore", "heatcheck-engine"],
+            "remediate proposes changes to the user's manifests and judges the engine's results on twins the binary starts; it never knows the sandbox nor touches a cluster",
+        ),
     ];
     let crates = root().join("crates");
     let mut found: Vec<String> = std::fs::read_dir(&crates)

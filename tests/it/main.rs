@@ -26,6 +26,7 @@ mod playbook;
 mod probes;
 mod prometheus;
 mod recover;
+mod remediate;
 mod retries;
 mod run_sandbox;
 mod sandbox_api;

@@ -272,8 +272,9 @@ pub fn candidates(
                 all.clone(),
             );
         }
-        // One pod: the share of the Deployment's pods that is exactly one.
-        let one = (100 / replicas.max(1)).clamp(1, 100);
+        // One pod: the share of the Deployment's pods that is exactly one,
+        // rounded up (33% of 3 pods selects none: the fault is not injected).
+        let one = 100u64.div_ceil(replicas.max(1)).clamp(1, 100);
         let window = heatcheck_format::format_duration(opts.fault_window);
         let steps = json!([
             {"fault": {"type": "podKill", "selector": selector, "percent": one, "duration": window}},
@@ -572,7 +573,7 @@ mod tests {
         let c = candidates(&s, &t, &CatalogOptions::default());
         let kill = c.iter().find(|c| c.entry == "pod-kill-one").unwrap();
         let yaml = serde_saphyr::to_string(&kill.scenario).unwrap();
-        assert!(yaml.contains("percent: 33"), "{yaml}");
+        assert!(yaml.contains("percent: 34"), "{yaml}");
     }
 
     #[test]

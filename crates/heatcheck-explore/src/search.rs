@@ -390,7 +390,7 @@ fn found_classes(tried: &[(Candidate, Tried)]) -> BTreeSet<WeaknessClass> {
 }
 
 /// The suite a candidate is judged with: without the probes it drops.
-fn suite_for(suite: &Suite, c: &Candidate) -> Suite {
+pub fn suite_for(suite: &Suite, c: &Candidate) -> Suite {
     let mut own = suite.clone();
     if c.after_only {
         own.spec.probes.clear();
