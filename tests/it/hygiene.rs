@@ -121,6 +121,11 @@ fn crate_edges_are_the_boundaries_of_the_design() {
             &["heatcheck-gateway", "heatcheck-format", "heatcheck-engine"],
             "explore proposes candidates and judges the engine's results; the binary hands it twins, so it never knows the sandbox nor touches a cluster",
         ),
+        (
+            "heatcheck-mcp",
+            &["heatcheck-engine"],
+            "the MCP server runs the heatcheck binary for every tool; it only reads saved reports (engine::model) and names exit codes",
+        ),
     ];
     let crates = root().join("crates");
     let mut found: Vec<String> = std::fs::read_dir(&crates)
