@@ -4,6 +4,7 @@
 
 mod ai;
 mod explore;
+mod mcp;
 mod misc;
 mod plan;
 mod remediate;
@@ -16,6 +17,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub use ai::{GenerateArgs, PromptArgs, VerifyArg};
 pub use explore::{ExploreArgs, Strategy};
+pub use mcp::McpArgs;
 #[cfg(feature = "sandbox")]
 pub use misc::SandboxArgs;
 pub use misc::{CompletionsArgs, ListArgs, ReportArgs, SchemaArgs, ValidateArgs};
@@ -41,6 +43,7 @@ Examples:
   heatcheck explore suites/httproute-conflict/suite.yaml --sandbox
   heatcheck remediate suites/httproute-conflict/suite.yaml --findings findings.json --sandbox --diff
   heatcheck validate suites/
+  heatcheck mcp --root suites/
   heatcheck deploy suites/ --namespace heatcheck --image REGISTRY/heatcheck:TAG --apply
   heatcheck list suites/httproute-conflict/suite.yaml
   heatcheck sandbox --kubeconfig /tmp/sandbox.kubeconfig --manifests suites/httproute-conflict/manifests";
@@ -95,6 +98,10 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Print exactly what `generate` would send to the LLM (calls no LLM).
     Prompt(PromptArgs),
+    /// Serve heatcheck's commands to AI assistants over the Model Context
+    /// Protocol (stdio, or streamable HTTP with --http): list_suites,
+    /// validate, plan, prompt, run, explore, report.
+    Mcp(McpArgs),
     /// List unfinished runs (running, crashed, aborted, restore failed) and what each left.
     Runs(RunsArgs),
     /// Restore what a crashed or interrupted run left (all such runs when RUN is omitted).
@@ -129,6 +136,7 @@ impl Command {
             Command::Report(a) => commands::report::report(&a.reports, &a.html),
             Command::Generate(a) => commands::generate::generate_cmd(a),
             Command::Prompt(a) => commands::prompt::prompt_cmd(&a.suite, &a.cluster),
+            Command::Mcp(a) => commands::mcp::mcp(a),
             Command::Runs(a) => commands::runs::runs(&a.state_dir),
             Command::Recover(a) => commands::recover::recover(a),
             Command::Abort(a) => commands::abort::abort(a.run.as_deref(), &a.state_dir),

@@ -9,6 +9,7 @@ pub mod explore;
 pub mod gameday;
 pub mod generate;
 pub mod list;
+pub mod mcp;
 pub mod plan;
 pub mod playbook;
 pub mod prompt;

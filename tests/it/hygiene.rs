@@ -127,6 +127,11 @@ fn crate_edges_are_the_boundaries_of_the_design() {
             &["heatcheck-format", "heatcheck-explore", "heatcheck-engine"],
             "remediate proposes changes to the user's manifests and judges the engine's results on twins the binary starts; it never knows the sandbox nor touches a cluster",
         ),
+        (
+            "heatcheck-mcp",
+            &["heatcheck-engine"],
+            "the MCP server runs the heatcheck binary for every tool; it only reads saved reports (engine::model) and names exit codes",
+        ),
     ];
     let crates = root().join("crates");
     let mut found: Vec<String> = std::fs::read_dir(&crates)

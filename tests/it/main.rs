@@ -20,6 +20,7 @@ mod hygiene;
 mod incluster;
 mod jobs;
 mod live_panel;
+mod mcp;
 mod partition;
 mod permissions;
 mod playbook;

@@ -705,3 +705,24 @@ pub async fn service_account_token(
         cluster.server.unwrap(),
     )
 }
+
+/// python3 that can import `module` (e.g. the MCP SDK `mcp`); missing is
+/// a failure under CI as for any external program (`.ci/run` installs it).
+pub fn python_with(test: &str, module: &str) -> Option<PathBuf> {
+    let python = external_program(test, "python3", Some("PYTHON"), &["/usr/bin/python3"])?;
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        missing(
+            test,
+            &format!(
+                "{} cannot import {module} (pip install {module})",
+                python.display()
+            ),
+        );
+        return None;
+    }
+    Some(python)
+}

@@ -1,0 +1,148 @@
+//! Every tool runs the heatcheck binary itself (`current_exe`) as a child
+//! with `--output json`: the tool answers with exactly what the CLI prints,
+//! through the same config step, policy guard and permission preflight, and
+//! a panic or a stuck run cannot take the server down. A cancelled request
+//! interrupts the child as Ctrl-C does (SIGINT, then wait), so a run restores
+//! what it changed before the tool returns.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What the CLI did.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The request was cancelled and the child interrupted.
+    pub cancelled: bool,
+}
+
+/// Which of the child's streams carries its JSON progress events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Events {
+    None,
+    Stdout,
+    Stderr,
+}
+
+pub struct Invocation<'a> {
+    pub exe: &'a Path,
+    pub cwd: &'a Path,
+    pub args: Vec<String>,
+    pub events: Events,
+}
+
+/// Runs the CLI to its end (or until `ct` is cancelled, then SIGINT and
+/// wait). Each JSON event line of `events` is sent to `progress`.
+pub async fn run_cli(
+    inv: Invocation<'_>,
+    ct: &CancellationToken,
+    progress: Option<mpsc::UnboundedSender<serde_json::Value>>,
+) -> std::io::Result<CliOutput> {
+    tracing::debug!(args = ?inv.args, "running the heatcheck CLI");
+    let mut cmd = Command::new(inv.exe);
+    cmd.args(&inv.args)
+        .current_dir(inv.cwd)
+        // stdin is the MCP channel in stdio mode: the child must not read it.
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Never colours or a live panel in what goes back to the client.
+        .env("NO_COLOR", "1");
+    let mut child = Guard(Some(cmd.spawn()?));
+    let c = child.0.as_mut().expect("spawned");
+    let out = c.stdout.take().expect("piped");
+    let err = c.stderr.take().expect("piped");
+    let out_task = tokio::spawn(collect(
+        out,
+        (inv.events == Events::Stdout)
+            .then(|| progress.clone())
+            .flatten(),
+    ));
+    let err_task = tokio::spawn(collect(
+        err,
+        (inv.events == Events::Stderr).then_some(progress).flatten(),
+    ));
+    let (status, cancelled) = tokio::select! {
+        s = child.wait() => (s?, false),
+        _ = ct.cancelled() => {
+            child.interrupt();
+            (child.wait().await?, true)
+        }
+    };
+    child.0 = None;
+    let stdout = out_task.await.unwrap_or_default();
+    let stderr = err_task.await.unwrap_or_default();
+    Ok(CliOutput {
+        // Killed by a signal: no code; report it as the CLI's "aborted".
+        code: status.code().unwrap_or(4),
+        stdout,
+        stderr,
+        cancelled,
+    })
+}
+
+async fn collect(
+    stream: impl AsyncRead + Unpin,
+    progress: Option<mpsc::UnboundedSender<serde_json::Value>>,
+) -> String {
+    let mut lines = BufReader::new(stream).lines();
+    let mut all = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(tx) = &progress {
+            if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+        all.push_str(&line);
+        all.push('\n');
+    }
+    all
+}
+
+/// The child, interrupted (never killed) if the tool's future is dropped
+/// before it finished: a run then restores the cluster on its own.
+struct Guard(Option<Child>);
+
+impl Guard {
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.as_mut().expect("running").wait().await
+    }
+
+    fn interrupt(&self) {
+        if let Some(c) = &self.0 {
+            sigint(c);
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            sigint(&child);
+            // Reap it in the background so it is no zombie.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = child.wait().await;
+                });
+            }
+        }
+    }
+}
+
+/// Ctrl-C for the child: heatcheck restores and exits 4.
+fn sigint(child: &Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on a pid we spawned and have not reaped yet
+        // (`id()` is None once it was waited for).
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGINT);
+        }
+    }
+}
