@@ -56,6 +56,9 @@ struct Spec {
     then_delete: Vec<ObjectRef>,
     #[serde(default, rename = "thenCases")]
     then_cases: Vec<Expected>,
+    /// Route conditions after `thenDelete` (beyond upstream where the cases file says so).
+    #[serde(default, rename = "thenConditions")]
+    then_conditions: Vec<ConditionExpect>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -333,7 +336,8 @@ impl Runner {
 
     async fn get(&self, api_version: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
         let r = self.client.resolve(Some(api_version), kind).await.unwrap();
-        self.client.get(&r, Some(ns), name).await.unwrap()
+        let ns = (!ns.is_empty()).then_some(ns);
+        self.client.get(&r, ns, name).await.unwrap()
     }
 
     /// Like the upstream suite's MustCreateSelfSignedCertSecret, but with a CA the client trusts.
@@ -437,8 +441,94 @@ impl Runner {
         }
     }
 
+    /// What GatewayAndHTTPRoutesMustBeAccepted and NamespacesMustBeReady check of a Gateway:
+    /// Accepted and Programmed at its latest generation, an address, and every listener
+    /// ResolvedRefs, Accepted and Programmed.
+    async fn gateway_ready(&self, gw: &GatewayRef) {
+        self.wait(&format!("gateway {} programmed", gw.name), || async {
+            let g = self
+                .get(
+                    "gateway.networking.k8s.io/v1",
+                    "Gateway",
+                    &gw.namespace,
+                    &gw.name,
+                )
+                .await
+                .ok_or("gateway missing")?;
+            let generation = g.pointer("/metadata/generation").and_then(Value::as_i64);
+            let true_at_generation = |conds: Option<&Value>, t: &str, latest: bool| {
+                let c = conds
+                    .and_then(Value::as_array)
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+                    .ok_or(format!("no {t} condition"))?;
+                if c["status"] != "True" {
+                    return Err(format!("{t}: {}", c["status"]));
+                }
+                if latest && c["observedGeneration"].as_i64() != generation {
+                    return Err(format!("{t} is for generation {}", c["observedGeneration"]));
+                }
+                Ok(())
+            };
+            let conds = g.pointer("/status/conditions");
+            true_at_generation(conds, "Accepted", true)?;
+            true_at_generation(conds, "Programmed", true)?;
+            if g.pointer("/status/addresses/0/value")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err("no address".into());
+            }
+            let listeners = g
+                .pointer("/status/listeners")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let declared = g
+                .pointer("/spec/listeners")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if listeners.len() != declared {
+                return Err(format!(
+                    "{} listener statuses for {declared} listeners",
+                    listeners.len()
+                ));
+            }
+            for l in &listeners {
+                for t in ["ResolvedRefs", "Accepted", "Programmed"] {
+                    true_at_generation(l.get("conditions"), t, false)
+                        .map_err(|e| format!("listener {}: {e}", l["name"]))?;
+                }
+            }
+            Ok(())
+        })
+        .await;
+    }
+
     /// GatewayAndHTTPRoutesMustBeAccepted + the route condition checks.
     async fn accepted(&self, spec: &Spec) {
+        let mut gateways: Vec<&str> = vec![&spec.gateway.name];
+        for r in &spec.routes {
+            if let Some((_, g)) = r.split_once('@') {
+                gateways.push(g);
+            }
+        }
+        gateways.extend(
+            spec.cases
+                .iter()
+                .chain(&spec.then_cases)
+                .filter_map(|c| c.gateway.as_ref())
+                .map(|g| g.name.as_str()),
+        );
+        gateways.sort_unstable();
+        gateways.dedup();
+        for name in gateways {
+            self.gateway_ready(&GatewayRef {
+                namespace: spec.gateway.namespace.clone(),
+                name: name.to_string(),
+                listener: None,
+            })
+            .await;
+        }
         for route in &spec.routes {
             let (route, gw_name) = route.split_once('@').unwrap_or((route, &spec.gateway.name));
             let gw = &GatewayRef {
@@ -462,7 +552,25 @@ impl Runner {
                         Some((s, _)) if s == "True" => Ok(()),
                         other => Err(format!("{t}: {other:?}")),
                     };
-                    want("Accepted")?;
+                    // RouteMustHaveParents: a parent status names its controller (upstream compares
+                    // with the GatewayClass's; the sandbox serves every class without one), and
+                    // Accepted has reason Accepted.
+                    let ours = r
+                        .pointer("/status/parents")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| {
+                            p.pointer("/parentRef/name").and_then(Value::as_str) == Some(&gw.name)
+                        })
+                        .all(|p| p["controllerName"].as_str().is_some_and(|c| !c.is_empty()));
+                    if !ours {
+                        return Err("a parent status has no controllerName".to_string());
+                    }
+                    match route_condition(&r, &gw.name, "Accepted") {
+                        Some((s, reason)) if s == "True" && reason == "Accepted" => {}
+                        other => return Err(format!("Accepted: {other:?}")),
+                    }
                     if spec.resolved_refs {
                         want("ResolvedRefs")?;
                     }
@@ -471,8 +579,12 @@ impl Runner {
             )
             .await;
         }
-        let gw = &spec.gateway;
-        for c in &spec.conditions {
+        self.conditions(&spec.gateway, &spec.conditions).await;
+    }
+
+    /// Route conditions (HTTPRouteMustHaveCondition).
+    async fn conditions(&self, gw: &GatewayRef, conditions: &[ConditionExpect]) {
+        for c in conditions {
             self.wait(
                 &format!("route {} condition {}", c.route, c.r#type),
                 || async {
@@ -827,6 +939,9 @@ async fn conformance(file: &str) -> usize {
             .await
             .unwrap();
     }
+    runner
+        .conditions(&spec.gateway, &spec.then_conditions)
+        .await;
     for (i, c) in spec.then_cases.iter().enumerate() {
         if let Err(e) = runner.run_case(&spec, spec.cases.len() + i, c).await {
             failures.push(e);
