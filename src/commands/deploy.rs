@@ -212,11 +212,7 @@ fn bundle_files(suites: &[Suite]) -> Result<(Vec<BundleFile>, Vec<String>), Stri
         if lock.exists() {
             names.insert(lock.file_name().unwrap().to_string_lossy().into_owned());
         }
-        let steps = suite
-            .spec
-            .fixtures
-            .iter()
-            .chain(suite.spec.scenarios.iter().flat_map(|s| s.steps.iter()));
+        let steps = suite.spec.all_steps();
         for step in steps {
             let file = match &step.action {
                 StepAction::Apply(s) | StepAction::Create(s) => s.file.as_deref(),

@@ -170,9 +170,12 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
     let proposer = match (backend, gathered) {
         (Some(backend), Some(gathered)) => Some(ModelProposer {
             known: crate::ai::generate::Known::from_context(&gathered, suite),
+            // Built once: the context and its trimming to the token budget
+            // are the same every round; only the explore section changes.
+            base: crate::ai::prompt::build(&explored, &gathered).map_err(Error::invalid)?,
             backend,
-            gathered,
             suite: explored.clone(),
+            snap,
             targets: targets.clone(),
         }),
         _ => None,
@@ -279,10 +282,12 @@ fn progress_event(p: &Progress) -> Value {
 /// proposes only ever runs on twins.
 struct ModelProposer {
     backend: ProviderBackend,
-    gathered: crate::ai::context::Gathered,
+    /// The suite's own prompt over the gathered context.
+    base: crate::ai::prompt::Prompt,
     known: crate::ai::generate::Known,
     /// The explored suite (no scenarios of its own: nothing to dedupe against).
     suite: Suite,
+    snap: Snapshot,
     targets: Vec<steady::RouteTarget>,
 }
 
@@ -290,8 +295,6 @@ impl Proposer for ModelProposer {
     fn propose<'a>(&'a self, ask: Ask<'a>) -> LocalBoxFuture<'a, Result<Proposal, String>> {
         Box::pin(async move {
             use crate::ai::generate::{generate, GenerateOptions};
-            let base =
-                crate::ai::prompt::build(&self.suite, &self.gathered).map_err(|e| e.to_string())?;
             let classes: Vec<(&str, &str)> = catalog::ENTRIES
                 .iter()
                 .map(|(_, c, what)| (c.as_str(), *what))
@@ -299,7 +302,7 @@ impl Proposer for ModelProposer {
             let found: Vec<&str> = ask.found.iter().map(|c| c.as_str()).collect();
             let history: Vec<String> = ask.history.iter().map(|a| a.describe()).collect();
             let prompt = crate::ai::explore::explore_prompt(
-                base,
+                self.base.clone(),
                 &self.suite,
                 &crate::ai::explore::ExploreAsk {
                     round: ask.round,
@@ -324,12 +327,11 @@ impl Proposer for ModelProposer {
             )
             .await
             .map_err(|e| e.to_string())?;
-            let ns = &self.suite.spec.target.namespace;
             Ok(Proposal {
                 candidates: gen
                     .scenarios
                     .into_iter()
-                    .map(|sc| catalog::from_model(sc, ns, &self.targets))
+                    .map(|sc| catalog::from_model(sc, &self.snap, &self.targets))
                     .collect(),
                 refused: gen
                     .rejected
@@ -529,24 +531,12 @@ pub(crate) struct SandboxTwins {
 impl Twins for SandboxTwins {
     fn run<'a>(&'a self, suite: &'a Suite, scenario: &'a Scenario) -> BoxFuture<'a, TwinRun> {
         Box::pin(async move {
-            // Each twin is its own task on the worker pool: the engine blocks
-            // in place for template lookups, which must not stall the twins
-            // sharing the caller's thread.
-            let (verifier, own_suite, own) =
-                (self.verifier.clone(), suite.clone(), scenario.clone());
-            let joined =
-                tokio::spawn(async move { verifier.run_on_twin(&own_suite, &own).await }).await;
-            match joined.unwrap_or_else(|e| Err(format!("the twin's task failed: {e}"))) {
+            match self.verifier.clone().run_on_twin(suite, scenario).await {
                 Err(e) => TwinRun::Broken(e),
-                Ok(run) => {
-                    // Refused before anything ran: the guard's verdict, by
-                    // the run's outcome rather than its wording.
-                    let refused = run.outcome() == RunOutcome::Invalid;
-                    let Some(report) = run.suites.into_iter().next() else {
-                        return TwinRun::Broken("the twin reported nothing".into());
-                    };
+                Ok(twin) => {
+                    let report = twin.suite;
                     if let Some(e) = report.error.clone() {
-                        return if refused {
+                        return if twin.refused {
                             TwinRun::Refused(e)
                         } else {
                             TwinRun::Broken(e)

@@ -120,11 +120,7 @@ fn read_findings(path: &Path, suite: &Suite) -> Result<Vec<Finding>, Error> {
 /// The manifest files the suite's fixtures and scenarios apply, once each.
 fn manifest_files(suite: &Suite) -> Result<Vec<ManifestFile>, Error> {
     let mut out: Vec<ManifestFile> = Vec::new();
-    let steps = suite
-        .spec
-        .fixtures
-        .iter()
-        .chain(suite.spec.scenarios.iter().flat_map(|s| s.steps.iter()));
+    let steps = suite.spec.all_steps();
     for step in steps {
         let (StepAction::Apply(a) | StepAction::Create(a)) = &step.action else {
             continue;
@@ -350,17 +346,10 @@ impl Runner {
     async fn suite(&self, suite: &Suite, read: &[Value]) -> Result<Vec<CaseReport>, String> {
         self.twins
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let verifier = Arc::new(SandboxVerifier::from_objects(suite, read));
-        let (own, baseline) = (suite.clone(), self.explored.baseline.clone());
-        // Its own task on the pool, as explore's twins (template lookups block).
-        let joined =
-            tokio::spawn(async move { verifier.twin_report(own, vec![baseline]).await }).await;
-        let run = joined.unwrap_or_else(|e| Err(format!("the twin's task failed: {e}")))?;
-        let report = run
-            .suites
-            .into_iter()
-            .next()
-            .ok_or_else(|| "the twin reported nothing".to_string())?;
+        let report = Arc::new(SandboxVerifier::from_objects(suite, read))
+            .twin_on_own_task(suite.clone(), vec![self.explored.baseline.clone()])
+            .await?
+            .suite;
         match report.error {
             Some(e) => Err(e),
             None => Ok(report.cases),

@@ -23,6 +23,13 @@ pub enum VerifyMode {
     Strict,
 }
 
+/// What one twin gave: the suite's report, and whether the guard refused
+/// the run before anything ran (told by the run's outcome, not its words).
+pub(crate) struct TwinReport {
+    pub refused: bool,
+    pub suite: crate::engine::model::SuiteReport,
+}
+
 /// Runs candidates on a sandbox seeded with `seed`.
 pub struct SandboxVerifier {
     suite: Suite,
@@ -89,27 +96,40 @@ impl SandboxVerifier {
     }
 
     /// Runs `scenario` of `suite` (fixtures, steady state, probes and all)
-    /// on a fresh sandbox seeded as this verifier's.
+    /// on a fresh sandbox seeded as this verifier's, on its own task.
     #[cfg(feature = "sandbox")]
     pub(crate) async fn run_on_twin(
-        &self,
+        self: std::sync::Arc<Self>,
         suite: &Suite,
         scenario: &Scenario,
-    ) -> Result<crate::engine::model::RunReport, String> {
+    ) -> Result<TwinReport, String> {
         let mut suite = suite.clone();
         suite.spec.scenarios.clear();
-        self.twin_report(suite, vec![scenario.clone()]).await
+        self.twin_on_own_task(suite, vec![scenario.clone()]).await
+    }
+
+    /// [`Self::twin_report`] on its own task of the worker pool: the engine
+    /// blocks in place for template lookups, which must not stall the
+    /// twins sharing the caller's thread.
+    #[cfg(feature = "sandbox")]
+    pub(crate) async fn twin_on_own_task(
+        self: std::sync::Arc<Self>,
+        suite: Suite,
+        scenarios: Vec<Scenario>,
+    ) -> Result<TwinReport, String> {
+        tokio::spawn(async move { self.twin_report(suite, scenarios).await })
+            .await
+            .unwrap_or_else(|e| Err(format!("the twin's task failed: {e}")))
     }
 
     /// A fresh sandbox, seeded, running `scenarios` after `suite`'s own
-    /// through the engine (guard included); the whole run's report (its
-    /// outcome tells a refusal from a failure).
+    /// through the engine (guard included).
     #[cfg(feature = "sandbox")]
-    pub(crate) async fn twin_report(
+    async fn twin_report(
         &self,
         suite: Suite,
         scenarios: Vec<Scenario>,
-    ) -> Result<crate::engine::model::RunReport, String> {
+    ) -> Result<TwinReport, String> {
         use crate::cluster::ClusterClient;
         use crate::engine::run::{new_run_id, Emitter, Engine, RunOptions};
 
@@ -129,7 +149,15 @@ impl SandboxVerifier {
                 run_id: new_run_id(),
                 cancel,
             };
-            Ok(engine.run_with_locked(vec![(suite, scenarios)]).await)
+            let run = engine.run_with_locked(vec![(suite, scenarios)]).await;
+            Ok(TwinReport {
+                refused: run.outcome() == crate::exit::RunOutcome::Invalid,
+                suite: run
+                    .suites
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| "the sandbox run reported nothing".to_string())?,
+            })
         }
         .await;
         sb.shutdown().await;
@@ -148,12 +176,10 @@ impl SandboxVerifier {
                 c
             })
             .collect();
-        let run = self.twin_report(self.suite.clone(), named.clone()).await?;
-        let suite = run
-            .suites
-            .into_iter()
-            .next()
-            .ok_or_else(|| "the sandbox run reported nothing".to_string())?;
+        let suite = self
+            .twin_report(self.suite.clone(), named.clone())
+            .await?
+            .suite;
         if let Some(e) = &suite.error {
             return Err(e.clone());
         }

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::common::heatcheck_in as heatcheck;
 use crate::common::{bin, kubectl, SandboxProcess};
 
 fn fixture(name: &str) -> PathBuf {
@@ -15,27 +16,6 @@ fn fixture(name: &str) -> PathBuf {
         .join("tests/fixtures/explore")
         .join(name)
         .join("suite.yaml")
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn heatcheck(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::new(bin())
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("run heatcheck");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn read_json(p: &Path) -> Value {
@@ -418,11 +398,12 @@ fn the_model_is_told_the_policy_and_every_earlier_result_and_what_it_proposes_ru
     assert_eq!(findings.len(), 1, "{report:#}");
     let f = &findings[0];
     assert_eq!(f["origin"], "ai");
-    // The class is read off what the scenario changes, not the model's words.
+    // The class is read off what the scenario changes, not the model's words;
+    // the podKill's selector names the Deployment it selects, as the catalog's.
     assert_eq!(f["class"], "single-pod");
     assert_eq!(
         f["objects"],
-        json!(["Pod/explore-planted/app=backend-solo"])
+        json!(["Deployment/explore-planted/backend-solo"])
     );
     assert!(f["remediation"][0]
         .as_str()
@@ -569,5 +550,33 @@ fn a_namespace_failing_before_any_change_is_not_explored() {
         "{}",
         out.stderr
     );
+    assert!(!dir.path().join("findings.json").exists());
+}
+
+#[test]
+fn a_model_that_cannot_be_reached_is_exit_3_when_it_alone_was_to_explore() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9.
+    let suite = planted_with_model(dir.path(), "http://127.0.0.1:9/v1");
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "explore",
+            suite.to_str().unwrap(),
+            "--sandbox",
+            "--strategy",
+            "ai",
+            "--rounds",
+            "1",
+            "--findings",
+            "findings.json",
+        ])
+        .env("NO_COLOR", "1")
+        .env("FAKE_LLM_KEY", "sk-fake-test-key")
+        .output()
+        .expect("run heatcheck");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
     assert!(!dir.path().join("findings.json").exists());
 }

@@ -286,9 +286,6 @@ fn run_metrics_go_to_a_textfile_and_to_a_real_pushgateway() {
     let Some(pushgateway) = find_program(test, "prometheus-pushgateway") else {
         return;
     };
-    let Some(promtool) = find_program(test, "promtool") else {
-        return;
-    };
     let gateway = prom::start_pushgateway(&pushgateway);
     let body = format!(
         r#"{TRAFFIC}  scenarios:
@@ -324,17 +321,7 @@ fn run_metrics_go_to_a_textfile_and_to_a_real_pushgateway() {
         "{text}"
     );
     // What node-exporter's textfile collector parses, checked by Prometheus's own linter.
-    let lint = std::process::Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("promtool runs");
-    assert!(
-        lint.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
+    prom::promtool_check(test, &file);
     // Read back from the Pushgateway: job heatcheck, grouped by suite.
     let (status, pushed) = prom::http_get(&format!("{}/metrics", gateway.url)).unwrap();
     assert_eq!(status, 200);

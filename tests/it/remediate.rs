@@ -14,31 +14,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::bin;
+use crate::common::heatcheck_in as heatcheck;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/explore")
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn heatcheck(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::new(bin())
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("run heatcheck");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -355,75 +355,101 @@ pub fn candidates(
 /// its steps (what it changes), not taken from the model's words; the
 /// derived steady-state checks are added to its own assertions, so it is
 /// judged as the catalog's are.
-pub fn from_model(mut sc: Scenario, ns: &str, targets: &[RouteTarget]) -> Candidate {
-    use heatcheck_format::{FaultType, StepAction};
-    let mut class = WeaknessClass::Other;
-    let mut objects = Vec::new();
-    let mut after_only = false;
-    let mut object = |kind: &str, step_ns: Option<&str>, name: &str| {
-        let o = format!("{kind}/{}/{name}", step_ns.unwrap_or(ns));
-        if !objects.contains(&o) {
-            objects.push(o);
+/// `Kind/ns/name` of what a scenario's steps change, in step order, once
+/// each: a fault or a pod delete by selector names the Deployments whose
+/// pods it selects (the catalog's own objects, so findings of the same
+/// Deployment meet), or `Pod/ns/<selector>` when none of the snapshot's does.
+pub fn changed_objects(sc: &Scenario, snap: &Snapshot) -> Vec<String> {
+    use heatcheck_format::StepAction;
+    let ns = snap.namespace.as_str();
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |o: String| {
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    };
+    let by_selector = |step_ns: &str, selector: &str| -> Vec<String> {
+        let found: Vec<String> = snap
+            .of_kind("Deployment")
+            .filter(|d| namespace_of(d, ns) == step_ns)
+            .filter(|d| Snapshot::pod_selector(d).as_deref() == Some(selector))
+            .map(|d| format!("Deployment/{step_ns}/{}", name(d)))
+            .collect();
+        if found.is_empty() {
+            vec![format!("Pod/{step_ns}/{selector}")]
+        } else {
+            found
         }
     };
     for step in &sc.steps {
-        let step_ns = step.action.namespace();
+        let step_ns = step.action.namespace().unwrap_or(ns);
+        match &step.action {
+            StepAction::Delete(d) => match (d.kind.as_deref(), &d.name, &d.selector) {
+                (Some(kind), Some(n), _) => push(format!("{kind}/{step_ns}/{n}")),
+                (Some("Pod"), None, Some(sel)) => {
+                    by_selector(step_ns, sel).into_iter().for_each(&mut push)
+                }
+                (Some(kind), None, Some(sel)) => push(format!("{kind}/{step_ns}/{sel}")),
+                _ => {}
+            },
+            StepAction::Scale(x) => push(format!("{}/{step_ns}/{}", x.kind, x.name)),
+            StepAction::Restart(x) => push(format!("{}/{step_ns}/{}", x.kind, x.name)),
+            StepAction::Patch(x) => push(format!("{}/{step_ns}/{}", x.kind, x.name)),
+            StepAction::Fault(f) => by_selector(step_ns, &f.selector)
+                .into_iter()
+                .for_each(&mut push),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A model's scenario as a candidate. Its class and objects are read off
+/// its steps (what it changes), not taken from the model's words; the
+/// derived steady-state checks are added to its own assertions, so it is
+/// judged as the catalog's are.
+pub fn from_model(mut sc: Scenario, snap: &Snapshot, targets: &[RouteTarget]) -> Candidate {
+    use heatcheck_format::{FaultType, StepAction};
+    let ns = snap.namespace.as_str();
+    let mut class = WeaknessClass::Other;
+    let mut after_only = false;
+    for step in &sc.steps {
         // The first change decides the class; later ones are its set-up.
         let this = match &step.action {
-            StepAction::Delete(d) => {
-                let kind = d.kind.as_deref().unwrap_or("");
-                object(
-                    kind,
-                    step_ns,
-                    d.name.as_deref().or(d.selector.as_deref()).unwrap_or("?"),
-                );
-                match kind {
-                    "HTTPRoute" | "GRPCRoute" => {
-                        after_only = true;
-                        Some(WeaknessClass::RoutePrecedence)
-                    }
-                    "ReferenceGrant" => {
-                        after_only = true;
-                        Some(WeaknessClass::CrossNamespaceGrant)
-                    }
-                    "Pod" => Some(WeaknessClass::SinglePod),
-                    "NetworkPolicy" => Some(WeaknessClass::NetworkIsolation),
-                    _ => None,
+            StepAction::Delete(d) => match d.kind.as_deref().unwrap_or("") {
+                "HTTPRoute" | "GRPCRoute" => {
+                    after_only = true;
+                    Some(WeaknessClass::RoutePrecedence)
                 }
-            }
-            StepAction::Scale(x) => {
-                object(&x.kind, step_ns, &x.name);
-                Some(WeaknessClass::Capacity)
-            }
-            StepAction::Restart(x) => {
-                object(&x.kind, step_ns, &x.name);
-                Some(WeaknessClass::Rollout)
-            }
-            StepAction::Patch(x) => {
-                object(&x.kind, step_ns, &x.name);
-                match x.kind.as_str() {
-                    "HTTPRoute" | "GRPCRoute" => Some(WeaknessClass::RoutePrecedence),
-                    "NetworkPolicy" => Some(WeaknessClass::NetworkIsolation),
-                    _ => None,
+                "ReferenceGrant" => {
+                    after_only = true;
+                    Some(WeaknessClass::CrossNamespaceGrant)
                 }
-            }
-            StepAction::Fault(f) => {
-                object("Pod", step_ns, &f.selector);
-                Some(match f.fault_type {
-                    FaultType::NetworkDelay => WeaknessClass::TimeoutBudget,
-                    FaultType::PodKill => WeaknessClass::SinglePod,
-                    FaultType::NetworkLoss | FaultType::NetworkPartition => {
-                        WeaknessClass::NetworkIsolation
-                    }
-                })
-            }
-            StepAction::Apply(_) | StepAction::Create(_) => None,
-            StepAction::Wait(_) | StepAction::Sleep(_) => None,
+                "Pod" => Some(WeaknessClass::SinglePod),
+                "NetworkPolicy" => Some(WeaknessClass::NetworkIsolation),
+                _ => None,
+            },
+            StepAction::Scale(_) => Some(WeaknessClass::Capacity),
+            StepAction::Restart(_) => Some(WeaknessClass::Rollout),
+            StepAction::Patch(x) => match x.kind.as_str() {
+                "HTTPRoute" | "GRPCRoute" => Some(WeaknessClass::RoutePrecedence),
+                "NetworkPolicy" => Some(WeaknessClass::NetworkIsolation),
+                _ => None,
+            },
+            StepAction::Fault(f) => Some(match f.fault_type {
+                FaultType::NetworkDelay => WeaknessClass::TimeoutBudget,
+                FaultType::PodKill => WeaknessClass::SinglePod,
+                FaultType::NetworkLoss | FaultType::NetworkPartition => {
+                    WeaknessClass::NetworkIsolation
+                }
+            }),
+            _ => None,
         };
         if let (WeaknessClass::Other, Some(c)) = (class, this) {
             class = c;
         }
     }
+    let objects = changed_objects(&sc, snap);
     // The derived checks the model's assertions do not already make.
     for t in targets {
         if let Some(a) = crate::steady::parse_assertion(&t.assertion(ns)) {
@@ -591,7 +617,7 @@ mod tests {
             "remediation": ["raise the timeout"],
         }))
         .unwrap();
-        let c = from_model(sc, &s.namespace, &t);
+        let c = from_model(sc, &s, &t);
         // The first change decides; the model's words are not asked.
         assert_eq!(c.class, WeaknessClass::TimeoutBudget);
         assert_eq!(c.id, "ai/slow-the-backend");
@@ -607,7 +633,7 @@ mod tests {
             "assertions": [{"name": "x", "http": {"url": "http://x/", "expect": {"status": 200}}}],
         }))
         .unwrap();
-        let c = from_model(recreate, &s.namespace, &t);
+        let c = from_model(recreate, &s, &t);
         assert_eq!(c.class, WeaknessClass::RoutePrecedence);
         assert!(c.after_only, "a deleted route answers 404 until it is back");
     }

@@ -852,4 +852,46 @@ mod tests {
         // No round starts once the limit is reached.
         assert_eq!(model.told.lock().unwrap().len(), 1);
     }
+
+    struct DownModel;
+
+    impl Proposer for DownModel {
+        fn propose<'a>(&'a self, _: Ask<'a>) -> LocalBoxFuture<'a, Result<Proposal, String>> {
+            Box::pin(async { Err("openai/fake-model: connection refused".to_string()) })
+        }
+    }
+
+    #[test]
+    fn a_model_that_fails_stops_its_rounds_and_the_catalogs_findings_stand() {
+        let twins = ScriptedTwins {
+            fails: Box::new(|sc, _| sc.name == "weak"),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        };
+        let weak = scenario(
+            "weak",
+            serde_json::json!([{"delete": {"kind": "HTTPRoute", "name": "r"}}]),
+        );
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![candidate("weak", WeaknessClass::RoutePrecedence, weak)],
+            Some(&DownModel),
+            &ExploreOptions {
+                jobs: 1,
+                rounds: 3,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        assert_eq!(
+            report.model_error.as_deref(),
+            Some("openai/fake-model: connection refused")
+        );
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.findings[0].origin, Origin::Catalog);
+        assert_eq!(report.candidates, 1);
+    }
 }

@@ -82,6 +82,16 @@ pub struct SuiteSpec {
     pub ai: Option<AiConfig>,
 }
 
+impl SuiteSpec {
+    /// Every step the suite may run: its fixtures, then each scenario's
+    /// (what touch analysis, the RBAC it needs and its manifest files read).
+    pub fn all_steps(&self) -> impl Iterator<Item = &crate::Step> {
+        self.fixtures
+            .iter()
+            .chain(self.scenarios.iter().flat_map(|s| s.steps.iter()))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Target {

@@ -36,11 +36,7 @@ pub async fn learn_scopes(
     vars: &[(String, String)],
 ) {
     let t = super::touch::static_templater(suite, "plan", vars);
-    let steps = suite
-        .spec
-        .fixtures
-        .iter()
-        .chain(suite.spec.scenarios.iter().flat_map(|s| s.steps.iter()));
+    let steps = suite.spec.all_steps();
     let mut seen = std::collections::BTreeSet::new();
     for (i, step) in steps.enumerate() {
         for tc in touches(suite, &t, step, i).unwrap_or_default() {

@@ -271,9 +271,7 @@ impl HeatcheckServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CliAnswer>, Failure> {
         let mut args = vec!["validate".to_string()];
-        for p in &input.paths {
-            args.push(path_arg(&self.existing(p)?));
-        }
+        args.extend(self.existing_args(&input.paths)?);
         args.extend(["--output".into(), "json".into()]);
         let out = self.cli(args, Events::None, &ctx).await?;
         answer(&out, parse_stdout(&out)?)
@@ -289,9 +287,7 @@ impl HeatcheckServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CliAnswer>, Failure> {
         let mut args = vec!["plan".to_string()];
-        for p in &input.suites {
-            args.push(path_arg(&self.existing(p)?));
-        }
+        args.extend(self.existing_args(&input.suites)?);
         args.extend(self.target(input.target, false)?);
         push_many(&mut args, "--scenario", &input.scenarios);
         push_vars(&mut args, &input.vars);
@@ -334,9 +330,7 @@ impl HeatcheckServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CliAnswer>, Failure> {
         let mut args = vec!["run".to_string()];
-        for p in &input.suites {
-            args.push(path_arg(&self.existing(p)?));
-        }
+        args.extend(self.existing_args(&input.suites)?);
         args.extend(self.target(input.target, true)?);
         // A sandbox vanishes with its process: its journal has nothing to
         // recover later, so it is kept out of the user's root.
@@ -428,6 +422,14 @@ impl HeatcheckServer {
 }
 
 impl HeatcheckServer {
+    /// Each path as an argument, every one checked as [`Self::existing`].
+    fn existing_args(&self, paths: &[String]) -> Result<Vec<String>, Failure> {
+        paths
+            .iter()
+            .map(|p| self.existing(p).map(|p| path_arg(&p)))
+            .collect()
+    }
+
     fn existing(&self, p: &str) -> Result<PathBuf, Failure> {
         self.cfg.root.existing(p).map_err(Failure::Refused)
     }

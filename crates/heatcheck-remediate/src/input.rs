@@ -7,9 +7,9 @@
 use serde_json::Value;
 
 use heatcheck_explore::catalog::ENTRIES;
-use heatcheck_explore::snapshot::{name, namespace_of, Snapshot};
+use heatcheck_explore::snapshot::Snapshot;
 use heatcheck_explore::{Finding, Origin, Severity, WeaknessClass};
-use heatcheck_format::{Scenario, StepAction};
+use heatcheck_format::Scenario;
 
 pub fn finding_of_scenario(sc: &Scenario, snap: &Snapshot) -> Result<Finding, String> {
     let class = WeaknessClass::ALL
@@ -22,48 +22,8 @@ pub fn finding_of_scenario(sc: &Scenario, snap: &Snapshot) -> Result<Finding, St
                 WeaknessClass::ALL.map(|c| c.as_str()).join(", ")
             )
         })?;
-    let ns = snap.namespace.as_str();
-    let mut objects: Vec<String> = Vec::new();
-    let mut push = |k: String| {
-        if !objects.contains(&k) {
-            objects.push(k);
-        }
-    };
-    for step in &sc.steps {
-        match &step.action {
-            StepAction::Delete(d) => {
-                if let (Some(kind), Some(n)) = (&d.kind, &d.name) {
-                    push(format!(
-                        "{kind}/{}/{n}",
-                        d.namespace.as_deref().unwrap_or(ns)
-                    ));
-                }
-            }
-            StepAction::Scale(s) => push(format!(
-                "{}/{}/{}",
-                s.kind,
-                s.namespace.as_deref().unwrap_or(ns),
-                s.name
-            )),
-            StepAction::Restart(s) => push(format!(
-                "{}/{}/{}",
-                s.kind,
-                s.namespace.as_deref().unwrap_or(ns),
-                s.name
-            )),
-            StepAction::Fault(f) => {
-                let fns = f.namespace.as_deref().unwrap_or(ns);
-                for d in snap.of_kind("Deployment") {
-                    if namespace_of(d, ns) == fns
-                        && Snapshot::pod_selector(d).as_deref() == Some(f.selector.as_str())
-                    {
-                        push(format!("Deployment/{fns}/{}", name(d)));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    // What explore's model candidates are judged by too: one reading of steps.
+    let objects = heatcheck_explore::catalog::changed_objects(sc, snap);
     if objects.is_empty() {
         return Err(format!(
             "scenario \"{}\": none of its steps names an object of the suite (a delete, scale, restart, or a fault on a Deployment's pods)",

@@ -148,6 +148,30 @@ impl Outcome {
     }
 }
 
+/// Runs `cmd` to its end: what it printed and its exit code.
+fn outcome(cmd: &mut Command, dir: &Path) -> Outcome {
+    let out = cmd.output().expect("run heatcheck");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// `heatcheck ARGS` in `dir`, as a user runs it there (no colour, no
+/// ambient KUBECONFIG), for tests whose files are not a [`Case`].
+pub fn heatcheck_in(dir: &Path, args: &[&str]) -> Outcome {
+    outcome(
+        Command::new(bin())
+            .current_dir(dir)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG"),
+        dir,
+    )
+}
+
 impl Case {
     pub fn suite(yaml: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -204,13 +228,7 @@ impl Case {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run heatcheck");
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            dir: self.dir.path().to_path_buf(),
-        }
+        outcome(&mut cmd, self.dir.path())
     }
 }
 

@@ -32,6 +32,26 @@ pub fn find_program(test: &str, name: &str) -> Option<PathBuf> {
     found
 }
 
+/// `promtool check metrics` on a textfile: what node-exporter's textfile
+/// collector parses, checked by Prometheus's own linter. Needs promtool
+/// ([`find_program`]: a failure under CI, a SKIPPED line elsewhere).
+pub fn promtool_check(test: &str, file: &Path) {
+    let Some(promtool) = find_program(test, "promtool") else {
+        return;
+    };
+    let lint = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file).unwrap())
+        .output()
+        .expect("promtool runs");
+    assert!(
+        lint.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
 /// A port that was free a moment ago (the server binds it next; a lost race is retried).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
