@@ -126,19 +126,7 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
         metrics.contains("heatcheck_resilience_class_survived{suite=\"explore-planted\",namespace=\"explore-planted\",class=\"route-precedence\"} 0.0"),
         "{metrics}"
     );
-    if let Some(promtool) = crate::common::prometheus::find_program("explore_metrics", "promtool") {
-        let lint = Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::fs::File::open(&prom).unwrap())
-            .output()
-            .expect("promtool runs");
-        assert!(
-            lint.status.success(),
-            "promtool check metrics: {}{}",
-            String::from_utf8_lossy(&lint.stdout),
-            String::from_utf8_lossy(&lint.stderr)
-        );
-    }
+    crate::common::prometheus::promtool_check("explore_metrics", &prom);
     let html = std::fs::read_to_string(dir.path().join("explore.html")).expect("HTML written");
     assert!(
         html.contains(&format!("Resilience score {}/100", score["score"])),

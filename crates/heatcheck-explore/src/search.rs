@@ -518,6 +518,14 @@ mod tests {
         seen: Mutex<Vec<String>>,
     }
 
+    fn scripted(fails: impl Fn(&Scenario, usize) -> bool + Sync + Send + 'static) -> ScriptedTwins {
+        ScriptedTwins {
+            fails: Box::new(fails),
+            runs: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
     fn case(name: &str, failed: bool) -> CaseReport {
         let v = if failed {
             serde_json::json!({"name": name, "kind": "scenario", "status": "failed", "message": "1 check failed",
@@ -581,12 +589,10 @@ mod tests {
 
     #[test]
     fn findings_keep_their_changes_lose_needless_sleeps_and_are_ranked_and_scored() {
-        let twins = ScriptedTwins {
+        let twins = scripted(
             // Fails whenever the route is deleted; the sleeps do not matter.
-            fails: Box::new(|sc, _| sc.steps.iter().any(|s| s.action.kind() == "delete")),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+            |sc, _| sc.steps.iter().any(|s| s.action.kind() == "delete"),
+        );
         let weak = scenario(
             "weak",
             serde_json::json!([{"sleep": "1100ms"}, {"delete": {"kind": "HTTPRoute", "name": "r"}}, {"sleep": "1s"}]),
@@ -635,12 +641,10 @@ mod tests {
 
     #[test]
     fn a_finding_that_does_not_always_fail_is_flaky_not_dropped() {
-        let twins = ScriptedTwins {
+        let twins = scripted(
             // The first candidate run fails, the re-runs pass.
-            fails: Box::new(|sc, n| sc.name == "weak" && n == 1),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+            |sc, n| sc.name == "weak" && n == 1,
+        );
         let weak = scenario(
             "weak",
             serde_json::json!([{"delete": {"kind": "HTTPRoute", "name": "r"}}]),
@@ -666,11 +670,7 @@ mod tests {
 
     #[test]
     fn a_namespace_failing_before_any_change_is_not_explored() {
-        let twins = ScriptedTwins {
-            fails: Box::new(|_, _| true),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+        let twins = scripted(|_, _| true);
         let err = block_on(explore(
             &twins,
             &suite(),
@@ -686,11 +686,7 @@ mod tests {
 
     #[test]
     fn the_candidate_limit_and_the_budget_leave_the_rest_untried() {
-        let twins = ScriptedTwins {
-            fails: Box::new(|_, _| false),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+        let twins = scripted(|_, _| false);
         let cands: Vec<Candidate> = (0..5)
             .map(|i| {
                 candidate(
@@ -751,11 +747,7 @@ mod tests {
 
     #[test]
     fn each_round_is_told_what_every_earlier_candidate_did() {
-        let twins = ScriptedTwins {
-            fails: Box::new(|sc, _| sc.name == "model kills"),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+        let twins = scripted(|sc, _| sc.name == "model kills");
         let mut kill = candidate(
             "ai/kill",
             WeaknessClass::SinglePod,
@@ -816,11 +808,7 @@ mod tests {
 
     #[test]
     fn the_candidate_limit_counts_the_model_rounds_too() {
-        let twins = ScriptedTwins {
-            fails: Box::new(|_, _| false),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+        let twins = scripted(|_, _| false);
         let model = ScriptedModel {
             rounds: vec![(0..3)
                 .map(|i| {
@@ -863,11 +851,7 @@ mod tests {
 
     #[test]
     fn a_model_that_fails_stops_its_rounds_and_the_catalogs_findings_stand() {
-        let twins = ScriptedTwins {
-            fails: Box::new(|sc, _| sc.name == "weak"),
-            runs: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        };
+        let twins = scripted(|sc, _| sc.name == "weak");
         let weak = scenario(
             "weak",
             serde_json::json!([{"delete": {"kind": "HTTPRoute", "name": "r"}}]),
