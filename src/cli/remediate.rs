@@ -5,14 +5,14 @@ use clap::{Args, ValueEnum};
 use super::{parse_var, ClusterFlags, Output};
 
 /// Where candidate fixes come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
     /// The built-in catalog of fixes per weakness class (no LLM).
-    #[default]
     Catalog,
-    /// The model (not yet).
+    /// The suite's model (`ai` block), given each finding's evidence, the
+    /// namespace's objects and the policy.
     Ai,
-    /// The catalog, then the model (not yet).
+    /// The catalog first, then the model for what it did not fix.
     Both,
 }
 
@@ -30,9 +30,11 @@ pub struct RemediateArgs {
     /// The cluster whose objects seed the twins (only read; never changed).
     #[command(flatten)]
     pub cluster: ClusterFlags,
-    /// catalog: the built-in fixes; ai and both are not in this version.
-    #[arg(long, value_enum, default_value = "catalog")]
-    pub strategy: Strategy,
+    /// Where fixes come from. Default: both when the suite has an `ai`
+    /// block and its API key is set, else catalog. Every fix, the model's
+    /// too, is verified on fresh twins before it is offered.
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
     /// Print the offered fixes as a unified diff of the suite's manifest files.
     #[arg(long)]
     pub diff: bool,

@@ -77,25 +77,44 @@ fn strategy(
     args: &ExploreArgs,
     suite: &Suite,
 ) -> Result<(Strategy, Option<ProviderBackend>), Error> {
-    match args.strategy {
-        Some(Strategy::Catalog) => Ok((Strategy::Catalog, None)),
-        Some(s) => {
+    let named = |s: Strategy| if s == Strategy::Ai { "ai" } else { "both" };
+    let wants = args
+        .strategy
+        .map(|s| (s != Strategy::Catalog).then(|| named(s)));
+    let backend = model_for(wants, suite)?;
+    Ok(match (args.strategy, &backend) {
+        (Some(s), _) => (s, backend),
+        (None, Some(_)) => (Strategy::Both, backend),
+        (None, None) => (Strategy::Catalog, None),
+    })
+}
+
+/// The model `--strategy` asks for: `Some(Some(flag))` (ai or both) needs
+/// the suite's `ai` block, `Some(None)` (catalog) none; without the flag,
+/// the model when the suite has an `ai` block and its key is set (else a
+/// note why not). explore and remediate decide it the same way.
+pub(crate) fn model_for(
+    wants: Option<Option<&str>>,
+    suite: &Suite,
+) -> Result<Option<ProviderBackend>, Error> {
+    match wants {
+        Some(None) => Ok(None),
+        Some(Some(flag)) => {
             if suite.spec.ai.is_none() {
                 return Err(Error::invalid(format!(
-                    "{}: --strategy {}: the suite has no `ai` block (use --strategy catalog, or add one)",
+                    "{}: --strategy {flag}: the suite has no `ai` block (use --strategy catalog, or add one)",
                     suite.source.path.display(),
-                    if s == Strategy::Ai { "ai" } else { "both" }
                 )));
             }
-            Ok((s, Some(super::generate::provider_backend(suite)?)))
+            Ok(Some(super::generate::provider_backend(suite)?))
         }
         None => match &suite.spec.ai {
-            None => Ok((Strategy::Catalog, None)),
+            None => Ok(None),
             Some(_) => match super::generate::provider_backend(suite) {
-                Ok(b) => Ok((Strategy::Both, Some(b))),
+                Ok(b) => Ok(Some(b)),
                 Err(e) => {
                     eprintln!("strategy catalog (the model is not used: {e})");
-                    Ok((Strategy::Catalog, None))
+                    Ok(None)
                 }
             },
         },

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::explore::{prepare, read_namespace, Explored, SandboxTwins};
 use super::verify::SandboxVerifier;
 use super::{install_crypto, runtime};
+use crate::ai::remediate::FixChange;
 use crate::cli::{RemediateArgs, RemediateStrategy};
 use crate::engine::model::CaseReport;
 use crate::error::Error;
@@ -25,16 +26,11 @@ use heatcheck_explore::snapshot::reapplicable;
 use heatcheck_explore::{Finding, FindingsReport};
 use heatcheck_remediate::{
     diff, edit, object_key, propose, verdict, Change, FindingRemedy, ManifestFile, Proposal,
-    RemediationReport, Status, Tried, Verdict,
+    Refused, RemediationReport, Remedies, Status, Tried, Verdict,
 };
 
 pub fn remediate(args: RemediateArgs) -> Result<(), Error> {
     install_crypto();
-    if args.strategy != RemediateStrategy::Catalog {
-        return Err(Error::invalid(
-            "--strategy ai|both: not yet; this version proposes fixes from the built-in catalog only (--strategy catalog)",
-        ));
-    }
     if !(0.0..=1.0).contains(&args.min_success_rate) {
         return Err(Error::invalid(
             "--min-success-rate: give a rate between 0 and 1",
@@ -73,7 +69,22 @@ pub fn remediate(args: RemediateArgs) -> Result<(), Error> {
     if args.fix && !args.allow_dirty {
         refuse_dirty(&suite, &files)?;
     }
-    let report = runtime().block_on(work(&args, &suite, &files, input))?;
+    let wants = args.strategy.map(|s| match s {
+        RemediateStrategy::Catalog => None,
+        RemediateStrategy::Ai => Some("ai"),
+        RemediateStrategy::Both => Some("both"),
+    });
+    let backend = super::explore::model_for(wants, &suite)?;
+    let strategy = match (args.strategy, &backend) {
+        (Some(s), _) => s,
+        (None, Some(_)) => RemediateStrategy::Both,
+        (None, None) => RemediateStrategy::Catalog,
+    };
+    let model = backend.map(|backend| Model {
+        backend,
+        alone: strategy == RemediateStrategy::Ai,
+    });
+    let report = runtime().block_on(work(&args, &suite, &files, input, model.as_ref()))?;
     print_report(&args, &report);
     let offered = report
         .findings
@@ -372,6 +383,7 @@ async fn work(
     suite: &Suite,
     files: &[ManifestFile],
     input: Input,
+    model: Option<&Model>,
 ) -> Result<RemediationReport, Error> {
     let started = Instant::now();
     let read = if args.cluster.sandbox {
@@ -427,14 +439,22 @@ async fn work(
         ))
     })?;
     let mut stale = vec![false; findings.len()];
+    let mut findings = findings.to_vec();
     for (i, run) in &confirms {
         match run {
-            TwinRun::Case(c) => {
-                stale[*i] = matches!(
-                    heatcheck_explore::finding::judge(c),
-                    heatcheck_explore::finding::Judgement::Held
-                )
-            }
+            TwinRun::Case(c) => match heatcheck_explore::finding::judge(c) {
+                heatcheck_explore::finding::Judgement::Held => stale[*i] = true,
+                // A failing scenario of the suite comes with no evidence: this run's.
+                heatcheck_explore::finding::Judgement::Failed {
+                    evidence,
+                    outage_seconds,
+                    ..
+                } if findings[*i].evidence.is_empty() => {
+                    findings[*i].evidence = evidence;
+                    findings[*i].outage_seconds = outage_seconds;
+                }
+                _ => {}
+            },
             TwinRun::Refused(m) | TwinRun::Broken(m) => {
                 return Err(Error::invalid(format!(
                     "finding {}: its scenario does not run on a twin: {m}",
@@ -443,9 +463,13 @@ async fn work(
             }
         }
     }
-    let remedies: Vec<_> = findings
+    let findings = findings.as_slice();
+    let mut remedies: Vec<Remedies> = findings
         .iter()
-        .map(|f| propose(f, &runner.explored.snap))
+        .map(|f| match model {
+            Some(m) if m.alone => Remedies::default(),
+            _ => propose(f, &runner.explored.snap),
+        })
         .collect();
     let todo: Vec<(usize, Proposal)> = remedies
         .iter()
@@ -453,66 +477,72 @@ async fn work(
         .filter(|(i, _)| !stale[*i])
         .flat_map(|(i, r)| r.proposals.iter().cloned().map(move |p| (i, p)))
         .collect();
-    eprintln!(
-        "verifying {} candidate fix(es), each on fresh twins, {jobs} at once",
-        todo.len()
-    );
     let deadline = args.budget.map(|b| started + b);
-    let outcomes: Vec<Outcome> = stream::iter(todo)
-        .map(|(i, proposal)| {
-            let (runner, read, ns, before) = (&runner, &read, ns.as_str(), &before);
-            async move {
-                let t0 = Instant::now();
-                let mut out = Outcome {
-                    finding: i,
-                    files: Vec::new(),
-                    cluster: Vec::new(),
-                    verdict: None,
-                    seconds: 0.0,
-                    proposal,
-                };
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return out;
-                }
-                let applied = match apply_changes(files, read, ns, &out.proposal.changes) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        out.verdict =
-                            Some(Verdict::Rejected(format!("cannot make the change: {e}")));
-                        return out;
-                    }
-                };
-                out.files = files
-                    .iter()
-                    .zip(&applied.texts)
-                    .filter(|(f, t)| &f.text != *t)
-                    .map(|(f, _)| f.written.clone())
-                    .collect();
-                out.cluster = applied.cluster.clone();
-                let own = patched(suite, files, &applied.texts);
-                let (finding, after) = futures::join!(
-                    runner.finding(&own, &applied.read, &findings[i]),
-                    runner.suite(&own, &applied.read)
-                );
-                let v = verdict(&finding, &after, before);
-                let (word, why) = match &v {
-                    Verdict::Verified => ("verified", String::new()),
-                    Verdict::Rejected(r) => ("rejected", format!(": {r}")),
-                };
-                eprintln!("  {word:<9}{}{why}", out.proposal.id);
-                out.verdict = Some(v);
-                out.seconds = t0.elapsed().as_secs_f64();
-                out
+    let check = Check {
+        runner: &runner,
+        suite,
+        files,
+        read: &read,
+        ns: &ns,
+        before: &before,
+        findings,
+        deadline,
+        jobs,
+    };
+    let mut outcomes: Vec<Outcome> = if todo.is_empty() {
+        Vec::new()
+    } else {
+        eprintln!(
+            "verifying {} candidate fix(es), each on fresh twins, {jobs} at once",
+            todo.len()
+        );
+        check.all(todo).await
+    };
+    let mut asked = Asked {
+        refused: vec![Vec::new(); findings.len()],
+        ..Default::default()
+    };
+    if let Some(m) = model {
+        // The model, for what the catalog did not fix (with --strategy ai: everything).
+        let open: Vec<usize> = (0..findings.len())
+            .filter(|i| {
+                !stale[*i]
+                    && !outcomes
+                        .iter()
+                        .any(|o| o.finding == *i && o.verdict == Some(Verdict::Verified))
+            })
+            .collect();
+        let todo = ask_model(m, suite, &runner, findings, &open, &outcomes, &mut asked).await?;
+        for (i, p) in &todo {
+            remedies[*i].proposals.push(p.clone());
+        }
+        if !todo.is_empty() {
+            eprintln!(
+                "verifying the model's {} fix(es), each on fresh twins, {jobs} at once",
+                todo.len()
+            );
+            outcomes.extend(check.all(todo).await);
+        }
+        if let Some(e) = &asked.error {
+            // With the model alone, nothing was remedied.
+            if m.alone && outcomes.is_empty() {
+                return Err(Error::unreachable(e));
             }
-        })
-        .buffer_unordered(jobs)
-        .collect()
-        .await;
+            eprintln!("warning: the model's fixes stopped: {e}");
+        }
+    }
 
     let mut report = RemediationReport {
         suite: suite.metadata.name.clone(),
         namespace: ns.clone(),
-        strategy: "catalog",
+        strategy: match model {
+            None => "catalog",
+            Some(m) if m.alone => "ai",
+            Some(_) => "both",
+        },
+        refused: asked.refused.iter().map(Vec::len).sum(),
+        tokens: asked.tokens.clone(),
+        model_error: asked.error.clone(),
         ..Default::default()
     };
     for (i, f) in findings.iter().enumerate() {
@@ -525,6 +555,7 @@ async fn work(
                 title: o.proposal.title.clone(),
                 fields: o.proposal.fields,
                 changes: o.proposal.changes.clone(),
+                origin: o.proposal.origin,
                 files: o.files.clone(),
                 reason,
                 seconds: o.seconds,
@@ -574,6 +605,7 @@ async fn work(
             status,
             fixes,
             rejected,
+            refused: std::mem::take(&mut asked.refused[i]),
             notes,
             steady_state_checks: remedies[i].checks.clone(),
         });
@@ -660,6 +692,184 @@ async fn work(
     Ok(report)
 }
 
+/// The model `--strategy ai|both` asks.
+struct Model {
+    backend: crate::ai::generate::ProviderBackend,
+    /// --strategy ai: the catalog is not asked.
+    alone: bool,
+}
+
+/// What verifying a candidate needs: the twins, the suite before any
+/// change and what passed on it.
+struct Check<'a> {
+    runner: &'a Runner,
+    suite: &'a Suite,
+    files: &'a [ManifestFile],
+    read: &'a [Value],
+    ns: &'a str,
+    before: &'a [CaseReport],
+    findings: &'a [Finding],
+    deadline: Option<Instant>,
+    jobs: usize,
+}
+
+impl Check<'_> {
+    /// Every candidate on fresh twins, `jobs` at once; none starts after the deadline.
+    async fn all(&self, todo: Vec<(usize, Proposal)>) -> Vec<Outcome> {
+        stream::iter(todo)
+            .map(|(i, proposal)| self.one(i, proposal))
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await
+    }
+
+    async fn one(&self, i: usize, proposal: Proposal) -> Outcome {
+        let t0 = Instant::now();
+        let mut out = Outcome {
+            finding: i,
+            files: Vec::new(),
+            cluster: Vec::new(),
+            verdict: None,
+            seconds: 0.0,
+            proposal,
+        };
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return out;
+        }
+        let applied = match apply_changes(self.files, self.read, self.ns, &out.proposal.changes) {
+            Ok(a) => a,
+            Err(e) => {
+                out.verdict = Some(Verdict::Rejected(format!("cannot make the change: {e}")));
+                return out;
+            }
+        };
+        out.files = self
+            .files
+            .iter()
+            .zip(&applied.texts)
+            .filter(|(f, t)| &f.text != *t)
+            .map(|(f, _)| f.written.clone())
+            .collect();
+        out.cluster = applied.cluster.clone();
+        let own = patched(self.suite, self.files, &applied.texts);
+        let (finding, after) = futures::join!(
+            self.runner.finding(&own, &applied.read, &self.findings[i]),
+            self.runner.suite(&own, &applied.read)
+        );
+        let v = verdict(&finding, &after, self.before);
+        let (word, why) = match &v {
+            Verdict::Verified => ("verified", String::new()),
+            Verdict::Rejected(r) => ("rejected", format!(": {r}")),
+        };
+        eprintln!("  {word:<9}{}{why}", out.proposal.id);
+        out.verdict = Some(v);
+        out.seconds = t0.elapsed().as_secs_f64();
+        out
+    }
+}
+
+/// What the model answered, over all findings.
+#[derive(Default)]
+struct Asked {
+    /// Per finding: its fixes refused before any twin.
+    refused: Vec<Vec<Refused>>,
+    tokens: heatcheck_explore::finding::Tokens,
+    /// The provider failed: what it said (no finding after it is asked).
+    error: Option<String>,
+}
+
+/// The model's fixes for the `open` findings, checked (refused ones are
+/// kept in `asked` with the reasons and never run), as proposals.
+async fn ask_model(
+    model: &Model,
+    suite: &Suite,
+    runner: &Runner,
+    findings: &[Finding],
+    open: &[usize],
+    outcomes: &[Outcome],
+    asked: &mut Asked,
+) -> Result<Vec<(usize, Proposal)>, Error> {
+    let (policy, _) =
+        crate::guard::EffectivePolicy::build(suite, &Default::default()).map_err(Error::invalid)?;
+    let snap = &runner.explored.snap;
+    let ns = suite.spec.target.namespace.as_str();
+    let mut todo = Vec::new();
+    for &i in open {
+        let f = &findings[i];
+        let tried: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.finding == i)
+            .filter_map(|o| match &o.verdict {
+                Some(Verdict::Rejected(why)) => Some(format!("{}: {why}", o.proposal.title)),
+                _ => None,
+            })
+            .collect();
+        eprintln!("asking the model for fixes of {}", f.id);
+        let ask = crate::ai::remediate::FixAsk {
+            id: &f.id,
+            title: &f.title,
+            class: f.class.as_str(),
+            evidence: &f.evidence,
+            scenario: &f.scenario,
+            remediation: &f.remediation,
+            named: &f.objects,
+            objects: &snap.objects,
+            tried: &tried,
+        };
+        let mut log = |l: String| eprintln!("  model: {l}");
+        let gen = match crate::ai::remediate::propose_fixes(
+            &model.backend,
+            suite,
+            &policy,
+            &ask,
+            &mut log,
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(e) => {
+                asked.error = Some(e.to_string());
+                break;
+            }
+        };
+        asked.tokens.input += gen.usage.input_tokens;
+        asked.tokens.output += gen.usage.output_tokens;
+        for r in gen.refused {
+            eprintln!("  refused  {}: {}", r.name, r.reasons.join("; "));
+            asked.refused[i].push(Refused {
+                title: r.name,
+                attempt: r.attempt,
+                reasons: r.reasons,
+            });
+        }
+        for (k, fix) in gen.fixes.into_iter().enumerate() {
+            let changes: Vec<Change> = fix
+                .changes
+                .into_iter()
+                .map(|c| match c {
+                    FixChange::Set { object, fields } => Change::Set {
+                        key: object,
+                        fields,
+                    },
+                    FixChange::Add { beside, manifest } => Change::Add {
+                        beside,
+                        object: manifest,
+                    },
+                    FixChange::Remove { object } => Change::Remove { key: object },
+                })
+                .collect();
+            let id = format!("ai-{}/{}", k + 1, changes[0].target(ns));
+            if let Some(mut p) =
+                heatcheck_remediate::proposal(snap, id, format!("ai: {}", fix.title), changes)
+            {
+                p.origin = heatcheck_explore::Origin::Ai;
+                todo.push((i, p));
+            }
+        }
+    }
+    Ok(todo)
+}
+
 fn print_report(args: &RemediateArgs, report: &RemediationReport) {
     if args.output.is_json() {
         println!(
@@ -698,6 +908,13 @@ fn print_report(args: &RemediateArgs, report: &RemediationReport) {
                 t.reason.as_deref().unwrap_or_default()
             );
         }
+        for r in &f.refused {
+            println!(
+                "   refused:  {} (the model's; never ran): {}",
+                r.title,
+                r.reasons.join("; ")
+            );
+        }
         for note in &f.notes {
             println!("   note:     {note}");
         }
@@ -715,11 +932,20 @@ fn print_report(args: &RemediateArgs, report: &RemediationReport) {
         .filter(|f| f.status == Status::Fixed)
         .count();
     println!(
-        "\n{fixed} of {} finding(s) fixed: {} candidate(s), {} verified, {} rejected, on {} fresh twin(s) in {:.0}s{}",
+        "\n{fixed} of {} finding(s) fixed ({}): {} candidate(s), {} verified, {} rejected{}, on {} fresh twin(s) in {:.0}s{}",
         report.findings.len(),
+        report.strategy,
         report.candidates,
         report.verified,
         report.rejected,
+        if report.strategy == "catalog" {
+            String::new()
+        } else {
+            format!(
+                ", {} refused before any twin ({} tokens in, {} out)",
+                report.refused, report.tokens.input, report.tokens.output
+            )
+        },
         report.twins,
         report.duration_seconds,
         report

@@ -282,21 +282,6 @@ fn fix_refuses_uncommitted_manifests_and_input_errors_are_exit_2() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--allow-dirty"), "{}", out.stderr);
 
-    let out = heatcheck(
-        dir.path(),
-        &[
-            "remediate",
-            s,
-            "--findings",
-            &findings,
-            "--sandbox",
-            "--strategy",
-            "ai",
-        ],
-    );
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("not yet"), "{}", out.stderr);
-
     let healthy = fixtures().join("healthy/suite.yaml");
     let out = heatcheck(
         dir.path(),
@@ -603,4 +588,185 @@ fn a_fix_the_policy_refuses_is_rejected_and_the_budget_stops_verification() {
     let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
     assert_eq!(by_class(&report, "single-pod")["status"], "not-tried");
     assert_eq!(report["candidates"], 0);
+}
+
+/// The replay suite that denies PodDisruptionBudgets (so the catalog's
+/// single-pod fixes are refused on their twins), copied with an `ai` block
+/// that points at `url`.
+fn denied_with_model(dir: &Path, url: &str) -> PathBuf {
+    let manifests = fixtures().join("planted/manifests");
+    let text = std::fs::read_to_string(fixtures().join("replay/denied.yaml"))
+        .unwrap()
+        .replace("../planted/manifests/", &format!("{}/", manifests.display()))
+        .replace(
+            "  scenarios:\n",
+            &format!(
+                "  ai:\n    provider: openai\n    model: fake-model\n    baseUrl: {url}\n    apiKeyEnv: FAKE_LLM_KEY\n    maxRepairs: 1\n    prompt: unused by remediate\n  scenarios:\n"
+            ),
+        );
+    let path = dir.join("suite.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_model_is_asked_for_what_the_catalog_did_not_fix_and_only_its_valid_fix_is_verified() {
+    use crate::ai_generate::FakeLlm;
+    use serde_json::json;
+    let invalid = json!({"title": "explode the pod", "changes": [
+        {"op": "explode", "object": "Deployment/explore-planted/backend-solo"}]});
+    let out_of_policy = json!({"title": "a budget in kube-system", "changes": [
+        {"op": "add", "manifest": {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "solo", "namespace": "kube-system"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "backend-solo"}}}}}]});
+    let valid = json!({"title": "three replicas", "changes": [
+        {"op": "set", "object": "Deployment/explore-planted/backend-solo",
+            "fields": [{"path": "/spec/replicas", "value": 3}]}]});
+    let llm = FakeLlm::start(vec![
+        json!({"fixes": [invalid, out_of_policy, valid]}),
+        // The repair: nothing more to offer.
+        json!({"fixes": []}),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let suite = denied_with_model(dir.path(), &llm.url);
+    let out = Command::new(crate::common::bin())
+        .current_dir(dir.path())
+        .args([
+            "remediate",
+            suite.to_str().unwrap(),
+            "--scenario",
+            "explore: kill one pod of Deployment backend-solo",
+            "--sandbox",
+            "--strategy",
+            "both",
+            "--diff",
+            "--output",
+            "json",
+        ])
+        .env("NO_COLOR", "1")
+        .env("FAKE_LLM_KEY", "sk-fake-test-key")
+        .output()
+        .expect("run heatcheck");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("sk-fake-test-key"));
+    let report: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["strategy"], "both");
+    let f = by_class(&report, "single-pod");
+    assert_eq!(f["status"], "fixed", "{f:#}");
+    // The catalog's two fixes add a PodDisruptionBudget: refused on their twins.
+    let rejected = f["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{f:#}");
+    assert!(rejected.iter().all(|r| r["origin"] == "catalog"));
+    // Of the model's three, only the valid one ran, and it was verified.
+    let fixes = f["fixes"].as_array().unwrap();
+    assert_eq!(fixes.len(), 1, "{f:#}");
+    assert_eq!(fixes[0]["origin"], "ai");
+    assert_eq!(fixes[0]["title"], "ai: three replicas");
+    assert_eq!(fixes[0]["fields"], 1);
+    let refused = f["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{f:#}");
+    let why = |title: &str| {
+        refused
+            .iter()
+            .find(|r| r["title"] == title)
+            .unwrap_or_else(|| panic!("{title} not refused: {f:#}"))["reasons"]
+            .to_string()
+    };
+    assert!(
+        why("explode the pod").contains("is not one of set, add, remove"),
+        "{f:#}"
+    );
+    assert!(
+        why("a budget in kube-system").contains("refused by policy")
+            && why("a budget in kube-system").contains("kube-system"),
+        "{f:#}"
+    );
+    assert_eq!(report["refused"], 2);
+    assert_eq!(
+        report["candidates"], 3,
+        "2 of the catalog's, 1 of the model's"
+    );
+    // Twins: the suite and the finding before any change, then two per
+    // candidate that ran; the refused ones never got one.
+    assert_eq!(report["twins"], 2 + 2 * 3, "{report:#}");
+    assert!(
+        report["diff"].as_str().unwrap().contains("replicas: 3"),
+        "{report:#}"
+    );
+    assert!(report["tokens"]["input"].as_u64().unwrap() > 0);
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2, "one question and one repair");
+    let user = |r: &Value| {
+        r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let first = user(&requests[0]);
+    for want in [
+        "kill one pod of Deployment backend-solo",
+        "weakness class single-pod",
+        // The evidence of the run that confirmed the finding.
+        "of outage",
+        "Objects the finding names: Deployment/explore-planted/backend-solo",
+        "namespaces that may be changed: default, explore-planted",
+        "kinds that must not be changed: PodDisruptionBudget",
+        // What the catalog tried, and why it was rejected.
+        "Already tried on copies, and rejected",
+        "PodDisruptionBudget is in the policy's denied kinds",
+        "\"name\":\"backend-solo\"",
+    ] {
+        assert!(
+            first.contains(want),
+            "the question lacks {want:?}:\n{first}"
+        );
+    }
+    let second = user(&requests[1]);
+    for want in [
+        "\"explode the pod\"",
+        "is not one of set, add, remove",
+        "\"a budget in kube-system\"",
+    ] {
+        assert!(
+            second.contains(want),
+            "the repair lacks {want:?}:\n{second}"
+        );
+    }
+}
+
+#[test]
+fn the_model_strategies_need_an_ai_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = fixtures().join("replay/suite.yaml");
+    for strategy in ["ai", "both"] {
+        let out = heatcheck(
+            dir.path(),
+            &[
+                "remediate",
+                suite.to_str().unwrap(),
+                "--scenario",
+                "explore: kill one pod of Deployment backend-solo",
+                "--sandbox",
+                "--strategy",
+                strategy,
+            ],
+        );
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "--strategy {strategy}: the suite has no `ai` block"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
 }

@@ -16,3 +16,4 @@ pub mod prompt;
 pub mod provider;
 pub mod redact;
 pub mod references;
+pub mod remediate;

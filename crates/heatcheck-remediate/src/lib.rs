@@ -23,6 +23,6 @@ pub mod verdict;
 pub use change::{object_key, Change};
 pub use edit::{apply, documents, EditError, ManifestFile};
 pub use input::finding_of_scenario;
-pub use propose::{propose, Proposal, Remedies};
-pub use report::{FindingRemedy, RemediationReport, Status, Tried};
+pub use propose::{proposal, propose, Proposal, Remedies};
+pub use report::{FindingRemedy, Refused, RemediationReport, Status, Tried};
 pub use verdict::{verdict, Verdict};

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::change::{object_key, size, Change};
 use heatcheck_explore::snapshot::{name, namespace_of, Snapshot};
-use heatcheck_explore::{Finding, WeaknessClass};
+use heatcheck_explore::{Finding, Origin, WeaknessClass};
 
 /// One candidate fix: the changes, named, and how big they are.
 #[derive(Clone, Debug, Serialize)]
@@ -21,6 +21,8 @@ pub struct Proposal {
     pub changes: Vec<Change>,
     /// Fields touched (a new or removed object counts all of its own).
     pub fields: usize,
+    /// Whose it is: the catalog's, or the model's.
+    pub origin: Origin,
 }
 
 /// What the catalog has for one finding.
@@ -134,7 +136,13 @@ pub fn propose(finding: &Finding, snap: &Snapshot) -> Remedies {
     r
 }
 
-fn proposal(snap: &Snapshot, id: String, title: String, changes: Vec<Change>) -> Option<Proposal> {
+/// A proposal of `changes`, sized against the objects as they are.
+pub fn proposal(
+    snap: &Snapshot,
+    id: String,
+    title: String,
+    changes: Vec<Change>,
+) -> Option<Proposal> {
     if changes.is_empty() {
         return None;
     }
@@ -150,6 +158,7 @@ fn proposal(snap: &Snapshot, id: String, title: String, changes: Vec<Change>) ->
         title,
         changes,
         fields,
+        origin: Origin::Catalog,
     })
 }
 

@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::change::Change;
-use heatcheck_explore::WeaknessClass;
+use heatcheck_explore::finding::Tokens;
+use heatcheck_explore::{Origin, WeaknessClass};
 
 /// Where a finding stands after remediation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -28,6 +29,7 @@ pub struct Tried {
     pub title: String,
     pub fields: usize,
     pub changes: Vec<Change>,
+    pub origin: Origin,
     /// Manifest files the change edits (as the suite writes them).
     pub files: Vec<String>,
     /// Why it was rejected (none when verified).
@@ -35,6 +37,16 @@ pub struct Tried {
     pub reason: Option<String>,
     /// Seconds of twin time its verification took.
     pub seconds: f64,
+}
+
+/// A model's fix that never ran: why it was refused.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refused {
+    pub title: String,
+    /// The request whose answer it was (1 = the first).
+    pub attempt: u32,
+    pub reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -47,6 +59,9 @@ pub struct FindingRemedy {
     /// Verified, fewest fields first: the first is the one offered.
     pub fixes: Vec<Tried>,
     pub rejected: Vec<Tried>,
+    /// The model's fixes refused before any twin ran (not valid, or outside
+    /// the policy), with the reasons.
+    pub refused: Vec<Refused>,
     pub notes: Vec<String>,
     /// Steady-state checks (suite format) to add to the suite.
     pub steady_state_checks: Vec<Value>,
@@ -57,12 +72,20 @@ pub struct FindingRemedy {
 pub struct RemediationReport {
     pub suite: String,
     pub namespace: String,
+    /// catalog, ai or both.
     pub strategy: &'static str,
     pub findings: Vec<FindingRemedy>,
     /// Candidates verified on twins, in all.
     pub candidates: usize,
     pub verified: usize,
     pub rejected: usize,
+    /// The model's fixes refused before any twin ran.
+    pub refused: usize,
+    /// Tokens the model spent (zero with the catalog alone).
+    pub tokens: Tokens,
+    /// The model failed mid-way: what it said (the fixes so far stand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
     /// Fresh twins started.
     pub twins: usize,
     pub duration_seconds: f64,
