@@ -770,3 +770,51 @@ fn the_model_strategies_need_an_ai_block() {
         );
     }
 }
+
+/// README's worked example: the shipped httproute-conflict manifests with
+/// the duplicate route deployed (tests/fixtures/explore/conflict, its
+/// findings written by `explore --findings`); the offered fix is one line
+/// of the shipped v3.yaml.
+#[test]
+fn the_shipped_conflict_gets_a_hostname_of_its_own_as_readme_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = fixtures().join("conflict/suite.yaml");
+    let findings = fixtures().join("conflict/findings.json");
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "remediate",
+            suite.to_str().unwrap(),
+            "--findings",
+            findings.to_str().unwrap(),
+            "--sandbox",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    let f = by_class(&report, "route-precedence");
+    assert_eq!(f["status"], "fixed", "{f:#}");
+    assert_eq!(
+        f["fixes"][0]["id"],
+        "distinct-hostname/HTTPRoute/route-chaos/my-route"
+    );
+    let diff = report["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+++ b/../../../../suites/httproute-conflict/manifests/v3.yaml\n")
+            && diff.contains("-    - lior.example.com\n+    - my-route-v3.lior.example.com\n"),
+        "{diff}"
+    );
+    // Removing the duplicate breaks the suite's own fixtures (they wait for it).
+    let removed = f["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "remove-duplicate/HTTPRoute/route-chaos/my-route")
+        .unwrap_or_else(|| panic!("{f:#}"));
+    assert!(
+        removed["reason"].as_str().unwrap().contains("fixtures failed"),
+        "{removed:#}"
+    );
+}
