@@ -12,6 +12,10 @@ pub struct ReportArgs {
     /// Write the HTML here.
     #[arg(long, value_name = "FILE", required = true)]
     pub html: PathBuf,
+    /// `heatcheck remediate --output json` reports (repeatable): each
+    /// scenario's verified fix is shown beside it.
+    #[arg(long, value_name = "FILE.json")]
+    pub remediation: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -133,7 +133,7 @@ impl Command {
             Command::Remediate(a) => commands::remediate::remediate(a),
             Command::Deploy(a) => commands::deploy::deploy_cmd(a),
             Command::Playbook(a) => commands::playbook::playbook(a),
-            Command::Report(a) => commands::report::report(&a.reports, &a.html),
+            Command::Report(a) => commands::report::report(&a.reports, &a.html, &a.remediation),
             Command::Generate(a) => commands::generate::generate_cmd(a),
             Command::Prompt(a) => commands::prompt::prompt_cmd(&a.suite, &a.cluster),
             Command::Mcp(a) => commands::mcp::mcp(a),

@@ -93,4 +93,8 @@ pub struct PlaybookArgs {
     /// With a cluster (or --sandbox): dry-run answers, the exact Role, gateway URLs.
     #[command(flatten)]
     pub cluster: ClusterFlags,
+    /// `heatcheck remediate --output json` reports (repeatable): each
+    /// scenario's verified fix is printed beside its remediation.
+    #[arg(long, value_name = "FILE.json")]
+    pub remediation: Vec<PathBuf>,
 }

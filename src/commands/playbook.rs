@@ -56,6 +56,7 @@ async fn gather(args: &PlaybookArgs, suites: Vec<Suite>) -> Result<PlaybookInput
     } else {
         None
     };
+    let fixes = super::remediate::read_fixes(&args.remediation)?;
     let mut out = Vec::new();
     for suite in suites {
         let (policy, notes) = guard::EffectivePolicy::build(&suite, &PolicyOverrides::default())
@@ -82,6 +83,11 @@ async fn gather(args: &PlaybookArgs, suites: Vec<Suite>) -> Result<PlaybookInput
             vars: args.vars.clone(),
             gateways: BTreeMap::new(),
             cluster: None,
+            fixes: fixes
+                .iter()
+                .filter(|((s, _), _)| s == &suite.metadata.name)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             suite,
         };
         if let Some(c) = &conn {

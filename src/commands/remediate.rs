@@ -102,6 +102,41 @@ pub fn remediate(args: RemediateArgs) -> Result<(), Error> {
     })
 }
 
+/// The verified fixes of `remediate --output json` reports, by suite and
+/// scenario, for the HTML report and the playbook: each finding's offered
+/// fix (its first verified one).
+pub(crate) fn read_fixes(paths: &[PathBuf]) -> Result<crate::report::fixes::Fixes, Error> {
+    let mut out = crate::report::fixes::Fixes::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::invalid(format!("--remediation {}: {e}", p.display())))?;
+        let report: RemediationReport = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(format!(
+                "{}:{}:{}: not a report of `heatcheck remediate --output json` ({e})",
+                p.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        for f in report.findings {
+            let Some(fix) = f.fixes.into_iter().next() else {
+                continue;
+            };
+            out.insert(
+                (report.suite.clone(), f.scenario),
+                crate::report::fixes::VerifiedFix {
+                    finding: f.title,
+                    title: fix.title,
+                    fields: fix.fields,
+                    diff: fix.diff,
+                    server_side_apply: fix.server_side_apply,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// What to fix: explore's findings, or failing scenarios of the suite.
 enum Input {
     Findings(Vec<Finding>),
@@ -373,6 +408,8 @@ struct Outcome {
     finding: usize,
     proposal: Proposal,
     files: Vec<String>,
+    /// The change alone, as a diff of the files.
+    diff: String,
     cluster: Vec<String>,
     verdict: Option<Verdict>,
     seconds: f64,
@@ -539,7 +576,8 @@ async fn work(
             None => "catalog",
             Some(m) if m.alone => "ai",
             Some(_) => "both",
-        },
+        }
+        .into(),
         refused: asked.refused.iter().map(Vec::len).sum(),
         tokens: asked.tokens.clone(),
         model_error: asked.error.clone(),
@@ -557,6 +595,8 @@ async fn work(
                 changes: o.proposal.changes.clone(),
                 origin: o.proposal.origin,
                 files: o.files.clone(),
+                diff: o.diff.clone(),
+                server_side_apply: o.cluster.clone(),
                 reason,
                 seconds: o.seconds,
             };
@@ -601,6 +641,7 @@ async fn work(
         report.findings.push(FindingRemedy {
             id: f.id.clone(),
             title: f.title.clone(),
+            scenario: f.scenario["name"].as_str().unwrap_or_default().to_string(),
             class: f.class,
             status,
             fixes,
@@ -728,6 +769,7 @@ impl Check<'_> {
         let mut out = Outcome {
             finding: i,
             files: Vec::new(),
+            diff: String::new(),
             cluster: Vec::new(),
             verdict: None,
             seconds: 0.0,
@@ -749,6 +791,12 @@ impl Check<'_> {
             .zip(&applied.texts)
             .filter(|(f, t)| &f.text != *t)
             .map(|(f, _)| f.written.clone())
+            .collect();
+        out.diff = self
+            .files
+            .iter()
+            .zip(&applied.texts)
+            .map(|(f, t)| diff::unified(&f.written, &f.text, t))
             .collect();
         out.cluster = applied.cluster.clone();
         let own = patched(self.suite, self.files, &applied.texts);

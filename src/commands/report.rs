@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::ai::lockfile::{self, sha256_hex};
 use crate::engine::model::{RunEnvironment, RunReport, SuiteSource};
 use crate::error::Error;
-use crate::report::html::{run_html, trend_html};
+use crate::report::html::{run_html_with_fixes, trend_html};
 use crate::suite::Scenario;
 use crate::suite::Suite;
 
-pub fn report(paths: &[PathBuf], html: &Path) -> Result<(), Error> {
+pub fn report(paths: &[PathBuf], html: &Path, remediation: &[PathBuf]) -> Result<(), Error> {
+    let fixes = super::remediate::read_fixes(remediation)?;
     let mut reports = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p)
@@ -26,7 +27,7 @@ pub fn report(paths: &[PathBuf], html: &Path) -> Result<(), Error> {
         reports.push(report);
     }
     let page = match reports.as_slice() {
-        [one] => run_html(one),
+        [one] => run_html_with_fixes(one, &fixes),
         many => trend_html(many),
     };
     super::run::write_file(html, &page)

@@ -333,6 +333,85 @@ fn a_failing_scenario_of_the_suite_is_input_too() {
             .contains("+++ b/../planted/manifests/base.yaml\n"),
         "{report:#}"
     );
+    let fix = &f["fixes"][0];
+    assert!(
+        fix["diff"].as_str().unwrap().contains("+  replicas: 2\n"),
+        "each fix carries its own diff: {fix:#}"
+    );
+
+    // The verified fix beside the failure: in the playbook ...
+    std::fs::write(dir.path().join("rem.json"), &out.stdout).unwrap();
+    let book = heatcheck(
+        dir.path(),
+        &[
+            "playbook",
+            suite.to_str().unwrap(),
+            "--remediation",
+            "rem.json",
+        ],
+    );
+    assert_eq!(book.code, 0, "{}", book.stderr);
+    let at = book
+        .stdout
+        .find("**Verified fix:**")
+        .unwrap_or_else(|| panic!("{}", book.stdout));
+    assert!(
+        book.stdout[at..].contains(fix["title"].as_str().unwrap())
+            && book.stdout[at..].contains("```diff\n--- a/../planted/manifests/base.yaml"),
+        "{}",
+        &book.stdout[at..]
+    );
+    // ... and in the HTML report of a run, beside the scenario.
+    let run = heatcheck(
+        dir.path(),
+        &[
+            "run",
+            suite.to_str().unwrap(),
+            "--sandbox",
+            "--report-json",
+            "run.json",
+        ],
+    );
+    // The suite alone has no probes: its assertion recovers within 10 s,
+    // so the run may pass; the outage was explore's probes' finding.
+    assert!(matches!(run.code, 0 | 1), "{}", run.stderr);
+    let html = heatcheck(
+        dir.path(),
+        &[
+            "report",
+            "run.json",
+            "--html",
+            "run.html",
+            "--remediation",
+            "rem.json",
+        ],
+    );
+    assert_eq!(html.code, 0, "{}", html.stderr);
+    let page = std::fs::read_to_string(dir.path().join("run.html")).unwrap();
+    assert!(
+        page.contains("<h4>Verified fix</h4>")
+            && page.contains("<span class=\"add\">+  replicas: 2</span>"),
+        "{page}"
+    );
+    // Not a remediation report: a clear error.
+    let bad = heatcheck(
+        dir.path(),
+        &[
+            "report",
+            "run.json",
+            "--html",
+            "x.html",
+            "--remediation",
+            "run.json",
+        ],
+    );
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("not a report of `heatcheck remediate --output json`"),
+        "{}",
+        bad.stderr
+    );
     let out = heatcheck(
         dir.path(),
         &[
@@ -814,7 +893,10 @@ fn the_shipped_conflict_gets_a_hostname_of_its_own_as_readme_shows() {
         .find(|r| r["id"] == "remove-duplicate/HTTPRoute/route-chaos/my-route")
         .unwrap_or_else(|| panic!("{f:#}"));
     assert!(
-        removed["reason"].as_str().unwrap().contains("fixtures failed"),
+        removed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("fixtures failed"),
         "{removed:#}"
     );
 }

@@ -1,10 +1,10 @@
 //! A change to the user's objects, and how big it is.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One change to one object, by `Kind/ns/name`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum Change {
     /// Fields of the object set: (JSON pointer, value); missing parents

@@ -1,6 +1,6 @@
 //! What `remediate` answers (`--output json` prints [`RemediationReport`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::change::Change;
@@ -8,7 +8,7 @@ use heatcheck_explore::finding::Tokens;
 use heatcheck_explore::{Origin, WeaknessClass};
 
 /// Where a finding stands after remediation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// At least one candidate was verified.
@@ -22,7 +22,7 @@ pub enum Status {
 }
 
 /// One candidate and what the twins said of it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tried {
     pub id: String,
@@ -32,6 +32,14 @@ pub struct Tried {
     pub origin: Origin,
     /// Manifest files the change edits (as the suite writes them).
     pub files: Vec<String>,
+    /// This change alone as a unified diff of those files (empty when it
+    /// changes only objects that live in the cluster).
+    #[serde(default)]
+    pub diff: String,
+    /// This change to objects that live only in the cluster, as
+    /// server-side-apply YAML.
+    #[serde(default)]
+    pub server_side_apply: Vec<String>,
     /// Why it was rejected (none when verified).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -40,7 +48,7 @@ pub struct Tried {
 }
 
 /// A model's fix that never ran: why it was refused.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Refused {
     pub title: String,
@@ -49,11 +57,15 @@ pub struct Refused {
     pub reasons: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FindingRemedy {
     pub id: String,
     pub title: String,
+    /// The name of the finding's scenario (as `explore --write-suite`
+    /// and the suite name it): where reports put its fix.
+    #[serde(default)]
+    pub scenario: String,
     pub class: WeaknessClass,
     pub status: Status,
     /// Verified, fewest fields first: the first is the one offered.
@@ -67,13 +79,13 @@ pub struct FindingRemedy {
     pub steady_state_checks: Vec<Value>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationReport {
     pub suite: String,
     pub namespace: String,
     /// catalog, ai or both.
-    pub strategy: &'static str,
+    pub strategy: String,
     pub findings: Vec<FindingRemedy>,
     /// Candidates verified on twins, in all.
     pub candidates: usize,

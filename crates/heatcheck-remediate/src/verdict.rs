@@ -2,13 +2,13 @@
 //! twin, and every case of the suite that passed before the change still
 //! passes after it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use heatcheck_engine::model::{CaseReport, CaseStatus};
 use heatcheck_explore::finding::{judge, Judgement};
 use heatcheck_explore::search::TwinRun;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", content = "reason", rename_all = "camelCase")]
 pub enum Verdict {
     Verified,

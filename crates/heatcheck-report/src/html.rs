@@ -10,6 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::doc::{escape, page_start, slug};
+use super::fixes::{Fixes, VerifiedFix};
 use heatcheck_engine::model::{
     CaseKind, CaseReport, CaseStatus, NoteKind, Outcome, ProbeStats, RunReport, SuiteReport,
 };
@@ -30,6 +31,12 @@ const WIDTH: u32 = 900;
 
 /// The report of one run as an HTML page.
 pub fn run_html(report: &RunReport) -> String {
+    run_html_with_fixes(report, &Fixes::new())
+}
+
+/// The report of one run, with the verified fix (of `heatcheck remediate`)
+/// beside each scenario it fixes.
+pub fn run_html_with_fixes(report: &RunReport, fixes: &Fixes) -> String {
     let title = format!("heatcheck run {}", report.run_id);
     let mut s = page_start(&title, REPORT_CSS);
     let totals = report.totals();
@@ -50,11 +57,25 @@ pub fn run_html(report: &RunReport) -> String {
     environment(&mut s, report);
     summary_table(&mut s, report);
     for suite in &report.suites {
-        suite_section(&mut s, suite);
+        suite_section(&mut s, suite, fixes);
     }
     restore_section(&mut s, report);
     s.push_str("</body>\n</html>\n");
     s
+}
+
+/// A unified diff with its added and removed lines marked for colour.
+fn diff_html(d: &str) -> String {
+    d.lines()
+        .map(|l| {
+            let class = match l.as_bytes().first() {
+                Some(b'+') if !l.starts_with("+++") => "add",
+                Some(b'-') if !l.starts_with("---") => "del",
+                _ => return format!("{}\n", escape(l)),
+            };
+            format!("<span class=\"{class}\">{}</span>\n", escape(l))
+        })
+        .collect()
 }
 
 fn fmt_secs(d: Duration) -> String {
@@ -140,7 +161,7 @@ fn case_id(suite: &SuiteReport, c: &CaseReport) -> String {
     format!("{}--{}", slug(&suite.name), slug(&c.name))
 }
 
-fn suite_section(s: &mut String, suite: &SuiteReport) {
+fn suite_section(s: &mut String, suite: &SuiteReport, fixes: &Fixes) {
     let _ = writeln!(
         s,
         "<section class=\"suite\"><h2>Suite {} <small>{}</small></h2>",
@@ -148,12 +169,22 @@ fn suite_section(s: &mut String, suite: &SuiteReport) {
         escape(&suite.file)
     );
     for c in suite.cases.iter().filter(|c| c.kind == CaseKind::Scenario) {
-        scenario_section(s, suite, c);
+        scenario_section(
+            s,
+            suite,
+            c,
+            fixes.get(&(suite.name.clone(), c.name.clone())),
+        );
     }
     s.push_str("</section>\n");
 }
 
-fn scenario_section(s: &mut String, suite: &SuiteReport, c: &CaseReport) {
+fn scenario_section(
+    s: &mut String,
+    suite: &SuiteReport,
+    c: &CaseReport,
+    fix: Option<&VerifiedFix>,
+) {
     let _ = writeln!(
         s,
         "<article class=\"scenario {}\" id=\"{}\">\n<h3>{} <span class=\"badge {}\">{}</span>{}</h3>",
@@ -286,6 +317,20 @@ fn scenario_section(s: &mut String, suite: &SuiteReport, c: &CaseReport) {
     }
     if !c.remediation.is_empty() {
         let _ = writeln!(s, "<h4>Remediation</h4>\n<ul>{}</ul>", li(&c.remediation));
+    }
+    if let Some(f) = fix {
+        let _ = writeln!(
+            s,
+            "<div class=\"fix\"><h4>Verified fix</h4><p>{}</p>",
+            escape(&f.summary())
+        );
+        if !f.diff.is_empty() {
+            let _ = writeln!(s, "<pre class=\"diff\">{}</pre>", diff_html(&f.diff));
+        }
+        for y in &f.server_side_apply {
+            let _ = writeln!(s, "<pre>{}</pre>", escape(y));
+        }
+        s.push_str("</div>\n");
     }
     s.push_str("</div>\n</article>\n");
 }
@@ -806,6 +851,8 @@ h1 { margin-bottom: .2rem; }
 h2 { border-bottom: 1px solid var(--line); padding-bottom: .2rem; margin-top: 2rem; }
 h2 small { color: var(--muted); font-weight: normal; font-size: .7em; }
 h4 { margin: .8rem 0 .3rem; }
+.diff .add { color: #1a7f37; } .diff .del { color: #cf222e; }
+.fix { border-left: 3px solid #1a7f37; padding-left: .6rem; }
 code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 pre { background: var(--bg2); border: 1px solid var(--line); padding: .4rem .6rem; white-space: pre-wrap;
   word-break: break-word; max-height: 24rem; overflow: auto; }

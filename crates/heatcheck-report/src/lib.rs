@@ -4,6 +4,7 @@
 
 pub mod doc;
 pub mod explore;
+pub mod fixes;
 pub mod grouped;
 pub mod html;
 pub mod human;

@@ -40,6 +40,8 @@ pub struct SuiteInput {
     /// Gateway `namespace/name` -> base URL, as the cluster publishes it.
     pub gateways: BTreeMap<String, String>,
     pub cluster: Option<ClusterAnswers>,
+    /// Scenario name -> its verified fix (`heatcheck remediate`), shown beside it.
+    pub fixes: super::fixes::Fixes,
 }
 
 pub struct LockInput {
@@ -940,6 +942,15 @@ fn scenario_section(
         d.list(vec!["(none written)".into()]);
     } else {
         d.list(sc.remediation.clone());
+    }
+    if let Some(f) = s.fixes.get(&(suite.metadata.name.clone(), sc.name.clone())) {
+        d.labeled("Verified fix", f.summary());
+        if !f.diff.is_empty() {
+            d.code("diff", f.diff.clone());
+        }
+        for y in &f.server_side_apply {
+            d.code("sh", y.clone());
+        }
     }
 
     d.labeled("Rollback", "when the scenario ends (passed, failed or aborted) heatcheck undoes its journal in reverse: objects it created are deleted, deleted ones recreated without server-set fields, changed ones put back; faults are removed. If heatcheck was killed, `heatcheck runs` lists the unfinished run and `heatcheck recover` restores it. By hand:");
