@@ -13,6 +13,9 @@ Tools (each runs `heatcheck <command> --output json` and answers with its JSON):
   run          run suites on a fresh sandbox (default), or the cluster with --allow-mutations;
                progress notifications; a cancelled request stops and restores as Ctrl-C
   explore      search for weaknesses on in-process twins (the cluster is only read): findings JSON
+  remediate    fixes for explore's findings, each verified on twins: a diff (`fix` writes the
+               manifests only with --allow-write)
+  recover_status  runs under the root that still need attention and what their journals hold
   report       a saved JSON report (run --report-json) summarised
 
 Paths are relative to --root and refused when they resolve (symlinks followed) outside it.

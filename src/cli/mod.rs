@@ -137,7 +137,7 @@ impl Command {
             Command::Generate(a) => commands::generate::generate_cmd(a),
             Command::Prompt(a) => commands::prompt::prompt_cmd(&a.suite, &a.cluster),
             Command::Mcp(a) => commands::mcp::mcp(a),
-            Command::Runs(a) => commands::runs::runs(&a.state_dir),
+            Command::Runs(a) => commands::runs::runs(&a.state_dir, a.output.is_json()),
             Command::Recover(a) => commands::recover::recover(a),
             Command::Abort(a) => commands::abort::abort(a.run.as_deref(), &a.state_dir),
             Command::Validate(a) => commands::validate::validate(&a.paths, a.output.is_json()),

@@ -6,6 +6,9 @@ use clap::Args;
 pub struct RunsArgs {
     #[arg(long, env = "HEATCHECK_STATE_DIR", default_value = ".heatcheck")]
     pub state_dir: PathBuf,
+    /// human, or json: `{"stateDir", "runs": [{"id", "status", ...}]}` on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: super::Output,
 }
 
 #[derive(Args, Debug)]

@@ -113,12 +113,24 @@ pub fn status_text(v: &RunView) -> String {
     }
 }
 
-pub fn runs(state_dir: &Path) -> Result<(), Error> {
+pub fn runs(state_dir: &Path, json: bool) -> Result<(), Error> {
     let views: Vec<RunView> = list_runs(state_dir)
         .iter()
         .map(inspect)
         .filter(|v| v.verdict != Verdict::Clean)
         .collect();
+    if json {
+        let runs: Vec<serde_json::Value> = views.iter().map(view_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "stateDir": state_dir.display().to_string(),
+                "runs": runs,
+            }))
+            .expect("serializes")
+        );
+        return Ok(());
+    }
     if views.is_empty() {
         println!(
             "No unfinished runs in {} (every run finished and restored).",
@@ -134,6 +146,35 @@ pub fn runs(state_dir: &Path) -> Result<(), Error> {
         println!("Restore with `heatcheck recover RUN` (or `heatcheck recover` for all of them).");
     }
     Ok(())
+}
+
+/// A run for `runs --output json`: what `print_view` says, as fields.
+fn view_json(v: &RunView) -> serde_json::Value {
+    let word = match v.verdict {
+        Verdict::Running => "running",
+        Verdict::Crashed => "crashed",
+        Verdict::Aborted => "aborted",
+        Verdict::RestoreFailed => "restore-failed",
+        Verdict::Kept => "kept",
+        Verdict::Clean => "finished",
+    };
+    let st = v.state.as_ref().ok();
+    serde_json::json!({
+        "id": v.dir.run_id(),
+        "status": word,
+        "description": status_text(v),
+        "recoverable": v.verdict != Verdict::Running,
+        "started": st.map(|s| s.started.to_rfc3339()),
+        "suites": st.map(|s| s.suites.clone()).unwrap_or_default(),
+        "cluster": st.map(|s| s.cluster.server.clone()),
+        "context": st.and_then(|s| s.cluster.context.clone()),
+        "note": st.and_then(|s| s.message.clone()),
+        "journalError": v.journal_error,
+        "left": v.pending.iter().map(|(scope, entries)| serde_json::json!({
+            "scope": scope,
+            "entries": entries.iter().map(describe_entry).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub fn print_view(v: &RunView) {

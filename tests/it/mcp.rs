@@ -83,3 +83,130 @@ fn a_real_mcp_client_validates_plans_and_runs_on_the_sandbox() {
     let refused = r["run_cluster"]["mcpError"].as_str().unwrap_or_default();
     assert!(refused.contains("--allow-mutations"), "{r}");
 }
+
+/// A run that patches a ConfigMap that was there, creates one, then sleeps.
+const CANCEL_SUITE: &str = r#"apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: cancel}
+spec:
+  target: {namespace: default}
+  scenarios:
+    - name: long
+      steps:
+        - patch: {kind: ConfigMap, name: was-there, patch: {data: {mode: storm}}}
+        - apply:
+            manifest: |
+              apiVersion: v1
+              kind: ConfigMap
+              metadata: {name: made-by-the-run}
+        - sleep: 60s
+"#;
+
+#[test]
+fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_and_http_serves() {
+    let test = "an_agent_sees_progress_and_a_cancelled_run_restores";
+    let Some(python) = common::python_with(test, "mcp") else {
+        return;
+    };
+    let Some(kubectl) = common::kubectl(test) else {
+        return;
+    };
+    let cluster = common::SandboxProcess::start();
+    let kc = |args: &[&str]| {
+        let out = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, _, err) = kc(&[
+        "create",
+        "configmap",
+        "was-there",
+        "--from-literal=mode=calm",
+    ]);
+    assert!(ok, "{err}");
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("cancel")).unwrap();
+    std::fs::write(root.path().join("cancel/suite.yaml"), CANCEL_SUITE).unwrap();
+    // remediate's input: the replay suite, its manifests beside it as it names them.
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let explore = manifest.join("tests/fixtures/explore");
+    copy_dir(&explore.join("replay"), &root.path().join("replay"));
+    copy_dir(
+        &explore.join("planted/manifests"),
+        &root.path().join("planted/manifests"),
+    );
+
+    let out = Command::new(python)
+        .arg(manifest.join("tests/fixtures/mcp/agent.py"))
+        .arg(common::bin())
+        .arg(root.path())
+        .arg(&cluster.kubeconfig)
+        .output()
+        .expect("run the MCP client");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed: {stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
+
+    // Progress notifications followed the run's events.
+    let progress: Vec<&str> = r["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        progress.iter().any(|m| m.starts_with("runStarted"))
+            && progress.iter().any(|m| m.starts_with("stepFinished")),
+        "{progress:?}"
+    );
+    // The cancelled run never answered; it restored, and its record says so.
+    assert!(r.get("run_result").is_none(), "{r:#}");
+    assert_eq!(
+        r["recover_status"]["structured"]["result"]["runs"],
+        serde_json::json!([]),
+        "{r:#}"
+    );
+    // The 60 s sleep was cut short.
+    let waited = r["restored_at"].as_f64().unwrap() - r["cancelled_at"].as_f64().unwrap();
+    assert!(waited < 45.0, "restored {waited:.1}s after the cancel");
+    // What the run changed is undone in the cluster itself.
+    let (_, data, _) = kc(&[
+        "get",
+        "configmap",
+        "was-there",
+        "-o",
+        "jsonpath={.data.mode}",
+    ]);
+    assert_eq!(data, "calm");
+    let (ok, _, err) = kc(&["get", "configmap", "made-by-the-run"]);
+    assert!(!ok && err.contains("NotFound"), "{err}");
+
+    // remediate: verified fixes as a diff; writing them needs --allow-write.
+    let rem = &r["remediate"];
+    assert_eq!(rem["isError"], false, "{rem:#}");
+    let result = &rem["structured"]["result"];
+    assert_eq!(result["findings"][0]["status"], "fixed", "{rem:#}");
+    assert!(
+        result["diff"].as_str().unwrap().contains("+  replicas: 2"),
+        "{rem:#}"
+    );
+    assert!(result["written"].as_array().unwrap().is_empty());
+    let fix = r["remediate_fix"]["mcpError"].as_str().unwrap_or_default();
+    assert!(fix.contains("--allow-write"), "{r:#}");
+
+    // The streamable HTTP transport serves the same tools.
+    let tools = r["http_tools"].as_array().unwrap();
+    for want in ["validate", "run", "explore", "remediate", "recover_status"] {
+        assert!(tools.iter().any(|t| t == want), "{tools:?}");
+    }
+    assert_eq!(r["http_validate"]["structured"]["exitCode"], 0, "{r:#}");
+}

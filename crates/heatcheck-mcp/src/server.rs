@@ -135,6 +135,38 @@ pub struct ExploreInput {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RemediateInput {
+    /// The suite whose manifest files the fixes change, relative to the root.
+    pub suite: String,
+    /// The findings to fix: a file `explore` wrote (`--findings`), relative to the root.
+    #[serde(default)]
+    pub findings: Option<String>,
+    /// Or failing scenarios of the suite, tagged as `explore --write-suite` tags them.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
+    /// What seeds the twins: sandbox (default: the suite's fixtures only)
+    /// or cluster (read, never changed).
+    #[serde(default)]
+    pub target: Target,
+    /// catalog (no LLM), ai or both (default: as the CLI decides).
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Start no new verification after this long, e.g. 5m.
+    #[serde(default)]
+    pub budget: Option<String>,
+    /// Write the verified fixes into the manifest files (`--fix`; needs a
+    /// server started with --allow-write, and files without uncommitted
+    /// changes). Default: the fixes come back as a diff only.
+    #[serde(default)]
+    pub fix: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsInput {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReportInput {
     /// A JSON report written by `run --report-json`, relative to the root.
     pub path: String,
@@ -403,6 +435,68 @@ impl HeatcheckServer {
         }
         args.extend(["--output".into(), "json".into()]);
         let out = self.cli(args, Events::Stderr, &ctx).await?;
+        answer(&out, parse_stdout(&out)?)
+    }
+
+    /// Fix what explore found, as `heatcheck remediate --output json`: per
+    /// finding, candidate changes to the suite's own manifests (from the
+    /// catalog, and the suite's model when it has one), each verified on
+    /// fresh in-process twins; answers with the verified fixes as a unified
+    /// diff, the rejected ones with why. The cluster is only read. Files
+    /// are written only with `fix` on a server started with --allow-write.
+    #[tool]
+    async fn remediate(
+        &self,
+        Parameters(input): Parameters<RemediateInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CliAnswer>, Failure> {
+        let mut args = vec![
+            "remediate".to_string(),
+            path_arg(&self.existing(&input.suite)?),
+        ];
+        match (&input.findings, input.scenarios.is_empty()) {
+            (Some(f), true) => args.extend(["--findings".into(), path_arg(&self.existing(f)?)]),
+            (None, false) => push_many(&mut args, "--scenario", &input.scenarios),
+            _ => {
+                return Err(Failure::Cli(
+                    "give either findings (a file explore wrote) or scenarios, not both or neither"
+                        .into(),
+                ))
+            }
+        }
+        args.extend(self.target(input.target, false)?);
+        if let Some(s) = &input.strategy {
+            args.extend(["--strategy".into(), s.clone()]);
+        }
+        if let Some(b) = &input.budget {
+            args.extend(["--budget".into(), b.clone()]);
+        }
+        if input.fix {
+            if !self.cfg.allow_write {
+                return Err(Failure::Refused(
+                    "fix writes the suite's manifest files: the server was started without --allow-write (without fix, the fixes come back as a diff)"
+                        .into(),
+                ));
+            }
+            args.push("--fix".into());
+        }
+        args.extend(["--output".into(), "json".into()]);
+        let out = self.cli(args, Events::None, &ctx).await?;
+        answer(&out, parse_stdout(&out)?)
+    }
+
+    /// Runs under the server's root that still need attention (running,
+    /// crashed, aborted, restore failed, kept), as `heatcheck runs --output
+    /// json`: per run what its journal still holds to undo. Restoring is
+    /// `heatcheck recover` at a terminal.
+    #[tool(annotations(read_only_hint = true))]
+    async fn recover_status(
+        &self,
+        Parameters(_input): Parameters<RunsInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CliAnswer>, Failure> {
+        let args = vec!["runs".to_string(), "--output".into(), "json".into()];
+        let out = self.cli(args, Events::None, &ctx).await?;
         answer(&out, parse_stdout(&out)?)
     }
 
