@@ -18,6 +18,8 @@ Tools (each runs `heatcheck <command> --output json` and answers with its JSON):
   recover_status  runs under the root that still need attention and what their journals hold
   report       a saved JSON report (run --report-json) summarised
 
+Resources: the suites under --root, their lockfiles and the newest reports (file:// URLs).
+
 Paths are relative to --root and refused when they resolve (symlinks followed) outside it.
 Without --kubeconfig only the sandbox is reachable; with it, the cluster is read-only
 unless --allow-mutations is given.

@@ -156,6 +156,28 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
     assert!(out.status.success(), "client failed: {stderr}");
     let r: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
 
+    // Resources: the suites under the root (not their manifests), readable;
+    // a file outside the root is refused.
+    let names: Vec<&str> = r["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["cancel/suite.yaml", "replay/denied.yaml", "replay/suite.yaml"],
+        "{r:#}"
+    );
+    assert_eq!(r["resources"][0]["mimeType"], "application/yaml");
+    assert!(r["resources"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("file:///"));
+    assert_eq!(r["resource_text"], CANCEL_SUITE);
+    let escape = r["resource_escape"].as_str().unwrap();
+    assert!(escape.contains("outside the server's root"), "{escape}");
+
     // Progress notifications followed the run's events.
     let progress: Vec<&str> = r["progress"]
         .as_array()

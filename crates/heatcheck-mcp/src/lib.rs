@@ -7,6 +7,7 @@
 mod child;
 pub mod paths;
 mod report;
+pub mod resources;
 mod server;
 
 use std::net::SocketAddr;

@@ -10,9 +10,13 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{
-    CallToolResponse, CallToolResult, ContentBlock, Implementation, ProgressNotificationParam,
-    ServerCapabilities, ServerConfig,
+    CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourcesResult,
+    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig,
 };
+
+use crate::resources;
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
@@ -601,13 +605,69 @@ impl ServerHandler for HeatcheckServer {
             (Some(_), false) => "target cluster is the server's kubeconfig, read-only: plan, prompt and explore read it; run is refused there.".to_string(),
             (Some(_), true) => "target cluster is the server's kubeconfig and run may change it, through heatcheck's policy guard and permission preflight.".to_string(),
         };
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
             .with_server_info(Implementation::new("heatcheck", env!("CARGO_PKG_VERSION")))
             .with_instructions(format!(
                 "heatcheck: chaos-as-code for Kubernetes networking. Paths are relative to the server's root {}. \
-                 Start with list_suites and validate; plan shows what a run would do; run runs on a fresh sandbox by default. {mode}",
+                 Start with list_suites and validate; plan shows what a run would do; run runs on a fresh sandbox by default. \
+                 Resources: the suites, lockfiles and newest reports under the root. {mode}",
                 self.cfg.root.path().display()
             ))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let root = self.cfg.root.path().to_path_buf();
+        let found = tokio::task::spawn_blocking(move || resources::scan(&root))
+            .await
+            .unwrap_or_default();
+        let root = self.cfg.root.path();
+        Ok(ListResourcesResult::with_all_items(
+            found
+                .iter()
+                .map(|f| {
+                    Resource::new(resources::uri(root, &f.rel), f.rel.display().to_string())
+                        .with_description(f.kind.words())
+                        .with_mime_type(f.kind.mime())
+                        .with_size(f.size)
+                })
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let path =
+            resources::path_of(&request.uri).map_err(|e| ErrorData::resource_not_found(e, None))?;
+        // The root decides, symlinks followed, as for every tool path.
+        let rel = self
+            .cfg
+            .root
+            .existing(&path.display().to_string())
+            .map_err(|e| ErrorData::invalid_params(format!("{e} (refused)"), None))?;
+        let abs = self.cfg.root.path().join(&rel);
+        let text = std::fs::read_to_string(&abs)
+            .map_err(|e| ErrorData::resource_not_found(format!("{}: {e}", rel.display()), None))?;
+        let mime = if abs.extension().is_some_and(|e| e == "json") {
+            "application/json"
+        } else {
+            "application/yaml"
+        };
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, request.uri).with_mime_type(mime)
+        ])
+        .into())
     }
 }
 
