@@ -166,7 +166,11 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
         .collect();
     assert_eq!(
         names,
-        ["cancel/suite.yaml", "replay/denied.yaml", "replay/suite.yaml"],
+        [
+            "cancel/suite.yaml",
+            "replay/denied.yaml",
+            "replay/suite.yaml"
+        ],
         "{r:#}"
     );
     assert_eq!(r["resources"][0]["mimeType"], "application/yaml");
@@ -231,4 +235,90 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
         assert!(tools.iter().any(|t| t == want), "{tools:?}");
     }
     assert_eq!(r["http_validate"]["structured"]["exitCode"], 0, "{r:#}");
+}
+
+#[test]
+fn a_client_that_goes_away_mid_run_leaves_the_cluster_restored() {
+    let test = "a_client_that_goes_away_mid_run_leaves_the_cluster_restored";
+    let Some(python) = common::python_with(test, "mcp") else {
+        return;
+    };
+    let Some(kubectl) = common::kubectl(test) else {
+        return;
+    };
+    let cluster = common::SandboxProcess::start();
+    let kc = |args: &[&str]| {
+        let out = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, _, err) = kc(&[
+        "create",
+        "configmap",
+        "was-there",
+        "--from-literal=mode=calm",
+    ]);
+    assert!(ok, "{err}");
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("cancel")).unwrap();
+    std::fs::write(root.path().join("cancel/suite.yaml"), CANCEL_SUITE).unwrap();
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python)
+        .arg(manifest.join("tests/fixtures/mcp/disconnect.py"))
+        .arg(common::bin())
+        .arg(root.path())
+        .arg(&cluster.kubeconfig)
+        .output()
+        .expect("run the MCP client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("sleeping"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The run was mid-way (its ConfigMap made, the other one patched); with
+    // its client gone it is interrupted and restores on its own, well before
+    // its 60 s sleep would have ended.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, mode, _) = kc(&[
+            "get",
+            "configmap",
+            "was-there",
+            "-o",
+            "jsonpath={.data.mode}",
+        ]);
+        let (made, _, _) = kc(&["get", "configmap", "made-by-the-run"]);
+        if mode == "calm" && !made {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not restored 40 s after the client left (mode {mode:?}, made-by-the-run present: {made})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // And its record says nothing is left (the child is done writing it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let runs = Command::new(common::bin())
+            .current_dir(root.path())
+            .args(["runs", "--output", "json"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&runs.stdout).expect("runs prints JSON");
+        if v["runs"] == serde_json::json!([]) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v:#}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }

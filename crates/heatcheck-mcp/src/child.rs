@@ -55,8 +55,11 @@ pub async fn run_cli(
         .stderr(Stdio::piped())
         // Never colours or a live panel in what goes back to the client.
         .env("NO_COLOR", "1");
-    let mut child = Guard(Some(cmd.spawn()?));
-    let c = child.0.as_mut().expect("spawned");
+    let mut child = Guard {
+        child: Some(cmd.spawn()?),
+        interrupted: false,
+    };
+    let c = child.child.as_mut().expect("spawned");
     let out = c.stdout.take().expect("piped");
     let err = c.stderr.take().expect("piped");
     let out_task = tokio::spawn(collect(
@@ -76,7 +79,7 @@ pub async fn run_cli(
             (child.wait().await?, true)
         }
     };
-    child.0 = None;
+    child.child = None;
     let stdout = out_task.await.unwrap_or_default();
     let stderr = err_task.await.unwrap_or_default();
     Ok(CliOutput {
@@ -108,24 +111,33 @@ async fn collect(
 
 /// The child, interrupted (never killed) if the tool's future is dropped
 /// before it finished: a run then restores the cluster on its own.
-struct Guard(Option<Child>);
+struct Guard {
+    child: Option<Child>,
+    /// SIGINT was sent once. Never twice: a second Ctrl-C tells heatcheck
+    /// to stop waiting for slow deletions, which a client that cancelled
+    /// and then went away (its request dropped) must not decide.
+    interrupted: bool,
+}
 
 impl Guard {
     async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        self.0.as_mut().expect("running").wait().await
+        self.child.as_mut().expect("running").wait().await
     }
 
-    fn interrupt(&self) {
-        if let Some(c) = &self.0 {
-            sigint(c);
+    fn interrupt(&mut self) {
+        if let Some(c) = &self.child {
+            if !self.interrupted {
+                sigint(c);
+                self.interrupted = true;
+            }
         }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            sigint(&child);
+        self.interrupt();
+        if let Some(mut child) = self.child.take() {
             // Reap it in the background so it is no zombie.
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
