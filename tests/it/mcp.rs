@@ -136,6 +136,23 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("cancel")).unwrap();
     std::fs::write(root.path().join("cancel/suite.yaml"), CANCEL_SUITE).unwrap();
+    // A manifest outside the root, named by a suite inside it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("outside.yaml");
+    std::fs::write(
+        &outside,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: outside}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.path().join("escape")).unwrap();
+    std::fs::write(
+        root.path().join("escape/suite.yaml"),
+        format!(
+            "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {{name: escape}}\nspec:\n  target: {{namespace: default}}\n  scenarios:\n    - name: reads outside\n      steps:\n        - apply: {{file: {}}}\n",
+            outside.display()
+        ),
+    )
+    .unwrap();
     // remediate's input: the replay suite, its manifests beside it as it names them.
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let explore = manifest.join("tests/fixtures/explore");
@@ -168,6 +185,7 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
         names,
         [
             "cancel/suite.yaml",
+            "escape/suite.yaml",
             "replay/denied.yaml",
             "replay/suite.yaml"
         ],
@@ -181,6 +199,17 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
     assert_eq!(r["resource_text"], CANCEL_SUITE);
     let escape = r["resource_escape"].as_str().unwrap();
     assert!(escape.contains("outside the server's root"), "{escape}");
+
+    // A manifest outside the root is not read, though its suite is inside.
+    let escaped = r["escape_manifest"].to_string();
+    assert!(
+        escaped.contains("is outside") && escaped.contains("refused"),
+        "{escaped}"
+    );
+    assert_ne!(
+        r["escape_manifest"]["structured"]["exitCode"], 0,
+        "{escaped}"
+    );
 
     // Progress notifications followed the run's events.
     let progress: Vec<&str> = r["progress"]

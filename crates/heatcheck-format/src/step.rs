@@ -435,8 +435,29 @@ pub fn resolve_manifest_path(suite_dir: &Path, written: &str) -> PathBuf {
     }
 }
 
+/// Set by `heatcheck mcp` for the commands it runs: manifest files must
+/// resolve (symlinks followed) inside this folder, as every path its
+/// client gives does, so a suite under the root cannot read past it.
+pub const FILES_ROOT_ENV: &str = "HEATCHECK_FILES_ROOT";
+
 fn read_manifest(suite_dir: &Path, written: &str) -> Result<String, super::SuiteError> {
     let path = resolve_manifest_path(suite_dir, written);
+    if let Some(root) = std::env::var_os(FILES_ROOT_ENV) {
+        let root = Path::new(&root);
+        let inside = match (path.canonicalize(), root.canonicalize()) {
+            (Ok(p), Ok(r)) => p.starts_with(r),
+            // Missing: the read below says so.
+            (Err(_), _) => true,
+            (_, Err(_)) => false,
+        };
+        if !inside {
+            return Err(super::SuiteError::Other(format!(
+                "manifest {written}: {} is outside {} (the folder heatcheck mcp serves); refused",
+                path.display(),
+                root.display()
+            )));
+        }
+    }
     std::fs::read_to_string(&path).map_err(|source| super::SuiteError::Manifest {
         written: written.to_string(),
         path,

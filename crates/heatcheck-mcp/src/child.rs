@@ -54,7 +54,9 @@ pub async fn run_cli(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Never colours or a live panel in what goes back to the client.
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Manifests the suites name are bounded by the root too.
+        .env("HEATCHECK_FILES_ROOT", inv.cwd);
     let mut child = Guard {
         child: Some(cmd.spawn()?),
         interrupted: false,
