@@ -26,6 +26,7 @@ use crate::report::grouped::GroupedReporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
+use crate::report::notify::{Notification, ReportLocation};
 use crate::report::panel::{terminal_size, LivePanel, MonotonicClock, PanelHandle};
 use crate::suite::{Scenario, Suite};
 
@@ -334,9 +335,9 @@ async fn finish_state(
     }
 }
 
-/// The reports and metrics the flags ask for. A report that cannot be
-/// written fails the run (exit 1); a Pushgateway that does not take the
-/// metrics does not change the verdict.
+/// The reports, metrics and notifications the flags ask for. A report that
+/// cannot be written fails the run (exit 1); a Pushgateway or a webhook
+/// that does not take what is sent does not change the verdict.
 async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
     let mut outcome = report.outcome();
     let flaky: Vec<&str> = report
@@ -380,6 +381,20 @@ async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
             eprintln!("warning: metrics not pushed: {e}");
         }
     }
+    let reports = [
+        ("junit", &args.junit),
+        ("json", &args.report_json),
+        ("html", &args.report_html),
+        ("metrics", &args.metrics.metrics_file),
+    ]
+    .into_iter()
+    .filter_map(|(kind, p)| {
+        p.as_ref()
+            .map(|p| ReportLocation::new(kind, p.display().to_string()))
+    })
+    .collect();
+    let summary = Notification::from_run(report, outcome, reports);
+    super::notify::send(&args.notify, &summary).await;
     outcome
 }
 

@@ -21,6 +21,7 @@ mod incluster;
 mod jobs;
 mod live_panel;
 mod mcp;
+mod notify;
 mod partition;
 mod permissions;
 mod playbook;
