@@ -88,10 +88,15 @@ async fn deploy_with(
         suites: suite_paths,
         active_deadline_seconds: active_deadline(suites),
         restore_seconds: RESTORE_SECONDS,
-        notify: (!args.notify.urls.is_empty()).then(|| NotifySpec {
-            format: args.notify.notify_format.name().into(),
-            always: args.notify.notify_always,
-        }),
+        notify: args
+            .notify
+            .urls
+            .iter()
+            .any(|u| !u.trim().is_empty())
+            .then(|| NotifySpec {
+                format: args.notify.notify_format.name().into(),
+                always: args.notify.notify_always,
+            }),
     };
     let objects = deploy::render(&spec).map_err(Error::invalid)?;
     if !args.apply {
@@ -116,7 +121,14 @@ async fn deploy_with(
     for obj in &objects {
         if obj["kind"] == "CronJob" && spec.notify.is_some() {
             // Before the CronJob, so that no run starts without its URLs.
-            let secret = deploy::notify_secret(&spec, &args.notify.urls);
+            let urls: Vec<String> = args
+                .notify
+                .urls
+                .iter()
+                .filter(|u| !u.trim().is_empty())
+                .cloned()
+                .collect();
+            let secret = deploy::notify_secret(&spec, &urls);
             let line = apply_one(client, &secret)
                 .await
                 .map_err(Error::unreachable)?;

@@ -70,7 +70,7 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
     } else {
         RunOutcome::Failed
     };
-    if !args.notify.urls.is_empty() {
+    if args.notify.urls.iter().any(|u| !u.trim().is_empty()) {
         let reports = [
             ("findings", &args.findings),
             ("html", &args.report_html),

@@ -5,7 +5,14 @@ use crate::cli::{NotifyArgs, NotifyFormat};
 use crate::report::notify::{self, Notification};
 
 pub async fn send(args: &NotifyArgs, n: &Notification) {
-    if args.urls.is_empty() {
+    // An unset CI secret arrives as an empty HEATCHECK_NOTIFY_URL.
+    let urls: Vec<&str> = args
+        .urls
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if urls.is_empty() {
         return;
     }
     if !n.failed() && !args.notify_always {
@@ -18,7 +25,7 @@ pub async fn send(args: &NotifyArgs, n: &Notification) {
     };
     let body = n.body(format);
     let client = crate::probe::http::client();
-    for url in &args.urls {
+    for url in urls {
         match notify::send(&client, url, &body).await {
             Ok(()) => tracing::info!("notified {}", notify::redact(url)),
             Err(e) => eprintln!("warning: notification not sent: {e}"),
