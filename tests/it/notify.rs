@@ -179,6 +179,16 @@ fn a_passing_run_notifies_only_with_notify_always() {
     assert_secret_kept(&always);
 }
 
+/// An unset CI secret arrives as an empty HEATCHECK_NOTIFY_URL: no webhook,
+/// no warning.
+#[test]
+fn an_empty_notify_url_notifies_nobody() {
+    let case = Case::suite(&failing()).env("HEATCHECK_NOTIFY_URL", "");
+    let out = case.run_sandbox();
+    out.assert_code(1);
+    assert!(!out.stderr.contains("notification"), "{}", out.stderr);
+}
+
 #[test]
 fn a_failing_webhook_is_a_warning_and_the_exit_code_stays_the_runs() {
     // A 5xx is tried once more, then given up.

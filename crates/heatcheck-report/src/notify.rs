@@ -437,6 +437,15 @@ pub enum NotifyError {
 /// POSTs `body` to `url` within [`TIMEOUT`]; a 5xx answer or a refused
 /// connection is tried once more. Errors name the host only.
 pub async fn send(client: &reqwest::Client, url: &str, body: &Value) -> Result<(), NotifyError> {
+    send_within(client, url, body, TIMEOUT).await
+}
+
+async fn send_within(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    timeout: Duration,
+) -> Result<(), NotifyError> {
     let host = redact(url);
     let parsed = reqwest::Url::parse(url)
         .ok()
@@ -449,7 +458,7 @@ pub async fn send(client: &reqwest::Client, url: &str, body: &Value) -> Result<(
         }
         let sent = client
             .post(parsed.clone())
-            .timeout(TIMEOUT)
+            .timeout(timeout)
             .json(body)
             .send()
             .await;
@@ -515,6 +524,48 @@ mod tests {
         let body = n.body(NotifyFormat::Slack);
         assert!(body["text"].as_str().unwrap().contains("heatcheck run"));
         assert_eq!(body["blocks"][0]["type"], "header");
+    }
+
+    /// A webhook that accepts the connection and never answers: the POST
+    /// gives up at the timeout, once (a timeout is not retried: the webhook
+    /// may have taken it), and the error names the host only.
+    #[test]
+    fn a_hung_webhook_times_out_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            listener.set_nonblocking(true).unwrap();
+            let end = std::time::Instant::now() + Duration::from_secs(2);
+            while std::time::Instant::now() < end {
+                if let Ok((c, _)) = listener.accept() {
+                    conns.push(c);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            conns.len()
+        });
+        let url = format!("http://{addr}/hook/s3cr3t");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let e = rt
+            .block_on(send_within(
+                &reqwest::Client::new(),
+                &url,
+                &json!({}),
+                Duration::from_millis(300),
+            ))
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            e.to_string(),
+            format!("webhook http://{addr}/… cannot be reached: timed out")
+        );
+        assert_eq!(held.join().unwrap(), 1, "no retry after a timeout");
     }
 
     /// Fails when schemas/notification.schema.json differs from the types.
