@@ -51,8 +51,24 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, Error> {
 
 pub fn run(args: RunArgs) -> Result<(), Error> {
     install_crypto();
-    let config = RunConfig::new(args)?;
-    runtime().block_on(config.execute())
+    let notify = args.notify.clone();
+    let given: Vec<String> = args
+        .suites
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let result = RunConfig::new(args).and_then(|config| runtime().block_on(config.execute()));
+    // A finished run (a verdict) has notified with its results; one that
+    // never got that far (a broken suite, an unreachable cluster at 3 am)
+    // is a failure the webhook must hear about too.
+    if let Err(e) = &result {
+        if !matches!(e, Error::Verdict(_)) {
+            let outcome = RunOutcome::from_exit_code(e.exit_code());
+            let summary = Notification::from_error(&given, outcome, e.to_string());
+            runtime().block_on(super::notify::send(&notify, &summary));
+        }
+    }
+    result
 }
 
 /// The config step (as ripgrep's flags become `HiArgs`): everything the

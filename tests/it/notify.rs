@@ -226,3 +226,38 @@ fn a_failing_webhook_is_a_warning_and_the_exit_code_stays_the_runs() {
     assert!(out.stderr.contains("cannot be reached"), "{}", out.stderr);
     assert_secret_kept(&out);
 }
+
+/// A run that stops before it has results still notifies: here the
+/// cluster does not answer (exit 3), and the body says why.
+#[test]
+fn a_run_that_cannot_start_notifies_why() {
+    let (_rt, server, url) = webhook(vec![ok()]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let case = Case::suite(PASSES).file(
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{api}'}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: u}}}}]\ncurrent-context: c\n"
+        ),
+    );
+    let out = case.exec(&common::args(&[
+        "run",
+        "suite.yaml",
+        "--kubeconfig",
+        "kubeconfig",
+        "--notify",
+        &url,
+    ]));
+    out.assert_code(3);
+    let body = server.only_request().body;
+    schema_check(&body);
+    assert_eq!(body["outcome"], "unreachable");
+    assert_eq!(body["exitCode"], 3);
+    assert_eq!(body["suites"][0]["file"], "suite.yaml");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body:#}"
+    );
+    assert_secret_kept(&out);
+}

@@ -54,6 +54,10 @@ pub struct Notification {
     pub explore: Option<ExploreSummary>,
     /// The reports the run wrote (as the paths were given).
     pub reports: Vec<ReportLocation>,
+    /// Why the run stopped before it had results (a suite that does not
+    /// load, a policy refusal, a cluster that does not answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
@@ -191,6 +195,35 @@ impl Notification {
             }),
             explore: None,
             reports,
+            error: None,
+        }
+    }
+
+    /// A run that ended before it had results: the suites as given and why.
+    pub fn from_error(suites: &[String], outcome: RunOutcome, error: String) -> Self {
+        Notification {
+            command: "run".into(),
+            run_id: None,
+            outcome: outcome_label(outcome).into(),
+            exit_code: outcome.exit_code(),
+            started_at: None,
+            duration_seconds: 0.0,
+            suites: suites
+                .iter()
+                .map(|s| SuiteSummary {
+                    name: s.clone(),
+                    file: s.clone(),
+                    totals: Counts::default(),
+                    error: None,
+                    failures: Vec::new(),
+                })
+                .collect(),
+            totals: Counts::default(),
+            flaky: Vec::new(),
+            restore: None,
+            explore: None,
+            reports: Vec::new(),
+            error: Some(error),
         }
     }
 
@@ -211,6 +244,7 @@ impl Notification {
             totals: Counts::default(),
             flaky: Vec::new(),
             restore: None,
+            error: None,
             explore: Some(ExploreSummary {
                 namespace: findings.namespace.clone(),
                 findings: findings.findings.len(),
@@ -294,6 +328,9 @@ impl Notification {
         }
         facts.push(format!("*Duration:* {:.1}s", self.duration_seconds));
         blocks.push(section(&facts.join("\n")));
+        if let Some(e) = &self.error {
+            blocks.push(section(&format!("*Did not run:* {}", escape(e))));
+        }
         let failures: Vec<String> = self
             .suites
             .iter()
