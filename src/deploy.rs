@@ -41,6 +41,46 @@ pub struct DeploySpec {
     pub active_deadline_seconds: u64,
     /// Grace after SIGTERM: the run restores before the kubelet kills it.
     pub restore_seconds: u64,
+    /// `--notify`: how the runs notify; the URLs live in [`notify_secret`].
+    pub notify: Option<NotifySpec>,
+}
+
+/// What the CronJob's runs pass as `--notify-format` / `--notify-always`.
+#[derive(Clone, Debug)]
+pub struct NotifySpec {
+    pub format: String,
+    pub always: bool,
+}
+
+/// The key of [`notify_secret`] that holds the webhook URLs (space-separated,
+/// as `run` reads HEATCHECK_NOTIFY_URL).
+pub const NOTIFY_SECRET_KEY: &str = "url";
+
+pub fn notify_secret_name(spec: &DeploySpec) -> String {
+    format!("{}-notify", spec.name)
+}
+
+/// The Secret that holds the webhook URLs: tokens, so they are kept out of
+/// the CronJob (its spec is readable by whoever may list jobs) and out of
+/// printed output; only `deploy --apply` sends it, to the API server.
+pub fn notify_secret(spec: &DeploySpec, urls: &[String]) -> Value {
+    use base64::Engine;
+    let value = base64::engine::general_purpose::STANDARD.encode(urls.join(" "));
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": notify_secret_name(spec),
+            "namespace": spec.namespace,
+            "labels": {
+                "app.kubernetes.io/name": "heatcheck",
+                "app.kubernetes.io/instance": spec.name,
+                "app.kubernetes.io/managed-by": "heatcheck",
+            },
+        },
+        "type": "Opaque",
+        "data": {NOTIFY_SECRET_KEY: value},
+    })
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -180,6 +220,13 @@ fn run_args(spec: &DeploySpec, suites_dir: &str) -> Vec<String> {
         "--report-json".into(),
         format!("{WORK_DIR}/reports/report.json"),
     ]);
+    // The URLs come from HEATCHECK_NOTIFY_URL (the Secret), never the args.
+    if let Some(n) = &spec.notify {
+        args.extend(["--notify-format".into(), n.format.clone()]);
+        if n.always {
+            args.push("--notify-always".into());
+        }
+    }
     args
 }
 
@@ -229,10 +276,16 @@ fn cron_job(spec: &DeploySpec, labels: &Value) -> Value {
         .map(|(i, f)| json!({"key": key(i, &f.path), "path": f.path}))
         .collect();
     let (command, args) = command(spec);
-    let env = vec![
+    let mut env = vec![
         json!({"name": "HEATCHECK_STATE_DIR", "value": format!("{WORK_DIR}/state")}),
         json!({"name": "NO_COLOR", "value": "1"}),
     ];
+    if spec.notify.is_some() {
+        env.push(
+            json!({"name": "HEATCHECK_NOTIFY_URL", "valueFrom": {"secretKeyRef": {
+            "name": notify_secret_name(spec), "key": NOTIFY_SECRET_KEY}}}),
+        );
+    }
     let mut container = json!({
         "name": "heatcheck",
         "image": spec.image,
@@ -346,6 +399,7 @@ mod tests {
             suites: vec!["shop/suite.yaml".into()],
             active_deadline_seconds: 720,
             restore_seconds: 120,
+            notify: None,
         };
         s.rbac.extend(journal);
         s
@@ -364,6 +418,32 @@ mod tests {
         let objs = render(&s).unwrap();
         let cron = objs.iter().find(|o| o["kind"] == "CronJob").unwrap();
         insta::assert_snapshot!(serde_saphyr::to_string(cron).unwrap());
+    }
+
+    #[test]
+    fn notifying_runs_read_the_urls_from_the_secret() {
+        let mut s = spec();
+        s.notify = Some(NotifySpec {
+            format: "slack".into(),
+            always: true,
+        });
+        let objs = render(&s).unwrap();
+        let cron = objs.iter().find(|o| o["kind"] == "CronJob").unwrap();
+        let container = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.ends_with(&["--notify-format", "slack", "--notify-always"]));
+        assert!(!args.contains(&"--notify"), "{args:?}");
+        insta::assert_snapshot!(serde_saphyr::to_string(&container["env"]).unwrap());
+        let secret = notify_secret(&s, &["https://a/x".into(), "https://b/y".into()]);
+        assert_eq!(secret["metadata"]["name"], "nightly-notify");
+        assert_eq!(secret["data"]["url"], "aHR0cHM6Ly9hL3ggaHR0cHM6Ly9iL3k=");
+        // Rendered (printable) objects never hold the URLs.
+        assert!(!objs.iter().any(|o| o["kind"] == "Secret"));
     }
 
     #[test]

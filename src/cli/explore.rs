@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{parse_var, ClusterFlags, Output};
+use super::{parse_var, ClusterFlags, NotifyArgs, Output};
 
 #[derive(Args, Debug)]
 pub struct ExploreArgs {
@@ -60,6 +60,9 @@ pub struct ExploreArgs {
     /// human: progress and one block per finding; json: the findings report on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub output: Output,
+    /// Findings count and resilience score to webhooks (a failure: a finding).
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -222,6 +222,45 @@ pub struct MetricsArgs {
     pub sandbox_metrics_port: Option<u16>,
 }
 
+/// `--notify`: a summary POSTed to webhooks after the run.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NotifyArgs {
+    /// After the run, POST a summary to this webhook (repeatable); only on
+    /// failure unless --notify-always. The URL is a secret: only its host is
+    /// ever printed. Several in HEATCHECK_NOTIFY_URL are space-separated.
+    #[arg(
+        long = "notify",
+        value_name = "URL",
+        env = "HEATCHECK_NOTIFY_URL",
+        hide_env_values = true,
+        value_delimiter = ' '
+    )]
+    pub urls: Vec<String>,
+    /// The body: generic (schemas/notification.schema.json) or slack (an
+    /// incoming-webhook message, Block Kit).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "generic")]
+    pub notify_format: NotifyFormat,
+    /// Notify after a passing run too.
+    #[arg(long)]
+    pub notify_always: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum NotifyFormat {
+    #[default]
+    Generic,
+    Slack,
+}
+
+impl NotifyFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyFormat::Generic => "generic",
+            NotifyFormat::Slack => "slack",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum Output {
     #[default]

@@ -65,6 +65,11 @@ pub struct DeployArgs {
     /// Set a suite variable (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// The CronJob's runs notify these webhooks: the URLs go into the Secret
+    /// <name>-notify (created by --apply; printed output only names it) and
+    /// reach the pod as HEATCHECK_NOTIFY_URL, never in the CronJob.
+    #[command(flatten)]
+    pub notify: super::NotifyArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

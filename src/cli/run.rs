@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{parse_var, ClusterFlags, MetricsArgs, Output, PolicyArgs};
+use super::{parse_var, ClusterFlags, MetricsArgs, NotifyArgs, Output, PolicyArgs};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -76,6 +76,8 @@ pub struct RunArgs {
     pub jobs: u16,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// Game day: before each scenario step, wait for the operator
     /// (Enter run, s skip, p pause, n note, a abort). Needs a terminal.
     #[arg(long)]

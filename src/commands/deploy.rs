@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{install_crypto, load_suites_checked, runtime};
 use crate::cli::DeployArgs;
 use crate::cluster::ClusterClient;
-use crate::deploy::{self, BundleFile, DeploySpec};
+use crate::deploy::{self, BundleFile, DeploySpec, NotifySpec};
 use crate::error::Error;
 use crate::guard::permissions::{journal_needs, regenerate_needs, required, to_permissions, Need};
 use crate::guard::{self, PolicyOverrides};
@@ -88,11 +88,29 @@ async fn deploy_with(
         suites: suite_paths,
         active_deadline_seconds: active_deadline(suites),
         restore_seconds: RESTORE_SECONDS,
+        notify: args
+            .notify
+            .urls
+            .iter()
+            .any(|u| !u.trim().is_empty())
+            .then(|| NotifySpec {
+                format: args.notify.notify_format.name().into(),
+                always: args.notify.notify_always,
+            }),
     };
     let objects = deploy::render(&spec).map_err(Error::invalid)?;
     if !args.apply {
         for c in &comments {
             println!("# {c}");
+        }
+        if spec.notify.is_some() {
+            // The URLs are secrets: the printed stream names the Secret only.
+            println!(
+                "# --notify: the webhook URLs are not printed; the CronJob reads them from Secret {ns}/{name} (key {key}, URLs separated by spaces): kubectl create secret generic {name} -n {ns} --from-literal={key}='URL' (or deploy --apply creates it)",
+                ns = spec.namespace,
+                name = deploy::notify_secret_name(&spec),
+                key = deploy::NOTIFY_SECRET_KEY,
+            );
         }
         print!("{}", deploy::to_yaml(&objects));
         return Ok(());
@@ -101,6 +119,21 @@ async fn deploy_with(
         eprintln!("note: {c}");
     }
     for obj in &objects {
+        if obj["kind"] == "CronJob" && spec.notify.is_some() {
+            // Before the CronJob, so that no run starts without its URLs.
+            let urls: Vec<String> = args
+                .notify
+                .urls
+                .iter()
+                .filter(|u| !u.trim().is_empty())
+                .cloned()
+                .collect();
+            let secret = deploy::notify_secret(&spec, &urls);
+            let line = apply_one(client, &secret)
+                .await
+                .map_err(Error::unreachable)?;
+            println!("{line}");
+        }
         let line = apply_one(client, obj).await.map_err(Error::unreachable)?;
         println!("{line}");
     }

@@ -12,6 +12,7 @@ use crate::cli::{ExploreArgs, Strategy};
 use crate::cluster::ClusterClient;
 use crate::error::Error;
 use crate::exit::RunOutcome;
+use crate::report::notify::{Notification, ReportLocation};
 use crate::suite::{load_suite, Scenario, Suite};
 use heatcheck_explore::catalog::{self, CatalogOptions};
 use heatcheck_explore::finding::FindingsReport;
@@ -64,11 +65,28 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
         eprintln!("HTML report written to {}", path.display());
     }
-    Error::verdict(if report.findings.is_empty() {
+    let outcome = if report.findings.is_empty() {
         RunOutcome::Passed
     } else {
         RunOutcome::Failed
-    })
+    };
+    if args.notify.urls.iter().any(|u| !u.trim().is_empty()) {
+        let reports = [
+            ("findings", &args.findings),
+            ("html", &args.report_html),
+            ("metrics", &args.metrics_file),
+            ("suite", &args.write_suite),
+        ]
+        .into_iter()
+        .filter_map(|(kind, p)| {
+            p.as_ref()
+                .map(|p| ReportLocation::new(kind, p.display().to_string()))
+        })
+        .collect();
+        let summary = Notification::from_explore(&report, outcome, reports);
+        runtime().block_on(super::notify::send(&args.notify, &summary));
+    }
+    Error::verdict(outcome)
 }
 
 /// The strategy to use: as asked, or both when the suite has a model whose

@@ -10,6 +10,7 @@ pub mod gameday;
 pub mod generate;
 pub mod list;
 pub mod mcp;
+pub mod notify;
 pub mod plan;
 pub mod playbook;
 pub mod prompt;

@@ -26,6 +26,7 @@ use crate::report::grouped::GroupedReporter;
 use crate::report::human::{HumanOptions, HumanReporter};
 use crate::report::json::{to_json, JsonEventReporter};
 use crate::report::junit::to_junit_xml;
+use crate::report::notify::{Notification, ReportLocation};
 use crate::report::panel::{terminal_size, LivePanel, MonotonicClock, PanelHandle};
 use crate::suite::{Scenario, Suite};
 
@@ -50,8 +51,24 @@ fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, Error> {
 
 pub fn run(args: RunArgs) -> Result<(), Error> {
     install_crypto();
-    let config = RunConfig::new(args)?;
-    runtime().block_on(config.execute())
+    let notify = args.notify.clone();
+    let given: Vec<String> = args
+        .suites
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let result = RunConfig::new(args).and_then(|config| runtime().block_on(config.execute()));
+    // A finished run (a verdict) has notified with its results; one that
+    // never got that far (a broken suite, an unreachable cluster at 3 am)
+    // is a failure the webhook must hear about too.
+    if let Err(e) = &result {
+        if !matches!(e, Error::Verdict(_)) {
+            let outcome = RunOutcome::from_exit_code(e.exit_code());
+            let summary = Notification::from_error(&given, outcome, e.to_string());
+            runtime().block_on(super::notify::send(&notify, &summary));
+        }
+    }
+    result
 }
 
 /// The config step (as ripgrep's flags become `HiArgs`): everything the
@@ -334,9 +351,9 @@ async fn finish_state(
     }
 }
 
-/// The reports and metrics the flags ask for. A report that cannot be
-/// written fails the run (exit 1); a Pushgateway that does not take the
-/// metrics does not change the verdict.
+/// The reports, metrics and notifications the flags ask for. A report that
+/// cannot be written fails the run (exit 1); a Pushgateway or a webhook
+/// that does not take what is sent does not change the verdict.
 async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
     let mut outcome = report.outcome();
     let flaky: Vec<&str> = report
@@ -380,6 +397,20 @@ async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
             eprintln!("warning: metrics not pushed: {e}");
         }
     }
+    let reports = [
+        ("junit", &args.junit),
+        ("json", &args.report_json),
+        ("html", &args.report_html),
+        ("metrics", &args.metrics.metrics_file),
+    ]
+    .into_iter()
+    .filter_map(|(kind, p)| {
+        p.as_ref()
+            .map(|p| ReportLocation::new(kind, p.display().to_string()))
+    })
+    .collect();
+    let summary = Notification::from_run(report, outcome, reports);
+    super::notify::send(&args.notify, &summary).await;
     outcome
 }
 

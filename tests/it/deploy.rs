@@ -734,3 +734,71 @@ fn generation_rejects_a_candidate_the_identity_cannot_run() {
     );
     drop(llm);
 }
+
+/// `deploy --notify`: the webhook URL is a secret. The printed objects name
+/// the Secret the CronJob reads it from (HEATCHECK_NOTIFY_URL), never the
+/// URL; `--apply` puts the URL into that Secret and prints its name only.
+#[test]
+fn deploy_notify_keeps_the_url_in_a_secret() {
+    let sb = SandboxProcess::start();
+    let c = case();
+    let url = "https://hooks.example.com/services/T0/B0/s3cr3t-t0ken";
+    let flags = ["--notify", url, "--notify-format", "slack"];
+    let yaml = deploy(&c, &sb, &flags);
+    yaml.assert_code(0);
+    assert!(!yaml.stdout.contains("s3cr3t"), "{}", yaml.stdout);
+    assert!(!yaml.stderr.contains("s3cr3t"), "{}", yaml.stderr);
+    assert!(
+        yaml.stdout
+            .contains("# --notify: the webhook URLs are not printed; the CronJob reads them from Secret heatcheck/heatcheck-nightly-notify"),
+        "{}",
+        yaml.stdout
+    );
+    let cron: serde_json::Value = yaml
+        .stdout
+        .split("---\n")
+        .filter(|d| d.contains("kind: CronJob"))
+        .map(|d| serde_saphyr::from_str::<serde_json::Value>(d).unwrap())
+        .next()
+        .expect("a CronJob");
+    let container = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().unwrap();
+    let notify = env
+        .iter()
+        .find(|e| e["name"] == "HEATCHECK_NOTIFY_URL")
+        .expect("HEATCHECK_NOTIFY_URL in the env");
+    assert_eq!(
+        notify["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "heatcheck-nightly-notify", "key": "url"})
+    );
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--notify-format", "slack"]),
+        "{args:?}"
+    );
+
+    let mut apply = flags.to_vec();
+    apply.push("--apply");
+    let applied = deploy(&c, &sb, &apply);
+    applied.assert_code(0);
+    assert!(!applied.stdout.contains("s3cr3t") && !applied.stderr.contains("s3cr3t"));
+    assert!(
+        applied
+            .stdout
+            .contains("Secret heatcheck/heatcheck-nightly-notify created"),
+        "{}",
+        applied.stdout
+    );
+    let secret = common::tokio_block(async {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(admin(&sb).await, "heatcheck");
+        api.get("heatcheck-nightly-notify").await.unwrap()
+    });
+    let data = secret.data.expect("data");
+    assert_eq!(data["url"].0, url.as_bytes());
+}

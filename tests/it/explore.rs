@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::common::fake_provider::{FakeServer, Reply};
 use crate::common::heatcheck_in as heatcheck;
 use crate::common::{bin, kubectl, SandboxProcess};
 
@@ -26,6 +27,10 @@ fn read_json(p: &Path) -> Value {
 fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing_run() {
     let dir = tempfile::tempdir().unwrap();
     let suite = fixture("planted");
+    // A finding is a failure: --notify sends the count and the score.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let webhook = rt.block_on(FakeServer::start(vec![Reply::text(200, "ok")]));
+    let hook = format!("{}/hooks/s3cr3t", webhook.url);
     let out = heatcheck(
         dir.path(),
         &[
@@ -42,6 +47,8 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
             "textfile/explore.prom",
             "--report-html",
             "explore.html",
+            "--notify",
+            &hook,
         ],
     );
     assert_eq!(
@@ -51,6 +58,19 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
     );
     let report = read_json(&dir.path().join("findings.json"));
     let findings = report["findings"].as_array().unwrap();
+    let sent = webhook.only_request().body;
+    assert_eq!(sent["command"], "explore");
+    assert_eq!(sent["outcome"], "failed");
+    assert_eq!(sent["explore"]["findings"], findings.len());
+    assert_eq!(
+        sent["explore"]["resilienceScore"],
+        report["resilience"]["score"]
+    );
+    assert_eq!(
+        sent["reports"][0],
+        serde_json::json!({"kind": "findings", "path": "findings.json"})
+    );
+    assert!(!out.stdout.contains("s3cr3t") && !out.stderr.contains("s3cr3t"));
     let by_id = |id: &str| findings.iter().find(|f| f["id"] == id);
     // Recreating my-route makes it younger than duplicate-route, which then
     // serves /shop from backend-v3.

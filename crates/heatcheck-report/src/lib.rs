@@ -12,6 +12,7 @@ pub mod json;
 pub mod junit;
 pub mod kubectl;
 pub mod metrics;
+pub mod notify;
 pub mod panel;
 pub mod playbook;
 pub mod text;
