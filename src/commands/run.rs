@@ -321,16 +321,17 @@ async fn finish_state(
         (RunStatus::Finished, None)
     } else {
         let what = if left.is_empty() {
-            report.restore.errors.join("; ")
+            // Every object is back; what failed is recording it (e.g. a full disk).
+            format!("not recorded: {}", report.restore.errors.join("; "))
         } else {
-            left.join(", ")
+            format!("left: {}", left.join(", "))
         };
         let status = if hurried {
             RunStatus::Aborted
         } else {
             RunStatus::RestoreFailed
         };
-        (status, Some(format!("left: {what}")))
+        (status, Some(what))
     };
     if let Some(k) = kept {
         // Restored (or kept on purpose): the journal is done with. Otherwise
@@ -343,7 +344,13 @@ async fn finish_state(
     if let Err(e) = run_dir.set_status(status, message) {
         eprintln!("warning: cannot update run state: {e}");
     }
-    if status != RunStatus::Finished {
+    if status != RunStatus::Finished && left.is_empty() {
+        eprintln!(
+            "heatcheck: every change was undone in the cluster, but the journal could not record it ({}); `heatcheck recover {}` checks each object again and closes the run",
+            report.restore.errors.join("; "),
+            run_dir.run_id()
+        );
+    } else if status != RunStatus::Finished {
         eprintln!(
             "heatcheck: the cluster is not fully restored; the journal keeps what is left: run `heatcheck recover {}`",
             run_dir.run_id()

@@ -36,5 +36,6 @@ mod sandbox_api;
 mod sandbox_kubectl;
 mod sandbox_protobuf;
 mod sandbox_rbac;
+mod state_dir;
 mod suite_errors;
 mod twin_time;
