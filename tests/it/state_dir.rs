@@ -1,9 +1,11 @@
-//! A state directory that cannot take the journal: read-only, the run
-//! refuses to start (nothing changed); full mid-run, the run stops before
-//! the change it could not journal and undoes what it did, saying that the
-//! cluster is back but the restore could not be recorded. The directory is
-//! a tmpfs mounted in a private mount namespace (`unshare -m`), so the test
-//! needs no disk of its own and leaves nothing mounted.
+//! Where the journal is kept cannot take it. A state directory read-only:
+//! the run refuses to start (nothing changed); full mid-run: the run stops
+//! before the change it could not journal and undoes what it did, saying
+//! that the cluster is back but the restore could not be recorded (the
+//! directory is a tmpfs mounted in a private mount namespace, `unshare -m`,
+//! so the test needs no disk of its own and leaves nothing mounted). The
+//! journal Secret of `--journal-in-cluster` crossing the API server's 1 MiB
+//! limit: the same, before the change that would cross it.
 
 use std::path::Path;
 use std::process::Command;
@@ -133,6 +135,91 @@ fn a_full_or_read_only_state_dir_changes_nothing_it_cannot_journal() {
         out.stdout
     );
     // ... and the words say so: back in the cluster, not recorded.
+    assert!(
+        out.stderr.contains(
+            "every change was undone in the cluster, but the journal could not record it"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A ConfigMap of `bytes` random bytes (base64): what a journal cannot compress away.
+fn random_configmap(name: &str, bytes: usize) -> String {
+    use base64::Engine as _;
+    let mut data = vec![0u8; bytes];
+    // xorshift: incompressible enough, no extra crate.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ bytes as u64;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata:\n  blob: {}\n",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    )
+}
+
+#[test]
+fn a_journal_secret_that_would_cross_the_limit_stops_the_run_before_that_change() {
+    let test = "a_journal_secret_that_would_cross_the_limit_stops_the_run_before_that_change";
+    let Some(kubectl) = common::kubectl(test) else {
+        return;
+    };
+    let cluster = common::SandboxProcess::start();
+    let kc = |args: &[&str]| {
+        let out = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Each patched ConfigMap is journaled whole: one fits in a Secret, two do not.
+    for n in ["cm-a", "cm-b"] {
+        let f = dir.path().join(format!("{n}.yaml"));
+        std::fs::write(&f, random_configmap(n, 300_000)).unwrap();
+        assert!(kc(&["apply", "-f", f.to_str().unwrap()]).0);
+    }
+    std::fs::write(
+        dir.path().join("suite.yaml"),
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: big-journal}\nspec:\n  target: {namespace: default}\n  scenarios:\n    - name: journals more than a Secret holds\n      steps:\n        - patch: {kind: ConfigMap, name: cm-a, patch: {data: {mode: storm}}}\n        - patch: {kind: ConfigMap, name: cm-b, patch: {data: {mode: storm}}}\n",
+    )
+    .unwrap();
+    let out = common::heatcheck_in(
+        dir.path(),
+        &[
+            "run",
+            "suite.yaml",
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "--journal-in-cluster",
+        ],
+    );
+    assert_eq!(out.code, 5, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("above the 1048576-byte limit of a Secret")
+            && out.stdout.contains("the change is not made"),
+        "{}",
+        out.stdout
+    );
+    let mode = |n: &str| kc(&["get", "configmap", n, "-o", "jsonpath={.data.mode}"]).1;
+    // The second patch was never made; the first was undone.
+    assert_eq!(mode("cm-b"), "", "the patch past the limit was made");
+    assert_eq!(mode("cm-a"), "", "the first patch is left behind");
+    assert!(
+        out.stdout.contains("restored ConfigMap default/cm-a"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stderr.contains(
             "every change was undone in the cluster, but the journal could not record it"
