@@ -9,6 +9,7 @@ mod ai_prompt;
 mod ai_providers;
 mod ai_providers_enterprise;
 mod ai_real_model;
+mod api_outage;
 mod ci_templates;
 mod conformance;
 mod deploy;
