@@ -1,5 +1,6 @@
-//! The API server goes away mid-run: the run stops before its next change,
-//! cannot restore, and exits 5 saying what is left; once the server is back,
+//! The API server goes away mid-run (the run stops before its next change,
+//! cannot restore) or mid-restore (part of the undo is done): either way
+//! the run exits 5 saying what is left, and once the server is back,
 //! `heatcheck recover` finishes. "Goes away" is a TCP proxy in front of a
 //! `heatcheck sandbox` process that is shut (connections refused), so the
 //! cluster's state survives for recover, as a restarted API server's would.
@@ -17,6 +18,9 @@ use crate::common;
 struct Proxy {
     port: u16,
     up: Arc<AtomicBool>,
+    /// Each chunk forwarded 20 ms late: a slow link, so a restore takes long
+    /// enough to be cut in the middle.
+    slow: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -25,8 +29,9 @@ impl Proxy {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the proxy port");
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
+        let slow = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (u, c) = (up.clone(), conns.clone());
+        let (u, c, sl) = (up.clone(), conns.clone(), slow.clone());
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             while u.load(Ordering::SeqCst) {
@@ -44,9 +49,13 @@ impl Proxy {
                     (client.try_clone().unwrap(), server.try_clone().unwrap()),
                     (server, client),
                 ] {
+                    let sl = sl.clone();
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 16384];
                         while let Ok(n) = from.read(&mut buf) {
+                            if sl.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
                             if n == 0 || to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
@@ -57,7 +66,12 @@ impl Proxy {
             }
             // Dropping the listener refuses new connections from here on.
         });
-        Proxy { port, up, conns }
+        Proxy {
+            port,
+            up,
+            slow,
+            conns,
+        }
     }
 
     /// The API server is gone: the port refuses, open connections drop.
@@ -168,6 +182,122 @@ fn a_run_whose_api_server_goes_away_exits_5_and_recover_finishes_once_it_is_back
     let rec = common::heatcheck_in(dir.path(), &["recover"]);
     assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
     assert!(!exists("before-the-outage"), "recover left it");
+    let runs = common::heatcheck_in(dir.path(), &["runs"]);
+    assert!(
+        runs.stdout.contains("No unfinished runs"),
+        "{}",
+        runs.stdout
+    );
+}
+
+#[test]
+fn a_restore_cut_short_by_the_api_server_going_away_is_finished_by_recover() {
+    use std::io::BufRead;
+    let test = "a_restore_cut_short_by_the_api_server_going_away_is_finished_by_recover";
+    let Some(kubectl) = common::kubectl(test) else {
+        return;
+    };
+    const N: usize = 120;
+    let cluster = common::SandboxProcess::start();
+    let direct = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let server = direct
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("the kubeconfig names its server")
+        .to_string();
+    let upstream = server.trim_start_matches("https://").to_string();
+    let proxy = Proxy::start(upstream.clone(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let proxied = dir.path().join("kubeconfig");
+    std::fs::write(
+        &proxied,
+        direct.replace(&server, &format!("https://127.0.0.1:{}", proxy.port)),
+    )
+    .unwrap();
+    let mut suite = String::from(
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: many}\nspec:\n  target: {namespace: default}\n  scenarios:\n    - name: many changes\n      steps:\n",
+    );
+    for i in 0..N {
+        suite.push_str(&format!(
+            "        - apply:\n            manifest: |\n              apiVersion: v1\n              kind: ConfigMap\n              metadata: {{name: made-{i:03}, labels: {{made: by-the-run}}}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("suite.yaml"), suite).unwrap();
+    let made = || {
+        let out = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(["get", "configmaps", "-l", "made=by-the-run", "-o", "name"])
+            .output()
+            .expect("kubectl runs");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+
+    let mut run = Command::new(common::bin())
+        .current_dir(dir.path())
+        .args(["run", "suite.yaml", "--kubeconfig"])
+        .arg(&proxied)
+        .args(["--restore-timeout", "5s"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = run.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("restoring") {
+                let _ = tx.send(line.clone());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // The restore starts: slow the link, let part of it through, then cut it.
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the run never started its restore");
+    proxy.slow.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(800));
+    proxy.shut();
+    let t0 = Instant::now();
+    let status = run.wait().unwrap();
+    // --restore-timeout 5s is a promise: the run gives up then, it does not
+    // ask a server that is gone about every object left (it took 60 s).
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "the run took {:?} to give up after --restore-timeout 5s",
+        t0.elapsed()
+    );
+    let stdout = reader.join().unwrap();
+    let mut stderr = String::new();
+    run.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(5), "{stdout}\n{stderr}");
+    let left = made();
+    assert!(
+        left > 0 && left < N,
+        "the cut came {} the restore: {left} of {N} left",
+        if left == 0 { "after" } else { "before" }
+    );
+    assert!(
+        stderr.contains("the cluster is not fully restored")
+            && stderr.contains("heatcheck recover"),
+        "{stderr}"
+    );
+
+    let _back = Proxy::start(upstream, proxy.port);
+    let rec = common::heatcheck_in(dir.path(), &["recover"]);
+    assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
+    assert_eq!(made(), 0, "recover left some behind");
     let runs = common::heatcheck_in(dir.path(), &["runs"]);
     assert!(
         runs.stdout.contains("No unfinished runs"),

@@ -65,6 +65,11 @@ enum EntryError {
     NotWaited,
 }
 
+/// Stuck objects whose reason is asked of the server (finalizers, deletion).
+const EXPLAINED_STUCK: usize = 3;
+/// The longest the after-restore identity checks may take in all.
+const IDENTITY_CHECKS: Duration = Duration::from_secs(5);
+
 /// Restores one scope of the journal, newest change first. Each object is
 /// attempted even when an earlier one fails; transient API errors are
 /// retried by the client (cluster::retry). The scope is marked restored only
@@ -77,6 +82,10 @@ pub async fn restore_scope(
 ) -> RestoreOutcome {
     let mut out = RestoreOutcome::default();
     let pending = journal.pending(scope);
+    // Why an object is stuck is asked of the server for the first few only:
+    // against a server that went away each question is a retry cycle, and a
+    // restore past its deadline must end, not explain every object.
+    let mut explained = 0;
     for entry in &pending {
         let entry = entry.clone();
         let attempt = restore_with_conflicts(client, &entry, opts);
@@ -95,7 +104,10 @@ pub async fn restore_scope(
                 // inside (the wait's own timeout, which shares it): either
                 // way the object is stuck, and the reason is worth a look.
                 let why = match e {
-                    EntryError::Deadline | EntryError::Cluster(ClusterError::Timeout { .. }) => {
+                    EntryError::Deadline | EntryError::Cluster(ClusterError::Timeout { .. })
+                        if explained < EXPLAINED_STUCK =>
+                    {
+                        explained += 1;
                         format!("{e}{}", explain_stuck(client, &entry).await)
                     }
                     e => e.to_string(),
@@ -106,17 +118,21 @@ pub async fn restore_scope(
             }
         }
     }
-    for entry in &pending {
-        if let Some(change) = identity_change(client, entry).await {
-            if !out
-                .identity_changed
-                .iter()
-                .any(|c| c.object == change.object)
-            {
-                out.identity_changed.push(change);
+    // Best effort, bounded: a server that went away must not hold the run.
+    let identities = async {
+        for entry in &pending {
+            if let Some(change) = identity_change(client, entry).await {
+                if !out
+                    .identity_changed
+                    .iter()
+                    .any(|c| c.object == change.object)
+                {
+                    out.identity_changed.push(change);
+                }
             }
         }
-    }
+    };
+    let _ = tokio::time::timeout(IDENTITY_CHECKS, identities).await;
     if out.errors.is_empty() {
         if let Err(e) = journal.mark_restored(scope).await {
             out.errors.push(e.to_string());
