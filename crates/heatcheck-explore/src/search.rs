@@ -467,6 +467,7 @@ async fn confirm(
         remediation,
         flaky: failures < opts.reruns + 1,
         origin: c.origin,
+        probes: suite.spec.probes.iter().map(|p| p.name.clone()).collect(),
     }
 }
 
@@ -637,6 +638,41 @@ mod tests {
             vec![WeaknessClass::RoutePrecedence]
         );
         assert_eq!(report.resilience.survived, vec![WeaknessClass::Capacity]);
+    }
+
+    #[test]
+    fn a_finding_names_the_probes_it_was_judged_with() {
+        let twins = scripted(|sc, _| sc.name == "weak");
+        let mut suite = suite();
+        for name in ["traffic to /shop", "traffic to /solo"] {
+            suite.spec.probes.push(
+                serde_json::from_value(serde_json::json!({
+                    "name": name, "http": {"url": "http://x/"}, "every": "100ms"
+                }))
+                .unwrap(),
+            );
+        }
+        let mut weak = candidate(
+            "weak",
+            WeaknessClass::NetworkIsolation,
+            scenario("weak", serde_json::json!([{"sleep": "1ms"}])),
+        );
+        // Its own route's traffic is cut on purpose: not judged by that probe.
+        weak.drop_probes = vec!["traffic to /shop".into()];
+        let report = block_on(explore(
+            &twins,
+            &suite,
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![weak],
+            None,
+            &ExploreOptions {
+                jobs: 1,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        assert_eq!(report.findings[0].probes, ["traffic to /solo"]);
     }
 
     #[test]

@@ -535,6 +535,7 @@ mod tests {
             remediation: vec![],
             flaky: false,
             origin: Origin::Catalog,
+            probes: Vec::new(),
         }
     }
 
