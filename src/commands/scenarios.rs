@@ -29,8 +29,10 @@ fn generated_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenario>, Err
             lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)
         }
         LockState::Missing(path) if locked => Err(Error::invalid(format!(
-            "{}: the suite has an ai block but no lockfile {}; run `heatcheck generate {}` (--locked never calls an LLM)",
+            "{}: the suite has an ai block but {} {}; run `heatcheck generate {}` (--locked never calls an LLM)",
             suite.source.path.display(),
+            // explore --lock may have written one with its entries only.
+            if path.exists() { "no generated scenarios in its lockfile" } else { "no lockfile" },
             super::relative(&path),
             super::relative(&suite.source.path)
         ))),
