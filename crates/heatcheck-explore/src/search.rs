@@ -1,8 +1,9 @@
 //! The search: every candidate on its own fresh twin (a recreated route
 //! keeps its new creationTimestamp after restore, so twins are never
 //! shared), several at once, within a budget; failures become findings,
-//! each minimized over its steps and re-run on fresh twins (a finding that
-//! does not always fail is labelled flaky, not dropped).
+//! each minimized over its steps and fault magnitudes and re-run on fresh
+//! twins (a finding that does not always fail is labelled flaky, not
+//! dropped).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
