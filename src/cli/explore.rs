@@ -44,6 +44,12 @@ pub struct ExploreArgs {
     /// until the weaknesses are fixed.
     #[arg(long, value_name = "FILE")]
     pub write_suite: Option<PathBuf>,
+    /// Write each finding to the suite's lockfile (<suite>.lock.yaml) as a
+    /// scenario with origin explore, its own probes included: `run --locked`
+    /// replays it and it fails until the weakness is fixed. Locking again
+    /// replaces the entries of the same finding ids and keeps the rest.
+    #[arg(long)]
+    pub lock: bool,
     /// Write the resilience score and the counts behind it as heatcheck_*
     /// metrics here (node-exporter textfile format), for a nightly trend.
     #[arg(long, value_name = "PATH")]

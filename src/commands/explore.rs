@@ -37,8 +37,15 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
             "--min-success-rate: give a rate between 0 and 1",
         ));
     }
+    if args.lock {
+        // Before the search: minutes of twins and then no lock is worse.
+        check_lockable(&args, &suite)?;
+    }
     let (report, explored) = runtime().block_on(search(&args, &suite))?;
     print_report(&args, &report);
+    if args.lock {
+        lock_findings(&suite, &explored, &report)?;
+    }
     if let Some(path) = &args.write_suite {
         write_suite(path, &explored, &report)?;
         if !report.findings.is_empty() && !args.output.is_json() {
@@ -87,6 +94,85 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
         runtime().block_on(super::notify::send(&args.notify, &summary));
     }
     Error::verdict(outcome)
+}
+
+/// `--lock` needs a suite whose lockfile can be read (when it exists) and
+/// written.
+fn check_lockable(args: &ExploreArgs, suite: &Suite) -> Result<(), Error> {
+    if args.suite.is_none() {
+        return Err(Error::invalid(
+            "--lock writes the suite's lockfile, and --namespace has no suite: keep one with --write-suite FILE, then `heatcheck explore FILE --lock`",
+        ));
+    }
+    let path = crate::ai::lockfile::lock_path(&suite.source.path);
+    crate::ai::lockfile::read(&path).map_err(Error::invalid)?;
+    // The lock is written through this file, renamed over it.
+    let probe = path.with_extension("yaml.tmp");
+    std::fs::write(&probe, b"")
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            Error::invalid(format!(
+                "--lock: cannot write the lockfile {}: {e}",
+                super::relative(&path)
+            ))
+        })
+}
+
+/// Each finding as an explored entry of the suite's lockfile: its
+/// minimized scenario named after its id, with the derived probes it was
+/// judged with as its own (a lock carries no suite-level probes).
+fn lock_findings(suite: &Suite, explored: &Suite, report: &FindingsReport) -> Result<(), Error> {
+    use crate::ai::lockfile::{self, ExploredScenario, LockOrigin};
+    let path = lockfile::lock_path(&suite.source.path);
+    if report.findings.is_empty() {
+        eprintln!(
+            "--lock: no finding, {} left as it was",
+            super::relative(&path)
+        );
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let mut entries = Vec::new();
+    for f in &report.findings {
+        let mut sc = crate::suite::parse_scenario_json(&f.scenario).map_err(Error::invalid)?;
+        sc.name = lockfile::explored_name(&f.id);
+        sc.description = Some(format!("{} ({})", f.title, f.class.as_str()));
+        // The suite's own probes run anyway; the derived ones only here.
+        sc.probes = explored
+            .spec
+            .probes
+            .iter()
+            .filter(|p| f.probes.contains(&p.name))
+            .filter(|p| !suite.spec.probes.iter().any(|q| q.name == p.name))
+            .cloned()
+            .collect();
+        entries.push(ExploredScenario {
+            id: f.id.clone(),
+            origin: LockOrigin::Explore,
+            class: f.class.as_str().to_string(),
+            severity: f.severity.as_str().to_string(),
+            flaky: f.flaky,
+            locked_at: now,
+            evidence: f.evidence.clone(),
+            scenario: sc,
+        });
+    }
+    let by = format!("heatcheck {} explore --lock", env!("CARGO_PKG_VERSION"));
+    let done = lockfile::lock_explored(&path, entries, &by, now).map_err(Error::invalid)?;
+    eprintln!(
+        "locked {} finding(s) in {} ({} new, {} replaced{}); `heatcheck run {} --locked` replays them, each fails until fixed",
+        done.added.len() + done.replaced.len(),
+        super::relative(&path),
+        done.added.len(),
+        done.replaced.len(),
+        if done.kept.is_empty() {
+            String::new()
+        } else {
+            format!(", {} earlier entr(ies) kept: {}", done.kept.len(), done.kept.join(", "))
+        },
+        super::relative(&suite.source.path),
+    );
+    Ok(())
 }
 
 /// The strategy to use: as asked, or both when the suite has a model whose

@@ -107,11 +107,11 @@ pub async fn generate_lock(
             format!("{}/{}: {e}", provider_name(ai.provider), ai.model),
         )
     })?;
-    let lock = ScenarioLock {
+    let mut lock = ScenarioLock {
         api_version: API_VERSION.into(),
         kind: LOCK_KIND.into(),
         generated_by: format!("heatcheck {}", env!("CARGO_PKG_VERSION")),
-        provider: ai.provider,
+        provider: Some(ai.provider),
         model: ai.model.clone(),
         parameters: LockParameters::from_ai(ai),
         ai_block_hash: ai_block_hash(ai),
@@ -122,7 +122,11 @@ pub async fn generate_lock(
         rejected: generation.rejected.clone(),
         checks: generation.checks.clone(),
         scenarios: generation.scenarios.clone(),
+        explored: Vec::new(),
     };
+    // What explore locked is not the model's to replace.
+    lockfile::carry_explored(&lockfile::lock_path(&suite.source.path), &mut lock)
+        .map_err(Error::invalid)?;
     Ok((lock, generation))
 }
 

@@ -117,26 +117,32 @@ async fn gather(args: &PlaybookArgs, suites: Vec<Suite>) -> Result<PlaybookInput
 /// The lockfile beside the suite, when it is current (a stale or missing one
 /// is not part of what `run --locked` would do).
 fn lock_input(suite: &Suite) -> Result<Option<LockInput>, Error> {
-    match lockfile::state(suite).map_err(Error::invalid)? {
+    // explore's entries are part of every run, fresh or not.
+    let explored = lockfile::explored_scenarios(suite).map_err(Error::invalid)?;
+    let generated = match lockfile::state(suite).map_err(Error::invalid)? {
         LockState::Fresh { path, lock } => {
-            let scenarios =
-                lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)?;
-            Ok(Some(LockInput {
-                file: super::relative(&path),
-                sha256: sha256_hex(&std::fs::read(&path).unwrap_or_default()),
-                generated_by: lock.generated_by.clone(),
-                scenarios,
-            }))
+            lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)?
         }
         LockState::Stale { path, .. } => {
             eprintln!(
-                "warning: {}: lock is stale (the ai block changed); its scenarios are left out",
+                "warning: {}: lock is stale (the ai block changed); its generated scenarios are left out",
                 super::relative(&path)
             );
-            Ok(None)
+            Vec::new()
         }
-        LockState::Missing(_) | LockState::NoAi => Ok(None),
+        LockState::Missing(_) | LockState::NoAi => Vec::new(),
+    };
+    if generated.is_empty() && explored.is_empty() {
+        return Ok(None);
     }
+    let path = lockfile::lock_path(&suite.source.path);
+    let lock = lockfile::read(&path).map_err(Error::invalid)?;
+    Ok(Some(LockInput {
+        file: super::relative(&path),
+        sha256: sha256_hex(&std::fs::read(&path).unwrap_or_default()),
+        generated_by: lock.map(|l| l.generated_by).unwrap_or_default(),
+        scenarios: generated.into_iter().chain(explored).collect(),
+    }))
 }
 
 /// The same plan `heatcheck plan` makes, plus gateway URLs that resolve now.

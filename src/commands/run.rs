@@ -38,10 +38,7 @@ enum AiPlan {
 
 /// Decides, per suite, which AI scenarios run.
 fn plan_ai(suite: &Suite, args: &RunArgs) -> Result<AiPlan, Error> {
-    if suite.spec.ai.is_none() {
-        return Ok(AiPlan::Locked(Vec::new()));
-    }
-    if args.regenerate {
+    if args.regenerate && suite.spec.ai.is_some() {
         let backend =
             provider_backend(suite).map_err(|e| e.context(suite.source.path.display()))?;
         return Ok(AiPlan::Regenerate(Box::new(backend)));
@@ -258,7 +255,9 @@ async fn regenerate(
                         lock.scenarios.len()
                     );
                 }
-                lock.scenarios
+                let mut locked = lock.scenarios;
+                locked.extend(lockfile::explored_scenarios(&suite).map_err(Error::invalid)?);
+                locked
             }
         };
         suites.push((suite, locked));

@@ -9,9 +9,19 @@ use crate::engine::partition::Partition;
 use crate::error::Error;
 use crate::suite::{Scenario, Suite};
 
-/// The locked AI scenarios a run of `suite` replays. With `locked` a suite
-/// with an ai block and no fresh lock is an error; without it, a warning and none.
+/// The locked scenarios a run of `suite` replays: the model's and explore's.
+/// With `locked` a suite with an ai block and no fresh lock is an error;
+/// without it, a warning and none of the model's.
 pub(crate) fn locked_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenario>, Error> {
+    let mut out = generated_scenarios(suite, locked)?;
+    // explore's entries replay whatever the ai block says (or whether
+    // there is one): they were found on the namespace, not generated.
+    out.extend(lockfile::explored_scenarios(suite).map_err(Error::invalid)?);
+    Ok(out)
+}
+
+/// The model's locked scenarios (see [`locked_scenarios`]).
+fn generated_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenario>, Error> {
     let state = lockfile::state(suite).map_err(Error::invalid)?;
     match state {
         LockState::NoAi => Ok(Vec::new()),
@@ -19,8 +29,10 @@ pub(crate) fn locked_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenar
             lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)
         }
         LockState::Missing(path) if locked => Err(Error::invalid(format!(
-            "{}: the suite has an ai block but no lockfile {}; run `heatcheck generate {}` (--locked never calls an LLM)",
+            "{}: the suite has an ai block but {} {}; run `heatcheck generate {}` (--locked never calls an LLM)",
             suite.source.path.display(),
+            // explore --lock may have written one with its entries only.
+            if path.exists() { "no generated scenarios in its lockfile" } else { "no lockfile" },
             super::relative(&path),
             super::relative(&suite.source.path)
         ))),

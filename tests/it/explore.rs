@@ -190,7 +190,7 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
 #[test]
 fn a_namespace_built_to_survive_the_catalog_gives_no_finding() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = fixture("healthy");
+    let suite = copied("healthy", dir.path());
     let out = heatcheck(
         dir.path(),
         &[
@@ -199,11 +199,18 @@ fn a_namespace_built_to_survive_the_catalog_gives_no_finding() {
             "--sandbox",
             "--jobs",
             "3",
+            "--lock",
             "--output",
             "json",
         ],
     );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // Nothing found, nothing locked.
+    assert!(
+        !dir.path().join("suite.lock.yaml").exists(),
+        "{}",
+        out.stderr
+    );
     let report: Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
     assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["resilience"]["score"], 100);
@@ -321,6 +328,213 @@ fn the_explored_cluster_is_only_read_and_its_steady_state_can_be_kept() {
     );
     // ... and the cluster they were read from did not change at all.
     assert_eq!(before, versions(&kubectl, &cluster.kubeconfig));
+}
+
+/// A fixture suite copied into `dir` (its manifests referred to where they
+/// are), so what is written beside it (the lockfile) stays in `dir`.
+fn copied(name: &str, dir: &Path) -> PathBuf {
+    let src = fixture(name);
+    let manifests = src.parent().unwrap().join("manifests");
+    let text = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace("manifests/", &format!("{}/", manifests.display()));
+    let path = dir.join("suite.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn read_lock(p: &Path) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(p).expect("lockfile written"))
+        .expect("lockfile YAML")
+}
+
+#[test]
+fn explore_lock_writes_each_finding_to_the_lockfile_and_run_locked_fails_on_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = copied("planted", dir.path());
+    let explore = |extra: &[&str]| {
+        let mut args = vec![
+            "explore",
+            "suite.yaml",
+            "--sandbox",
+            "--strategy",
+            "catalog",
+            "--jobs",
+            "3",
+            "--lock",
+        ];
+        args.extend_from_slice(extra);
+        heatcheck(dir.path(), &args)
+    };
+    let out = explore(&["--findings", "findings.json"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("locked "), "{}", out.stderr);
+    let findings = read_json(&dir.path().join("findings.json"));
+    let findings = findings["findings"].as_array().unwrap().clone();
+    assert!(findings.len() >= 4, "{findings:#?}");
+    let lock_path = dir.path().join("suite.lock.yaml");
+    let lock = read_lock(&lock_path);
+    assert_eq!(lock["kind"], "ScenarioLock");
+    // No model was asked: no model fields to pretend otherwise.
+    assert!(
+        lock.get("provider").is_none() && lock.get("aiBlockHash").is_none(),
+        "{lock:#}"
+    );
+    let entries = lock["explored"].as_array().unwrap();
+    assert_eq!(entries.len(), findings.len(), "{lock:#}");
+    for f in &findings {
+        let e = entries
+            .iter()
+            .find(|e| e["id"] == f["id"])
+            .unwrap_or_else(|| panic!("{} not locked: {lock:#}", f["id"]));
+        assert_eq!(e["origin"], "explore");
+        assert_eq!(e["class"], f["class"]);
+        let name = format!("explore: {}", f["id"].as_str().unwrap());
+        assert_eq!(e["scenario"]["name"], name.as_str());
+        assert!(
+            !e["scenario"]["assertions"].as_array().unwrap().is_empty(),
+            "{e:#}"
+        );
+    }
+    // The outage is seen by probes only: the locked scenario carries them.
+    let solo = entries
+        .iter()
+        .find(|e| e["id"] == "pod-kill-one/Deployment/explore-planted/backend-solo")
+        .expect("the single-pod finding is locked");
+    let probes = solo["scenario"]["probes"].as_array().expect("own probes");
+    assert!(
+        probes
+            .iter()
+            .any(|p| p["name"].as_str().unwrap().contains("/solo")
+                && p["expect"]["successRate"] == ">= 0.99"),
+        "{solo:#}"
+    );
+    // The suite and its lock are valid for validate and plan.
+    let valid = heatcheck(dir.path(), &["validate", "suite.yaml"]);
+    assert_eq!(valid.code, 0, "{}\n{}", valid.stdout, valid.stderr);
+    let plan = heatcheck(dir.path(), &["plan", "suite.yaml", "--sandbox", "--locked"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("explore: pod-kill-one/Deployment/explore-planted/backend-solo"),
+        "{}",
+        plan.stdout
+    );
+
+    // CI replays them: each fails, the outage one through its own probes.
+    let replay = heatcheck(
+        dir.path(),
+        &[
+            "run",
+            "suite.yaml",
+            "--sandbox",
+            "--locked",
+            "--report-json",
+            "replay.json",
+        ],
+    );
+    assert_eq!(replay.code, 1, "{}\n{}", replay.stdout, replay.stderr);
+    let run = read_json(&dir.path().join("replay.json"));
+    let cases: Vec<&Value> = run["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "scenario")
+        .collect();
+    assert_eq!(cases.len(), findings.len(), "{run:#}");
+    for c in &cases {
+        assert_eq!(c["origin"], "lock", "{c:#}");
+        assert_eq!(c["status"], "failed", "{c:#}");
+    }
+    let solo_case = cases
+        .iter()
+        .find(|c| c["name"] == "explore: pod-kill-one/Deployment/explore-planted/backend-solo")
+        .expect("the single-pod scenario ran");
+    // Its assertions pass once the pod is back: the probe is what fails.
+    assert!(
+        solo_case["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["passed"] == false && a["name"].as_str().unwrap().starts_with("probe ")),
+        "{solo_case:#}"
+    );
+
+    // Locking again replaces by id: no duplicate, and entries this run
+    // did not reach are kept.
+    let again = explore(&["--max-candidates", "2"]);
+    assert_eq!(again.code, 1, "{}\n{}", again.stdout, again.stderr);
+    assert!(again.stderr.contains("replaced"), "{}", again.stderr);
+    let lock = read_lock(&lock_path);
+    let ids: Vec<&str> = lock["explored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(ids.len(), findings.len(), "{ids:?}");
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    let _ = suite;
+}
+
+#[test]
+fn explore_lock_is_refused_without_a_suite_or_a_writable_lockfile() {
+    let dir = tempfile::tempdir().unwrap();
+    copied("planted", dir.path());
+    let out = heatcheck(
+        dir.path(),
+        &[
+            "explore",
+            "--namespace",
+            "shop",
+            "--kubeconfig",
+            "nowhere",
+            "--lock",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--namespace has no suite"),
+        "{}",
+        out.stderr
+    );
+    // The lock is written through suite.lock.yaml.tmp: make that impossible.
+    std::fs::create_dir(dir.path().join("suite.lock.yaml.tmp")).unwrap();
+    let out = heatcheck(
+        dir.path(),
+        &["explore", "suite.yaml", "--sandbox", "--lock"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--lock: cannot write the lockfile"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("exploring"),
+        "refused before any twin: {}",
+        out.stderr
+    );
+    std::fs::remove_dir(dir.path().join("suite.lock.yaml.tmp")).unwrap();
+    // A lockfile that does not parse is not overwritten.
+    std::fs::write(
+        dir.path().join("suite.lock.yaml"),
+        "apiVersion: v1\nkind: Nope\n",
+    )
+    .unwrap();
+    let out = heatcheck(
+        dir.path(),
+        &["explore", "suite.yaml", "--sandbox", "--lock"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a valid lockfile"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The planted suite, copied with an `ai` block that points at `url`.

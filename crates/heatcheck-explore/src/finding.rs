@@ -60,6 +60,10 @@ pub struct Finding {
     /// Failed on some re-runs on fresh twins, not all.
     pub flaky: bool,
     pub origin: Origin,
+    /// The probes (by name, of the explored suite) it was judged with:
+    /// `explore --lock` gives the locked scenario these as its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]

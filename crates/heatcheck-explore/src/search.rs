@@ -1,8 +1,9 @@
 //! The search: every candidate on its own fresh twin (a recreated route
 //! keeps its new creationTimestamp after restore, so twins are never
 //! shared), several at once, within a budget; failures become findings,
-//! each minimized over its steps and re-run on fresh twins (a finding that
-//! does not always fail is labelled flaky, not dropped).
+//! each minimized over its steps and fault magnitudes and re-run on fresh
+//! twins (a finding that does not always fail is labelled flaky, not
+//! dropped).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use crate::finding::{
     judge, Finding, FindingsReport, Judgement, Origin, Resilience, Severity, Tokens,
 };
 use heatcheck_engine::model::CaseReport;
-use heatcheck_format::{Scenario, Suite};
+use heatcheck_format::{Scenario, StepAction, Suite};
 
 /// What running one scenario on a fresh twin gave.
 #[derive(Clone, Debug)]
@@ -431,9 +432,16 @@ async fn confirm(
     let suite = &suite_for(suite, &c);
     let mut scenario = c.scenario.clone();
     let mut last = first;
-    if opts.minimize && c.minimizable && scenario.steps.len() > 1 {
+    let has_fault = scenario
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, StepAction::Fault(_)));
+    if opts.minimize && c.minimizable && (scenario.steps.len() > 1 || has_fault) {
         progress(Progress::Minimizing { id: c.id.clone() });
-        (scenario, last) = minimize(twins, suite, scenario, last).await;
+        if scenario.steps.len() > 1 {
+            (scenario, last) = minimize(twins, suite, scenario, last).await;
+        }
+        (scenario, last) = shrink_faults(twins, suite, scenario, last).await;
     }
     progress(Progress::Confirming { id: c.id.clone() });
     let mut failures = 1;
@@ -467,6 +475,7 @@ async fn confirm(
         remediation,
         flaky: failures < opts.reruns + 1,
         origin: c.origin,
+        probes: suite.spec.probes.iter().map(|p| p.name.clone()).collect(),
     }
 }
 
@@ -486,18 +495,93 @@ async fn minimize(
         i -= 1;
         let mut smaller = scenario.clone();
         smaller.steps.remove(i);
-        if let TwinRun::Case(case) = twins.run(suite, &smaller).await {
-            let j = judge(&case);
-            let same = failed_checks(&case) == failed_checks(&last.0)
-                && severity(&j).is_some()
-                && severity(&j) >= severity(&last.1);
-            if same {
-                scenario = smaller;
-                last = (*case, j);
+        if let Some(next) = fails_the_same(twins, suite, &smaller, &last).await {
+            scenario = smaller;
+            last = next;
+        }
+    }
+    (scenario, last)
+}
+
+/// The run of `smaller` when it fails as `last` did: the same failed
+/// checks, no lesser severity.
+async fn fails_the_same(
+    twins: &dyn Twins,
+    suite: &Suite,
+    smaller: &Scenario,
+    last: &(CaseReport, Judgement),
+) -> Option<(CaseReport, Judgement)> {
+    let TwinRun::Case(case) = twins.run(suite, smaller).await else {
+        return None;
+    };
+    let j = judge(&case);
+    let same = failed_checks(&case) == failed_checks(&last.0)
+        && severity(&j).is_some()
+        && severity(&j) >= severity(&last.1);
+    same.then_some((*case, j))
+}
+
+/// Halvings tried per fault and magnitude (each is a twin run).
+const HALVINGS: usize = 3;
+
+/// Shortest fault duration tried: below it a probe at 100 ms sees too few
+/// requests to tell an outage from luck.
+const MIN_FAULT: Duration = Duration::from_secs(1);
+
+/// Delta debugging over magnitudes, after the steps: each fault's
+/// duration, then its share of the selected pods, halved while the
+/// scenario still fails the same way (a 2 s latency on 20 % of the pods
+/// says more than 16 s on 80 %).
+async fn shrink_faults(
+    twins: &dyn Twins,
+    suite: &Suite,
+    mut scenario: Scenario,
+    mut last: (CaseReport, Judgement),
+) -> (Scenario, (CaseReport, Judgement)) {
+    for i in 0..scenario.steps.len() {
+        for share in [false, true] {
+            for _ in 0..HALVINGS {
+                let mut smaller = scenario.clone();
+                let StepAction::Fault(f) = &mut smaller.steps[i].action else {
+                    break;
+                };
+                let changed = if share {
+                    halve_share(&mut f.percent)
+                } else {
+                    halve_duration(&mut f.duration)
+                };
+                if !changed {
+                    break;
+                }
+                match fails_the_same(twins, suite, &smaller, &last).await {
+                    Some(next) => {
+                        scenario = smaller;
+                        last = next;
+                    }
+                    None => break,
+                }
             }
         }
     }
     (scenario, last)
+}
+
+fn halve_duration(d: &mut heatcheck_format::Duration) -> bool {
+    if d.0 <= MIN_FAULT {
+        return false;
+    }
+    // Whole milliseconds, as a suite writes them.
+    let half = Duration::from_millis((d.0.as_millis() / 2) as u64).max(MIN_FAULT);
+    d.0 = half;
+    true
+}
+
+fn halve_share(percent: &mut u8) -> bool {
+    if *percent <= 1 {
+        return false;
+    }
+    *percent = (*percent / 2).max(1);
+    true
 }
 
 #[cfg(test)]
@@ -637,6 +721,124 @@ mod tests {
             vec![WeaknessClass::RoutePrecedence]
         );
         assert_eq!(report.resilience.survived, vec![WeaknessClass::Capacity]);
+    }
+
+    #[test]
+    fn a_model_finding_is_shrunk_over_fault_durations_and_shares() {
+        // Fails while the fault lasts 2 s or more on 20 % of the pods or more.
+        let twins = scripted(|sc, _| {
+            sc.steps.iter().any(|s| match &s.action {
+                StepAction::Fault(f) => f.duration.0 >= Duration::from_secs(2) && f.percent >= 20,
+                _ => false,
+            })
+        });
+        let mut big = candidate(
+            "ai/latency",
+            WeaknessClass::TimeoutBudget,
+            scenario(
+                "model delays",
+                serde_json::json!([{"fault": {"type": "networkDelay", "selector": "app=web",
+                    "percent": 80, "duration": "16s", "latency": "500ms"}}]),
+            ),
+        );
+        big.origin = Origin::Ai;
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![big],
+            None,
+            &ExploreOptions {
+                jobs: 1,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        let fault = &report.findings[0].scenario["steps"][0]["fault"];
+        // 16 s -> 8 -> 4 -> 2 (three halvings, each still failing); 80 % ->
+        // 40 -> 20, and 10 % held, so 20 stays.
+        assert_eq!(fault["duration"], "2s", "{fault}");
+        assert_eq!(fault["percent"], 20, "{fault}");
+        assert!(!report.findings[0].flaky);
+        // A catalog entry is minimal by construction: left as it is.
+        let twins = scripted(|sc, _| sc.name == "catalog delays");
+        let mut entry = candidate(
+            "latency-half/x",
+            WeaknessClass::TimeoutBudget,
+            scenario(
+                "catalog delays",
+                serde_json::json!([{"fault": {"type": "networkDelay", "selector": "app=web",
+                    "percent": 50, "duration": "8s", "latency": "500ms"}}]),
+            ),
+        );
+        entry.minimizable = false;
+        let report = block_on(explore(
+            &twins,
+            &suite(),
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![entry],
+            None,
+            &ExploreOptions::default(),
+            &|_| {},
+        ))
+        .unwrap();
+        let fault = &report.findings[0].scenario["steps"][0]["fault"];
+        assert_eq!(
+            (&fault["duration"], &fault["percent"]),
+            (&serde_json::json!("8s"), &serde_json::json!(50))
+        );
+        // Baseline, the candidate, two re-runs: no shrinking run.
+        assert_eq!(twins.runs.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn shares_and_durations_halve_to_their_floors() {
+        let mut d = heatcheck_format::Duration(Duration::from_millis(3100));
+        assert!(halve_duration(&mut d));
+        assert_eq!(d.0, Duration::from_millis(1550));
+        assert!(halve_duration(&mut d));
+        assert_eq!(d.0, MIN_FAULT);
+        assert!(!halve_duration(&mut d));
+        let mut p = 3;
+        assert!(halve_share(&mut p));
+        assert_eq!(p, 1);
+        assert!(!halve_share(&mut p));
+    }
+
+    #[test]
+    fn a_finding_names_the_probes_it_was_judged_with() {
+        let twins = scripted(|sc, _| sc.name == "weak");
+        let mut suite = suite();
+        for name in ["traffic to /shop", "traffic to /solo"] {
+            suite.spec.probes.push(
+                serde_json::from_value(serde_json::json!({
+                    "name": name, "http": {"url": "http://x/"}, "every": "100ms"
+                }))
+                .unwrap(),
+            );
+        }
+        let mut weak = candidate(
+            "weak",
+            WeaknessClass::NetworkIsolation,
+            scenario("weak", serde_json::json!([{"sleep": "1ms"}])),
+        );
+        // Its own route's traffic is cut on purpose: not judged by that probe.
+        weak.drop_probes = vec!["traffic to /shop".into()];
+        let report = block_on(explore(
+            &twins,
+            &suite,
+            scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+            vec![weak],
+            None,
+            &ExploreOptions {
+                jobs: 1,
+                ..Default::default()
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        assert_eq!(report.findings[0].probes, ["traffic to /solo"]);
     }
 
     #[test]

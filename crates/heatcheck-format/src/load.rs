@@ -335,6 +335,78 @@ mod tests {
         assert!(err.contains("slep"), "{err}");
     }
 
+    const PROBED: &str = "apiVersion: heatcheck.dev/v1alpha1
+kind: Suite
+metadata: {name: s}
+spec:
+  target: {namespace: shop}
+  probes:
+    - {name: shop, http: {url: 'http://gw/shop'}, every: 100ms}
+  scenarios:
+    - name: kill one pod
+      steps: [{sleep: 1s}]
+      probes:
+        - name: solo
+          http: {url: 'http://gw/solo', timeout: 2s}
+          every: 100ms
+          mode: duringFault
+          expect: {successRate: '>= 0.99', maxOutage: 500ms}
+";
+
+    #[test]
+    fn a_scenario_carries_probes_of_its_own() {
+        let suite = parse_suite(PROBED, Path::new("s.yaml")).unwrap();
+        let sc = &suite.spec.scenarios[0];
+        assert_eq!(sc.probes.len(), 1);
+        assert_eq!(sc.probes[0].name, "solo");
+        assert_eq!(sc.probes[0].mode, crate::ProbeMode::DuringFault);
+        assert_eq!(sc.probes[0].expect.success_rate.as_deref(), Some(">= 0.99"));
+        // Round trip: the same document back (what a lockfile stores).
+        let back: Suite = serde_json::from_value(serde_json::to_value(&suite).unwrap()).unwrap();
+        assert_eq!(back.spec.scenarios[0].probes, sc.probes);
+        // The schemas (suite and scenario) know the field.
+        for schema in [crate::suite_schema(), crate::scenario_schema()] {
+            let text = schema.to_string();
+            assert!(text.contains("\"probes\""), "{text}");
+        }
+        let scenario = &crate::scenario_schema()["properties"]["probes"];
+        assert_eq!(scenario["type"], "array", "{scenario}");
+    }
+
+    #[test]
+    fn bad_scenario_probes_are_reported_at_their_line_and_column() {
+        let bad = PROBED
+            .replace("name: solo", "name: shop")
+            .replace("every: 100ms\n          mode", "every: 0s\n          mode")
+            .replace("'>= 0.99'", "'0.99'");
+        let err = parse_suite(&bad, Path::new("s.yaml"))
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "s.yaml:12:17: probe name \"shop\" is a probe of the suite (spec.probes) already",
+            "s.yaml:14:18: a probe interval must be greater than 0s",
+            "s.yaml:16:33: invalid threshold \"0.99\"",
+        ] {
+            assert!(err.contains(want), "{want:?} in\n{err}");
+        }
+        // Twice in one scenario is refused too; an unknown key is a parse
+        // error at its position.
+        let twice = PROBED.replace(
+            "      probes:\n",
+            "      probes:\n        - {name: solo, http: {url: 'http://gw/x'}, every: 1s}\n",
+        );
+        let err = parse_suite(&twice, Path::new("s.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("probe name \"solo\" is used twice"), "{err}");
+        let unknown = PROBED.replace("mode: duringFault", "mood: duringFault");
+        let err = parse_suite(&unknown, Path::new("s.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.yaml:15:11: "), "{err}");
+        assert!(err.contains("mood"), "{err}");
+    }
+
     #[test]
     fn missing_file_is_an_io_error_naming_it() {
         let err = load_suite(Path::new("/nonexistent/s.yaml")).unwrap_err();

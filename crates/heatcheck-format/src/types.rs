@@ -153,6 +153,11 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assertions: Vec<Assertion>,
+    /// Probes of this scenario only, run with the suite's (`spec.probes`)
+    /// while it runs; names must differ from the suite's. A locked
+    /// scenario carries its own SLO this way (`explore --lock`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
     /// Metrics worth watching while this scenario runs (free text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<String>,

@@ -13,7 +13,9 @@ use super::locate::{child_index, child_key, Locator};
 use super::matcher::Matcher;
 use super::step::{resolve_manifest_path, FaultType, PatchType, Step, StepAction};
 use super::template::{check_syntax, BUILTIN_VARS};
-use super::types::{is_system_namespace, system_namespace_message, Scenario, StopCondition, Suite};
+use super::types::{
+    is_system_namespace, system_namespace_message, Probe, Scenario, StopCondition, Suite,
+};
 
 /// All semantic problems of a parsed suite, in document order.
 pub(crate) fn validate_suite(suite: &Suite, text: &str, origin: &Path) -> Vec<Diagnostic> {
@@ -36,6 +38,8 @@ struct Checker<'a> {
     source: Option<(&'a str, Locator)>,
     suite_dir: PathBuf,
     allow_namespaces: Vec<String>,
+    /// A scenario's own probes may not take these names.
+    suite_probes: Vec<String>,
     out: Vec<Diagnostic>,
 }
 
@@ -65,6 +69,7 @@ impl<'a> Checker<'a> {
             source,
             suite_dir: suite.source.dir.clone(),
             allow_namespaces,
+            suite_probes: suite.spec.probes.iter().map(|p| p.name.clone()).collect(),
             out: Vec::new(),
         }
     }
@@ -187,32 +192,7 @@ impl<'a> Checker<'a> {
         let mut probe_names = HashSet::new();
         for (i, probe) in spec.probes.iter().enumerate() {
             let p = child_index("spec.probes", i);
-            if probe.name.trim().is_empty() {
-                self.at_value(&child_key(&p, "name"), "a probe name must not be empty");
-            } else if !probe_names.insert(probe.name.as_str()) {
-                self.at_value(
-                    &child_key(&p, "name"),
-                    format!("probe name \"{}\" is used twice", probe.name),
-                );
-            }
-            if probe.every.0.is_zero() {
-                self.at_value(
-                    &child_key(&p, "every"),
-                    "a probe interval must be greater than 0s",
-                );
-            }
-            let e = child_key(&p, "expect");
-            if let Some(r) = &probe.expect.success_rate {
-                if let Err(e2) = super::threshold::parse_rate(r) {
-                    self.at_value(&child_key(&e, "successRate"), e2.to_string());
-                }
-            }
-            if let Some(l) = &probe.expect.p99 {
-                if let Err(e2) = super::threshold::parse_latency(l) {
-                    self.at_value(&child_key(&e, "p99"), e2.to_string());
-                }
-            }
-            self.templates(&probe, &p);
+            self.probe(probe, &p, &mut probe_names);
         }
         if let Some(prom) = &spec.prometheus {
             for (name, v) in &prom.headers {
@@ -323,6 +303,51 @@ impl<'a> Checker<'a> {
         for (i, a) in scenario.assertions.iter().enumerate() {
             self.assertion(a, &child_index(&assertions, i));
         }
+        // The suite's probes run with the scenario's: one name, one probe.
+        let mut names: HashSet<&str> = HashSet::new();
+        let probes = child_key(p, "probes");
+        for (i, probe) in scenario.probes.iter().enumerate() {
+            let pp = child_index(&probes, i);
+            if self.suite_probes.contains(&probe.name) {
+                self.at_value(
+                    &child_key(&pp, "name"),
+                    format!(
+                        "probe name \"{}\" is a probe of the suite (spec.probes) already",
+                        probe.name
+                    ),
+                );
+            }
+            self.probe(probe, &pp, &mut names);
+        }
+    }
+
+    fn probe<'p>(&mut self, probe: &'p Probe, p: &str, names: &mut HashSet<&'p str>) {
+        if probe.name.trim().is_empty() {
+            self.at_value(&child_key(p, "name"), "a probe name must not be empty");
+        } else if !names.insert(probe.name.as_str()) {
+            self.at_value(
+                &child_key(p, "name"),
+                format!("probe name \"{}\" is used twice", probe.name),
+            );
+        }
+        if probe.every.0.is_zero() {
+            self.at_value(
+                &child_key(p, "every"),
+                "a probe interval must be greater than 0s",
+            );
+        }
+        let e = child_key(p, "expect");
+        if let Some(r) = &probe.expect.success_rate {
+            if let Err(e2) = super::threshold::parse_rate(r) {
+                self.at_value(&child_key(&e, "successRate"), e2.to_string());
+            }
+        }
+        if let Some(l) = &probe.expect.p99 {
+            if let Err(e2) = super::threshold::parse_latency(l) {
+                self.at_value(&child_key(&e, "p99"), e2.to_string());
+            }
+        }
+        self.templates(probe, p);
     }
 
     // ---- steps ----

@@ -241,7 +241,13 @@ pub async fn required(
             }
         }
     }
-    let gateways = suite.spec.probes.iter().any(|p| {
+    // The suite's probes and those of the scenarios that run.
+    let mut probes = suite.spec.probes.iter().chain(
+        selected(suite, only)
+            .into_iter()
+            .flat_map(|sc| sc.probes.iter()),
+    );
+    let gateways = probes.any(|p| {
         serde_json::to_string(p)
             .unwrap_or_default()
             .contains("gateway")

@@ -50,6 +50,7 @@ pub fn finding_of_scenario(sc: &Scenario, snap: &Snapshot) -> Result<Finding, St
         remediation: Vec::new(),
         flaky: false,
         origin: Origin::Catalog,
+        probes: Vec::new(),
     })
 }
 

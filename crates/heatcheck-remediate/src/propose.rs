@@ -544,6 +544,7 @@ mod tests {
             remediation: vec![],
             flaky: false,
             origin: Origin::Catalog,
+            probes: Vec::new(),
         }
     }
 

@@ -919,6 +919,30 @@ fn scenario_section(
             ));
         }
     }
+    // The scenario's own probes run only here, so they are told here.
+    for p in &sc.probes {
+        let mut th = Vec::new();
+        if let Some(r) = &p.expect.success_rate {
+            th.push(format!("success rate {r}"));
+        }
+        if let Some(r) = &p.expect.p99 {
+            th.push(format!("p99 {r}"));
+        }
+        if let Some(m) = &p.expect.max_outage {
+            th.push(format!("longest outage <= {}", format_duration(m.0)));
+        }
+        d.p(format!(
+            "Probe `{}` (this scenario's, every {}): {}.",
+            p.name,
+            format_duration(p.every.0),
+            if th.is_empty() {
+                "measured only".to_string()
+            } else {
+                th.join(", ")
+            }
+        ));
+        d.code("sh", format!("# {}\n{}", p.name, probe_command(&p.http, t)));
+    }
     d.p("Afterwards the steady-state hypothesis must hold again.");
 
     let mut watch: Vec<String> = sc.metrics.clone();

@@ -385,7 +385,7 @@ impl Entry {
     }
 }
 
-/// The suite's probes over one scenario, driven by the engine through the
+/// The suite's probes and the scenario's own over one scenario, driven by the engine through the
 /// scenario's phases: `run_before`, `start_continuous`, `fault_injected`
 /// (per fault step), `run_after`, `stop`, then `finish`.
 pub struct ScenarioProbes {
@@ -395,13 +395,15 @@ pub struct ScenarioProbes {
 }
 
 impl ScenarioProbes {
-    /// Renders every probe's request (a rendering error fails that probe).
-    pub fn new(ctx: &SuiteContext, case_started: Instant) -> Self {
+    /// Renders every probe's request (a rendering error fails that probe):
+    /// the suite's, then `own` (the scenario's).
+    pub fn new(ctx: &SuiteContext, own: &[Probe], case_started: Instant) -> Self {
         let entries = ctx
             .suite
             .spec
             .probes
             .iter()
+            .chain(own)
             .map(|p| Entry {
                 probe: p.clone(),
                 request: ProbeRequest::render(&p.http, &ctx.templater).map(Arc::new),

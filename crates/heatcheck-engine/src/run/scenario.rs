@@ -22,7 +22,7 @@ impl Engine {
         });
         // Probes and stop conditions (stop.rs): the scenario runs with its
         // own cancellation, which a tripped condition fires.
-        let mut probes = ScenarioProbes::new(ctx, started);
+        let mut probes = ScenarioProbes::new(ctx, &sc.probes, started);
         let live_windows = (!probes.is_empty())
             .then(|| self.probe_windows(&suite, &sc.name, probes.watch(), started));
         let on_trip = {
