@@ -486,8 +486,15 @@ async fn emergency_stop(
     panel: PanelHandle,
 ) {
     let run_id = run_dir.run_id();
-    // On stderr, with the live panel (if any) out of the way.
-    let say = |text: String| panel.suspend(|| eprintln!("{text}"));
+    // On stderr, with the live panel (if any) out of the way. Never
+    // eprintln!: with stderr gone (its reader died, e.g. an MCP server
+    // whose client left) it panics, and this task must live to the end.
+    let say = |text: String| {
+        panel.suspend(|| {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{text}");
+        })
+    };
     tokio::select! {
         _ = interrupts.next() => say(
             "\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)".into()

@@ -228,3 +228,60 @@ fn a_journal_secret_that_would_cross_the_limit_stops_the_run_before_that_change(
         out.stderr
     );
 }
+
+#[test]
+fn an_interrupted_run_whose_stderr_is_gone_still_restores_in_full() {
+    // Who reads the run's output may die first (an MCP server whose client
+    // left, a closed terminal pipe): its words then fail to print, and that
+    // must not cut the restore short.
+    let test = "an_interrupted_run_whose_stderr_is_gone_still_restores_in_full";
+    let Some(kubectl) = common::kubectl(test) else {
+        return;
+    };
+    let cluster = common::SandboxProcess::start();
+    let kc = |args: &[&str]| {
+        Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("suite.yaml"),
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: quiet}\nspec:\n  target: {namespace: default}\n  scenarios:\n    - name: long\n      steps:\n        - apply:\n            manifest: |\n              apiVersion: v1\n              kind: ConfigMap\n              metadata: {name: made-by-the-run}\n        - sleep: 60s\n",
+    )
+    .unwrap();
+    let mut run = Command::new(common::bin())
+        .current_dir(dir.path())
+        .args(["run", "suite.yaml", "--kubeconfig"])
+        .arg(&cluster.kubeconfig)
+        .args(["--output", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before anything is said.
+    drop(run.stderr.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kc(&["get", "configmap", "made-by-the-run"])
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never made its change"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    common::send_signal(run.id(), "INT");
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "interrupted and restored: exit 4");
+    assert!(!kc(&["get", "configmap", "made-by-the-run"])
+        .status
+        .success());
+    let runs = common::heatcheck_in(dir.path(), &["runs", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    assert_eq!(v["runs"], serde_json::json!([]), "{v:#}");
+}

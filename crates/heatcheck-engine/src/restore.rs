@@ -271,9 +271,16 @@ async fn restore_entry(
             match &opts.stop_waiting {
                 Some(stop) => {
                     let mut stop = stop.clone();
+                    // Only a second Ctrl-C hurries: a sender that went away
+                    // (its task ended) must not read as one.
+                    let hurried = async move {
+                        if stop.wait_for(|s| *s).await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    };
                     tokio::select! {
                         r = gone => r?,
-                        _ = stop.wait_for(|s| *s) => return Err(EntryError::NotWaited),
+                        _ = hurried => return Err(EntryError::NotWaited),
                     }
                 }
                 None => gone.await?,
