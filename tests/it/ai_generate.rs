@@ -129,6 +129,18 @@ impl FakeLlm {
             .collect()
     }
 
+    /// What the user turns of a captured request said, joined.
+    pub(crate) fn user_text(request: &Value) -> String {
+        request["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Stops serving. The port stays bound by a listener that never
     /// answers, so a connection attempt after the stop is seen
     /// (`connections_after_stop`) instead of being refused unnoticed.

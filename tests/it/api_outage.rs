@@ -85,6 +85,25 @@ impl Proxy {
     }
 }
 
+/// A proxy in front of `cluster`, and a kubeconfig in `dir` that goes
+/// through it: (the proxy, that kubeconfig, the address proxied to).
+fn behind_a_proxy(
+    cluster: &common::SandboxProcess,
+    dir: &std::path::Path,
+) -> (Proxy, std::path::PathBuf, String) {
+    let server = cluster.server();
+    let upstream = server.trim_start_matches("https://").to_string();
+    let proxy = Proxy::start(upstream.clone(), 0);
+    let proxied = dir.join("kubeconfig");
+    let direct = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    std::fs::write(
+        &proxied,
+        direct.replace(&server, &format!("https://127.0.0.1:{}", proxy.port)),
+    )
+    .unwrap();
+    (proxy, proxied, upstream)
+}
+
 const SUITE: &str = r#"apiVersion: heatcheck.dev/v1alpha1
 kind: Suite
 metadata: {name: outage}
@@ -113,30 +132,10 @@ fn a_run_whose_api_server_goes_away_exits_5_and_recover_finishes_once_it_is_back
         return;
     };
     let cluster = common::SandboxProcess::start();
-    let direct = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
-    let server = direct
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .expect("the kubeconfig names its server")
-        .to_string();
-    let upstream = server.trim_start_matches("https://").to_string();
-    let proxy = Proxy::start(upstream.clone(), 0);
     let dir = tempfile::tempdir().unwrap();
-    let proxied = dir.path().join("kubeconfig");
-    std::fs::write(
-        &proxied,
-        direct.replace(&server, &format!("https://127.0.0.1:{}", proxy.port)),
-    )
-    .unwrap();
+    let (proxy, proxied, upstream) = behind_a_proxy(&cluster, dir.path());
     std::fs::write(dir.path().join("suite.yaml"), SUITE).unwrap();
-    let exists = |name: &str| {
-        Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(["get", "configmap", name])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
+    let exists = |name: &str| cluster.kubectl(&kubectl, &["get", "configmap", name]).0;
 
     let run = Command::new(common::bin())
         .current_dir(dir.path())
@@ -199,21 +198,8 @@ fn a_restore_cut_short_by_the_api_server_going_away_is_finished_by_recover() {
     };
     const N: usize = 120;
     let cluster = common::SandboxProcess::start();
-    let direct = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
-    let server = direct
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .expect("the kubeconfig names its server")
-        .to_string();
-    let upstream = server.trim_start_matches("https://").to_string();
-    let proxy = Proxy::start(upstream.clone(), 0);
     let dir = tempfile::tempdir().unwrap();
-    let proxied = dir.path().join("kubeconfig");
-    std::fs::write(
-        &proxied,
-        direct.replace(&server, &format!("https://127.0.0.1:{}", proxy.port)),
-    )
-    .unwrap();
+    let (proxy, proxied, upstream) = behind_a_proxy(&cluster, dir.path());
     let mut suite = String::from(
         "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: many}\nspec:\n  target: {namespace: default}\n  scenarios:\n    - name: many changes\n      steps:\n",
     );
@@ -224,13 +210,11 @@ fn a_restore_cut_short_by_the_api_server_going_away_is_finished_by_recover() {
     }
     std::fs::write(dir.path().join("suite.yaml"), suite).unwrap();
     let made = || {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(["get", "configmaps", "-l", "made=by-the-run", "-o", "name"])
-            .output()
-            .expect("kubectl runs");
-        String::from_utf8_lossy(&out.stdout).lines().count()
+        let (_, names, _) = cluster.kubectl(
+            &kubectl,
+            &["get", "configmaps", "-l", "made=by-the-run", "-o", "name"],
+        );
+        names.lines().count()
     };
 
     let mut run = Command::new(common::bin())

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -121,7 +121,7 @@ fn the_commands_run(template: &str, suites_var: &Value, artifacts: Vec<String>) 
     let doc = yaml(template);
     let dir = tempfile::tempdir().unwrap();
     let suite = root().join("suites/httproute-conflict");
-    copy_dir(&suite, &dir.path().join("suites/httproute-conflict"));
+    common::copy_dir(&suite, &dir.path().join("suites/httproute-conflict"));
     let vars = [("SUITES", "suites/httproute-conflict/suite.yaml".to_string())];
     let lines: Vec<String> = shell_lines(&doc)
         .into_iter()
@@ -147,18 +147,6 @@ fn the_commands_run(template: &str, suites_var: &Value, artifacts: Vec<String>) 
             dir.path().join(&a).is_file(),
             "{template}: uploads {a}, which no command wrote"
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
     }
 }
 

@@ -640,16 +640,7 @@ fn the_model_is_told_the_policy_and_every_earlier_result_and_what_it_proposes_ru
 
     let requests = llm.requests();
     assert_eq!(requests.len(), 2, "one request per round (maxRepairs 0)");
-    let user = |r: &Value| {
-        r["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "user")
-            .map(|m| m["content"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let user = FakeLlm::user_text;
     let first = user(&requests[0]);
     for want in [
         "round 1",

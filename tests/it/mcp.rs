@@ -3,25 +3,12 @@
 //! plan and run on the sandbox, and the refusals (a path outside the root,
 //! a run against a kubeconfig without --allow-mutations).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::common;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 #[test]
 fn a_real_mcp_client_validates_plans_and_runs_on_the_sandbox() {
@@ -31,7 +18,7 @@ fn a_real_mcp_client_validates_plans_and_runs_on_the_sandbox() {
     };
     let root = tempfile::tempdir().unwrap();
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(
+    common::copy_dir(
         &manifest.join("suites/httproute-conflict"),
         &root.path().join("httproute-conflict"),
     );
@@ -112,19 +99,7 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
         return;
     };
     let cluster = common::SandboxProcess::start();
-    let kc = |args: &[&str]| {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let kc = |args: &[&str]| cluster.kubectl(&kubectl, args);
     let (ok, _, err) = kc(&[
         "create",
         "configmap",
@@ -156,8 +131,8 @@ fn an_agent_sees_progress_and_a_cancelled_run_restores_remediate_answers_a_diff_
     // remediate's input: the replay suite, its manifests beside it as it names them.
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let explore = manifest.join("tests/fixtures/explore");
-    copy_dir(&explore.join("replay"), &root.path().join("replay"));
-    copy_dir(
+    common::copy_dir(&explore.join("replay"), &root.path().join("replay"));
+    common::copy_dir(
         &explore.join("planted/manifests"),
         &root.path().join("planted/manifests"),
     );
@@ -276,19 +251,7 @@ fn a_client_that_goes_away_mid_run_leaves_the_cluster_restored() {
         return;
     };
     let cluster = common::SandboxProcess::start();
-    let kc = |args: &[&str]| {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let kc = |args: &[&str]| cluster.kubectl(&kubectl, args);
     let (ok, _, err) = kc(&[
         "create",
         "configmap",

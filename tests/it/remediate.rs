@@ -780,16 +780,7 @@ fn the_model_is_asked_for_what_the_catalog_did_not_fix_and_only_its_valid_fix_is
 
     let requests = llm.requests();
     assert_eq!(requests.len(), 2, "one question and one repair");
-    let user = |r: &Value| {
-        r["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "user")
-            .map(|m| m["content"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let user = FakeLlm::user_text;
     let first = user(&requests[0]);
     for want in [
         "kill one pod of Deployment backend-solo",
@@ -899,4 +890,63 @@ fn the_shipped_conflict_gets_a_hostname_of_its_own_as_readme_shows() {
             .contains("fixtures failed"),
         "{removed:#}"
     );
+}
+
+/// `remediate --strategy ai` on the failing scenario of the replay suite that denies PDBs, the
+/// suite's model at `url`.
+fn remediate_with_model(dir: &Path, url: &str) -> crate::common::Outcome {
+    let suite = denied_with_model(dir, url);
+    let out = Command::new(crate::common::bin())
+        .current_dir(dir)
+        .args([
+            "remediate",
+            suite.to_str().unwrap(),
+            "--scenario",
+            "explore: kill one pod of Deployment backend-solo",
+            "--sandbox",
+            "--strategy",
+            "ai",
+            "--output",
+            "json",
+        ])
+        .env("NO_COLOR", "1")
+        .env("FAKE_LLM_KEY", "sk-fake-test-key")
+        .output()
+        .expect("run heatcheck");
+    crate::common::Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir: dir.to_path_buf(),
+    }
+}
+
+#[test]
+fn a_model_that_answers_prose_or_cannot_be_reached_offers_no_fix() {
+    use crate::ai_generate::FakeLlm;
+    use serde_json::json;
+    // Prose twice (the first answer and its one repair): nothing to verify,
+    // the finding stays unfixed, and both answers are refused with why.
+    let llm = FakeLlm::start(vec![json!({"__raw": "I would add replicas, I think."})]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = remediate_with_model(dir.path(), &llm.url);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    let f = by_class(&report, "single-pod");
+    assert_eq!(f["status"], "unfixed", "{f:#}");
+    assert_eq!(report["candidates"], 0, "{report:#}");
+    let refused = f["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{f:#}");
+    assert!(refused.iter().all(|r| r["title"] == "(whole answer)"
+        && r["reasons"][0].as_str().unwrap().contains("\"fixes\" list")));
+    assert_eq!(llm.requests().len(), 2, "the answer and one repair");
+
+    // A model that cannot be reached, with --strategy ai: exit 3, no report.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = remediate_with_model(dir.path(), &url);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.trim().is_empty(), "{}", out.stdout);
 }

@@ -52,41 +52,19 @@ fn run_on_tmpfs(dir: &Path, kubeconfig: &Path, mount_opts: &str) -> common::Outc
     }
 }
 
-fn can_unshare(test: &str) -> bool {
-    let ok = Command::new("unshare")
-        .args(["-m", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        common::missing(
-            test,
-            "`unshare -m` (a private mount namespace) is not permitted here",
-        );
-    }
-    ok
-}
-
 #[test]
 fn a_full_or_read_only_state_dir_changes_nothing_it_cannot_journal() {
     let test = "a_full_or_read_only_state_dir_changes_nothing_it_cannot_journal";
     let Some(kubectl) = common::kubectl(test) else {
         return;
     };
-    if !can_unshare(test) {
+    if !common::can_unshare(test) {
         return;
     }
     let cluster = common::SandboxProcess::start();
     let kc = |args: &[&str]| {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
+        let (ok, stdout, _) = cluster.kubectl(&kubectl, args);
+        (ok, stdout)
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("suite.yaml"), SUITE).unwrap();
@@ -170,16 +148,8 @@ fn a_journal_secret_that_would_cross_the_limit_stops_the_run_before_that_change(
     };
     let cluster = common::SandboxProcess::start();
     let kc = |args: &[&str]| {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
+        let (ok, stdout, _) = cluster.kubectl(&kubectl, args);
+        (ok, stdout)
     };
     let dir = tempfile::tempdir().unwrap();
     // Each patched ConfigMap is journaled whole: one fits in a Secret, two do not.
@@ -239,14 +209,7 @@ fn an_interrupted_run_whose_stderr_is_gone_still_restores_in_full() {
         return;
     };
     let cluster = common::SandboxProcess::start();
-    let kc = |args: &[&str]| {
-        Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs")
-    };
+    let kc = |args: &[&str]| cluster.kubectl(&kubectl, args).0;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("suite.yaml"),
@@ -265,10 +228,7 @@ fn an_interrupted_run_whose_stderr_is_gone_still_restores_in_full() {
     // The reader is gone before anything is said.
     drop(run.stderr.take());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !kc(&["get", "configmap", "made-by-the-run"])
-        .status
-        .success()
-    {
+    while !kc(&["get", "configmap", "made-by-the-run"]) {
         assert!(
             std::time::Instant::now() < deadline,
             "the run never made its change"
@@ -278,9 +238,7 @@ fn an_interrupted_run_whose_stderr_is_gone_still_restores_in_full() {
     common::send_signal(run.id(), "INT");
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(4), "interrupted and restored: exit 4");
-    assert!(!kc(&["get", "configmap", "made-by-the-run"])
-        .status
-        .success());
+    assert!(!kc(&["get", "configmap", "made-by-the-run"]));
     let runs = common::heatcheck_in(dir.path(), &["runs", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(v["runs"], serde_json::json!([]), "{v:#}");

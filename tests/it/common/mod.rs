@@ -377,6 +377,46 @@ impl SandboxProcess {
     }
 }
 
+impl SandboxProcess {
+    /// `kubectl ARGS` against this sandbox: (succeeded, stdout, stderr).
+    pub fn kubectl(&self, kubectl: &Path, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The API server URL its kubeconfig names.
+    pub fn server(&self) -> String {
+        std::fs::read_to_string(&self.kubeconfig)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .expect("the kubeconfig names its server")
+            .to_string()
+    }
+}
+
+/// A directory tree copied (files and folders).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 impl Drop for SandboxProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
