@@ -23,42 +23,75 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).expect("file written")).expect("JSON")
 }
 
+/// One explore of the planted namespace with every output asked for
+/// (`--lock` too), shared by the tests that read them: the run is most of
+/// their time. Each test works on its own copy of the directory.
+struct PlantedRun {
+    dir: tempfile::TempDir,
+    out: crate::common::Outcome,
+    /// The body `--notify` POSTed.
+    notified: Value,
+}
+
+static PLANTED: std::sync::OnceLock<PlantedRun> = std::sync::OnceLock::new();
+
+fn planted_run() -> &'static PlantedRun {
+    PLANTED.get_or_init(|| {
+        // Under target/: a static is never dropped, and cargo clean takes it.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        copied("planted", dir.path());
+        // A finding is a failure: --notify sends the count and the score.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let webhook = rt.block_on(FakeServer::start(vec![Reply::text(200, "ok")]));
+        let hook = format!("{}/hooks/s3cr3t", webhook.url);
+        let out = heatcheck(
+            dir.path(),
+            &[
+                "explore",
+                "suite.yaml",
+                "--sandbox",
+                "--strategy",
+                "catalog",
+                "--jobs",
+                "4",
+                "--lock",
+                "--findings",
+                "findings.json",
+                "--write-suite",
+                "replay/suite.yaml",
+                "--metrics-file",
+                "textfile/explore.prom",
+                "--report-html",
+                "explore.html",
+                "--notify",
+                &hook,
+            ],
+        );
+        assert_eq!(
+            out.code, 1,
+            "findings exit 1\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        let notified = webhook.only_request().body;
+        PlantedRun { dir, out, notified }
+    })
+}
+
+/// The shared run's directory, copied for one test to write in.
+fn planted_copy() -> (&'static PlantedRun, tempfile::TempDir) {
+    let run = planted_run();
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_dir(run.dir.path(), dir.path());
+    (run, dir)
+}
+
 #[test]
 fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = fixture("planted");
-    // A finding is a failure: --notify sends the count and the score.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let webhook = rt.block_on(FakeServer::start(vec![Reply::text(200, "ok")]));
-    let hook = format!("{}/hooks/s3cr3t", webhook.url);
-    let out = heatcheck(
-        dir.path(),
-        &[
-            "explore",
-            suite.to_str().unwrap(),
-            "--sandbox",
-            "--jobs",
-            "3",
-            "--findings",
-            "findings.json",
-            "--write-suite",
-            "replay/suite.yaml",
-            "--metrics-file",
-            "textfile/explore.prom",
-            "--report-html",
-            "explore.html",
-            "--notify",
-            &hook,
-        ],
-    );
-    assert_eq!(
-        out.code, 1,
-        "findings exit 1\n{}\n{}",
-        out.stdout, out.stderr
-    );
+    let (run, dir) = planted_copy();
+    let out = &run.out;
     let report = read_json(&dir.path().join("findings.json"));
     let findings = report["findings"].as_array().unwrap();
-    let sent = webhook.only_request().body;
+    let sent = &run.notified;
     assert_eq!(sent["command"], "explore");
     assert_eq!(sent["outcome"], "failed");
     assert_eq!(sent["explore"]["findings"], findings.len());
@@ -350,8 +383,7 @@ fn read_lock(p: &Path) -> Value {
 
 #[test]
 fn explore_lock_writes_each_finding_to_the_lockfile_and_run_locked_fails_on_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = copied("planted", dir.path());
+    let (run, dir) = planted_copy();
     let explore = |extra: &[&str]| {
         let mut args = vec![
             "explore",
@@ -366,8 +398,7 @@ fn explore_lock_writes_each_finding_to_the_lockfile_and_run_locked_fails_on_each
         args.extend_from_slice(extra);
         heatcheck(dir.path(), &args)
     };
-    let out = explore(&["--findings", "findings.json"]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let out = &run.out;
     assert!(out.stderr.contains("locked "), "{}", out.stderr);
     let findings = read_json(&dir.path().join("findings.json"));
     let findings = findings["findings"].as_array().unwrap().clone();
@@ -477,7 +508,6 @@ fn explore_lock_writes_each_finding_to_the_lockfile_and_run_locked_fails_on_each
     unique.dedup();
     assert_eq!(ids.len(), findings.len(), "{ids:?}");
     assert_eq!(unique.len(), ids.len(), "{ids:?}");
-    let _ = suite;
 }
 
 #[test]

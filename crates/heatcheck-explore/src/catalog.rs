@@ -303,15 +303,23 @@ pub fn candidates(
             all.clone(),
         );
         let latency = heatcheck_format::format_duration(opts.latency);
+        // Half, but at least one pod: 50% of a single replica selects none
+        // (Chaos Mesh's fixed-percent rounds down), and the fault would wait
+        // out its injection timeout for no verdict.
+        let (share, whose) = if replicas >= 2 {
+            (50, "half the pods")
+        } else {
+            (one, "the only pod")
+        };
         let steps = json!([
-            {"fault": {"type": "networkDelay", "selector": selector, "percent": 50, "latency": latency, "duration": window}},
+            {"fault": {"type": "networkDelay", "selector": selector, "percent": share, "latency": latency, "duration": window}},
             {"sleep": "2s"},
         ]);
         push(
             &mut out,
             "latency-half",
             WeaknessClass::TimeoutBudget,
-            format!("{latency} latency on half the pods of Deployment {n}"),
+            format!("{latency} latency on {whose} of Deployment {n}"),
             obj.clone(),
             steps,
             all.clone(),

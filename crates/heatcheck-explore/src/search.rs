@@ -308,11 +308,7 @@ pub async fn explore(
     // candidate per pair; the model may make several, or repeat the catalog).
     let mut seen = BTreeSet::new();
     failed.retain(|(c, _, _)| seen.insert((c.class, c.objects.clone())));
-    for (c, case, j) in failed {
-        report
-            .findings
-            .push(confirm(twins, suite, c, (*case, j), opts, progress).await);
-    }
+    report.findings = confirm(twins, suite, failed, opts, progress).await;
     report.findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -420,16 +416,67 @@ fn severity(j: &Judgement) -> Option<Severity> {
     }
 }
 
-/// Minimizes a failed candidate, re-runs it, and writes the finding.
+/// Minimizes each failed candidate, re-runs it, and writes the findings.
+/// Findings are minimized side by side (each minimization is a sequence of
+/// twin runs), then every re-run of every finding shares the `jobs` twins:
+/// a finding's confirmation no longer waits for the one before it.
 async fn confirm(
     twins: &dyn Twins,
     suite: &Suite,
-    c: Candidate,
+    failed: Vec<(Candidate, Box<CaseReport>, Judgement)>,
+    opts: &ExploreOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Vec<Finding> {
+    let jobs = opts.jobs.max(1);
+    let minimized: Vec<(Candidate, Suite, Scenario, Judgement)> = stream::iter(failed)
+        .map(|(c, case, j)| async move {
+            let own = suite_for(suite, &c);
+            let (scenario, (_, last)) =
+                minimize_one(twins, &own, &c, (*case, j), opts, progress).await;
+            (c, own, scenario, last)
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    for (c, ..) in &minimized {
+        progress(Progress::Confirming { id: c.id.clone() });
+    }
+    let reruns = (0..minimized.len()).flat_map(|i| std::iter::repeat_n(i, opts.reruns));
+    let failed_again: Vec<usize> = stream::iter(reruns)
+        .map(|i| {
+            let (_, own, scenario, _) = &minimized[i];
+            async move {
+                match twins.run(own, scenario).await {
+                    TwinRun::Case(case) => {
+                        matches!(judge(&case), Judgement::Failed { .. }).then_some(i)
+                    }
+                    _ => None,
+                }
+            }
+        })
+        .buffer_unordered(jobs)
+        .filter_map(|i| async move { i })
+        .collect()
+        .await;
+    minimized
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, own, scenario, last))| {
+            let failures = 1 + failed_again.iter().filter(|&&j| j == i).count();
+            finding(c, &own, scenario, last, failures < opts.reruns + 1)
+        })
+        .collect()
+}
+
+/// Steps first, then fault magnitudes, for a minimizable candidate.
+async fn minimize_one(
+    twins: &dyn Twins,
+    suite: &Suite,
+    c: &Candidate,
     first: (CaseReport, Judgement),
     opts: &ExploreOptions,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Finding {
-    let suite = &suite_for(suite, &c);
+) -> (Scenario, (CaseReport, Judgement)) {
     let mut scenario = c.scenario.clone();
     let mut last = first;
     let has_fault = scenario
@@ -443,20 +490,21 @@ async fn confirm(
         }
         (scenario, last) = shrink_faults(twins, suite, scenario, last).await;
     }
-    progress(Progress::Confirming { id: c.id.clone() });
-    let mut failures = 1;
-    for _ in 0..opts.reruns {
-        if let TwinRun::Case(case) = twins.run(suite, &scenario).await {
-            if matches!(judge(&case), Judgement::Failed { .. }) {
-                failures += 1;
-            }
-        }
-    }
+    (scenario, last)
+}
+
+fn finding(
+    c: Candidate,
+    suite: &Suite,
+    scenario: Scenario,
+    last: Judgement,
+    flaky: bool,
+) -> Finding {
     let Judgement::Failed {
         severity,
         evidence,
         outage_seconds,
-    } = last.1
+    } = last
     else {
         unreachable!("minimize keeps a failing case");
     };
@@ -473,7 +521,7 @@ async fn confirm(
         evidence,
         outage_seconds,
         remediation,
-        flaky: failures < opts.reruns + 1,
+        flaky,
         origin: c.origin,
         probes: suite.spec.probes.iter().map(|p| p.name.clone()).collect(),
     }

@@ -282,6 +282,84 @@ fn a_finding_that_does_not_always_fail_is_flaky_not_dropped() {
     assert_eq!(twins.runs.load(Ordering::SeqCst), 4);
 }
 
+/// Twins that take one poll to answer and remember how many ran at once
+/// from the `from`-th run on (the re-runs, after the candidates).
+struct OverlappingTwins {
+    from: usize,
+    runs: AtomicUsize,
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Twins for OverlappingTwins {
+    fn run<'a>(&'a self, _: &'a Suite, scenario: &'a Scenario) -> BoxFuture<'a, TwinRun> {
+        let n = self.runs.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let counted = n >= self.from;
+            if counted {
+                let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+            }
+            let mut polled = false;
+            futures::future::poll_fn(|cx| {
+                if polled {
+                    return std::task::Poll::Ready(());
+                }
+                polled = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+            if counted {
+                self.now.fetch_sub(1, Ordering::SeqCst);
+            }
+            let failed = scenario.name != "baseline";
+            TwinRun::Case(Box::new(case(&scenario.name, failed)))
+        })
+    }
+}
+
+#[test]
+fn the_re_runs_of_all_findings_share_the_jobs() {
+    let twins = OverlappingTwins {
+        // The baseline and three candidates come first.
+        from: 4,
+        runs: AtomicUsize::new(0),
+        now: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    };
+    let weak = |id: &str| {
+        let mut c = candidate(
+            id,
+            WeaknessClass::RoutePrecedence,
+            scenario(
+                id,
+                serde_json::json!([{"delete": {"kind": "HTTPRoute", "name": id}}]),
+            ),
+        );
+        c.minimizable = false;
+        c
+    };
+    let report = block_on(explore(
+        &twins,
+        &suite(),
+        scenario("baseline", serde_json::json!([{"sleep": "1s"}])),
+        vec![weak("a"), weak("b"), weak("c")],
+        None,
+        &ExploreOptions {
+            jobs: 4,
+            ..Default::default()
+        },
+        &|_| {},
+    ))
+    .unwrap();
+    assert_eq!(report.findings.len(), 3);
+    assert!(report.findings.iter().all(|f| !f.flaky), "{report:#?}");
+    // Two re-runs each: six twins, four at a time, never more.
+    assert_eq!(twins.runs.load(Ordering::SeqCst), 4 + 6);
+    assert_eq!(twins.most.load(Ordering::SeqCst), 4);
+}
+
 #[test]
 fn a_namespace_failing_before_any_change_is_not_explored() {
     let twins = scripted(|_, _| true);
