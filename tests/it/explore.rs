@@ -53,7 +53,7 @@ fn planted_run() -> &'static PlantedRun {
                 "--strategy",
                 "catalog",
                 "--jobs",
-                "4",
+                "6",
                 "--lock",
                 "--findings",
                 "findings.json",

@@ -424,7 +424,8 @@ fn abort_from_another_terminal_stops_the_run_and_restores() {
 
 #[test]
 fn a_suite_passes_while_the_api_server_fails_every_3rd_request_with_503_or_every_4th_with_429() {
-    for fault in ["503:3", "429:4"] {
+    // Each run is mostly retry backoff: the two faults run side by side.
+    let run_with = |fault: &str| {
         let sandbox = FaultySandbox::start(fault);
         let before = block(snapshot(&sandbox.kubeconfig));
         let suite = fault_suite();
@@ -443,7 +444,12 @@ fn a_suite_passes_while_the_api_server_fails_every_3rd_request_with_503_or_every
             block(snapshot(&sandbox.kubeconfig)),
             "with fault {fault}"
         );
-    }
+    };
+    std::thread::scope(|s| {
+        for fault in ["503:3", "429:4"] {
+            s.spawn(move || run_with(fault));
+        }
+    });
 }
 
 // ---- helpers ----

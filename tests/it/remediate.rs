@@ -163,7 +163,7 @@ fn the_catalog_fixes_the_planted_weaknesses_and_explore_then_finds_none_of_them(
             suite,
             "--sandbox",
             "--jobs",
-            "3",
+            "6",
             "--findings",
             "after.json",
         ],
