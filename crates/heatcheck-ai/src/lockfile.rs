@@ -325,7 +325,7 @@ pub fn validated_scenarios(
     lock: &ScenarioLock,
 ) -> Result<Vec<Scenario>, LockError> {
     for sc in &lock.scenarios {
-        let reasons = super::generate::static_problems(sc, suite);
+        let reasons = crate::check::static_problems(sc, suite);
         if !reasons.is_empty() {
             return Err(LockError::InvalidScenario {
                 path: path.to_path_buf(),
@@ -346,7 +346,7 @@ pub fn explored_scenarios(suite: &Suite) -> Result<Vec<Scenario>, LockError> {
     };
     let scenarios: Vec<Scenario> = lock.explored.into_iter().map(|e| e.scenario).collect();
     for sc in &scenarios {
-        let reasons = super::generate::static_problems(sc, suite);
+        let reasons = crate::check::static_problems(sc, suite);
         if !reasons.is_empty() {
             return Err(LockError::InvalidScenario {
                 path,

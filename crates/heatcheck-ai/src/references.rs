@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::generate::{manifest_objects, object_key, templater, Known};
+use crate::known::{manifest_objects, object_key, templater, Known};
 use heatcheck_format::{
     template_context, AssertionKind, GatewayResolver, Scenario, StepAction, Suite, Templater,
 };
