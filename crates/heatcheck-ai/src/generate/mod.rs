@@ -17,6 +17,7 @@ use heatcheck_format::{Scenario, Suite};
 mod read;
 mod repair;
 mod round;
+mod state;
 
 pub use crate::check::static_problems;
 pub use crate::known::Known;

@@ -6,20 +6,10 @@
 use serde_json::Value;
 
 use super::repair::{push_repair, truncated_text, unreadable_text};
-use super::round::State;
+use super::state::{whole, State};
 use super::{AiError, ChatResponse, GenerateError};
 use crate::answer::{normalize, salvage, Salvage};
 use crate::check::shorten;
-use crate::lockfile::Rejected;
-
-/// The whole answer rejected at `attempt`.
-pub(super) fn whole(attempt: u32, reasons: Vec<String>) -> Rejected {
-    Rejected {
-        name: "(whole answer)".into(),
-        attempt,
-        reasons,
-    }
-}
 
 impl State<'_> {
     /// (value, raw text) of a readable answer; None when this attempt is

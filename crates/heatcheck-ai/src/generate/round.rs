@@ -1,15 +1,13 @@
 //! The request/answer loop: ask, read, check, permit, verify, repair, until
 //! enough scenarios are accepted or `ai.maxRepairs` is spent.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
-use super::read::whole;
 use super::repair::{push_repair, rejected_text};
+use super::state::{whole, Accepted, State};
 use super::{
-    name_scenarios, AiError, ChatRequest, GenerateError, GenerateOptions, Generation, Known,
-    Message, PermissionCheck, ProviderBackend, Role, Verdict, Verifier,
+    name_scenarios, ChatRequest, GenerateError, GenerateOptions, Generation, Known, Message,
+    PermissionCheck, ProviderBackend, Role, Verdict, Verifier,
 };
 use crate::check::check_candidate;
 use crate::lockfile::{Rejected, ScenarioCheck};
@@ -31,30 +29,6 @@ fn fingerprint(sc: &Scenario) -> String {
         "assertions": serde_json::to_value(&sc.assertions).unwrap_or(Value::Null),
     });
     crate::lockfile::canonical_json(&v)
-}
-
-/// One accepted candidate and how it got there.
-struct Accepted {
-    scenario: Scenario,
-    repairs: u32,
-    verdict: String,
-}
-
-/// What the attempts so far have gathered.
-pub(super) struct State<'a> {
-    pub(super) log: &'a mut dyn FnMut(String),
-    /// The conversation: the prompt, then each answer and its repair.
-    pub(super) messages: Vec<Message>,
-    pub(super) gen: Generation,
-    accepted: Vec<Accepted>,
-    pub(super) rejected: Vec<Rejected>,
-    /// Fingerprint -> name of the suite's and the accepted scenarios.
-    seen: BTreeMap<String, String>,
-    /// How many scenarios the next request asks for at least.
-    pub(super) ask: usize,
-    pub(super) last_timeout: Option<AiError>,
-    /// Whether any request got an answer (not only timeouts).
-    pub(super) answered: bool,
 }
 
 /// Asks the model, salvages, checks, verifies, repairs. Every request is an

@@ -83,7 +83,7 @@ impl AiError {
                 message,
                 attempts: 1,
             },
-            super::transport::retryable_status(status),
+            retryable_status(status),
         )
     }
 
@@ -119,6 +119,11 @@ impl AiError {
 }
 
 /// Longest server message kept in an error.
+/// Statuses worth another attempt (529: Anthropic "overloaded").
+pub(crate) fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
+}
+
 const MAX_MESSAGE: usize = 500;
 
 /// Removes the key (and anything shaped like a provider key) from a server
@@ -165,6 +170,16 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [429, 500, 502, 503, 504, 529] {
+            assert!(retryable_status(s));
+        }
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert!(!retryable_status(s));
+        }
+    }
 
     #[test]
     fn redact_removes_full_and_masked_keys() {

@@ -98,11 +98,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Statuses worth another attempt (529: Anthropic "overloaded").
-pub(crate) fn retryable_status(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
-}
-
 /// The URL without credentials or query, for error messages.
 pub(crate) fn display_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -422,16 +417,6 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn retryable_statuses() {
-        for s in [429, 500, 502, 503, 504, 529] {
-            assert!(retryable_status(s));
-        }
-        for s in [400, 401, 403, 404, 413, 422] {
-            assert!(!retryable_status(s));
-        }
     }
 
     #[test]
