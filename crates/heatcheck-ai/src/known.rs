@@ -89,14 +89,14 @@ impl Known {
 
     /// The apiVersions serving `kind`; None when discovery is unknown,
     /// Some(empty) when the kind is not served.
-    pub fn served_versions(&self, kind: &str) -> Option<BTreeSet<String>> {
+    pub(crate) fn served_versions(&self, kind: &str) -> Option<BTreeSet<String>> {
         self.served
             .as_ref()
             .map(|s| s.get(kind).cloned().unwrap_or_default())
     }
 
     /// Names of the Gateways known in a namespace.
-    pub fn names_of(&self, kind: &str, ns: &str) -> Vec<String> {
+    pub(crate) fn names_of(&self, kind: &str, ns: &str) -> Vec<String> {
         self.objects
             .iter()
             .filter(|(k, n, _)| k == kind && n == ns)
@@ -150,17 +150,9 @@ impl Known {
         self.pod_labels.get(ns)
     }
 
-    pub fn contains(&self, kind: &str, ns: &str, name: &str) -> bool {
+    pub(crate) fn contains(&self, kind: &str, ns: &str, name: &str) -> bool {
         self.objects
             .contains(&(kind.to_string(), ns.to_string(), name.to_string()))
-    }
-
-    pub fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
     }
 }
 

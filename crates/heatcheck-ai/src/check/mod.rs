@@ -13,11 +13,11 @@ use heatcheck_format::{parse_scenario_json, validate_scenario, Scenario, StepAct
 mod policy;
 mod selector;
 
-pub use policy::policy_problems;
+use policy::policy_problems;
 
 /// Kinds that are cluster-scoped (never created, changed or deleted by a
 /// generated scenario).
-pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
+pub(crate) const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "Namespace",
     "Node",
     "PersistentVolume",
@@ -52,7 +52,7 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
 }
 
 /// JSON Schema problems of one candidate, as `steps[0].timeout: ...`.
-pub fn schema_problems(v: &Value) -> Vec<String> {
+pub(crate) fn schema_problems(v: &Value) -> Vec<String> {
     crate::candidate::schema_problems(v)
         .into_iter()
         .map(|p| format!("schema: {p}"))
@@ -85,7 +85,7 @@ fn problems_with(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<Str
 
 /// Objects referenced by delete/patch/scale/restart/wait must exist in the
 /// context (or the fixtures) or be written by an earlier apply/create step.
-pub fn reference_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<String> {
+pub(crate) fn reference_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<String> {
     let target = &suite.spec.target.namespace;
     let t = templater(suite);
     let mut created: BTreeSet<(String, String, String)> = BTreeSet::new();
@@ -119,7 +119,11 @@ pub fn reference_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<St
 }
 
 /// Every check for one proposed scenario (real names: restored already).
-pub fn check_candidate(v: &Value, suite: &Suite, known: &Known) -> Result<Scenario, Vec<String>> {
+pub(crate) fn check_candidate(
+    v: &Value,
+    suite: &Suite,
+    known: &Known,
+) -> Result<Scenario, Vec<String>> {
     let schema = schema_problems(v);
     if !schema.is_empty() {
         return Err(schema);

@@ -14,7 +14,7 @@ use heatcheck_format::{Scenario, StepAction, Suite};
 /// variables), plus the stricter rules for generated scenarios: no
 /// cluster-scoped kind at all, no match-all selector. `known` enables the
 /// "matches every pod" check against the gathered workloads.
-pub fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
+pub(crate) fn policy_problems(sc: &Scenario, suite: &Suite, known: Option<&Known>) -> Vec<String> {
     let target = &suite.spec.target.namespace;
     let t = templater(suite);
     let mut out = Vec::new();

@@ -21,7 +21,7 @@ mod state;
 
 pub use crate::check::static_problems;
 pub use crate::known::Known;
-pub use crate::provider::{AiError, ChatRequest, ChatResponse, Message, Role, Usage};
+use crate::provider::{AiError, ChatRequest, ChatResponse, Message, Role};
 pub use round::generate;
 
 /// The configured provider over HTTP.
@@ -47,7 +47,7 @@ impl ProviderBackend {
 
 impl ProviderBackend {
     /// One request to the model over the provider's wire format.
-    pub async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, AiError> {
+    pub(crate) async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, AiError> {
         crate::provider::chat(&self.client, &self.config, req).await
     }
 }
@@ -81,7 +81,7 @@ pub struct Generation {
 }
 
 /// Prefix of generated scenario names (unless they already carry it).
-pub const NAME_PREFIX: &str = "ai: ";
+pub(crate) const NAME_PREFIX: &str = "ai: ";
 
 /// What the execution check says about one candidate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,7 +132,7 @@ pub struct GenerateOptions<'a> {
 }
 
 /// `ai: ` prefix, unique against the suite's own scenarios and each other.
-pub fn name_scenarios(scenarios: Vec<Scenario>, suite: &Suite) -> Vec<Scenario> {
+pub(crate) fn name_scenarios(scenarios: Vec<Scenario>, suite: &Suite) -> Vec<Scenario> {
     let mut taken: BTreeSet<String> = suite
         .spec
         .scenarios

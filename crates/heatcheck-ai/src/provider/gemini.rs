@@ -98,7 +98,7 @@ pub(crate) fn request_body(cfg: &ProviderConfig, req: &ChatRequest) -> Value {
 const MAX_DEPTH: usize = 32;
 
 /// Our JSON Schema as a Gemini `responseSchema`.
-pub fn response_schema(schema: &Value) -> Value {
+pub(crate) fn response_schema(schema: &Value) -> Value {
     convert(schema, schema, 0).unwrap_or_else(|| json!({"type": "OBJECT"}))
 }
 

@@ -18,7 +18,7 @@ mod error;
 mod gemini;
 mod ollama;
 mod openai;
-pub mod strict;
+pub(crate) mod strict;
 mod transport;
 
 use std::ops::{Add, AddAssign};
@@ -26,13 +26,8 @@ use std::ops::{Add, AddAssign};
 use serde::{Deserialize, Serialize};
 
 pub use bedrock::sign as bedrock_sign;
-pub use config::{
-    ApiKey, AwsCredentials, ProviderConfig, ProviderKind, DEFAULT_AZURE_API_VERSION,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_MAX_TOKENS, DEFAULT_RETRY_BASE,
-    DEFAULT_RETRY_CAP, DEFAULT_TIMEOUT,
-};
+pub use config::{ApiKey, AwsCredentials, ProviderConfig, ProviderKind};
 pub use error::AiError;
-pub use gemini::response_schema as gemini_response_schema;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,7 +146,7 @@ pub async fn chat(
 
 /// A client fit for the providers (rustls with ring, no proxy surprises from
 /// the test environment aside). Installs the ring provider if none is.
-pub fn default_client() -> Result<reqwest::Client, AiError> {
+pub(crate) fn default_client() -> Result<reqwest::Client, AiError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("heatcheck/", env!("CARGO_PKG_VERSION")))
