@@ -69,7 +69,7 @@ pub struct ClusterAnswers {
 }
 
 /// The shell variable standing for a gateway's base URL: `GATEWAY_MY_GATEWAY`.
-pub fn gateway_var(name: &str) -> String {
+pub(crate) fn gateway_var(name: &str) -> String {
     let up: String = name
         .chars()
         .map(|c| {
