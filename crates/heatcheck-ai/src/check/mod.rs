@@ -14,42 +14,7 @@ mod policy;
 mod selector;
 
 use policy::policy_problems;
-
-/// Kinds that are cluster-scoped (never created, changed or deleted by a
-/// generated scenario).
-pub(crate) const CLUSTER_SCOPED_KINDS: &[&str] = &[
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "StorageClass",
-    "PriorityClass",
-    "IngressClass",
-    "GatewayClass",
-    "RuntimeClass",
-    "CSIDriver",
-    "CSINode",
-    "VolumeAttachment",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "APIService",
-    "CertificateSigningRequest",
-    "FlowSchema",
-    "PriorityLevelConfiguration",
-    "ClusterIssuer",
-];
-
-pub(crate) fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        format!("{}...", s.chars().take(max).collect::<String>())
-    }
-}
+pub(crate) use policy::shorten;
 
 /// JSON Schema problems of one candidate, as `steps[0].timeout: ...`.
 pub(crate) fn schema_problems(v: &Value) -> Vec<String> {

@@ -4,9 +4,44 @@
 use serde_json::Value;
 
 use super::selector::match_all;
-use super::{shorten, CLUSTER_SCOPED_KINDS};
 use crate::known::{manifest_objects, templater, Known};
 use heatcheck_format::{Scenario, StepAction, Suite};
+
+/// Kinds that are cluster-scoped (never created, changed or deleted by a
+/// generated scenario).
+pub(crate) const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "StorageClass",
+    "PriorityClass",
+    "IngressClass",
+    "GatewayClass",
+    "RuntimeClass",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "APIService",
+    "CertificateSigningRequest",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "ClusterIssuer",
+];
+
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    }
+}
 
 /// The policy pre-check: everything the guard refuses before a run (the
 /// same check, so generation never locks what a run would refuse: system

@@ -5,11 +5,12 @@
 
 use serde_json::Value;
 
+use super::backend::GenerateError;
 use super::repair::{push_repair, truncated_text, unreadable_text};
 use super::state::{whole, State};
-use super::{AiError, ChatResponse, GenerateError};
 use crate::answer::{normalize, salvage, Salvage};
 use crate::check::shorten;
+use crate::provider::{AiError, ChatResponse};
 
 impl State<'_> {
     /// (value, raw text) of a readable answer; None when this attempt is

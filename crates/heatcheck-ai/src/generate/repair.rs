@@ -1,7 +1,7 @@
 //! What is sent back to the model when an answer needs another attempt.
 
-use super::{Message, Role};
 use crate::lockfile::Rejected;
+use crate::provider::{Message, Role};
 
 /// The shape a repair asks for, in words a model follows.
 const ANSWER_SHAPE: &str = r#"{"scenarios": [{"name": "...", "description": "...", "steps": [{"<one step kind>": {...}}], "assertions": [{"<one assertion kind>": {...}}], "metrics": ["..."], "remediation": ["..."]}]}"#;

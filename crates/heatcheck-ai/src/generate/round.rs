@@ -3,15 +3,16 @@
 
 use serde_json::Value;
 
+use super::backend::{GenerateError, ProviderBackend};
+use super::options::{GenerateOptions, PermissionCheck, Verdict, Verifier};
+use super::outcome::{name_scenarios, Generation};
 use super::repair::{push_repair, rejected_text};
 use super::state::{whole, Accepted, State};
-use super::{
-    name_scenarios, ChatRequest, GenerateError, GenerateOptions, Generation, Known, Message,
-    PermissionCheck, ProviderBackend, Role, Verdict, Verifier,
-};
 use crate::check::check_candidate;
+use crate::known::Known;
 use crate::lockfile::{Rejected, ScenarioCheck};
 use crate::prompt::Prompt;
+use crate::provider::{ChatRequest, Message, Role};
 use heatcheck_format::{Scenario, Suite};
 
 fn candidate_name(v: &Value, i: usize) -> String {

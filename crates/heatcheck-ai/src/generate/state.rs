@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Generation, Message};
+use super::outcome::Generation;
 use crate::lockfile::Rejected;
 use crate::provider::AiError;
+use crate::provider::Message;
 use heatcheck_format::Scenario;
 
 /// One accepted candidate and how it got there.

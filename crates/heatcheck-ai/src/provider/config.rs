@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::AiError;
+use super::error::AiError;
 use heatcheck_format::{AiConfig, AiProvider};
 
 /// Which wire format to speak.

@@ -26,7 +26,10 @@ pub enum AiError {
     Empty,
     #[error("the answer was cut off ({reason}); raise ai.maxTokens or ask for fewer scenarios")]
     /// `usage`: what the cut-off answer cost (it is still billed and counted).
-    Truncated { reason: String, usage: super::Usage },
+    Truncated {
+        reason: String,
+        usage: super::wire::Usage,
+    },
     #[error("the answer is not a JSON object: {message}")]
     Malformed { message: String },
     /// The model answered in text that is not the JSON object asked for;
@@ -35,7 +38,7 @@ pub enum AiError {
     NotJson {
         message: String,
         raw: String,
-        usage: super::Usage,
+        usage: super::wire::Usage,
     },
     #[error("the response is larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -99,7 +102,7 @@ impl AiError {
     }
 
     /// Attaches the tokens a readable-but-wrong answer cost.
-    pub(crate) fn with_usage(mut self, u: super::Usage) -> Self {
+    pub(crate) fn with_usage(mut self, u: super::wire::Usage) -> Self {
         if let AiError::NotJson { usage, .. } = &mut self {
             *usage = u;
         }

@@ -8,11 +8,12 @@
 
 use serde_json::{json, Map, Value};
 
+use super::config::ProviderConfig;
+use super::decode::{parse_object, Answer};
 use super::error::redact_all;
+use super::error::AiError;
 use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Sse};
-use super::{
-    parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Role, Usage,
-};
+use super::wire::{ChatRequest, ChatResponse, Role, Usage};
 
 pub(super) async fn chat(
     client: &reqwest::Client,

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use rand::Rng;
 use reqwest::header::HeaderMap;
 
-use super::{AiError, ProviderConfig};
+use super::config::ProviderConfig;
+use super::error::AiError;
 
 /// A retry-after longer than this is ignored in favour of our own backoff
 /// (the official SDKs do the same with 60 s).
@@ -292,7 +293,7 @@ impl BodyReader {
             },
             AiError::Connect { message, .. } => Failure::Fatal(AiError::Truncated {
                 reason: format!("the stream broke off: {message}"),
-                usage: super::Usage::default(),
+                usage: super::wire::Usage::default(),
             }),
             e => Failure::Fatal(e),
         })
