@@ -43,7 +43,7 @@ impl Anonymizer {
     /// Placeholders for every namespace and object name in `items` (in
     /// their order, so the mapping is stable for the same context), plus the
     /// extra namespaces given (the suite's allowNamespaces).
-    pub fn build(items: &[ContextItem], namespaces: &[String]) -> Self {
+    pub(crate) fn build(items: &[ContextItem], namespaces: &[String]) -> Self {
         let mut forward = BTreeMap::new();
         let mut counters: BTreeMap<String, usize> = BTreeMap::new();
         let mut assign = |original: &str, prefix: &str, forward: &mut BTreeMap<String, String>| {
@@ -85,29 +85,25 @@ impl Anonymizer {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.forward.is_empty()
-    }
-
     /// original -> placeholder pairs (for `heatcheck prompt` to show).
     pub fn mapping(&self) -> &BTreeMap<String, String> {
         &self.forward
     }
 
-    pub fn anonymize_text(&self, s: &str) -> String {
+    pub(crate) fn anonymize_text(&self, s: &str) -> String {
         replace_tokens(s, self.forward_re.as_ref(), &self.forward)
     }
 
-    pub fn restore_text(&self, s: &str) -> String {
+    pub(crate) fn restore_text(&self, s: &str) -> String {
         replace_tokens(s, self.back_re.as_ref(), &self.back)
     }
 
     /// Deep replace in every string and key.
-    pub fn anonymize_value(&self, v: &Value) -> Value {
+    pub(crate) fn anonymize_value(&self, v: &Value) -> Value {
         map_strings(v, &|s| self.anonymize_text(s))
     }
 
-    pub fn restore_value(&self, v: &Value) -> Value {
+    pub(crate) fn restore_value(&self, v: &Value) -> Value {
         map_strings(v, &|s| self.restore_text(s))
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 /// How an answer was read, for the attempt log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Salvage {
+pub(crate) enum Salvage {
     /// Exactly the requested object.
     Exact,
     /// Found inside a Markdown code fence.
@@ -17,7 +17,7 @@ pub enum Salvage {
 }
 
 impl Salvage {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Salvage::Exact => "as sent",
             Salvage::Fenced => "from a Markdown code fence",
@@ -29,7 +29,7 @@ impl Salvage {
 /// `{"scenarios": [...]}` from a parsed value: the object itself, a bare
 /// list of scenarios, a single scenario, or an object whose only list
 /// holds scenarios (`{"tests": [...]}`).
-pub fn normalize(v: Value) -> Option<Value> {
+pub(crate) fn normalize(v: Value) -> Option<Value> {
     let looks_like_scenario = |v: &Value| {
         v.as_object()
             .is_some_and(|o| o.contains_key("steps") || o.contains_key("assertions"))
@@ -59,7 +59,7 @@ pub fn normalize(v: Value) -> Option<Value> {
 
 /// The answer as `{"scenarios": [...]}`, or None when nothing usable is
 /// in the text.
-pub fn salvage(text: &str) -> Option<(Value, Salvage)> {
+pub(crate) fn salvage(text: &str) -> Option<(Value, Salvage)> {
     let t = text.trim();
     if let Ok(v) = serde_json::from_str::<Value>(t) {
         if let Some(v) = normalize(v) {
@@ -125,7 +125,7 @@ fn fences(t: &str) -> Vec<(&str, &str)> {
 }
 
 /// A JSON pointer such as `/steps/0/timeout` as `steps[0].timeout`.
-pub fn field_path(pointer: &str) -> String {
+pub(crate) fn field_path(pointer: &str) -> String {
     let mut out = String::new();
     for seg in pointer.split('/').filter(|s| !s.is_empty()) {
         if seg.chars().all(|c| c.is_ascii_digit()) {

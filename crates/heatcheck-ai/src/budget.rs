@@ -7,19 +7,19 @@ use std::collections::BTreeMap;
 use super::context::ContextItem;
 
 /// Estimated tokens of `text` (chars / 4, rounded up).
-pub fn estimate_tokens(text: &str) -> usize {
+pub(crate) fn estimate_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4)
 }
 
 /// Estimated tokens of one item as it is printed in the prompt (YAML).
-pub fn item_tokens(item: &ContextItem) -> usize {
+pub(crate) fn item_tokens(item: &ContextItem) -> usize {
     // "- " plus the object's YAML: close to what `{{yaml context}}` prints.
     let text = serde_saphyr::to_string(&item.value).unwrap_or_default();
     estimate_tokens(&text) + 1
 }
 
 /// Estimated tokens of a list of items.
-pub fn estimate_total(items: &[ContextItem]) -> usize {
+pub(crate) fn estimate_total(items: &[ContextItem]) -> usize {
     items.iter().map(item_tokens).sum()
 }
 
@@ -32,10 +32,6 @@ pub struct Dropped {
 impl Dropped {
     pub fn is_empty(&self) -> bool {
         self.by_kind.is_empty()
-    }
-
-    pub fn total(&self) -> usize {
-        self.by_kind.iter().map(|(_, n)| n).sum()
     }
 
     fn add(&mut self, kind: &str) {
@@ -74,7 +70,7 @@ fn plural(kind: &str, n: usize) -> String {
 /// Keeps items within `available` tokens: the lowest-priority group first
 /// (highest `group`), and within a group the objects from the end.
 /// `items` must be in prompt order (groups ascending).
-pub fn trim(items: &mut Vec<ContextItem>, available: usize, dropped: &mut Dropped) {
+pub(crate) fn trim(items: &mut Vec<ContextItem>, available: usize, dropped: &mut Dropped) {
     let costs: Vec<usize> = items.iter().map(item_tokens).collect();
     let mut total: usize = costs.iter().sum();
     if total <= available {

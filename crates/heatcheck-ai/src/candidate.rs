@@ -15,7 +15,7 @@ use heatcheck_format::{scenario_schema, ASSERTION_KINDS, DURATION_PATTERN, STEP_
 /// The schema of one generated scenario: the suite's scenario schema plus
 /// what a generated one needs (a non-empty name, at least one assertion).
 /// `$defs` stay at the root so references resolve.
-pub fn candidate_schema() -> Value {
+pub(crate) fn candidate_schema() -> Value {
     let mut s = scenario_schema();
     if let Some(m) = s.as_object_mut() {
         m.remove("$schema");
@@ -26,7 +26,7 @@ pub fn candidate_schema() -> Value {
 }
 
 /// Adds the generated-scenario rules to a scenario schema (in place).
-pub fn tighten(s: &mut Value) {
+pub(crate) fn tighten(s: &mut Value) {
     s["properties"]["name"]["minLength"] = json!(1);
     s["properties"]["name"]["pattern"] = json!("\\S");
     s["properties"]["assertions"]["minItems"] = json!(1);
@@ -173,7 +173,7 @@ fn one_of_problems(pointer: &str, inst: &Value) -> Option<Vec<String>> {
 }
 
 /// Schema problems of one candidate (empty when it matches).
-pub fn schema_problems(v: &Value) -> Vec<String> {
+pub(crate) fn schema_problems(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in VALIDATOR.iter_errors(v) {
         let pointer = e.instance_path.to_string();

@@ -344,7 +344,7 @@ pub fn clean(obj: Value) -> Value {
 
 /// Container name and ports only: images, env, probes and resources cost
 /// context and invite the model to copy them into the wrong fields.
-pub fn trim_containers(v: &mut Value) {
+pub(crate) fn trim_containers(v: &mut Value) {
     for spec in [
         "/spec/template/spec",
         "/spec",

@@ -35,7 +35,7 @@ pub fn explore_prompt(mut base: Prompt, suite: &Suite, ask: &ExploreAsk) -> Prom
 }
 
 /// The policy in the words the guard applies it (unset limits as defaults).
-pub fn policy_in_words(suite: &Suite) -> Vec<String> {
+pub(crate) fn policy_in_words(suite: &Suite) -> Vec<String> {
     let t = &suite.spec.target;
     let p = suite.spec.policy.clone().unwrap_or_default();
     let mut namespaces = vec![t.namespace.clone()];

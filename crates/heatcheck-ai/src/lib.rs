@@ -3,17 +3,21 @@
 //! scenarios, validate and repair them, and lock them. It produces
 //! scenarios; it never executes them.
 
-pub mod anonymize;
-pub mod answer;
+#![warn(unreachable_pub)]
+
+mod anonymize;
+mod answer;
 pub mod budget;
-pub mod candidate;
+mod candidate;
+mod check;
 pub mod context;
 pub mod explore;
 pub mod generate;
+mod known;
 pub mod lockfile;
-pub mod preamble;
+mod preamble;
 pub mod prompt;
 pub mod provider;
-pub mod redact;
-pub mod references;
+mod redact;
+mod references;
 pub mod remediate;

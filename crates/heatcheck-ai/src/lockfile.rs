@@ -204,7 +204,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// JSON with object keys sorted at every level: one text per value.
-pub fn canonical_json(v: &Value) -> String {
+pub(crate) fn canonical_json(v: &Value) -> String {
     fn sorted(v: &Value) -> Value {
         match v {
             Value::Object(m) => {
@@ -265,7 +265,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ScenarioLock, LockError> {
     Ok(lock)
 }
 
-pub fn to_yaml(lock: &ScenarioLock) -> String {
+pub(crate) fn to_yaml(lock: &ScenarioLock) -> String {
     let body = serde_saphyr::to_string(lock).unwrap_or_default();
     format!("# Written by `heatcheck generate` (scenarios) and `heatcheck explore --lock` (explored); review it like code. Regenerate rather than edit.\n{body}")
 }
@@ -325,7 +325,7 @@ pub fn validated_scenarios(
     lock: &ScenarioLock,
 ) -> Result<Vec<Scenario>, LockError> {
     for sc in &lock.scenarios {
-        let reasons = super::generate::static_problems(sc, suite);
+        let reasons = crate::check::static_problems(sc, suite);
         if !reasons.is_empty() {
             return Err(LockError::InvalidScenario {
                 path: path.to_path_buf(),
@@ -346,7 +346,7 @@ pub fn explored_scenarios(suite: &Suite) -> Result<Vec<Scenario>, LockError> {
     };
     let scenarios: Vec<Scenario> = lock.explored.into_iter().map(|e| e.scenario).collect();
     for sc in &scenarios {
-        let reasons = super::generate::static_problems(sc, suite);
+        let reasons = crate::check::static_problems(sc, suite);
         if !reasons.is_empty() {
             return Err(LockError::InvalidScenario {
                 path,

@@ -52,7 +52,7 @@ fn builtin_example() -> Value {
 
 /// Worked examples as an answer would hold them: up to two of the suite's
 /// scenarios (those with assertions first), else the built-in one.
-pub fn examples(suite: &Suite) -> String {
+pub(crate) fn examples(suite: &Suite) -> String {
     let mut own: Vec<&heatcheck_format::Scenario> = suite.spec.scenarios.iter().collect();
     own.sort_by_key(|s| s.assertions.is_empty());
     let picked: Vec<Value> = own
@@ -75,7 +75,7 @@ pub fn examples(suite: &Suite) -> String {
 }
 
 /// One line per Gateway in the context: name, namespace, listeners.
-pub fn gateways(items: &[ContextItem]) -> String {
+pub(crate) fn gateways(items: &[ContextItem]) -> String {
     let lines: Vec<String> = items
         .iter()
         .filter(|i| i.kind == "Gateway")
@@ -121,7 +121,7 @@ pub fn gateways(items: &[ContextItem]) -> String {
 
 /// Kinds the cluster serves that a scenario may use (namespaced ones),
 /// grouped by apiVersion.
-pub fn kinds(served: &[ServedKind]) -> String {
+pub(crate) fn kinds(served: &[ServedKind]) -> String {
     let mut by_version: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for s in served.iter().filter(|s| s.namespaced) {
         by_version
@@ -140,7 +140,7 @@ pub fn kinds(served: &[ServedKind]) -> String {
 }
 
 /// The whole preamble.
-pub fn preamble(suite: &Suite, items: &[ContextItem], served: &[ServedKind]) -> String {
+pub(crate) fn preamble(suite: &Suite, items: &[ContextItem], served: &[ServedKind]) -> String {
     format!(
         "You write chaos scenarios for heatcheck. A scenario is a JSON object: name, description, steps (changes made to the cluster, in order), assertions (checks that must hold afterwards), metrics and remediation. heatcheck runs the steps, checks the assertions, then restores everything.\n\n{KINDS}\n\n{RULES}\n\nGateways in the context:\n{}\n\nKinds the cluster serves (namespaced):\n{}\n\n{}",
         gateways(items),

@@ -17,7 +17,7 @@ use heatcheck_format::{
 };
 
 /// The name of the response schema (tool name / json_schema name).
-pub const SCHEMA_NAME: &str = "heatcheck_scenarios";
+pub(crate) const SCHEMA_NAME: &str = "heatcheck_scenarios";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
@@ -78,7 +78,7 @@ pub fn response_schema_for(count: u32) -> Value {
 
 /// The answer schema holding `min..=max` scenarios (a repair after a
 /// truncated answer asks for fewer).
-pub fn response_schema_range(min: u32, max: u32) -> Value {
+pub(crate) fn response_schema_range(min: u32, max: u32) -> Value {
     let mut schema = response_schema();
     let max = max.max(1);
     schema["properties"]["scenarios"]["minItems"] = json!(min.clamp(1, max));
@@ -89,7 +89,7 @@ pub fn response_schema_range(min: u32, max: u32) -> Value {
 /// The answer's JSON Schema: `{"scenarios": [<Scenario>...]}`, with the
 /// scenario schema's definitions hoisted to the root so references resolve,
 /// and a generated scenario's rules (a name, at least one assertion).
-pub fn response_schema() -> Value {
+pub(crate) fn response_schema() -> Value {
     let mut scenario = scenario_schema();
     let defs = scenario
         .as_object_mut()

@@ -10,7 +10,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 /// What a masked value becomes.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// Env var names that hold credentials (case-insensitive substring).
 const CREDENTIAL_NAME_PARTS: &[&str] = &[
@@ -46,14 +46,14 @@ static BASE64_BLOB: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_-]{40,}={0,2}").expect("regex"));
 
 /// True when an env var (or data key) name suggests a credential.
-pub fn is_credential_name(name: &str) -> bool {
+pub(crate) fn is_credential_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
 }
 
 /// Masks credential-looking parts of free text: PEM private keys, bearer /
 /// basic tokens, `user:password@` in URLs, JWTs, `password=...` pairs.
-pub fn redact_text(s: &str) -> Cow<'_, str> {
+pub(crate) fn redact_text(s: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(s);
     let mut apply = |re: &Regex, rep: &str| {
         if re.is_match(&out) {
@@ -88,7 +88,7 @@ pub fn redact_text(s: &str) -> Cow<'_, str> {
 
 /// Masks runs of 40 or more base64 characters (certificates, keys, tokens
 /// stored in annotations or ConfigMaps).
-pub fn redact_blobs(s: &str) -> Cow<'_, str> {
+pub(crate) fn redact_blobs(s: &str) -> Cow<'_, str> {
     // A run that is a plain word or path is not a blob: require a digit and a letter.
     let looks_encoded = |m: &str| {
         m.bytes().any(|b| b.is_ascii_digit()) && m.bytes().any(|b| b.is_ascii_alphabetic())
@@ -110,7 +110,7 @@ pub fn redact_blobs(s: &str) -> Cow<'_, str> {
 }
 
 /// Redacts one Kubernetes object in place (as gathered or from a manifest).
-pub fn redact_object(obj: &mut Value) {
+pub(crate) fn redact_object(obj: &mut Value) {
     let kind = obj
         .get("kind")
         .and_then(Value::as_str)
@@ -209,7 +209,7 @@ fn mask_env_entry(entry: &mut Value) {
 }
 
 /// [`redact_text`] on every string (keys included) inside `v`.
-pub fn redact_strings(v: &mut Value) {
+pub(crate) fn redact_strings(v: &mut Value) {
     match v {
         Value::String(s) => {
             if let Cow::Owned(r) = redact_text(s) {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::generate::{manifest_objects, object_key, templater, Known};
+use crate::known::{manifest_objects, object_key, templater, Known};
 use heatcheck_format::{
     template_context, AssertionKind, GatewayResolver, Scenario, StepAction, Suite, Templater,
 };
@@ -62,7 +62,7 @@ fn served(known: &Known, at: &str, kind: &str, api_version: Option<&str>, out: &
 }
 
 /// The problems of one scenario's references (see the module docs).
-pub fn assertion_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<String> {
+pub(crate) fn assertion_problems(sc: &Scenario, suite: &Suite, known: &Known) -> Vec<String> {
     let target = &suite.spec.target.namespace;
     let allow: Vec<String> = if suite.spec.target.allow_namespaces.is_empty() {
         vec![target.clone()]

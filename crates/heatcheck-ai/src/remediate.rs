@@ -94,7 +94,7 @@ fn key_of(o: &Value, default_ns: &str) -> String {
 }
 
 /// The JSON Schema of the answer (structured output where the provider has it).
-pub fn fix_schema() -> Value {
+pub(crate) fn fix_schema() -> Value {
     json!({
         "type": "object",
         "required": ["fixes"],
@@ -185,7 +185,7 @@ fn shown(o: &Value) -> Value {
 
 /// The request's system and user text (anonymized when the suite asks),
 /// and the anonymizer to read the answer back with.
-pub fn fix_prompt(suite: &Suite, ask: &FixAsk) -> (String, String, Option<Anonymizer>) {
+pub(crate) fn fix_prompt(suite: &Suite, ask: &FixAsk) -> (String, String, Option<Anonymizer>) {
     let objects: Vec<Value> = ask
         .objects
         .iter()
@@ -321,7 +321,7 @@ fn policy_refusal(policy: &EffectivePolicy, kind: &str, ns: &str, verb: &str) ->
 }
 
 /// One fix of the answer checked against the objects and the policy.
-pub fn check_fix(
+pub(crate) fn check_fix(
     v: &Value,
     suite: &Suite,
     objects: &[Value],

@@ -29,36 +29,36 @@ pub struct Doc {
 }
 
 impl Doc {
-    pub fn new(title: impl Into<String>) -> Self {
+    pub(crate) fn new(title: impl Into<String>) -> Self {
         Doc {
             title: title.into(),
             blocks: Vec::new(),
         }
     }
 
-    pub fn push(&mut self, b: Block) {
+    pub(crate) fn push(&mut self, b: Block) {
         self.blocks.push(b);
     }
 
-    pub fn h(&mut self, level: u8, text: impl Into<String>) {
+    pub(crate) fn h(&mut self, level: u8, text: impl Into<String>) {
         self.push(Block::Heading(level, text.into()));
     }
 
-    pub fn p(&mut self, text: impl Into<String>) {
+    pub(crate) fn p(&mut self, text: impl Into<String>) {
         self.push(Block::Para(text.into()));
     }
 
-    pub fn labeled(&mut self, lead: impl Into<String>, text: impl Into<String>) {
+    pub(crate) fn labeled(&mut self, lead: impl Into<String>, text: impl Into<String>) {
         self.push(Block::Labeled(lead.into(), text.into()));
     }
 
-    pub fn list(&mut self, items: Vec<String>) {
+    pub(crate) fn list(&mut self, items: Vec<String>) {
         if !items.is_empty() {
             self.push(Block::List(items));
         }
     }
 
-    pub fn code(&mut self, lang: &'static str, text: impl Into<String>) {
+    pub(crate) fn code(&mut self, lang: &'static str, text: impl Into<String>) {
         let text = text.into();
         if !text.trim().is_empty() {
             self.push(Block::Code(lang, text.trim_end().to_string()));
@@ -188,7 +188,7 @@ impl Doc {
 }
 
 /// `<!doctype html>` .. `<body>` with the given inline stylesheet.
-pub fn page_start(title: &str, css: &str) -> String {
+pub(crate) fn page_start(title: &str, css: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>\n{css}</style>\n</head>\n<body>\n",
         escape(title)
@@ -196,7 +196,7 @@ pub fn page_start(title: &str, css: &str) -> String {
 }
 
 /// Text-level HTML escaping (also safe inside attribute values).
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -212,7 +212,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// An id for a heading: lower-case words joined by '-'.
-pub fn slug(s: &str) -> String {
+pub(crate) fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {

@@ -20,7 +20,7 @@ pub struct VerifiedFix {
 
 impl VerifiedFix {
     /// One line: what it is and how it was verified.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} ({} field(s)); verified on fresh twins by `heatcheck remediate`: the scenario passes with it and nothing that passed before fails",
             self.title, self.fields

@@ -18,9 +18,9 @@ use heatcheck_engine::probe::stats::fmt_rate;
 use heatcheck_gateway::units::fmt_latency;
 
 /// Fill of a fault span, in every panel (tests look for it).
-pub const FAULT_FILL: RGBColor = RGBColor(0xF4, 0xA2, 0x61);
+pub(crate) const FAULT_FILL: RGBColor = RGBColor(0xF4, 0xA2, 0x61);
 /// Fill of an outage window.
-pub const OUTAGE_FILL: RGBColor = RGBColor(0xD6, 0x28, 0x28);
+pub(crate) const OUTAGE_FILL: RGBColor = RGBColor(0xD6, 0x28, 0x28);
 const OK_GREEN: RGBColor = RGBColor(0x2D, 0x8A, 0x4E);
 const FAIL_RED: RGBColor = RGBColor(0xC6, 0x28, 0x28);
 const SKIP_GREY: RGBColor = RGBColor(0xAA, 0xAA, 0xAA);
@@ -431,7 +431,7 @@ fn case_end_secs(c: &CaseReport) -> f64 {
 
 /// One SVG: a lane panel (steps, faults, checks) over panels per probe
 /// (latency p50/p99 with failed requests, success rate), on one time axis.
-pub fn timeline_svg(c: &CaseReport) -> String {
+pub(crate) fn timeline_svg(c: &CaseReport) -> String {
     let lanes_h = 150u32;
     let probe_h = 170u32;
     let rate_h = 120u32;

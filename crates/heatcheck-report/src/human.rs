@@ -35,11 +35,11 @@ impl HumanOptions {
     }
 
     /// Like `detect`, for another stream (e.g. stderr).
-    pub fn detect_for(stream: &impl IsTerminal) -> Self {
+    pub(crate) fn detect_for(stream: &impl IsTerminal) -> Self {
         Self::decide(stream.is_terminal(), std::env::var_os("NO_COLOR").is_some())
     }
 
-    pub fn decide(is_terminal: bool, no_color: bool) -> Self {
+    pub(crate) fn decide(is_terminal: bool, no_color: bool) -> Self {
         Self {
             color: is_terminal && !no_color,
             progress: is_terminal,
@@ -85,7 +85,8 @@ impl HumanReporter {
     }
 
     /// The first write error, if any (output stops after it).
-    pub fn error(&self) -> Option<&io::Error> {
+    #[cfg(test)] // only the unit tests look; the binary does not
+    pub(crate) fn error(&self) -> Option<&io::Error> {
         self.error.as_ref()
     }
 

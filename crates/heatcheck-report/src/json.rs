@@ -29,11 +29,13 @@ impl<W: Write> JsonEventReporter<W> {
     }
 
     /// The first write error, if any.
-    pub fn error(&self) -> Option<&io::Error> {
+    #[cfg(test)] // only the unit tests look; the binary does not
+    pub(crate) fn error(&self) -> Option<&io::Error> {
         self.error.as_ref()
     }
 
-    pub fn into_inner(self) -> W {
+    #[cfg(test)] // only the unit tests look; the binary does not
+    pub(crate) fn into_inner(self) -> W {
         self.out
     }
 

@@ -14,7 +14,7 @@ use heatcheck_guard::Touch;
 
 /// Quotes one shell word: bare when safe, double quotes when it only needs
 /// `$VAR` expansion, else single quotes.
-pub fn sh(word: &str) -> String {
+pub(crate) fn sh(word: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c);
     if !word.is_empty() && word.chars().all(safe) {
         return word.to_string();
@@ -26,7 +26,7 @@ pub fn sh(word: &str) -> String {
 }
 
 /// A suite JSON path (`$.a.b`, `.a.b`, `{.a.b}`) as kubectl's `{.a.b}`.
-pub fn kubectl_path(p: &str) -> String {
+pub(crate) fn kubectl_path(p: &str) -> String {
     let inner = p.trim();
     let inner = inner
         .strip_prefix('{')
@@ -62,7 +62,7 @@ fn kind_arg(kind: &str) -> String {
 }
 
 /// Objects as YAML documents (`---` between them).
-pub fn yaml_docs(objects: &[&Value]) -> String {
+pub(crate) fn yaml_docs(objects: &[&Value]) -> String {
     objects
         .iter()
         .map(|o| serde_saphyr::to_string(o).unwrap_or_default())
@@ -77,7 +77,7 @@ fn heredoc(cmd: &str, text: &str) -> String {
 
 /// What the command line of one step is. `file` is the manifest's path as a
 /// user would type it (None: inline or templated, so it is printed).
-pub fn step_command(
+pub(crate) fn step_command(
     step: &Step,
     touches: &[Touch],
     ns: &str,
@@ -257,7 +257,7 @@ fn rendered_headers(
 }
 
 /// The curl command of a probe's request.
-pub fn probe_command(spec: &HttpRequestSpec, t: &Templater) -> String {
+pub(crate) fn probe_command(spec: &HttpRequestSpec, t: &Templater) -> String {
     let url = t.render(&spec.url).unwrap_or_else(|_| spec.url.clone());
     curl(
         &spec.method,
@@ -309,7 +309,7 @@ fn http_words(h: &HttpAssertion, t: &Templater) -> String {
 }
 
 /// A check in words and as a command a person can run.
-pub fn assertion_text(
+pub(crate) fn assertion_text(
     a: &heatcheck_format::Assertion,
     ns: &str,
     t: &Templater,

@@ -17,7 +17,7 @@ use heatcheck_engine::model::{CaseKind, RunReport, SuiteReport};
 
 /// Every status a case can have, so a dashboard sees each as 0 or 1 (a state set).
 /// `flaky`: passed on a retry after failing (`--retries`).
-pub const STATUSES: &[&str] = &["passed", "failed", "errored", "skipped", "flaky"];
+pub(crate) const STATUSES: &[&str] = &["passed", "failed", "errored", "skipped", "flaky"];
 
 type Labels = Vec<(&'static str, String)>;
 type G = Family<Labels, Gauge<f64, AtomicU64>>;
@@ -195,7 +195,7 @@ pub(crate) fn encode(s: &Series) -> String {
 }
 
 /// The whole run in text exposition format (what `--metrics-file` writes).
-pub fn to_metrics_text(run: &RunReport) -> String {
+pub(crate) fn to_metrics_text(run: &RunReport) -> String {
     let mut s = Series::new();
     for suite in &run.suites {
         suite_series(&mut s, run, suite);
@@ -204,7 +204,7 @@ pub fn to_metrics_text(run: &RunReport) -> String {
 }
 
 /// One suite's series (what is pushed to its Pushgateway group).
-pub fn suite_metrics_text(run: &RunReport, suite: &SuiteReport) -> String {
+pub(crate) fn suite_metrics_text(run: &RunReport, suite: &SuiteReport) -> String {
     let mut s = Series::new();
     suite_series(&mut s, run, suite);
     encode(&s)

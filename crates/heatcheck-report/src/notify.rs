@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A webhook that hangs must not hang the run.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 /// Before the one retry a 5xx answer gets.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -129,7 +129,7 @@ impl ReportLocation {
 }
 
 /// The exit code's name, as the exit code table calls it.
-pub fn outcome_label(outcome: RunOutcome) -> &'static str {
+pub(crate) fn outcome_label(outcome: RunOutcome) -> &'static str {
     match outcome {
         RunOutcome::Passed => "passed",
         RunOutcome::Failed => "failed",
@@ -284,7 +284,7 @@ impl Notification {
     }
 
     /// One line for notifications and clients without Block Kit.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let icon = if self.failed() { "✗" } else { "✓" };
         match &self.explore {
             Some(e) => format!(
@@ -440,7 +440,8 @@ fn escape(s: &str) -> String {
 }
 
 /// The JSON Schema of the `generic` body (schemas/notification.schema.json).
-pub fn notification_schema() -> Value {
+#[cfg(test)] // only the unit tests look; the binary does not
+pub(crate) fn notification_schema() -> Value {
     let mut s =
         serde_json::to_value(schemars::schema_for!(Notification)).expect("schema serializes");
     s["$id"] = Value::String("https://heatcheck.dev/schemas/notification.schema.json".into());

@@ -24,7 +24,7 @@ use heatcheck_format::format_duration;
 use heatcheck_gateway::units::{fmt_duration, fmt_latency};
 
 /// At most this often a frame is drawn (4 per second).
-pub const REDRAW_EVERY: Duration = Duration::from_millis(250);
+pub(crate) const REDRAW_EVERY: Duration = Duration::from_millis(250);
 
 /// Notes of the case shown at once (the latest).
 const NOTES_SHOWN: usize = 3;
@@ -82,7 +82,7 @@ struct LiveCase {
 
 /// What the panel knows, from events alone.
 #[derive(Debug, Clone, Default)]
-pub struct PanelState {
+pub(crate) struct PanelState {
     run_started: Option<Duration>,
     suites: usize,
     suites_started: usize,
@@ -96,11 +96,11 @@ pub struct PanelState {
 
 impl PanelState {
     /// True while the run waits for the operator at the terminal.
-    pub fn waiting(&self) -> bool {
+    pub(crate) fn waiting(&self) -> bool {
         self.cases.iter().any(|c| c.waiting)
     }
 
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.finished
     }
 
@@ -112,7 +112,7 @@ impl PanelState {
     }
 
     /// Takes one event in; `now` is the panel clock's reading.
-    pub fn apply(&mut self, e: &Event, now: Duration) {
+    pub(crate) fn apply(&mut self, e: &Event, now: Duration) {
         match e {
             Event::RunStarted { suites, .. } => {
                 self.run_started = Some(now);
@@ -275,7 +275,13 @@ impl PanelState {
     /// The panel's lines at `now`: at most `height - 1` of them (the cursor
     /// rests on the line below), each at most `width - 1` columns wide (no
     /// terminal wraps them). Empty before the run starts and after it ends.
-    pub fn frame(&self, now: Duration, width: usize, height: usize, color: bool) -> Vec<String> {
+    pub(crate) fn frame(
+        &self,
+        now: Duration,
+        width: usize,
+        height: usize,
+        color: bool,
+    ) -> Vec<String> {
         let Some(run_started) = self.run_started.filter(|_| !self.finished) else {
             return Vec::new();
         };
@@ -525,7 +531,7 @@ impl Write for Captured {
 }
 
 /// (columns, rows) of the terminal.
-pub type SizeFn = Box<dyn Fn() -> (usize, usize) + Send>;
+pub(crate) type SizeFn = Box<dyn Fn() -> (usize, usize) + Send>;
 
 /// The size of the terminal on stdout (or stderr), 80x24 when unknown.
 pub fn terminal_size() -> (usize, usize) {
@@ -707,21 +713,14 @@ impl LivePanel {
     }
 
     /// One tick of the redraw clock (the ticker thread's work).
-    pub fn tick(&self) {
+    #[cfg(test)] // only the unit tests look; the binary does not
+    pub(crate) fn tick(&self) {
         self.shared.tick();
     }
 
     /// A handle to move the panel out of the way of other output.
     pub fn handle(&self) -> PanelHandle {
         PanelHandle(Arc::downgrade(&self.shared))
-    }
-
-    /// The first write error, if any (drawing stops after it).
-    pub fn error(&self) -> Option<String> {
-        lock(&self.shared.screen)
-            .error
-            .as_ref()
-            .map(|e| e.to_string())
     }
 }
 

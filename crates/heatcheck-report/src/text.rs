@@ -3,11 +3,11 @@
 //! assertions and durations.
 
 use heatcheck_engine::model::{AssertionRecord, Outcome, StepRecord};
-pub use heatcheck_engine::probe::stats::probe_line;
-pub use heatcheck_gateway::units::{fmt_duration, fmt_latency};
+pub(crate) use heatcheck_engine::probe::stats::probe_line;
+pub(crate) use heatcheck_gateway::units::fmt_duration;
 
 /// Removes ANSI escape sequences (CSI, OSC/DCS strings, two-char escapes).
-pub fn strip_ansi(s: &str) -> String {
+pub(crate) fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -46,7 +46,7 @@ fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 
 /// Untrusted text made safe for XML 1.0 and terminals: no ANSI escapes, no
 /// control characters except tab and newlines, no non-characters.
-pub fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     strip_ansi(s)
         .chars()
         .filter(|&c| {
@@ -59,7 +59,7 @@ pub fn sanitize(s: &str) -> String {
 /// `sanitize`, with line breaks (and the blanks around them) folded to one
 /// space and tabs made spaces: for XML attributes, whose parsers turn tabs
 /// and line breaks into spaces anyway, and one-line terminal messages.
-pub fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     let clean = sanitize(s).replace('\t', " ");
     let mut out = String::with_capacity(clean.len());
     for line in clean
@@ -77,12 +77,12 @@ pub fn one_line(s: &str) -> String {
 
 /// Text for a CDATA section: sanitized, and `]]>` split across two CDATA
 /// sections (the writer does not do it) so the content survives intact.
-pub fn cdata(s: &str) -> String {
+pub(crate) fn cdata(s: &str) -> String {
     sanitize(s).replace("]]>", "]]]]><![CDATA[>")
 }
 
 /// Four-column label of a step outcome.
-pub fn outcome_label(o: Outcome) -> &'static str {
+pub(crate) fn outcome_label(o: Outcome) -> &'static str {
     match o {
         Outcome::Ok => "ok",
         Outcome::Failed => "FAIL",
@@ -92,7 +92,7 @@ pub fn outcome_label(o: Outcome) -> &'static str {
 }
 
 /// `[+0.120s] ok   apply manifests/route.yaml (45ms)`, then `: message`.
-pub fn step_line(step: &StepRecord) -> String {
+pub(crate) fn step_line(step: &StepRecord) -> String {
     let mut line = format!(
         "[+{}.{:03}s] {:<4} {} ({})",
         step.started_ms / 1000,
@@ -114,7 +114,7 @@ pub fn step_line(step: &StepRecord) -> String {
 }
 
 /// `assert ok   route serves v1 (3 attempts, 1.2s): expected 200, got 200`
-pub fn assertion_line(a: &AssertionRecord) -> String {
+pub(crate) fn assertion_line(a: &AssertionRecord) -> String {
     let attempts = if a.attempts == 1 {
         "1 attempt".to_string()
     } else {
@@ -135,7 +135,7 @@ pub fn assertion_line(a: &AssertionRecord) -> String {
 }
 
 /// One object restore gave back under a new identity.
-pub fn identity_line(c: &heatcheck_engine::model::IdentityChange) -> String {
+pub(crate) fn identity_line(c: &heatcheck_engine::model::IdentityChange) -> String {
     one_line(&format!(
         "{} was recreated ({}): uid {} -> {}, creationTimestamp {} -> {}",
         c.object, c.case, c.uid_before, c.uid_after, c.created_before, c.created_after
@@ -143,7 +143,7 @@ pub fn identity_line(c: &heatcheck_engine::model::IdentityChange) -> String {
 }
 
 /// One route conflict another route wins after restore.
-pub fn precedence_line(c: &heatcheck_engine::model::RoutePrecedenceChange) -> String {
+pub(crate) fn precedence_line(c: &heatcheck_engine::model::RoutePrecedenceChange) -> String {
     one_line(&format!(
         "{} ({}): {} won before the scenario, {} wins after restore",
         c.change.matched, c.case, c.change.before, c.change.after

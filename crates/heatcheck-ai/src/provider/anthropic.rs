@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::config::ProviderConfig;
+use super::decode::Answer;
 use super::error::redact;
+use super::error::AiError;
 use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Sse};
-use super::{AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
+use super::wire::{ChatRequest, ChatResponse, Usage};
 
 pub(crate) const API_VERSION: &str = "2023-06-01";
 
@@ -200,7 +203,7 @@ fn decide(
         }
         _ => {}
     }
-    super::tool_answer(tool_input, text, usage)
+    super::decode::tool_answer(tool_input, text, usage)
 }
 
 #[derive(Default)]

@@ -7,9 +7,11 @@
 
 use serde_json::Value;
 
+use super::config::ProviderConfig;
 use super::error::redact_all;
+use super::error::AiError;
 use super::openai;
-use super::{AiError, ChatRequest, ChatResponse, ProviderConfig};
+use super::wire::{ChatRequest, ChatResponse};
 
 pub(super) async fn chat(
     client: &reqwest::Client,

@@ -13,9 +13,12 @@ use std::time::SystemTime;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
+use super::config::ProviderConfig;
+use super::decode::Answer;
 use super::error::redact_all;
+use super::error::AiError;
 use super::transport::{post_bytes, with_retries, BodyReader, ErrorReply, Failure};
-use super::{AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
+use super::wire::{ChatRequest, ChatResponse, Usage};
 
 /// The SigV4 signing name of bedrock-runtime.
 const SIGNING_NAME: &str = "bedrock";
@@ -375,7 +378,7 @@ fn decide(
         }
         _ => {}
     }
-    super::tool_answer(tool_input, text, usage)
+    super::decode::tool_answer(tool_input, text, usage)
 }
 
 #[derive(Default)]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::AiError;
+use super::error::AiError;
 use heatcheck_format::{AiConfig, AiProvider};
 
 /// Which wire format to speak.
@@ -26,7 +26,7 @@ pub enum ProviderKind {
 /// Azure OpenAI `api-version` when neither the suite nor the environment sets
 /// one: the GA version that has structured outputs (`json_schema`) and
 /// `stream_options`.
-pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+pub(crate) const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
 impl ProviderKind {
     pub fn name(self) -> &'static str {
@@ -110,7 +110,7 @@ impl ApiKey {
         ApiKey(key.into())
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -136,12 +136,12 @@ pub struct AwsCredentials {
     pub session_token: Option<ApiKey>,
 }
 
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-pub const DEFAULT_MAX_RETRIES: u32 = 3;
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
-pub const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(500);
-pub const DEFAULT_RETRY_CAP: Duration = Duration::from_secs(20);
+pub(crate) const DEFAULT_MAX_TOKENS: u32 = 4096;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_MAX_RETRIES: u32 = 3;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(500);
+pub(crate) const DEFAULT_RETRY_CAP: Duration = Duration::from_secs(20);
 
 #[derive(Clone, Debug)]
 pub struct ProviderConfig {
@@ -234,7 +234,7 @@ impl ProviderConfig {
     /// `apiVersion` / `region` override. A missing (or empty) key is
     /// [`AiError::MissingKey`] naming the variable. Ollama needs no key, but
     /// one is sent (Bearer) when `apiKeyEnv` names a set variable.
-    pub fn from_suite(
+    pub(crate) fn from_suite(
         ai: &AiConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, AiError> {

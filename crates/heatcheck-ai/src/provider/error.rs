@@ -26,7 +26,10 @@ pub enum AiError {
     Empty,
     #[error("the answer was cut off ({reason}); raise ai.maxTokens or ask for fewer scenarios")]
     /// `usage`: what the cut-off answer cost (it is still billed and counted).
-    Truncated { reason: String, usage: super::Usage },
+    Truncated {
+        reason: String,
+        usage: super::wire::Usage,
+    },
     #[error("the answer is not a JSON object: {message}")]
     Malformed { message: String },
     /// The model answered in text that is not the JSON object asked for;
@@ -35,7 +38,7 @@ pub enum AiError {
     NotJson {
         message: String,
         raw: String,
-        usage: super::Usage,
+        usage: super::wire::Usage,
     },
     #[error("the response is larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -83,7 +86,7 @@ impl AiError {
                 message,
                 attempts: 1,
             },
-            super::transport::retryable_status(status),
+            retryable_status(status),
         )
     }
 
@@ -99,7 +102,7 @@ impl AiError {
     }
 
     /// Attaches the tokens a readable-but-wrong answer cost.
-    pub(crate) fn with_usage(mut self, u: super::Usage) -> Self {
+    pub(crate) fn with_usage(mut self, u: super::wire::Usage) -> Self {
         if let AiError::NotJson { usage, .. } = &mut self {
             *usage = u;
         }
@@ -119,6 +122,11 @@ impl AiError {
 }
 
 /// Longest server message kept in an error.
+/// Statuses worth another attempt (529: Anthropic "overloaded").
+pub(crate) fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
+}
+
 const MAX_MESSAGE: usize = 500;
 
 /// Removes the key (and anything shaped like a provider key) from a server
@@ -165,6 +173,16 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [429, 500, 502, 503, 504, 529] {
+            assert!(retryable_status(s));
+        }
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert!(!retryable_status(s));
+        }
+    }
 
     #[test]
     fn redact_removes_full_and_masked_keys() {

@@ -8,11 +8,12 @@
 
 use serde_json::{json, Map, Value};
 
+use super::config::ProviderConfig;
+use super::decode::{parse_object, Answer};
 use super::error::redact_all;
+use super::error::AiError;
 use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Sse};
-use super::{
-    parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Role, Usage,
-};
+use super::wire::{ChatRequest, ChatResponse, Role, Usage};
 
 pub(super) async fn chat(
     client: &reqwest::Client,
@@ -98,7 +99,7 @@ pub(crate) fn request_body(cfg: &ProviderConfig, req: &ChatRequest) -> Value {
 const MAX_DEPTH: usize = 32;
 
 /// Our JSON Schema as a Gemini `responseSchema`.
-pub fn response_schema(schema: &Value) -> Value {
+pub(crate) fn response_schema(schema: &Value) -> Value {
     convert(schema, schema, 0).unwrap_or_else(|| json!({"type": "OBJECT"}))
 }
 

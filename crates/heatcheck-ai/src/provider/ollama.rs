@@ -3,9 +3,12 @@
 
 use serde_json::{json, Value};
 
+use super::config::ProviderConfig;
+use super::decode::{parse_object, Answer};
 use super::error::redact;
+use super::error::AiError;
 use super::transport::{post, with_retries, BodyReader, ErrorReply, Failure, Lines};
-use super::{parse_object, AiError, Answer, ChatRequest, ChatResponse, ProviderConfig, Usage};
+use super::wire::{ChatRequest, ChatResponse, Usage};
 
 pub(super) async fn chat(
     client: &reqwest::Client,

@@ -51,7 +51,7 @@ const DROPPED: &[&str] = &[
 ];
 
 /// The schema rewritten for `strict: true`, or why it cannot be.
-pub fn strict_schema(schema: &Value) -> Result<Value, String> {
+pub(crate) fn strict_schema(schema: &Value) -> Result<Value, String> {
     let mut s = schema.clone();
     if !is_object_schema(&s) {
         return Err("the root is not an object schema".into());
@@ -212,7 +212,7 @@ fn make_nullable(s: &mut Value) {
 
 /// Removes `null` members whose property the (original) schema does not
 /// require, following `$ref`s into `$defs` / `definitions`.
-pub fn strip_optional_nulls(value: &mut Value, schema: &Value) {
+pub(crate) fn strip_optional_nulls(value: &mut Value, schema: &Value) {
     strip(value, schema, schema, 0);
 }
 

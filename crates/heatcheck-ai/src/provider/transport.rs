@@ -9,7 +9,8 @@ use bytes::Bytes;
 use rand::Rng;
 use reqwest::header::HeaderMap;
 
-use super::{AiError, ProviderConfig};
+use super::config::ProviderConfig;
+use super::error::AiError;
 
 /// A retry-after longer than this is ignored in favour of our own backoff
 /// (the official SDKs do the same with 60 s).
@@ -96,11 +97,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
     Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
-/// Statuses worth another attempt (529: Anthropic "overloaded").
-pub(crate) fn retryable_status(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
 }
 
 /// The URL without credentials or query, for error messages.
@@ -297,7 +293,7 @@ impl BodyReader {
             },
             AiError::Connect { message, .. } => Failure::Fatal(AiError::Truncated {
                 reason: format!("the stream broke off: {message}"),
-                usage: super::Usage::default(),
+                usage: super::wire::Usage::default(),
             }),
             e => Failure::Fatal(e),
         })
@@ -422,16 +418,6 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn retryable_statuses() {
-        for s in [429, 500, 502, 503, 504, 529] {
-            assert!(retryable_status(s));
-        }
-        for s in [400, 401, 403, 404, 413, 422] {
-            assert!(!retryable_status(s));
-        }
     }
 
     #[test]
