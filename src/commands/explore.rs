@@ -57,7 +57,7 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
     }
     if let Some(path) = &args.findings {
         let text = serde_json::to_string_pretty(&report).expect("findings serialize");
-        super::run::write_file(path, &text)
+        super::write_file(path, &text)
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
         eprintln!("findings written to {}", path.display());
     }
@@ -68,7 +68,7 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
         eprintln!("metrics written to {}", path.display());
     }
     if let Some(path) = &args.report_html {
-        super::run::write_file(path, &crate::report::explore::explore_html(&report))
+        super::write_file(path, &crate::report::explore::explore_html(&report))
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
         eprintln!("HTML report written to {}", path.display());
     }
@@ -579,7 +579,7 @@ fn write_suite(
         super::relative(&explored.source.path),
         serde_saphyr::to_string(&doc).map_err(Error::invalid)?
     );
-    super::run::write_file(path, &text)
+    super::write_file(path, &text)
         .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
     eprintln!("suite written to {}", path.display());
     Ok(())

@@ -8,15 +8,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::generate::{generate_lock, print_generation, provider_backend};
-use super::{install_crypto, load_suites_checked, runtime};
+use super::{install_crypto, load_suites_checked, runtime, write_file};
 use crate::ai::generate::ProviderBackend;
-use crate::ai::lockfile;
+use crate::ai::lockfile::{self, sha256_hex};
 use crate::cli::RunArgs;
 use crate::cluster::ClusterClient;
 use crate::engine::event::Reporter;
 use crate::engine::gate::Gate;
 use crate::engine::incluster::{JournalStore, KeptJournal};
-use crate::engine::model::RunReport;
+use crate::engine::model::{RunEnvironment, RunReport, SuiteSource};
 use crate::engine::run::{JournalSinkHandle, PrometheusUnusable};
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
@@ -187,7 +187,7 @@ impl RunConfig {
             panel,
         ));
         let policies = checks.into_iter().map(|c| c.policy).collect();
-        let environment = super::report::environment(
+        let environment = environment(
             client.server(),
             args.cluster.context.as_deref(),
             args.cluster.sandbox,
@@ -467,13 +467,6 @@ fn reporter(args: &RunArgs) -> (Box<dyn Reporter>, PanelHandle) {
     )
 }
 
-pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, text)
-}
-
 /// The emergency stop: the first SIGINT/SIGTERM (or an `abort` file from
 /// `heatcheck abort`) cancels the run, which restores; a second one stops
 /// waiting for slow deletions (what is left stays in the journal, run.json
@@ -633,4 +626,35 @@ async fn permission_preflight(
         );
     }
     Ok(())
+}
+
+/// Where the run happens and the exact suite files (content hashes).
+fn environment(
+    server: &str,
+    context: Option<&str>,
+    sandbox: bool,
+    suites: &[(Suite, Vec<Scenario>)],
+) -> RunEnvironment {
+    RunEnvironment {
+        heatcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        cluster_server: server.to_string(),
+        context: context
+            .map(str::to_string)
+            .or_else(|| sandbox.then(|| "embedded sandbox".to_string())),
+        suites: suites
+            .iter()
+            .map(|(s, locked)| {
+                let lock = lockfile::lock_path(&s.source.path);
+                SuiteSource {
+                    name: s.metadata.name.clone(),
+                    file: super::relative(&s.source.path),
+                    sha256: sha256_hex(&std::fs::read(&s.source.path).unwrap_or_default()),
+                    lock_sha256: (!locked.is_empty())
+                        .then(|| std::fs::read(&lock).ok())
+                        .flatten()
+                        .map(|b| sha256_hex(&b)),
+                }
+            })
+            .collect(),
+    }
 }

@@ -238,7 +238,7 @@ pub(super) async fn offer(
                     continue;
                 }
                 let path = file_path(suite, f);
-                crate::commands::run::write_file(&path, t)
+                crate::commands::write_file(&path, t)
                     .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
                 report.written.push(f.written.clone());
             }
