@@ -9,6 +9,7 @@ mod eviction;
 pub mod openapi;
 pub mod path;
 mod resource;
+mod select;
 pub mod table;
 pub mod tls;
 mod watch;
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 use crate::auth::{Authenticator, UserInfo};
 use crate::error::ApiError;
 use crate::protobuf::{self, ProtoError};
-use crate::store::Store;
+use crate::store::{DeleteOptions, Store};
 
 use path::Route;
 
@@ -430,6 +431,69 @@ pub fn dry_run(q: &Query) -> Result<bool, ApiError> {
             "dryRun: Unsupported value: \"{other}\": supported values: \"All\""
         ))),
     }
+}
+
+/// DeleteOptions from a decoded body (a DeleteOptions object, or an
+/// Eviction's `deleteOptions`) and the query.
+fn parse_delete_options(body: &Value, query: &Query) -> Result<DeleteOptions, ApiError> {
+    let mut dry = dry_run(query)?;
+    if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
+        for v in d {
+            match v.as_str() {
+                Some("All") => dry = true,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "dryRun: Unsupported value: {}: supported values: \"All\"",
+                        other
+                            .map(|s| format!("{s:?}"))
+                            .unwrap_or_else(|| v.to_string())
+                    )))
+                }
+            }
+        }
+    }
+    let mut propagation = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| query.get("propagationPolicy").map(str::to_string));
+    if body.get("orphanDependents") == Some(&json!(true)) || query.flag("orphanDependents") {
+        propagation = Some("Orphan".into());
+    }
+    if let Some(p) = &propagation {
+        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    }
+    let pre = |k: &str| {
+        body.pointer(&format!("/preconditions/{k}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let grace_period_seconds = match body.get("gracePeriodSeconds") {
+        Some(Value::Null) | None => match query.get("gracePeriodSeconds") {
+            None | Some("") => None,
+            Some(g) => Some(g.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "gracePeriodSeconds: Invalid value: {g:?}: must be an integer"
+                ))
+            })?),
+        },
+        Some(g) => Some(g.as_i64().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "gracePeriodSeconds: Invalid value: {g}: must be an integer"
+            ))
+        })?),
+    };
+    Ok(DeleteOptions {
+        dry_run: dry,
+        propagation_policy: propagation,
+        resource_version: pre("resourceVersion"),
+        uid: pre("uid"),
+        grace_period_seconds,
+    })
 }
 
 /// Rejects an unknown `fieldValidation` value, as the server does.
