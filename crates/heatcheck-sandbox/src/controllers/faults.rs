@@ -2,13 +2,13 @@
 //! status, for the chaos daemon to hand to the gateway data plane.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::chaosmesh::GROUP;
 use super::duration::parse_duration;
 use super::litmus;
+use super::resolved::{litmus_id, ResolvedAction};
 use super::util::{self, key};
 use crate::store::Store;
 
@@ -24,13 +24,6 @@ pub struct ResolvedFault {
     pub action: ResolvedAction,
     /// Chaos Mesh `spec.direction` ("to", "from", "both"); "to" when unset.
     pub direction: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum ResolvedAction {
-    Delay { latency: Duration, jitter: Duration },
-    Loss { percent: f64 },
-    Partition,
 }
 
 /// Network faults that should be in effect: Chaos Mesh NetworkChaos whose
@@ -103,14 +96,6 @@ pub(crate) fn wants_run(nc: &Value) -> bool {
 
 pub(crate) fn network_chaos_id(nc: &Value) -> String {
     format!("networkchaos/{}/{}", util::namespace(nc), util::name(nc))
-}
-
-pub(crate) fn litmus_id(engine: &Value, experiment: &str) -> String {
-    format!(
-        "chaosengine/{}/{}/{experiment}",
-        util::namespace(engine),
-        util::name(engine)
-    )
 }
 
 fn push_by_namespace(

@@ -32,6 +32,7 @@ mod gateway;
 mod kubelet;
 mod litmus;
 mod replicaset;
+mod resolved;
 mod rootca;
 mod select;
 mod serviceaccounts;
@@ -40,8 +41,9 @@ mod timeline;
 pub(crate) mod util;
 
 pub(crate) use disruption::disruption_allowed_condition;
-pub use faults::{active_faults, ResolvedAction, ResolvedFault};
+pub use faults::{active_faults, ResolvedFault};
 pub(crate) use kubelet::pod_ready;
+pub use resolved::ResolvedAction;
 
 /// Makes the data plane apply exactly these faults (and no others) before
 /// returning; the chaos daemon reports faults injected only after it.
