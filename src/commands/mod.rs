@@ -37,7 +37,7 @@ pub fn init_logging(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::stderr::Quiet)
         .with_ansi(colors_enabled())
         .try_init();
 }
@@ -107,7 +107,7 @@ pub fn load_suites_checked(paths: &[PathBuf]) -> Result<Vec<Suite>, crate::error
 
 pub fn print_suite_errors(errors: &[(PathBuf, SuiteError)]) {
     for (_, e) in errors {
-        eprintln!("error: {e}\n");
+        stderr_line!("error: {e}\n");
     }
 }
 

@@ -29,6 +29,6 @@ pub fn report(paths: &[PathBuf], html: &Path, remediation: &[PathBuf]) -> Result
     };
     super::write_file(html, &page)
         .map_err(|e| Error::invalid(format!("cannot write {}: {e}", html.display())))?;
-    eprintln!("HTML report written to {}", html.display());
+    stderr_line!("HTML report written to {}", html.display());
     Ok(())
 }

@@ -203,7 +203,7 @@ pub(super) async fn offer(
         report.server_side_apply = applied.cluster.clone();
         // More than one fix at once: verified together too before it is offered.
         if together.len() > 1 && (args.fix || args.diff) {
-            eprintln!(
+            stderr_line!(
                 "verifying the {} offered fixes together on fresh twins",
                 together.len()
             );
