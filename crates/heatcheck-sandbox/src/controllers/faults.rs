@@ -14,7 +14,7 @@ use crate::store::Store;
 
 /// A fault resolved to the pods it affects, all in `namespace`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ResolvedFault {
+pub(crate) struct ResolvedFault {
     /// `<kind>/<namespace>/<name>` of the chaos object (Litmus adds `/<experiment>`).
     pub id: String,
     /// Namespace of the affected pods.
@@ -31,7 +31,7 @@ pub struct ResolvedFault {
 /// the phase is what the chaos daemon reports after applying) and Litmus
 /// experiments selected but not yet decided. Not deleted, not terminating.
 /// A chaos object whose targets span namespaces yields one entry per namespace.
-pub fn active_faults(store: &Store) -> Vec<ResolvedFault> {
+pub(crate) fn active_faults(store: &Store) -> Vec<ResolvedFault> {
     let ncs = util::list(store, &key(GROUP, "networkchaos"), None);
     let engines = util::list(store, &key(litmus::GROUP, "chaosengines"), None);
     faults_of(&ncs, &engines)

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::util;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum ResolvedAction {
+pub(crate) enum ResolvedAction {
     Delay { latency: Duration, jitter: Duration },
     Loss { percent: f64 },
     Partition,
