@@ -85,7 +85,7 @@ impl Error {
         match self {
             Error::Suites(errors) => crate::commands::print_suite_errors(errors),
             Error::Verdict(_) => {}
-            e => eprintln!("error: {e}"),
+            e => stderr_line!("error: {e}"),
         }
     }
 }

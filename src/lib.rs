@@ -3,6 +3,10 @@
 //! The binary's library: the commands behind the CLI, plus the workspace's
 //! crates under the names the code and the tests use (see ARCHITECTURE.md).
 
+// First: its macro is then in scope in every module below.
+#[macro_use]
+mod stderr;
+
 pub mod cli;
 pub mod commands;
 pub mod deploy;

@@ -30,12 +30,12 @@ pub fn abort(run: Option<&str>, state_dir: &Path) -> Result<(), Error> {
         let id = dir.run_id();
         if v.verdict != Verdict::Running {
             if run.is_some() {
-                eprintln!("{id} is not running ({})", status_text(&v));
+                stderr_line!("{id} is not running ({})", status_text(&v));
             }
             continue;
         }
         if let Err(e) = dir.request_abort("heatcheck abort") {
-            eprintln!("error: {id}: {e}");
+            stderr_line!("error: {id}: {e}");
             continue;
         }
         let mut how = vec!["abort file written".to_string()];

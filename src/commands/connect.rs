@@ -39,7 +39,7 @@ pub async fn connect(
             .await
             .map_err(|e| Error::unreachable(format!("cannot start the sandbox: {e}")))?;
             if let Some(url) = sb.metrics_url() {
-                eprintln!("sandbox metrics URL {url}");
+                stderr_line!("sandbox metrics URL {url}");
             }
             let c = ClusterClient::from_kubeconfig_yaml(&sb.kubeconfig_yaml(), None).await;
             sandbox = Some(sb);

@@ -116,7 +116,7 @@ async fn deploy_with(
         return Ok(());
     }
     for c in &comments {
-        eprintln!("note: {c}");
+        stderr_line!("note: {c}");
     }
     for obj in &objects {
         if obj["kind"] == "CronJob" && spec.notify.is_some() {

@@ -57,20 +57,20 @@ pub fn explore(args: ExploreArgs) -> Result<(), Error> {
     }
     if let Some(path) = &args.findings {
         let text = serde_json::to_string_pretty(&report).expect("findings serialize");
-        super::run::write_file(path, &text)
+        super::write_file(path, &text)
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
-        eprintln!("findings written to {}", path.display());
+        stderr_line!("findings written to {}", path.display());
     }
     if let Some(path) = &args.metrics_file {
         let text = crate::report::explore::explore_metrics_text(&report);
         crate::report::metrics::write_textfile(path, &text)
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
-        eprintln!("metrics written to {}", path.display());
+        stderr_line!("metrics written to {}", path.display());
     }
     if let Some(path) = &args.report_html {
-        super::run::write_file(path, &crate::report::explore::explore_html(&report))
+        super::write_file(path, &crate::report::explore::explore_html(&report))
             .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
-        eprintln!("HTML report written to {}", path.display());
+        stderr_line!("HTML report written to {}", path.display());
     }
     let outcome = if report.findings.is_empty() {
         RunOutcome::Passed
@@ -125,7 +125,7 @@ fn lock_findings(suite: &Suite, explored: &Suite, report: &FindingsReport) -> Re
     use crate::ai::lockfile::{self, ExploredScenario, LockOrigin};
     let path = lockfile::lock_path(&suite.source.path);
     if report.findings.is_empty() {
-        eprintln!(
+        stderr_line!(
             "--lock: no finding, {} left as it was",
             super::relative(&path)
         );
@@ -159,7 +159,7 @@ fn lock_findings(suite: &Suite, explored: &Suite, report: &FindingsReport) -> Re
     }
     let by = format!("heatcheck {} explore --lock", env!("CARGO_PKG_VERSION"));
     let done = lockfile::lock_explored(&path, entries, &by, now).map_err(Error::invalid)?;
-    eprintln!(
+    stderr_line!(
         "locked {} finding(s) in {} ({} new, {} replaced{}); `heatcheck run {} --locked` replays them, each fails until fixed",
         done.added.len() + done.replaced.len(),
         super::relative(&path),
@@ -217,7 +217,7 @@ pub(crate) fn model_for(
             Some(_) => match super::generate::provider_backend(suite) {
                 Ok(b) => Ok(Some(b)),
                 Err(e) => {
-                    eprintln!("strategy catalog (the model is not used: {e})");
+                    stderr_line!("strategy catalog (the model is not used: {e})");
                     Ok(None)
                 }
             },
@@ -313,27 +313,27 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
     let json = args.output.is_json();
     let progress = |p: Progress| {
         if json {
-            eprintln!("{}", progress_event(&p));
+            stderr_line!("{}", progress_event(&p));
             return;
         }
         match p {
-            Progress::Started { candidates } => eprintln!(
+            Progress::Started { candidates } => stderr_line!(
                 "exploring: {candidates} catalog candidate(s), each on a fresh twin, {} at once",
                 opts.jobs
             ),
             Progress::Asking { round } => {
-                eprintln!("  asking the model for round {round} of candidates")
+                stderr_line!("  asking the model for round {round} of candidates")
             }
             Progress::Tried {
                 id,
                 verdict,
                 detail,
             } => match detail {
-                Some(d) if verdict != "held" => eprintln!("  {verdict:<8} {id}: {d}"),
-                _ => eprintln!("  {verdict:<8} {id}"),
+                Some(d) if verdict != "held" => stderr_line!("  {verdict:<8} {id}: {d}"),
+                _ => stderr_line!("  {verdict:<8} {id}"),
             },
-            Progress::Minimizing { id } => eprintln!("  minimizing {id}"),
-            Progress::Confirming { id } => eprintln!("  re-running {id} on fresh twins"),
+            Progress::Minimizing { id } => stderr_line!("  minimizing {id}"),
+            Progress::Confirming { id } => stderr_line!("  re-running {id} on fresh twins"),
         }
     };
     let report = heatcheck_explore::explore(
@@ -355,14 +355,14 @@ async fn search(args: &ExploreArgs, suite: &Suite) -> Result<(FindingsReport, Su
         if strategy == Strategy::Ai && report.candidates == 0 {
             return Err(Error::unreachable(e));
         }
-        eprintln!("warning: the model's rounds stopped: {e}");
+        stderr_line!("warning: the model's rounds stopped: {e}");
     }
     Ok((report, explored))
 }
 
 fn print_steady_state(args: &ExploreArgs, targets: &[steady::RouteTarget]) {
     if args.output.is_json() {
-        eprintln!(
+        stderr_line!(
             "{}",
             json!({"event": "steadyState", "targets": targets.iter().map(|t| json!({
                 "request": t.describe(), "route": t.route, "backends": t.backends,
@@ -370,9 +370,9 @@ fn print_steady_state(args: &ExploreArgs, targets: &[steady::RouteTarget]) {
         );
         return;
     }
-    eprintln!("steady state (derived from the routes; a candidate must keep it):");
+    stderr_line!("steady state (derived from the routes; a candidate must keep it):");
     for t in targets {
-        eprintln!(
+        stderr_line!(
             "  {} -> {} ({})",
             t.describe(),
             t.route,
@@ -434,7 +434,7 @@ impl Proposer for ModelProposer {
                     history: &history,
                 },
             );
-            let mut log = |l: String| eprintln!("  model: {l}");
+            let mut log = |l: String| stderr_line!("  model: {l}");
             let gen = generate(
                 &self.backend,
                 &self.suite,
@@ -579,9 +579,9 @@ fn write_suite(
         super::relative(&explored.source.path),
         serde_saphyr::to_string(&doc).map_err(Error::invalid)?
     );
-    super::run::write_file(path, &text)
+    super::write_file(path, &text)
         .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
-    eprintln!("suite written to {}", path.display());
+    stderr_line!("suite written to {}", path.display());
     Ok(())
 }
 

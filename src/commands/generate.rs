@@ -194,7 +194,7 @@ pub fn provider_name(p: crate::suite::AiProvider) -> &'static str {
 
 /// Prints what generation did: proposals, repairs, rejections.
 pub fn print_generation(g: &Generation) {
-    eprintln!(
+    stderr_line!(
         "model proposed {} scenario(s), {} valid before repair; {} accepted after {} request(s); tokens in {} / out {}",
         g.proposed_first,
         g.valid_first,
@@ -208,15 +208,16 @@ pub fn print_generation(g: &Generation) {
         .iter()
         .filter(|c| c.sandbox_verdict.starts_with("failed"))
     {
-        eprintln!(
+        stderr_line!(
             "review \"{}\": sandboxVerdict {} (locked; --verify=strict rejects it)",
-            c.name, c.sandbox_verdict
+            c.name,
+            c.sandbox_verdict
         );
     }
     for r in &g.rejected {
-        eprintln!("rejected \"{}\" (attempt {}):", r.name, r.attempt);
+        stderr_line!("rejected \"{}\" (attempt {}):", r.name, r.attempt);
         for reason in &r.reasons {
-            eprintln!("  - {reason}");
+            stderr_line!("  - {reason}");
         }
     }
 }
@@ -236,7 +237,7 @@ pub fn generate_cmd(args: GenerateArgs) -> Result<(), Error> {
     runtime().block_on(async move {
         let conn = connect(&args.cluster, None).await?;
         let res = generate_lock(&conn.client, &suite, &backend, mode, &mut |l| {
-            eprintln!("{l}")
+            stderr_line!("{l}")
         })
         .await;
         conn.close().await;

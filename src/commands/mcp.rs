@@ -32,7 +32,7 @@ pub fn mcp(args: McpArgs) -> Result<(), Error> {
         match args.http {
             Some(addr) => {
                 heatcheck_mcp::serve_http(cfg, addr, |bound| {
-                    eprintln!("heatcheck mcp: serving http://{bound}/mcp (Ctrl-C stops)")
+                    stderr_line!("heatcheck mcp: serving http://{bound}/mcp (Ctrl-C stops)")
                 })
                 .await
             }

@@ -37,7 +37,7 @@ pub fn init_logging(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::stderr::Quiet)
         .with_ansi(colors_enabled())
         .try_init();
 }
@@ -107,7 +107,7 @@ pub fn load_suites_checked(paths: &[PathBuf]) -> Result<Vec<Suite>, crate::error
 
 pub fn print_suite_errors(errors: &[(PathBuf, SuiteError)]) {
     for (_, e) in errors {
-        eprintln!("error: {e}\n");
+        stderr_line!("error: {e}\n");
     }
 }
 
@@ -116,4 +116,13 @@ pub fn relative(p: &Path) -> String {
         .ok()
         .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
         .unwrap_or_else(|| p.display().to_string())
+}
+
+/// Writes a report file, creating its directory first: every command that
+/// writes one (run, explore, remediate, report) does it this way.
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
 }

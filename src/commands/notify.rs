@@ -28,7 +28,7 @@ pub async fn send(args: &NotifyArgs, n: &Notification) {
     for url in urls {
         match notify::send(&client, url, &body).await {
             Ok(()) => tracing::info!("notified {}", notify::redact(url)),
-            Err(e) => eprintln!("warning: notification not sent: {e}"),
+            Err(e) => stderr_line!("warning: notification not sent: {e}"),
         }
     }
 }

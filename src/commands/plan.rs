@@ -126,7 +126,7 @@ async fn plan_async(args: PlanArgs, suites: Vec<Suite>) -> Result<(), Error> {
                 plans.push(p);
             }
             Err(e) => {
-                eprintln!("error: suite {}: {e}", suite.metadata.name);
+                stderr_line!("error: suite {}: {e}", suite.metadata.name);
                 refused = true;
             }
         }

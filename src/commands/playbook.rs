@@ -43,7 +43,7 @@ pub fn playbook(args: PlaybookArgs) -> Result<(), Error> {
         Some(path) => {
             std::fs::write(path, text)
                 .map_err(|e| Error::invalid(format!("cannot write {}: {e}", path.display())))?;
-            eprintln!("playbook written to {}", path.display());
+            stderr_line!("playbook written to {}", path.display());
         }
         None => print!("{text}"),
     }
@@ -124,7 +124,7 @@ fn lock_input(suite: &Suite) -> Result<Option<LockInput>, Error> {
             lockfile::validated_scenarios(suite, &path, &lock).map_err(Error::invalid)?
         }
         LockState::Stale { path, .. } => {
-            eprintln!(
+            stderr_line!(
                 "warning: {}: lock is stale (the ai block changed); its generated scenarios are left out",
                 super::relative(&path)
             );

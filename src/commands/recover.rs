@@ -192,7 +192,7 @@ fn list_left(v: &RunView) {
 fn mark(dir: &RunDir, status: RunStatus, message: Option<String>) {
     if dir.state_path().exists() {
         if let Err(e) = dir.set_status(status, message) {
-            eprintln!("warning: cannot update {}: {e}", dir.state_path().display());
+            stderr_line!("warning: cannot update {}: {e}", dir.state_path().display());
         }
     }
 }
@@ -234,7 +234,7 @@ async fn connect(
     if let Some(c) = cluster {
         if c.server != client.server() {
             if overridden {
-                eprintln!(
+                stderr_line!(
                     "warning: the run used {}; restoring on {} as asked",
                     c.server,
                     client.server()

@@ -3,12 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ai::lockfile::{self, sha256_hex};
-use crate::engine::model::{RunEnvironment, RunReport, SuiteSource};
+use crate::engine::model::RunReport;
 use crate::error::Error;
 use crate::report::html::{run_html_with_fixes, trend_html};
-use crate::suite::Scenario;
-use crate::suite::Suite;
 
 pub fn report(paths: &[PathBuf], html: &Path, remediation: &[PathBuf]) -> Result<(), Error> {
     let fixes = super::remediate::read_fixes(remediation)?;
@@ -30,39 +27,8 @@ pub fn report(paths: &[PathBuf], html: &Path, remediation: &[PathBuf]) -> Result
         [one] => run_html_with_fixes(one, &fixes),
         many => trend_html(many),
     };
-    super::run::write_file(html, &page)
+    super::write_file(html, &page)
         .map_err(|e| Error::invalid(format!("cannot write {}: {e}", html.display())))?;
-    eprintln!("HTML report written to {}", html.display());
+    stderr_line!("HTML report written to {}", html.display());
     Ok(())
-}
-
-/// Where the run happens and the exact suite files (content hashes).
-pub fn environment(
-    server: &str,
-    context: Option<&str>,
-    sandbox: bool,
-    suites: &[(Suite, Vec<Scenario>)],
-) -> RunEnvironment {
-    RunEnvironment {
-        heatcheck_version: env!("CARGO_PKG_VERSION").to_string(),
-        cluster_server: server.to_string(),
-        context: context
-            .map(str::to_string)
-            .or_else(|| sandbox.then(|| "embedded sandbox".to_string())),
-        suites: suites
-            .iter()
-            .map(|(s, locked)| {
-                let lock = lockfile::lock_path(&s.source.path);
-                SuiteSource {
-                    name: s.metadata.name.clone(),
-                    file: super::relative(&s.source.path),
-                    sha256: sha256_hex(&std::fs::read(&s.source.path).unwrap_or_default()),
-                    lock_sha256: (!locked.is_empty())
-                        .then(|| std::fs::read(&lock).ok())
-                        .flatten()
-                        .map(|b| sha256_hex(&b)),
-                }
-            })
-            .collect(),
-    }
 }

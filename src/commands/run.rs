@@ -8,15 +8,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::generate::{generate_lock, print_generation, provider_backend};
-use super::{install_crypto, load_suites_checked, runtime};
+use super::{install_crypto, load_suites_checked, runtime, write_file};
 use crate::ai::generate::ProviderBackend;
-use crate::ai::lockfile;
+use crate::ai::lockfile::{self, sha256_hex};
 use crate::cli::RunArgs;
 use crate::cluster::ClusterClient;
 use crate::engine::event::Reporter;
 use crate::engine::gate::Gate;
 use crate::engine::incluster::{JournalStore, KeptJournal};
-use crate::engine::model::RunReport;
+use crate::engine::model::{RunEnvironment, RunReport, SuiteSource};
 use crate::engine::run::{JournalSinkHandle, PrometheusUnusable};
 use crate::engine::runstate::{wait_for_abort_file, ClusterRef, RunDir, RunState, RunStatus};
 use crate::engine::{new_run_id, Emitter, Engine, RunOptions};
@@ -123,7 +123,7 @@ impl RunConfig {
         } = self;
         let journal = JournalStore::new(args.journal_in_cluster, client);
         // Before anything else: undo what earlier in-cluster runs left.
-        let say = |m: &str| eprintln!("{m}");
+        let say = |m: &str| stderr_line!("{m}");
         journal
             .recover_earlier(client, &args.state_dir, args.restore_timeout, &say)
             .await?;
@@ -171,7 +171,7 @@ impl RunConfig {
             }
         };
         if let Some(k) = &kept {
-            eprintln!(
+            stderr_line!(
                 "journal kept in Secret {} (recovered by the next run if this one dies)",
                 k.describe()
             );
@@ -187,7 +187,7 @@ impl RunConfig {
             panel,
         ));
         let policies = checks.into_iter().map(|c| c.policy).collect();
-        let environment = super::report::environment(
+        let environment = environment(
             client.server(),
             args.cluster.context.as_deref(),
             args.cluster.sandbox,
@@ -236,20 +236,20 @@ async fn regenerate(
             AiPlan::Regenerate(backend) => {
                 let mode = super::verify::VerifyMode::On;
                 let (lock, generation) = generate_lock(client, &suite, &backend, mode, &mut |l| {
-                    eprintln!("{}: {l}", suite.metadata.name)
+                    stderr_line!("{}: {l}", suite.metadata.name)
                 })
                 .await
                 .map_err(|e| e.context(suite.source.path.display()))?;
                 print_generation(&generation);
                 let path = lockfile::lock_path(&suite.source.path);
                 if lock.scenarios.is_empty() {
-                    eprintln!(
+                    stderr_line!(
                         "warning: {}: no valid AI scenario; the lock was not rewritten",
                         suite.source.path.display()
                     );
                 } else {
                     lockfile::write(&path, &lock).map_err(Error::invalid)?;
-                    eprintln!(
+                    stderr_line!(
                         "wrote {} ({} scenario(s))",
                         super::relative(&path),
                         lock.scenarios.len()
@@ -278,12 +278,12 @@ async fn preflight(
     let combined: Vec<Suite> = super::scenarios::combined(suites);
     let checks = engine.preflight(&combined).await.map_err(Error::invalid)?;
     for note in checks.iter().flat_map(|c| &c.notes) {
-        eprintln!("note: {note}");
+        stderr_line!("note: {note}");
     }
     let violations: Vec<_> = checks.iter().flat_map(|c| &c.violations).collect();
     if !violations.is_empty() {
         for v in &violations {
-            eprintln!("error: refused by policy: {v}");
+            stderr_line!("error: refused by policy: {v}");
         }
         return Err(Error::invalid(format!(
             "{} policy violation(s); nothing was run (see `heatcheck plan`)",
@@ -291,7 +291,7 @@ async fn preflight(
         )));
     }
     if args.skip_permission_check {
-        eprintln!(
+        stderr_line!(
             "warning: --skip-permission-check: permissions were not checked; if a step or its restore is forbidden, the run stops half-way and may leave changes behind"
         );
     } else {
@@ -337,20 +337,20 @@ async fn finish_state(
         // the Secret stays, released, for the next run to recover at once.
         let name = k.describe();
         if let Err(e) = k.close(status, message.clone()).await {
-            eprintln!("warning: journal Secret {name}: {e}");
+            stderr_line!("warning: journal Secret {name}: {e}");
         }
     }
     if let Err(e) = run_dir.set_status(status, message) {
-        eprintln!("warning: cannot update run state: {e}");
+        stderr_line!("warning: cannot update run state: {e}");
     }
     if status != RunStatus::Finished && left.is_empty() {
-        eprintln!(
+        stderr_line!(
             "heatcheck: every change was undone in the cluster, but the journal could not record it ({}); `heatcheck recover {}` checks each object again and closes the run",
             report.restore.errors.join("; "),
             run_dir.run_id()
         );
     } else if status != RunStatus::Finished {
-        eprintln!(
+        stderr_line!(
             "heatcheck: the cluster is not fully restored; the journal keeps what is left: run `heatcheck recover {}`",
             run_dir.run_id()
         );
@@ -370,7 +370,7 @@ async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
         .map(|c| c.name.as_str())
         .collect();
     if args.flaky_fails && !flaky.is_empty() {
-        eprintln!(
+        stderr_line!(
             "error: --flaky-fails: {} flaky scenario(s): {}",
             flaky.len(),
             flaky.join(", ")
@@ -380,7 +380,7 @@ async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
     let mut write = |path: &Option<std::path::PathBuf>, what: &str, render: &dyn Fn() -> String| {
         if let Some(path) = path {
             if let Err(e) = write_file(path, &render()) {
-                eprintln!("error: writing {what} {}: {e}", path.display());
+                stderr_line!("error: writing {what} {}: {e}", path.display());
                 outcome = outcome.max(RunOutcome::Failed);
             }
         }
@@ -392,7 +392,7 @@ async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
     });
     if let Some(path) = &args.metrics.metrics_file {
         if let Err(e) = crate::report::metrics::write_metrics_file(path, report) {
-            eprintln!("error: writing metrics file {}: {e}", path.display());
+            stderr_line!("error: writing metrics file {}: {e}", path.display());
             outcome = outcome.max(RunOutcome::Failed);
         }
     }
@@ -400,7 +400,7 @@ async fn write_outputs(args: &RunArgs, report: &RunReport) -> RunOutcome {
         // The run's verdict stands whatever happens to its metrics.
         let client = crate::probe::http::client();
         if let Err(e) = crate::report::metrics::push(&client, url, report).await {
-            eprintln!("warning: metrics not pushed: {e}");
+            stderr_line!("warning: metrics not pushed: {e}");
         }
     }
     let reports = [
@@ -467,13 +467,6 @@ fn reporter(args: &RunArgs) -> (Box<dyn Reporter>, PanelHandle) {
     )
 }
 
-pub(crate) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, text)
-}
-
 /// The emergency stop: the first SIGINT/SIGTERM (or an `abort` file from
 /// `heatcheck abort`) cancels the run, which restores; a second one stops
 /// waiting for slow deletions (what is left stays in the journal, run.json
@@ -486,15 +479,9 @@ async fn emergency_stop(
     panel: PanelHandle,
 ) {
     let run_id = run_dir.run_id();
-    // On stderr, with the live panel (if any) out of the way. Never
-    // eprintln!: with stderr gone (its reader died, e.g. an MCP server
-    // whose client left) it panics, and this task must live to the end.
-    let say = |text: String| {
-        panel.suspend(|| {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "{text}");
-        })
-    };
+    // On stderr, with the live panel (if any) out of the way; never a
+    // panic on a closed stderr: this task must live to the end.
+    let say = |text: String| panel.suspend(|| stderr_line!("{text}"));
     tokio::select! {
         _ = interrupts.next() => say(
             "\nheatcheck: interrupted; stopping and restoring the cluster (Ctrl-C again to stop waiting for slow deletions)".into()
@@ -627,10 +614,41 @@ async fn permission_preflight(
     }
     let unknown = answers.iter().filter(|a| **a == Access::Unknown).count();
     if unknown > 0 {
-        eprintln!(
+        stderr_line!(
             "warning: {unknown} of {} permission(s) could not be checked (the API server did not answer SelfSubjectAccessReview); running anyway",
             needs.len()
         );
     }
     Ok(())
+}
+
+/// Where the run happens and the exact suite files (content hashes).
+fn environment(
+    server: &str,
+    context: Option<&str>,
+    sandbox: bool,
+    suites: &[(Suite, Vec<Scenario>)],
+) -> RunEnvironment {
+    RunEnvironment {
+        heatcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        cluster_server: server.to_string(),
+        context: context
+            .map(str::to_string)
+            .or_else(|| sandbox.then(|| "embedded sandbox".to_string())),
+        suites: suites
+            .iter()
+            .map(|(s, locked)| {
+                let lock = lockfile::lock_path(&s.source.path);
+                SuiteSource {
+                    name: s.metadata.name.clone(),
+                    file: super::relative(&s.source.path),
+                    sha256: sha256_hex(&std::fs::read(&s.source.path).unwrap_or_default()),
+                    lock_sha256: (!locked.is_empty())
+                        .then(|| std::fs::read(&lock).ok())
+                        .flatten()
+                        .map(|b| sha256_hex(&b)),
+                }
+            })
+            .collect(),
+    }
 }

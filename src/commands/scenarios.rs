@@ -43,14 +43,14 @@ fn generated_scenarios(suite: &Suite, locked: bool) -> Result<Vec<Scenario>, Err
             super::relative(&suite.source.path)
         ))),
         LockState::Missing(_) => {
-            eprintln!(
+            stderr_line!(
                 "warning: {}: no lockfile; running the hand-written scenarios only (`heatcheck generate` writes one)",
                 suite.source.path.display()
             );
             Ok(Vec::new())
         }
         LockState::Stale { path, generated_at } => {
-            eprintln!(
+            stderr_line!(
                 "warning: {}: lock is stale (the ai block changed since {}); running the hand-written scenarios only",
                 super::relative(&path),
                 generated_at.to_rfc3339()
@@ -147,7 +147,7 @@ pub(crate) fn apply_partition(
             out.push((suite, locked));
         }
     }
-    eprintln!(
+    stderr_line!(
         "partition {partition}: {kept_scenarios} of {total} scenario(s), in {} suite(s)",
         out.len()
     );

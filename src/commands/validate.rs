@@ -47,7 +47,7 @@ pub fn validate(paths: &[PathBuf], json_output: bool) -> Result<(), Error> {
                     s.metadata.name,
                     s.spec.scenarios.len()
                 ),
-                Err(e) => eprintln!("error: {e}\n"),
+                Err(e) => stderr_line!("error: {e}\n"),
             }
         }
         if results.is_empty() {

@@ -5,7 +5,9 @@
 //! directory is a tmpfs mounted in a private mount namespace, `unshare -m`,
 //! so the test needs no disk of its own and leaves nothing mounted). The
 //! journal Secret of `--journal-in-cluster` crossing the API server's 1 MiB
-//! limit: the same, before the change that would cross it.
+//! limit: the same, before the change that would cross it. And a stderr
+//! nobody reads any more: what fails to print changes neither the restore
+//! nor the exit code.
 
 use std::path::Path;
 use std::process::Command;
@@ -242,4 +244,28 @@ fn an_interrupted_run_whose_stderr_is_gone_still_restores_in_full() {
     let runs = common::heatcheck_in(dir.path(), &["runs", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(v["runs"], serde_json::json!([]), "{v:#}");
+}
+
+#[test]
+fn a_broken_suite_with_stderr_gone_still_exits_with_its_own_code() {
+    // Printing the errors fails when nobody reads stderr; the exit code
+    // must still say "invalid" (2), not a panic's 101.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("suite.yaml"),
+        "apiVersion: heatcheck.dev/v1alpha1\nkind: Suite\nmetadata: {name: broken}\nspec:\n  target: {namespace: default}\n  scenarios: [{name: x, steps: [{nonsense: 1}]}]\n",
+    )
+    .unwrap();
+    for command in ["validate", "plan"] {
+        let mut child = Command::new(common::bin())
+            .current_dir(dir.path())
+            .args([command, "suite.yaml"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(2), "heatcheck {command}");
+    }
 }

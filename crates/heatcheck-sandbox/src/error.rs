@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
-    pub code: u16,
-    pub reason: &'static str,
-    pub message: String,
+    pub(crate) code: u16,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
     /// `details` of the Status: name, group, kind and causes.
-    pub details: Option<Value>,
+    pub(crate) details: Option<Value>,
 }
 
 impl ApiError {
@@ -29,7 +29,7 @@ impl ApiError {
     }
 
     /// `pods "x" not found`
-    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
+    pub(crate) fn not_found(group: &str, plural: &str, name: &str) -> Self {
         Self::new(
             404,
             "NotFound",
@@ -38,11 +38,11 @@ impl ApiError {
         .with_details(group, plural, name)
     }
 
-    pub fn namespace_not_found(name: &str) -> Self {
+    pub(crate) fn namespace_not_found(name: &str) -> Self {
         Self::not_found("", "namespaces", name)
     }
 
-    pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
+    pub(crate) fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         Self::new(
             409,
             "AlreadyExists",
@@ -51,7 +51,7 @@ impl ApiError {
         .with_details(group, plural, name)
     }
 
-    pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
+    pub(crate) fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
         Self::new(
             409,
             "Conflict",
@@ -64,7 +64,12 @@ impl ApiError {
     }
 
     /// 422 with field causes, e.g. `("metadata.name", "Required value")`.
-    pub fn invalid(group: &str, kind: &str, name: &str, causes: &[(String, String)]) -> Self {
+    pub(crate) fn invalid(
+        group: &str,
+        kind: &str,
+        name: &str,
+        causes: &[(String, String)],
+    ) -> Self {
         let summary: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
         // Several errors print as Go's aggregate does: `[a, b]`.
         let summary = match summary.len() {
@@ -97,27 +102,23 @@ impl ApiError {
         e
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+    pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
 
-    pub fn not_acceptable(message: impl Into<String>) -> Self {
-        Self::new(406, "NotAcceptable", message)
-    }
-
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {content_type:?})"))
     }
 
-    pub fn too_large() -> Self {
+    pub(crate) fn too_large() -> Self {
         Self::new(
             413,
             "RequestEntityTooLarge",
@@ -125,24 +126,24 @@ impl ApiError {
         )
     }
 
-    pub fn gone(message: impl Into<String>) -> Self {
+    pub(crate) fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }
 
-    pub fn service_unavailable(message: impl Into<String>) -> Self {
+    pub(crate) fn service_unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
     }
 
-    pub fn too_many_requests(message: impl Into<String>) -> Self {
+    pub(crate) fn too_many_requests(message: impl Into<String>) -> Self {
         Self::new(429, "TooManyRequests", message)
     }
 
     /// Adds a StatusCause (`{"reason", "message"}`) to the details.
-    pub fn with_cause(mut self, reason: &str, message: &str) -> Self {
+    pub(crate) fn with_cause(mut self, reason: &str, message: &str) -> Self {
         let d = self.details.get_or_insert_with(|| json!({}));
         if !d.get("causes").is_some_and(Value::is_array) {
             d["causes"] = json!([]);
@@ -154,7 +155,7 @@ impl ApiError {
     }
 
     /// The metav1.Status body.
-    pub fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let mut s = json!({
             "kind": "Status",
             "apiVersion": "v1",

@@ -48,9 +48,9 @@ pub struct SandboxOptions {
 }
 
 /// Containers start about a second after scheduling on a warm node.
-pub const DEFAULT_CONTAINER_START_DELAY: Duration = Duration::from_secs(1);
+const DEFAULT_CONTAINER_START_DELAY: Duration = Duration::from_secs(1);
 /// How long a deleted pod's application takes to exit (see `max_termination_grace`).
-pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(1);
+const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(1);
 
 impl Default for SandboxOptions {
     fn default() -> Self {

@@ -2,18 +2,21 @@
 //! Gateway data plane. It imports nothing from the engine, the AI or the
 //! reports (only the shared `gateway_url` function).
 
-pub mod api;
-pub mod auth;
-pub mod controllers;
+// `pub` means used outside the crate (the binary, its tests and benches).
+#![warn(unreachable_pub)]
+
+mod api;
+mod auth;
+mod controllers;
 pub mod dataplane;
-pub mod error;
+mod error;
 mod instance;
-pub mod patch;
-pub mod protobuf;
+mod patch;
+mod protobuf;
 pub mod registry;
-pub mod selector;
+mod selector;
 pub mod server;
 pub mod store;
-pub mod validate;
+mod validate;
 
-pub use instance::{Sandbox, SandboxOptions, DEFAULT_CONTAINER_START_DELAY, DEFAULT_SHUTDOWN};
+pub use instance::{Sandbox, SandboxOptions};

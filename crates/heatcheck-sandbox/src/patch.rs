@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
-pub struct PatchError(pub String);
+pub(crate) struct PatchError(pub String);
 
 /// How a list field merges.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ListStrategy<'a> {
+pub(crate) enum ListStrategy<'a> {
     /// Items are maps identified by this key.
     MergeKey(&'a str),
     /// A list of scalars merged as a set (e.g. `finalizers`).
@@ -23,7 +23,7 @@ pub enum ListStrategy<'a> {
 /// The merge strategy of a list field, keyed by field name as the built-in
 /// types declare `patchMergeKey`. `items` disambiguates `ports`: container
 /// ports merge by containerPort, service ports by port.
-pub fn list_strategy<'a>(field: &str, items: &'a [Value]) -> ListStrategy<'a> {
+pub(crate) fn list_strategy<'a>(field: &str, items: &'a [Value]) -> ListStrategy<'a> {
     match field {
         "containers"
         | "initContainers"
@@ -59,7 +59,7 @@ pub fn list_strategy<'a>(field: &str, items: &'a [Value]) -> ListStrategy<'a> {
 }
 
 /// Applies a strategic merge patch to `target` in place.
-pub fn strategic_merge(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
+pub(crate) fn strategic_merge(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
     let Some(p) = patch.as_object() else {
         return Err(PatchError(
             "strategic merge patch must be a JSON object".into(),

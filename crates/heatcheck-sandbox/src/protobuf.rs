@@ -22,7 +22,7 @@ use prost_reflect::{
 use serde_json::{json, Map, Number, Value};
 
 /// The media type of Kubernetes protobuf.
-pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
+pub(crate) const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 /// Every protobuf body starts with these four bytes.
 const MAGIC: &[u8; 4] = b"k8s\0";
@@ -38,7 +38,7 @@ const RAW_EXTENSION: &str = "k8s.io.apimachinery.pkg.runtime.RawExtension";
 const UNKNOWN: &str = "k8s.io.apimachinery.pkg.runtime.Unknown";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ProtoError {
+pub(crate) enum ProtoError {
     #[error("the protobuf body does not start with the Kubernetes magic number \"k8s\\x00\"")]
     NoMagic,
     #[error(
@@ -128,7 +128,7 @@ fn info(desc: &MessageDescriptor) -> Option<&'static MessageInfo> {
 /// The message of a kind: `k8s.io.api.<group dir>.<version>.<Kind>`, or one
 /// of the meta/v1 kinds every group version serves (Status, DeleteOptions,
 /// APIVersions...). None for CRDs and groups without vendored definitions.
-pub fn message_for(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
+pub(crate) fn message_for(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let packages = go_fields().groups.get(group)?;
     let package = packages
@@ -139,14 +139,9 @@ pub fn message_for(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
         .or_else(|| pool().get_message_by_name(&format!("{META}.{kind}")))
 }
 
-/// Whether `kind` in `api_version` has a protobuf encoding (a built-in kind).
-pub fn is_builtin(api_version: &str, kind: &str) -> bool {
-    message_for(api_version, kind).is_some()
-}
-
 /// Decodes a `k8s\0` envelope into the object's JSON (apiVersion and kind
 /// from the envelope's typeMeta).
-pub fn decode_object(body: &[u8]) -> Result<Value, ProtoError> {
+pub(crate) fn decode_object(body: &[u8]) -> Result<Value, ProtoError> {
     let raw = body.strip_prefix(MAGIC).ok_or(ProtoError::NoMagic)?;
     let unknown_desc = pool()
         .get_message_by_name(UNKNOWN)
@@ -198,7 +193,7 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtoError> {
 }
 
 /// Encodes an object (with apiVersion and kind) into a `k8s\0` envelope.
-pub fn encode_object(obj: &Value) -> Result<Vec<u8>, ProtoError> {
+pub(crate) fn encode_object(obj: &Value) -> Result<Vec<u8>, ProtoError> {
     let field = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or_default();
     let (api_version, kind) = (field("apiVersion"), field("kind"));
     if api_version.is_empty() || kind.is_empty() {
@@ -638,7 +633,7 @@ fn json_to_value(v: &Value, kind: &Kind, path: &str) -> Result<PValue, ProtoErro
 // ---- Go durations -----------------------------------------------------------
 
 /// Go's time.Duration.String: "1h2m3.5s", "1.5ms", "0s".
-pub fn go_duration(ns: i64) -> String {
+pub(crate) fn go_duration(ns: i64) -> String {
     if ns == 0 {
         return "0s".into();
     }
@@ -674,7 +669,7 @@ pub fn go_duration(ns: i64) -> String {
 }
 
 /// Go's time.ParseDuration (units ns, us, µs, ms, s, m, h).
-pub fn parse_go_duration(s: &str) -> Option<i64> {
+pub(crate) fn parse_go_duration(s: &str) -> Option<i64> {
     let (neg, mut rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),

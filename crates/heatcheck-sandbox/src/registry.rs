@@ -7,8 +7,8 @@ use serde_json::Value;
 /// The sandbox serves each resource at exactly one version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResKey {
-    pub group: String,
-    pub plural: String,
+    pub(crate) group: String,
+    pub(crate) plural: String,
 }
 
 impl ResKey {
@@ -31,11 +31,11 @@ impl std::fmt::Display for ResKey {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct ResourceType {
-    pub group: String,
+pub(crate) struct ResourceType {
+    pub(crate) group: String,
     pub version: String,
     pub kind: String,
-    pub plural: String,
+    pub(crate) plural: String,
     pub singular: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
@@ -49,11 +49,11 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
-    pub fn key(&self) -> ResKey {
+    pub(crate) fn key(&self) -> ResKey {
         ResKey::new(&self.group, &self.plural)
     }
 
-    pub fn api_version(&self) -> String {
+    pub(crate) fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
         } else {
@@ -61,21 +61,21 @@ impl ResourceType {
         }
     }
 
-    pub fn has_status(&self) -> bool {
+    pub(crate) fn has_status(&self) -> bool {
         self.subresources.iter().any(|s| s == "status")
     }
 
     /// `serviceaccounts/token`: the TokenRequest subresource.
-    pub fn has_token(&self) -> bool {
+    pub(crate) fn has_token(&self) -> bool {
         self.subresources.iter().any(|s| s == "token")
     }
 
     /// `pods/eviction`: a delete that honours PodDisruptionBudgets.
-    pub fn has_eviction(&self) -> bool {
+    pub(crate) fn has_eviction(&self) -> bool {
         self.subresources.iter().any(|s| s == "eviction")
     }
 
-    pub fn has_scale(&self) -> bool {
+    pub(crate) fn has_scale(&self) -> bool {
         self.subresources.iter().any(|s| s == "scale")
     }
 
@@ -84,7 +84,7 @@ impl ResourceType {
     /// PDBs, HPAs, Ingresses, NetworkPolicies, EndpointSlices, Pods) and
     /// every custom resource has it; ConfigMaps, Secrets, Services,
     /// Namespaces, Events, PVCs, quotas and Leases carry none.
-    pub fn tracks_generation(&self) -> bool {
+    pub(crate) fn tracks_generation(&self) -> bool {
         self.crd.is_some()
             || matches!(
                 (self.group.as_str(), self.plural.as_str()),
@@ -104,7 +104,7 @@ impl ResourceType {
     }
 
     /// Verbs as discovery reports them.
-    pub fn verbs(&self) -> Vec<&'static str> {
+    pub(crate) fn verbs(&self) -> Vec<&'static str> {
         if self.create_only {
             return vec!["create"];
         }
@@ -156,7 +156,7 @@ fn review(group: &str, kind: &str, plural: &str, namespaced: bool) -> ResourceTy
 }
 
 /// The kinds every sandbox serves from the start.
-pub fn builtin_types() -> Vec<ResourceType> {
+pub(crate) fn builtin_types() -> Vec<ResourceType> {
     const GW: &str = "gateway.networking.k8s.io";
     const RBAC: &str = "rbac.authorization.k8s.io";
     const AUTHN: &str = "authentication.k8s.io";
@@ -567,7 +567,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
 
 /// The served types, in a stable order (discovery output depends on it).
 #[derive(Clone, Debug)]
-pub struct Registry {
+pub(crate) struct Registry {
     types: Vec<ResourceType>,
 }
 
@@ -580,25 +580,30 @@ impl Default for Registry {
 }
 
 impl Registry {
-    pub fn types(&self) -> &[ResourceType] {
+    pub(crate) fn types(&self) -> &[ResourceType] {
         &self.types
     }
 
-    pub fn by_key(&self, key: &ResKey) -> Option<&ResourceType> {
+    pub(crate) fn by_key(&self, key: &ResKey) -> Option<&ResourceType> {
         self.types
             .iter()
             .find(|t| t.group == key.group && t.plural == key.plural)
     }
 
     /// Lookup as a URL names a resource: group, version and plural must all match.
-    pub fn by_path(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
+    pub(crate) fn by_path(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<&ResourceType> {
         self.types
             .iter()
             .find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
     /// Lookup by apiVersion ("v1", "apps/v1") and kind, as an object names its type.
-    pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceType> {
+    pub(crate) fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceType> {
         let (group, version) = split_api_version(api_version);
         self.types
             .iter()
@@ -606,7 +611,7 @@ impl Registry {
     }
 
     /// Group versions served, in registration order, without duplicates.
-    pub fn group_versions(&self) -> Vec<(String, String)> {
+    pub(crate) fn group_versions(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for t in &self.types {
             let gv = (t.group.clone(), t.version.clone());
@@ -618,7 +623,7 @@ impl Registry {
     }
 
     /// Registers (or replaces) the kind a CRD defines. Returns the served type.
-    pub fn register_crd(&mut self, crd: &Value) -> Result<ResourceType, String> {
+    pub(crate) fn register_crd(&mut self, crd: &Value) -> Result<ResourceType, String> {
         let t = crd_type(crd)?;
         if let Some(existing) = self.types.iter().find(|e| e.key() == t.key()) {
             if existing.crd.is_none() {
@@ -631,7 +636,7 @@ impl Registry {
     }
 
     /// Stops serving the kind a CRD defined.
-    pub fn unregister_crd(&mut self, crd_name: &str) -> Option<ResourceType> {
+    pub(crate) fn unregister_crd(&mut self, crd_name: &str) -> Option<ResourceType> {
         let pos = self
             .types
             .iter()
@@ -640,7 +645,7 @@ impl Registry {
     }
 }
 
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
+pub(crate) fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.split_once('/') {
         Some((g, v)) => (g, v),
         None => ("", api_version),
@@ -648,7 +653,7 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
 }
 
 /// Reads the served type out of a CustomResourceDefinition (apiextensions.k8s.io/v1).
-pub fn crd_type(crd: &Value) -> Result<ResourceType, String> {
+pub(crate) fn crd_type(crd: &Value) -> Result<ResourceType, String> {
     let spec = crd.get("spec").ok_or("spec is required")?;
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let group = s(spec, "group").ok_or("spec.group is required")?;

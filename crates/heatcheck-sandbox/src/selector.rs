@@ -5,7 +5,7 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
-pub struct SelectorError(pub String);
+pub(crate) struct SelectorError(pub String);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
@@ -45,12 +45,12 @@ impl Requirement {
 
 /// A parsed `labelSelector`. The empty selector matches everything.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct LabelSelector {
+pub(crate) struct LabelSelector {
     reqs: Vec<Requirement>,
 }
 
 impl LabelSelector {
-    pub fn parse(s: &str) -> Result<Self, SelectorError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, SelectorError> {
         let mut reqs = Vec::new();
         for part in split_top_level(s)? {
             let part = part.trim();
@@ -62,12 +62,12 @@ impl LabelSelector {
         Ok(LabelSelector { reqs })
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.reqs.is_empty()
     }
 
     /// Matches the labels of an object (`metadata.labels`).
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub(crate) fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
         self.reqs.iter().all(|r| {
             let v = labels.and_then(|l| l.get(&r.key)).and_then(Value::as_str);
@@ -243,14 +243,14 @@ fn is_label_value(v: &str) -> bool {
 
 /// A parsed `fieldSelector`: `=`, `==` and `!=` on supported fields.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FieldSelector {
+pub(crate) struct FieldSelector {
     reqs: Vec<(String, bool, String)>,
 }
 
 impl FieldSelector {
     /// `extra_fields` are the kind-specific fields the server indexes
     /// (besides metadata.name and metadata.namespace).
-    pub fn parse(s: &str, extra_fields: &[&str]) -> Result<Self, SelectorError> {
+    pub(crate) fn parse(s: &str, extra_fields: &[&str]) -> Result<Self, SelectorError> {
         let mut reqs = Vec::new();
         for part in s.split(',') {
             let part = part.trim();
@@ -280,11 +280,11 @@ impl FieldSelector {
         Ok(FieldSelector { reqs })
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.reqs.is_empty()
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(field, eq, want)| {
             let pointer = format!("/{}", field.replace('.', "/"));
             let got = obj

@@ -1,7 +1,6 @@
 //! The sandbox API server on 127.0.0.1: plain HTTP, bearer-token auth,
 //! optional fault injection, and a kubeconfig for kube and kubectl.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -18,13 +17,13 @@ use super::store::Store;
 #[derive(Clone, Debug, Default)]
 pub struct ApiConfig {
     /// 0 picks a free port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The admin's bearer token; a random one when None.
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// `--user` identities: each gets a token and no permissions until RBAC grants some.
-    pub users: Vec<String>,
+    pub(crate) users: Vec<String>,
     /// Append an audit event per write request here.
-    pub audit_log: Option<std::path::PathBuf>,
+    pub(crate) audit_log: Option<std::path::PathBuf>,
 }
 
 /// Makes every `every_nth` matching request fail with `status`.
@@ -83,14 +82,13 @@ pub struct ApiHandle {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     /// `https://127.0.0.1:PORT`, same port; its certificate is signed by `ca_pem`.
-    pub https_url: String,
+    pub(crate) https_url: String,
     /// PEM of the CA that signed the serving certificate.
     pub ca_pem: String,
     pub token: String,
-    pub addr: SocketAddr,
     pub store: Store,
     /// The tokens this server accepts and the ServiceAccount token issuer.
-    pub auth: Arc<Authenticator>,
+    pub(crate) auth: Arc<Authenticator>,
     faults: Arc<Mutex<Faults>>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -234,7 +232,6 @@ pub async fn serve_api(store: Store, config: ApiConfig) -> Result<ApiHandle, std
         https_url: format!("https://{addr}"),
         ca_pem: tls.ca_pem,
         token,
-        addr,
         store,
         auth: authn,
         faults,

@@ -13,7 +13,7 @@ use super::registry::ResourceType;
 type Causes = Vec<(String, String)>;
 
 /// Checks an object about to be stored (create or update).
-pub fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let mut causes = Causes::new();
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("batch", "jobs") => job_template(obj.get("spec"), "spec", &mut causes),

@@ -384,7 +384,7 @@ async fn work(
     let mut outcomes: Vec<Outcome> = if todo.is_empty() {
         Vec::new()
     } else {
-        eprintln!(
+        stderr_line!(
             "verifying {} candidate fix(es), each on fresh twins, {jobs} at once",
             todo.len()
         );
@@ -409,7 +409,7 @@ async fn work(
             remedies[*i].proposals.push(p.clone());
         }
         if !todo.is_empty() {
-            eprintln!(
+            stderr_line!(
                 "verifying the model's {} fix(es), each on fresh twins, {jobs} at once",
                 todo.len()
             );
@@ -420,7 +420,7 @@ async fn work(
             if m.alone && outcomes.is_empty() {
                 return Err(Error::unreachable(e));
             }
-            eprintln!("warning: the model's fixes stopped: {e}");
+            stderr_line!("warning: the model's fixes stopped: {e}");
         }
     }
 
@@ -451,7 +451,7 @@ async fn confirm(
     Error,
 > {
     // What passed before any change, and which findings still fail.
-    eprintln!(
+    stderr_line!(
         "remediate: {} finding(s); first the suite and each finding on fresh twins without a change",
         findings.len()
     );

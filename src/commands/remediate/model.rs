@@ -51,7 +51,7 @@ pub(super) async fn ask_model(
                 _ => None,
             })
             .collect();
-        eprintln!("asking the model for fixes of {}", f.id);
+        stderr_line!("asking the model for fixes of {}", f.id);
         let ask = crate::ai::remediate::FixAsk {
             id: &f.id,
             title: &f.title,
@@ -63,7 +63,7 @@ pub(super) async fn ask_model(
             objects: &snap.objects,
             tried: &tried,
         };
-        let mut log = |l: String| eprintln!("  model: {l}");
+        let mut log = |l: String| stderr_line!("  model: {l}");
         let gen = match crate::ai::remediate::propose_fixes(
             &model.backend,
             suite,
@@ -82,7 +82,7 @@ pub(super) async fn ask_model(
         asked.tokens.input += gen.usage.input_tokens;
         asked.tokens.output += gen.usage.output_tokens;
         for r in gen.refused {
-            eprintln!("  refused  {}: {}", r.name, r.reasons.join("; "));
+            stderr_line!("  refused  {}: {}", r.name, r.reasons.join("; "));
             asked.refused[i].push(Refused {
                 title: r.name,
                 attempt: r.attempt,

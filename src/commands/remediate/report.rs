@@ -203,7 +203,7 @@ pub(super) async fn offer(
         report.server_side_apply = applied.cluster.clone();
         // More than one fix at once: verified together too before it is offered.
         if together.len() > 1 && (args.fix || args.diff) {
-            eprintln!(
+            stderr_line!(
                 "verifying the {} offered fixes together on fresh twins",
                 together.len()
             );
@@ -238,7 +238,7 @@ pub(super) async fn offer(
                     continue;
                 }
                 let path = file_path(suite, f);
-                crate::commands::run::write_file(&path, t)
+                crate::commands::write_file(&path, t)
                     .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
                 report.written.push(f.written.clone());
             }

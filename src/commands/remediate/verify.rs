@@ -163,7 +163,7 @@ impl Check<'_> {
             Verdict::Verified => ("verified", String::new()),
             Verdict::Rejected(r) => ("rejected", format!(": {r}")),
         };
-        eprintln!("  {word:<9}{}{why}", out.proposal.id);
+        stderr_line!("  {word:<9}{}{why}", out.proposal.id);
         out.verdict = Some(v);
         out.seconds = t0.elapsed().as_secs_f64();
         out

@@ -24,7 +24,7 @@ const SERVER_META: [&str; 9] = [
 ];
 
 /// The FieldsV1 set of an applied configuration.
-pub fn fieldset(config: &Value) -> Value {
+pub(crate) fn fieldset(config: &Value) -> Value {
     let mut out = Map::new();
     if let Some(o) = config.as_object() {
         for (k, v) in o {
@@ -168,7 +168,7 @@ fn remove_owned(map: &mut Map<String, Value>, name: &str, owned: &Value) {
 }
 
 /// One managedFields entry.
-pub fn managed_entry(
+pub(crate) fn managed_entry(
     manager: &str,
     api_version: &str,
     fields: Value,
@@ -195,7 +195,7 @@ fn is_entry_of(e: &Value, manager: &str, subresource: Option<&str>) -> bool {
 }
 
 /// Applies `config` for `manager` to the current object; returns the new object.
-pub fn apply(
+pub(crate) fn apply(
     current: &Value,
     config: &Value,
     manager: &str,

@@ -11,13 +11,13 @@ use serde_json::json;
 
 use crate::auth::UserInfo;
 
-pub struct AuditLog {
+pub(crate) struct AuditLog {
     file: Mutex<std::fs::File>,
 }
 
 impl AuditLog {
     /// Appends to `path` (created when missing).
-    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+    pub(crate) fn open(path: &std::path::Path) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -28,14 +28,14 @@ impl AuditLog {
     }
 
     /// Whether `method` is one an audit of writes records.
-    pub fn records(method: &Method) -> bool {
+    pub(crate) fn records(method: &Method) -> bool {
         matches!(
             *method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         )
     }
 
-    pub fn record(&self, method: &Method, uri: &str, user: &UserInfo, code: u16) {
+    pub(crate) fn record(&self, method: &Method, uri: &str, user: &UserInfo, code: u16) {
         let verb = match *method {
             Method::POST => "create",
             Method::PUT => "update",

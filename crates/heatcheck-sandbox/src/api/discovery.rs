@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 
 use crate::registry::{Registry, ResourceType};
 
-pub const AGGREGATED_CONTENT_TYPE: &str =
+pub(crate) const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-pub fn version() -> Value {
+pub(crate) fn version() -> Value {
     json!({
         "major": "1",
         "minor": "36",
@@ -28,7 +28,7 @@ pub fn version() -> Value {
 }
 
 /// `/api`
-pub fn core_versions(server_address: &str) -> Value {
+pub(crate) fn core_versions(server_address: &str) -> Value {
     json!({
         "kind": "APIVersions",
         "versions": ["v1"],
@@ -67,7 +67,7 @@ fn named_groups(reg: &Registry) -> Vec<String> {
 }
 
 /// `/apis`
-pub fn group_list(reg: &Registry) -> Value {
+pub(crate) fn group_list(reg: &Registry) -> Value {
     let groups: Vec<Value> = named_groups(reg)
         .iter()
         .filter_map(|g| api_group(reg, g))
@@ -76,7 +76,7 @@ pub fn group_list(reg: &Registry) -> Value {
 }
 
 /// `/apis/{group}`
-pub fn group(reg: &Registry, group: &str) -> Option<Value> {
+pub(crate) fn group(reg: &Registry, group: &str) -> Option<Value> {
     let mut g = api_group(reg, group)?;
     let o = g.as_object_mut()?;
     o.insert("kind".into(), json!("APIGroup"));
@@ -94,7 +94,7 @@ fn served_in<'a>(reg: &'a Registry, group: &str, version: &str) -> Vec<&'a Resou
 }
 
 /// `/api/v1`, `/apis/{group}/{version}`
-pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+pub(crate) fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let types = served_in(reg, group, version);
     if types.is_empty() {
         return None;
@@ -239,7 +239,7 @@ fn aggregated_group(reg: &Registry, group: &str) -> Value {
 }
 
 /// Aggregated discovery for `/api` (`core = true`) or `/apis`.
-pub fn aggregated(reg: &Registry, core: bool) -> Value {
+pub(crate) fn aggregated(reg: &Registry, core: bool) -> Value {
     let items: Vec<Value> = if core {
         vec![aggregated_group(reg, "")]
     } else {

@@ -6,8 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::resource::parse_delete_options;
-use super::Query;
+use super::{parse_delete_options, Query};
 use crate::controllers::util::{self, key};
 use crate::error::ApiError;
 use crate::store::{now_rfc3339, Store, WriteOptions};

@@ -2,15 +2,16 @@
 //! negotiation, request decoding and the verbs. Authentication, fault
 //! injection and the socket live in `sandbox::server`.
 
-pub mod apply;
-pub mod audit;
-pub mod discovery;
+pub(crate) mod apply;
+pub(crate) mod audit;
+pub(crate) mod discovery;
 mod eviction;
-pub mod openapi;
-pub mod path;
+pub(crate) mod openapi;
+pub(crate) mod path;
 mod resource;
-pub mod table;
-pub mod tls;
+mod select;
+pub(crate) mod table;
+pub(crate) mod tls;
 mod watch;
 
 use axum::body::Body;
@@ -22,16 +23,16 @@ use serde_json::{json, Value};
 use crate::auth::{Authenticator, UserInfo};
 use crate::error::ApiError;
 use crate::protobuf::{self, ProtoError};
-use crate::store::Store;
+use crate::store::{DeleteOptions, Store};
 
 use path::Route;
 
 /// Largest request body accepted, as the real server's limit.
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// What request handling needs. Cheap to clone.
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     pub store: Store,
     /// Flips to true on shutdown; open watches end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -43,9 +44,10 @@ pub struct ApiState {
     pub audit: Option<std::sync::Arc<audit::AuditLog>>,
 }
 
+#[cfg(test)]
 impl ApiState {
     /// State for in-process use (tests): never shut down.
-    pub fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store) -> Self {
         let (tx, rx) = tokio::sync::watch::channel(false);
         // Keep the sender alive so receivers never see a closed channel.
         std::mem::forget(tx);
@@ -62,36 +64,36 @@ impl ApiState {
 /// Decoded query string; later duplicates win, as Go's url.Values.Get does
 /// for the first value (the API server only reads the first one).
 #[derive(Debug, Default, Clone)]
-pub struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub fn parse(uri: &http::Uri) -> Result<Self, ApiError> {
+    pub(crate) fn parse(uri: &http::Uri) -> Result<Self, ApiError> {
         match axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri) {
             Ok(q) => Ok(Query(q.0)),
             Err(e) => Err(ApiError::bad_request(format!("invalid query string: {e}"))),
         }
     }
 
-    pub fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn flag(&self, k: &str) -> bool {
+    pub(crate) fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1"))
     }
 }
 
 /// A request with its body read.
-pub struct Req {
+pub(crate) struct Req {
     pub method: Method,
     pub headers: HeaderMap,
     pub query: Query,
     pub body: Bytes,
     /// Who sent it (authenticated by the server; the admin in-process).
-    pub user: UserInfo,
+    pub(crate) user: UserInfo,
 }
 
 impl Req {
@@ -104,7 +106,7 @@ impl Req {
     }
 
     /// The media type (without parameters), lower-cased.
-    pub fn media_type(&self) -> String {
+    pub(crate) fn media_type(&self) -> String {
         self.content_type()
             .split(';')
             .next()
@@ -114,14 +116,14 @@ impl Req {
     }
 
     /// Whether any Accept entry has parameter `as={what}` (Table, ...).
-    pub fn accepts_as(&self, what: &str) -> bool {
+    pub(crate) fn accepts_as(&self, what: &str) -> bool {
         accept_entries(&self.headers)
             .iter()
             .any(|params| params.iter().any(|(k, v)| k == "as" && v == what))
     }
 
     /// Decodes a JSON or YAML object body (create, update).
-    pub fn object_body(&self) -> Result<Value, ApiError> {
+    pub(crate) fn object_body(&self) -> Result<Value, ApiError> {
         let mt = self.media_type();
         let v = match mt.as_str() {
             "" | "application/json" | "*/*" => decode_json(&self.body)?,
@@ -162,7 +164,7 @@ fn accept_entries(headers: &HeaderMap) -> Vec<Vec<(String, String)>> {
 /// A protobuf body (kubectl's generators, client-go's typed clients) as the
 /// JSON the store keeps. Kinds without a protobuf form (CRDs) are 415, as on
 /// a real server.
-pub fn decode_protobuf(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+pub(crate) fn decode_protobuf(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     protobuf::decode_object(body).map_err(|e| match e {
         ProtoError::UnknownKind { .. } => ApiError::unsupported_media_type(content_type),
         other => ApiError::bad_request(format!(
@@ -219,7 +221,7 @@ async fn protobuf_answer(resp: Response<Body>) -> Response<Body> {
     }
 }
 
-pub fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request could not be decoded as JSON: {e}"
@@ -227,7 +229,7 @@ pub fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
     serde_saphyr::from_slice::<Value>(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request could not be decoded as YAML: {e}"
@@ -235,11 +237,11 @@ pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-pub fn json_response(code: u16, v: &Value) -> Response<Body> {
+pub(crate) fn json_response(code: u16, v: &Value) -> Response<Body> {
     json_response_as(code, v, "application/json")
 }
 
-pub fn json_response_as(code: u16, v: &Value, content_type: &str) -> Response<Body> {
+pub(crate) fn json_response_as(code: u16, v: &Value, content_type: &str) -> Response<Body> {
     let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -248,12 +250,12 @@ pub fn json_response_as(code: u16, v: &Value, content_type: &str) -> Response<Bo
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-pub fn error_response(e: &ApiError) -> Response<Body> {
+pub(crate) fn error_response(e: &ApiError) -> Response<Body> {
     json_response(e.code, &e.status())
 }
 
 /// Reads at most [`MAX_BODY`] bytes; more is 413.
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -266,7 +268,7 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 
 /// Handles one (already authenticated) request. Never panics on input;
 /// every failure is a metav1.Status.
-pub async fn handle(state: &ApiState, req: Request<Body>) -> Response<Body> {
+pub(crate) async fn handle(state: &ApiState, req: Request<Body>) -> Response<Body> {
     let only_protobuf = accepts_only_protobuf(req.headers());
     if only_protobuf {
         let watching = matches!(path::parse(req.uri().path()), Route::Resource(ref p) if p.watch_prefix)
@@ -422,7 +424,7 @@ fn wants_aggregated(headers: &HeaderMap) -> bool {
 }
 
 /// The `dryRun` query parameter: only "All" is valid.
-pub fn dry_run(q: &Query) -> Result<bool, ApiError> {
+pub(crate) fn dry_run(q: &Query) -> Result<bool, ApiError> {
     match q.get("dryRun") {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),
@@ -432,8 +434,71 @@ pub fn dry_run(q: &Query) -> Result<bool, ApiError> {
     }
 }
 
+/// DeleteOptions from a decoded body (a DeleteOptions object, or an
+/// Eviction's `deleteOptions`) and the query.
+fn parse_delete_options(body: &Value, query: &Query) -> Result<DeleteOptions, ApiError> {
+    let mut dry = dry_run(query)?;
+    if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
+        for v in d {
+            match v.as_str() {
+                Some("All") => dry = true,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "dryRun: Unsupported value: {}: supported values: \"All\"",
+                        other
+                            .map(|s| format!("{s:?}"))
+                            .unwrap_or_else(|| v.to_string())
+                    )))
+                }
+            }
+        }
+    }
+    let mut propagation = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| query.get("propagationPolicy").map(str::to_string));
+    if body.get("orphanDependents") == Some(&json!(true)) || query.flag("orphanDependents") {
+        propagation = Some("Orphan".into());
+    }
+    if let Some(p) = &propagation {
+        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    }
+    let pre = |k: &str| {
+        body.pointer(&format!("/preconditions/{k}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let grace_period_seconds = match body.get("gracePeriodSeconds") {
+        Some(Value::Null) | None => match query.get("gracePeriodSeconds") {
+            None | Some("") => None,
+            Some(g) => Some(g.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "gracePeriodSeconds: Invalid value: {g:?}: must be an integer"
+                ))
+            })?),
+        },
+        Some(g) => Some(g.as_i64().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "gracePeriodSeconds: Invalid value: {g}: must be an integer"
+            ))
+        })?),
+    };
+    Ok(DeleteOptions {
+        dry_run: dry,
+        propagation_policy: propagation,
+        resource_version: pre("resourceVersion"),
+        uid: pre("uid"),
+        grace_period_seconds,
+    })
+}
+
 /// Rejects an unknown `fieldValidation` value, as the server does.
-pub fn check_field_validation(q: &Query) -> Result<(), ApiError> {
+pub(crate) fn check_field_validation(q: &Query) -> Result<(), ApiError> {
     match q.get("fieldValidation") {
         None | Some("" | "Ignore" | "Warn" | "Strict") => Ok(()),
         Some(other) => Err(ApiError::bad_request(format!(
@@ -443,7 +508,7 @@ pub fn check_field_validation(q: &Query) -> Result<(), ApiError> {
 }
 
 /// A Status for a successful delete of a collection or an immediate delete.
-pub fn success_status(details: Value) -> Value {
+pub(crate) fn success_status(details: Value) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 }
 

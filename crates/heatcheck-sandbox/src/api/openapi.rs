@@ -36,7 +36,7 @@ fn operation(t: &ResourceType, action: &str, query: &[&str]) -> Value {
 }
 
 /// The document of one group-version (`api/v1`, `apis/apps/v1`).
-pub fn group_version_doc(reg: &Registry, gv: &str) -> Option<Value> {
+pub(crate) fn group_version_doc(reg: &Registry, gv: &str) -> Option<Value> {
     let types: Vec<&ResourceType> = reg
         .types()
         .iter()
@@ -80,7 +80,7 @@ pub fn group_version_doc(reg: &Registry, gv: &str) -> Option<Value> {
 }
 
 /// `/openapi/v3`: where each group-version's document is.
-pub fn root(reg: &Registry) -> Value {
+pub(crate) fn root(reg: &Registry) -> Value {
     let mut paths = Map::new();
     for (g, v) in reg.group_versions() {
         let gv = gv_path(&g, &v);

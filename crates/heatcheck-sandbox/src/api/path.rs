@@ -2,7 +2,7 @@
 
 /// What a request path addresses.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Route {
+pub(crate) enum Route {
     Version,
     Health,
     /// `/api`: the core APIVersions.
@@ -24,7 +24,7 @@ pub enum Route {
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ResourcePath {
+pub(crate) struct ResourcePath {
     pub group: String,
     pub version: String,
     pub plural: String,
@@ -36,7 +36,7 @@ pub struct ResourcePath {
     pub watch_prefix: bool,
 }
 
-pub fn parse(path: &str) -> Route {
+pub(crate) fn parse(path: &str) -> Route {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
         ["version"] => Route::Version,

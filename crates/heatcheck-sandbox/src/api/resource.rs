@@ -9,16 +9,16 @@ use serde_json::{json, Map, Value};
 use super::table::{self, IncludeObject};
 use super::{
     apply, check_field_validation, decode_json, decode_yaml, dry_run, json_response,
-    json_response_as, ApiState, Req,
+    json_response_as, parse_delete_options, ApiState, Req,
 };
 use crate::auth::{admission, review};
 use crate::error::ApiError;
 use crate::patch::strategic_merge;
 use crate::registry::{Registry, ResourceType};
-use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{DeleteOptions, WriteOptions};
 
 use super::path::ResourcePath;
+use super::select::{partial, selectors};
 
 /// Attempts of a read-modify-write (patch, scale) before giving up on conflicts.
 const PATCH_ATTEMPTS: usize = 64;
@@ -165,57 +165,6 @@ fn respond_object(rt: &ResourceType, r: &Req, mut obj: Value, code: u16) -> Resp
         );
     }
     json_response(code, &obj)
-}
-
-pub(super) fn partial(obj: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-    })
-}
-
-/// Kind-specific fields the server can select on, beyond metadata.name/namespace.
-pub(super) fn selectable_fields(rt: &ResourceType) -> &'static [&'static str] {
-    match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-        ],
-        ("", "events") => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "type",
-        ],
-        ("", "secrets") => &["type"],
-        ("", "namespaces") => &["status.phase"],
-        _ => &[],
-    }
-}
-
-/// The label and field selectors of a request.
-pub(super) fn selectors(
-    rt: &ResourceType,
-    r: &Req,
-) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let label = LabelSelector::parse(r.query.get("labelSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.0))?;
-    let field = FieldSelector::parse(
-        r.query.get("fieldSelector").unwrap_or(""),
-        selectable_fields(rt),
-    )
-    .map_err(|e| ApiError::bad_request(e.0))?;
-    Ok((label, field))
 }
 
 /// The opaque `continue` token: where the next page starts, and the list's version.
@@ -366,72 +315,6 @@ fn delete_options(r: &Req) -> Result<DeleteOptions, ApiError> {
         v
     };
     parse_delete_options(&body, &r.query)
-}
-
-/// DeleteOptions from a decoded body (a DeleteOptions object, or an
-/// Eviction's `deleteOptions`) and the query.
-pub(super) fn parse_delete_options(
-    body: &Value,
-    query: &super::Query,
-) -> Result<DeleteOptions, ApiError> {
-    let mut dry = dry_run(query)?;
-    if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
-        for v in d {
-            match v.as_str() {
-                Some("All") => dry = true,
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "dryRun: Unsupported value: {}: supported values: \"All\"",
-                        other
-                            .map(|s| format!("{s:?}"))
-                            .unwrap_or_else(|| v.to_string())
-                    )))
-                }
-            }
-        }
-    }
-    let mut propagation = body
-        .get("propagationPolicy")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| query.get("propagationPolicy").map(str::to_string));
-    if body.get("orphanDependents") == Some(&json!(true)) || query.flag("orphanDependents") {
-        propagation = Some("Orphan".into());
-    }
-    if let Some(p) = &propagation {
-        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
-            return Err(ApiError::bad_request(format!(
-                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
-            )));
-        }
-    }
-    let pre = |k: &str| {
-        body.pointer(&format!("/preconditions/{k}"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let grace_period_seconds = match body.get("gracePeriodSeconds") {
-        Some(Value::Null) | None => match query.get("gracePeriodSeconds") {
-            None | Some("") => None,
-            Some(g) => Some(g.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "gracePeriodSeconds: Invalid value: {g:?}: must be an integer"
-                ))
-            })?),
-        },
-        Some(g) => Some(g.as_i64().ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "gracePeriodSeconds: Invalid value: {g}: must be an integer"
-            ))
-        })?),
-    };
-    Ok(DeleteOptions {
-        dry_run: dry,
-        propagation_policy: propagation,
-        resource_version: pre("resourceVersion"),
-        uid: pre("uid"),
-        grace_period_seconds,
-    })
 }
 
 fn still_present(obj: &Value) -> bool {

@@ -8,14 +8,14 @@ use crate::registry::ResourceType;
 
 /// `includeObject` on a Table request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum IncludeObject {
+pub(crate) enum IncludeObject {
     None,
     Metadata,
     Object,
 }
 
 impl IncludeObject {
-    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+    pub(crate) fn parse(s: Option<&str>) -> Result<Self, String> {
         match s {
             None | Some("") | Some("Metadata") => Ok(IncludeObject::Metadata),
             Some("None") => Ok(IncludeObject::None),
@@ -731,7 +731,7 @@ fn row(cols: &[Column], obj: &Value, include: IncludeObject) -> Value {
 }
 
 /// A Table of `items`. `list_meta` becomes the Table's metadata.
-pub fn table(
+pub(crate) fn table(
     rt: &ResourceType,
     items: &[Value],
     include: IncludeObject,
@@ -749,7 +749,7 @@ pub fn table(
 }
 
 /// Human-readable age, as apimachinery's `duration.HumanDuration` writes it.
-pub fn human_duration(seconds: i64) -> String {
+pub(crate) fn human_duration(seconds: i64) -> String {
     if seconds < -1 {
         return "<invalid>".into();
     }

@@ -11,7 +11,7 @@ use rcgen::{
 };
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-pub struct ServerTls {
+pub(crate) struct ServerTls {
     /// The CA certificate clients trust (PEM).
     pub ca_pem: String,
     pub acceptor: tokio_rustls::TlsAcceptor,
@@ -22,7 +22,7 @@ fn err(e: impl std::fmt::Display) -> io::Error {
 }
 
 /// A fresh CA and a serving certificate for 127.0.0.1 and localhost.
-pub fn generate() -> io::Result<ServerTls> {
+pub(crate) fn generate() -> io::Result<ServerTls> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params

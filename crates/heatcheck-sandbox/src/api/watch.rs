@@ -13,7 +13,7 @@ use http::{header, Response};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::resource::{partial, selectors};
+use super::select::{partial, selectable_fields, selectors};
 use super::table::{self, IncludeObject};
 use super::{ApiState, Req};
 use crate::error::ApiError;
@@ -139,7 +139,7 @@ pub(super) fn watch(
         if let Some(extra) = r.query.get("fieldSelector").filter(|s| !s.is_empty()) {
             f = format!("{f},{extra}");
         }
-        field = FieldSelector::parse(&f, super::resource::selectable_fields(rt))
+        field = FieldSelector::parse(&f, selectable_fields(rt))
             .map_err(|e| ApiError::bad_request(e.0))?;
     }
     let from = match r.query.get("resourceVersion") {

@@ -23,7 +23,7 @@ fn quoted_list(v: &[String]) -> String {
 
 /// Validates a write of an RBAC object by `user` and refuses escalation.
 /// `old` is the stored object on update.
-pub fn admit(
+pub(crate) fn admit(
     store: &Store,
     user: &UserInfo,
     rt: &ResourceType,

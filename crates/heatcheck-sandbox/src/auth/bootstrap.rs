@@ -57,7 +57,7 @@ fn binding(name: &str, role: &str, groups: &[&str]) -> Value {
 }
 
 /// The default ClusterRoles.
-pub fn cluster_roles() -> Vec<Value> {
+pub(crate) fn cluster_roles() -> Vec<Value> {
     const AGG_ADMIN: &str = "rbac.authorization.k8s.io/aggregate-to-admin";
     const AGG_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
     const AGG_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
@@ -293,7 +293,7 @@ pub fn cluster_roles() -> Vec<Value> {
 }
 
 /// The default ClusterRoleBindings.
-pub fn cluster_role_bindings() -> Vec<Value> {
+pub(crate) fn cluster_role_bindings() -> Vec<Value> {
     vec![
         binding("cluster-admin", "cluster-admin", &["system:masters"]),
         binding(
@@ -315,7 +315,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
 }
 
 /// Creates the defaults that are missing (the server's post-start hook).
-pub fn ensure(store: &Store) {
+pub(crate) fn ensure(store: &Store) {
     for (plural, objs) in [
         ("clusterroles", cluster_roles()),
         ("clusterrolebindings", cluster_role_bindings()),

@@ -4,12 +4,12 @@
 //! ClusterRoles and bindings. Also the APIs built on them: access reviews,
 //! SelfSubjectReview and TokenRequest.
 
-pub mod admission;
-pub mod bootstrap;
-pub mod rbac;
-pub mod request;
-pub mod review;
-pub mod token;
+pub(crate) mod admission;
+pub(crate) mod bootstrap;
+pub(crate) mod rbac;
+pub(crate) mod request;
+pub(crate) mod review;
+pub(crate) mod token;
 
 use std::collections::BTreeMap;
 
@@ -19,16 +19,16 @@ use serde_json::{json, Map, Value};
 use crate::error::ApiError;
 use crate::store::Store;
 
-pub use request::Attributes;
-pub use token::Issuer;
+pub(crate) use request::Attributes;
+pub(crate) use token::Issuer;
 
-pub const AUTHENTICATED: &str = "system:authenticated";
+pub(crate) const AUTHENTICATED: &str = "system:authenticated";
 /// The name of the kubeconfig's admin user.
-pub const ADMIN: &str = "kubernetes-admin";
+pub(crate) const ADMIN: &str = "kubernetes-admin";
 
 /// user.Info: who a request is from.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct UserInfo {
+pub(crate) struct UserInfo {
     pub name: String,
     pub uid: String,
     pub groups: Vec<String>,
@@ -37,7 +37,7 @@ pub struct UserInfo {
 
 impl UserInfo {
     /// The admin: member of system:masters, allowed everything.
-    pub fn admin() -> Self {
+    pub(crate) fn admin() -> Self {
         UserInfo {
             name: ADMIN.into(),
             groups: vec![rbac::MASTERS.into(), AUTHENTICATED.into()],
@@ -46,7 +46,7 @@ impl UserInfo {
     }
 
     /// A user with no permissions until RBAC grants some.
-    pub fn user(name: &str) -> Self {
+    pub(crate) fn user(name: &str) -> Self {
         UserInfo {
             name: name.into(),
             groups: vec![AUTHENTICATED.into()],
@@ -54,7 +54,7 @@ impl UserInfo {
         }
     }
 
-    pub fn service_account(ns: &str, name: &str) -> Self {
+    pub(crate) fn service_account(ns: &str, name: &str) -> Self {
         UserInfo {
             name: format!("system:serviceaccount:{ns}:{name}"),
             groups: vec![
@@ -67,7 +67,7 @@ impl UserInfo {
     }
 
     /// authentication.k8s.io/v1 UserInfo.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("username".into(), json!(self.name));
         if !self.uid.is_empty() {
@@ -82,14 +82,14 @@ impl UserInfo {
 }
 
 /// The bearer tokens this server accepts.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     admin_token: String,
     /// `--user` identities: (name, token).
     users: Vec<(String, String)>,
     pub issuer: std::sync::Arc<Issuer>,
 }
 
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use rand::Rng;
     let bytes: [u8; 24] = rand::rng().random();
     hex::encode(bytes)
@@ -106,7 +106,7 @@ fn same(a: &str, b: &str) -> bool {
 
 impl Authenticator {
     /// `users` get fresh random tokens.
-    pub fn new(admin_token: String, users: &[String], ca_pem: String) -> Self {
+    pub(crate) fn new(admin_token: String, users: &[String], ca_pem: String) -> Self {
         Authenticator {
             admin_token,
             users: users.iter().map(|u| (u.clone(), random_token())).collect(),
@@ -114,18 +114,14 @@ impl Authenticator {
         }
     }
 
-    pub fn admin_token(&self) -> &str {
-        &self.admin_token
-    }
-
     /// The `--user` identities and their tokens.
-    pub fn users(&self) -> &[(String, String)] {
+    pub(crate) fn users(&self) -> &[(String, String)] {
         &self.users
     }
 
     /// Who a bearer token belongs to; 401 for none or an unknown one
     /// (anonymous requests are refused, as with --anonymous-auth=false).
-    pub fn authenticate_token(&self, store: &Store, token: &str) -> Option<UserInfo> {
+    pub(crate) fn authenticate_token(&self, store: &Store, token: &str) -> Option<UserInfo> {
         if same(token, &self.admin_token) {
             return Some(UserInfo::admin());
         }
@@ -135,7 +131,11 @@ impl Authenticator {
         self.issuer.authenticate(store, token)
     }
 
-    pub fn authenticate(&self, store: &Store, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
+    pub(crate) fn authenticate(
+        &self,
+        store: &Store,
+        headers: &HeaderMap,
+    ) -> Result<UserInfo, ApiError> {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -148,7 +148,7 @@ impl Authenticator {
 }
 
 /// `forbiddenMessage` + `NewForbidden`: the 403 kube-apiserver answers.
-pub fn forbidden(a: &Attributes, reason: &str) -> ApiError {
+pub(crate) fn forbidden(a: &Attributes, reason: &str) -> ApiError {
     let user = &a.user.name;
     let msg = if !a.resource_request {
         format!("User {user:?} cannot {} path {:?}", a.verb, a.path)
@@ -184,7 +184,7 @@ pub fn forbidden(a: &Attributes, reason: &str) -> ApiError {
 }
 
 /// `apierrors.NewForbidden(groupResource, name, err)`.
-pub fn forbidden_error(group: &str, resource: &str, name: &str, err: &str) -> ApiError {
+pub(crate) fn forbidden_error(group: &str, resource: &str, name: &str, err: &str) -> ApiError {
     let qualified = if group.is_empty() {
         resource.to_string()
     } else {

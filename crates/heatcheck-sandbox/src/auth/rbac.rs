@@ -13,14 +13,14 @@ use super::UserInfo;
 use crate::registry::ResKey;
 use crate::store::Store;
 
-pub const GROUP: &str = "rbac.authorization.k8s.io";
+pub(crate) const GROUP: &str = "rbac.authorization.k8s.io";
 /// Members skip authorization entirely (kube-apiserver's privileged group).
-pub const MASTERS: &str = "system:masters";
+pub(crate) const MASTERS: &str = "system:masters";
 
 /// rbac.authorization.k8s.io/v1 PolicyRule.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PolicyRule {
+pub(crate) struct PolicyRule {
     #[serde(default)]
     pub verbs: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -47,7 +47,7 @@ fn has_all(set: &[String], vs: &[String]) -> bool {
 
 impl PolicyRule {
     /// `RuleAllows`: whether this rule grants the request.
-    pub fn allows(&self, a: &Attributes) -> bool {
+    pub(crate) fn allows(&self, a: &Attributes) -> bool {
         let verb = has(&self.verbs, "*") || has(&self.verbs, &a.verb);
         if !a.resource_request {
             return verb && self.non_resource_url_matches(&a.path);
@@ -80,7 +80,7 @@ impl PolicyRule {
     }
 
     /// `rbacv1helpers.CompactString`, as escalation errors print rules.
-    pub fn compact_string(&self) -> String {
+    pub(crate) fn compact_string(&self) -> String {
         let q = |v: &[String]| {
             let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
             format!("[{}]", items.join(" "))
@@ -170,7 +170,7 @@ impl PolicyRule {
 
 /// `Covers`: whether `owner` grants everything `requested` does; the rules
 /// it does not, compacted and printed as the real server does.
-pub fn covers(owner: &[PolicyRule], requested: &[PolicyRule]) -> Result<(), Vec<String>> {
+pub(crate) fn covers(owner: &[PolicyRule], requested: &[PolicyRule]) -> Result<(), Vec<String>> {
     let mut missing = Vec::new();
     for r in requested {
         for sub in r.breakdown() {
@@ -220,7 +220,7 @@ fn compact(rules: Vec<PolicyRule>) -> Vec<PolicyRule> {
 }
 
 /// Rules of a role object (Role or ClusterRole); unreadable rules are skipped.
-pub fn rules_of(role: &Value) -> Vec<PolicyRule> {
+pub(crate) fn rules_of(role: &Value) -> Vec<PolicyRule> {
     role.get("rules")
         .and_then(Value::as_array)
         .map(|rs| {
@@ -301,7 +301,7 @@ fn list(store: &Store, plural: &str, ns: Option<&str>) -> Vec<Value> {
 
 /// The rules a roleRef names (`GetRoleReferenceRules`); `Err` is the
 /// resolution error the real server reports.
-pub fn role_ref_rules(
+pub(crate) fn role_ref_rules(
     store: &Store,
     role_ref: &Value,
     ns: &str,
@@ -384,7 +384,11 @@ fn visit_rules(
 }
 
 /// Every rule that applies to `user` in `ns` (`RulesFor`), and resolution errors.
-pub fn rules_for(store: &Store, user: &UserInfo, ns: &str) -> (Vec<PolicyRule>, Vec<String>) {
+pub(crate) fn rules_for(
+    store: &Store,
+    user: &UserInfo,
+    ns: &str,
+) -> (Vec<PolicyRule>, Vec<String>) {
     let mut rules = Vec::new();
     let errors = visit_rules(store, user, ns, &mut |_, r| {
         rules.push(r.clone());
@@ -395,14 +399,14 @@ pub fn rules_for(store: &Store, user: &UserInfo, ns: &str) -> (Vec<PolicyRule>, 
 
 /// An authorization decision and the reason the real server would give.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub allowed: bool,
     pub reason: String,
 }
 
 /// Authorizes a request: members of system:masters always, everyone else
 /// by RBAC.
-pub fn authorize(store: &Store, a: &Attributes) -> Decision {
+pub(crate) fn authorize(store: &Store, a: &Attributes) -> Decision {
     if a.user.groups.iter().any(|g| g == MASTERS) {
         return Decision {
             allowed: true,
@@ -438,7 +442,7 @@ pub fn authorize(store: &Store, a: &Attributes) -> Decision {
 /// ClusterRole aggregation (the clusterrole-aggregation controller): every
 /// ClusterRole with an aggregationRule gets the rules of the ClusterRoles
 /// its selectors pick, in selector then name order, without duplicates.
-pub fn aggregate_cluster_roles(store: &Store) {
+pub(crate) fn aggregate_cluster_roles(store: &Store) {
     use crate::controllers::util::{label_selector_matches, labels};
     let key = ResKey::new(GROUP, "clusterroles");
     let roles = list(store, "clusterroles", None);

@@ -6,8 +6,8 @@ use super::UserInfo;
 
 /// authorizer.Attributes: who asks to do what.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Attributes {
-    pub user: UserInfo,
+pub(crate) struct Attributes {
+    pub(crate) user: UserInfo,
     pub verb: String,
     pub resource_request: bool,
     /// Non-resource requests: the URL path.
@@ -21,7 +21,12 @@ pub struct Attributes {
 }
 
 /// `NewRequestInfo`: the attributes of `method path?query` for `user`.
-pub fn attributes(user: &UserInfo, method: &str, path: &str, query: Option<&str>) -> Attributes {
+pub(crate) fn attributes(
+    user: &UserInfo,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Attributes {
     let mut a = Attributes {
         user: user.clone(),
         verb: method.to_ascii_lowercase(),

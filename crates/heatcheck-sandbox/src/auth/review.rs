@@ -25,7 +25,7 @@ fn s(v: &Value, p: &str) -> String {
 }
 
 /// Answers a POST of a review kind: the body comes back with its status.
-pub fn review(
+pub(crate) fn review(
     store: &Store,
     auth: &super::Authenticator,
     user: &UserInfo,
@@ -184,7 +184,7 @@ fn rules_status(store: &Store, user: &UserInfo, ns: &str) -> Value {
 }
 
 /// POST serviceaccounts/NAME/token: a TokenRequest answered with a token.
-pub fn token_request(
+pub(crate) fn token_request(
     store: &Store,
     auth: &super::Authenticator,
     ns: &str,

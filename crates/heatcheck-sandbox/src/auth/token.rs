@@ -14,16 +14,16 @@ use crate::registry::ResKey;
 use crate::store::Store;
 
 /// The issuer and default audience, as a kubeadm cluster's.
-pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+pub(crate) const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ObjRef {
+pub(crate) struct ObjRef {
     pub name: String,
     pub uid: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct KubeClaims {
+pub(crate) struct KubeClaims {
     pub namespace: String,
     pub serviceaccount: ObjRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,7 +33,7 @@ pub struct KubeClaims {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub iss: String,
     pub sub: String,
     #[serde(default)]
@@ -51,7 +51,7 @@ pub struct Claims {
 }
 
 /// Signs and verifies ServiceAccount tokens.
-pub struct Issuer {
+pub(crate) struct Issuer {
     key: hmac::Key,
     /// PEM of the API server's CA (the `ca.crt` of token Secrets).
     pub ca_pem: String,
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Issuer {
 }
 
 impl Issuer {
-    pub fn new(ca_pem: String) -> Self {
+    pub(crate) fn new(ca_pem: String) -> Self {
         use rand::Rng;
         let secret: [u8; 32] = rand::rng().random();
         Issuer {
@@ -73,7 +73,7 @@ impl Issuer {
         }
     }
 
-    pub fn sign(&self, claims: &Claims) -> String {
+    pub(crate) fn sign(&self, claims: &Claims) -> String {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
         let signing_input = format!("{header}.{payload}");
@@ -82,7 +82,7 @@ impl Issuer {
     }
 
     /// The claims of a token this issuer signed that has not expired.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    pub(crate) fn verify(&self, token: &str) -> Option<Claims> {
         let (signing_input, sig) = token.rsplit_once('.')?;
         let (_, payload) = signing_input.split_once('.')?;
         let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
@@ -96,7 +96,7 @@ impl Issuer {
     }
 
     /// The ServiceAccount a token authenticates as, if it is valid now.
-    pub fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
+    pub(crate) fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
         let c = self.verify(token)?;
         if !c.aud.iter().any(|a| a == ISSUER) {
             return None;
@@ -149,7 +149,7 @@ impl Issuer {
 }
 
 /// Claims for a ServiceAccount token.
-pub fn claims_for(
+pub(crate) fn claims_for(
     namespace: &str,
     sa: ObjRef,
     audiences: Vec<String>,

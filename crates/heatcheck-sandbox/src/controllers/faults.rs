@@ -2,19 +2,19 @@
 //! status, for the chaos daemon to hand to the gateway data plane.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::chaosmesh::GROUP;
 use super::duration::parse_duration;
 use super::litmus;
+use super::resolved::{litmus_id, ResolvedAction};
 use super::util::{self, key};
 use crate::store::Store;
 
 /// A fault resolved to the pods it affects, all in `namespace`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ResolvedFault {
+pub(crate) struct ResolvedFault {
     /// `<kind>/<namespace>/<name>` of the chaos object (Litmus adds `/<experiment>`).
     pub id: String,
     /// Namespace of the affected pods.
@@ -26,19 +26,12 @@ pub struct ResolvedFault {
     pub direction: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum ResolvedAction {
-    Delay { latency: Duration, jitter: Duration },
-    Loss { percent: f64 },
-    Partition,
-}
-
 /// Network faults that should be in effect: Chaos Mesh NetworkChaos whose
 /// `desiredPhase` is Run (every main-selector record, whatever its phase:
 /// the phase is what the chaos daemon reports after applying) and Litmus
 /// experiments selected but not yet decided. Not deleted, not terminating.
 /// A chaos object whose targets span namespaces yields one entry per namespace.
-pub fn active_faults(store: &Store) -> Vec<ResolvedFault> {
+pub(crate) fn active_faults(store: &Store) -> Vec<ResolvedFault> {
     let ncs = util::list(store, &key(GROUP, "networkchaos"), None);
     let engines = util::list(store, &key(litmus::GROUP, "chaosengines"), None);
     faults_of(&ncs, &engines)
@@ -103,14 +96,6 @@ pub(crate) fn wants_run(nc: &Value) -> bool {
 
 pub(crate) fn network_chaos_id(nc: &Value) -> String {
     format!("networkchaos/{}/{}", util::namespace(nc), util::name(nc))
-}
-
-pub(crate) fn litmus_id(engine: &Value, experiment: &str) -> String {
-    format!(
-        "chaosengine/{}/{}/{experiment}",
-        util::namespace(engine),
-        util::name(engine)
-    )
 }
 
 fn push_by_namespace(

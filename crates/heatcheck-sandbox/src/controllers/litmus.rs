@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::duration::parse_duration;
-use super::faults::ResolvedAction;
+use super::resolved::{litmus_id, ResolvedAction};
 use super::util::{self, key};
 use super::{Reconciler, Scope};
 use crate::registry::ResKey;
@@ -164,7 +164,7 @@ pub(crate) fn confirm_engine(engine: &Value, applied: &[String]) -> Option<Value
             .find(|s| exp_name(s) == name)
             .and_then(network_action)
             .is_some();
-        let is_applied = applied.contains(&super::faults::litmus_id(engine, &name));
+        let is_applied = applied.contains(&litmus_id(engine, &name));
         if !active {
             if !is_applied {
                 e["status"] = json!(ABORTED);

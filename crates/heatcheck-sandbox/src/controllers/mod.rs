@@ -32,6 +32,7 @@ mod gateway;
 mod kubelet;
 mod litmus;
 mod replicaset;
+mod resolved;
 mod rootca;
 mod select;
 mod serviceaccounts;
@@ -40,19 +41,20 @@ mod timeline;
 pub(crate) mod util;
 
 pub(crate) use disruption::disruption_allowed_condition;
-pub use faults::{active_faults, ResolvedAction, ResolvedFault};
+pub(crate) use faults::{active_faults, ResolvedFault};
 pub(crate) use kubelet::pod_ready;
+pub(crate) use resolved::ResolvedAction;
 
 /// Makes the data plane apply exactly these faults (and no others) before
 /// returning; the chaos daemon reports faults injected only after it.
-pub type FaultHook = Arc<dyn Fn(&[ResolvedFault]) + Send + Sync>;
+pub(crate) type FaultHook = Arc<dyn Fn(&[ResolvedFault]) + Send + Sync>;
 
 /// Brings the data plane up to date with the store, synchronously.
-pub type RoutesHook = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type RoutesHook = Arc<dyn Fn() + Send + Sync>;
 
 /// Tunables for the emulated cluster.
 #[derive(Clone, Default)]
-pub struct ControllerConfig {
+pub(crate) struct ControllerConfig {
     /// How long a pod's containers take to start once it is bound (the pod
     /// is Pending until then); readiness probes count from the start.
     pub container_start_delay: Duration,
@@ -86,12 +88,12 @@ impl std::fmt::Debug for ControllerConfig {
 }
 
 /// The running controller tasks; dropping the handle stops them.
-pub struct ControllerHandle {
+pub(crate) struct ControllerHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl ControllerHandle {
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         for t in &self.tasks {
             t.abort();
         }
@@ -105,7 +107,7 @@ impl Drop for ControllerHandle {
 }
 
 /// Starts every controller on the current tokio runtime.
-pub fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHandle {
+pub(crate) fn spawn_controllers(store: Store, config: ControllerConfig) -> ControllerHandle {
     let mut tasks = vec![
         spawn(
             &store,
@@ -273,7 +275,7 @@ pub(crate) mod testutil {
     use crate::store::Store;
 
     /// Polls until `f` yields a value; panics with `what` after a generous timeout.
-    pub async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    pub(crate) async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(v) = f() {
@@ -288,14 +290,14 @@ pub(crate) mod testutil {
 
     /// Controllers whose deleted pods are gone after 200 ms rather than
     /// their 30 s grace period: for tests about what replaces them.
-    pub fn quick_termination() -> super::ControllerConfig {
+    pub(crate) fn quick_termination() -> super::ControllerConfig {
         super::ControllerConfig {
             max_termination_grace: Some(Duration::from_millis(200)),
             ..Default::default()
         }
     }
 
-    pub fn create(store: &Store, group: &str, plural: &str, obj: Value) -> Value {
+    pub(crate) fn create(store: &Store, group: &str, plural: &str, obj: Value) -> Value {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -310,11 +312,11 @@ pub(crate) mod testutil {
             .expect("create")
     }
 
-    pub fn pods(store: &Store, ns: &str) -> Vec<Value> {
+    pub(crate) fn pods(store: &Store, ns: &str) -> Vec<Value> {
         super::util::list(store, &key("", "pods"), Some(ns))
     }
 
-    pub fn ready_pods(store: &Store, ns: &str, prefix: &str) -> Vec<Value> {
+    pub(crate) fn ready_pods(store: &Store, ns: &str, prefix: &str) -> Vec<Value> {
         pods(store, ns)
             .into_iter()
             .filter(|p| super::util::name(p).starts_with(prefix))
@@ -327,14 +329,14 @@ pub(crate) mod testutil {
     /// One call of a recording [`super::FaultHook`]: the fault ids it was
     /// given and the watched object's status at that moment.
     #[derive(Clone, Debug)]
-    pub struct HookCall {
+    pub(crate) struct HookCall {
         pub ids: Vec<String>,
         pub status: Value,
     }
 
     /// A hook that records each call, with the status of one object
     /// (`group`/`plural`, default namespace, `name`) as the store has it then.
-    pub fn recording_hook(
+    pub(crate) fn recording_hook(
         store: &Store,
         group: &str,
         plural: &str,
@@ -362,7 +364,7 @@ pub(crate) mod testutil {
     }
 
     /// Whether a NetworkChaos status has condition `kind` True.
-    pub fn condition_true(status: &Value, kind: &str) -> bool {
+    pub(crate) fn condition_true(status: &Value, kind: &str) -> bool {
         status
             .get("conditions")
             .and_then(Value::as_array)
@@ -372,7 +374,7 @@ pub(crate) mod testutil {
             })
     }
 
-    pub fn deployment(name: &str, replicas: i64) -> Value {
+    pub(crate) fn deployment(name: &str, replicas: i64) -> Value {
         serde_json::json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": "default"},

@@ -45,7 +45,7 @@ struct RequestAssertions<'a> {
 
 /// Go's `textproto.CanonicalMIMEHeaderKey`: "x-request-id" -> "X-Request-Id". Names with
 /// characters outside the token set are returned unchanged, as Go does.
-pub fn canonical_header_name(name: &str) -> String {
+pub(crate) fn canonical_header_name(name: &str) -> String {
     let valid = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));

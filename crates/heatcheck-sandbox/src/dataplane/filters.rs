@@ -11,7 +11,7 @@ use crate::controllers::duration::parse_duration;
 
 /// `set` / `add` / `remove` of an `HTTPHeaderFilter`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HeaderModifier {
+pub(crate) struct HeaderModifier {
     set: Vec<(HeaderName, HeaderValue)>,
     add: Vec<(HeaderName, HeaderValue)>,
     remove: Vec<HeaderName>,
@@ -52,7 +52,7 @@ impl HeaderModifier {
     }
 
     /// Set overwrites, add appends to what is there, remove drops (names are case-insensitive).
-    pub fn apply(&self, headers: &mut HeaderMap) {
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         for (n, v) in &self.set {
             headers.insert(n.clone(), v.clone());
         }
@@ -67,7 +67,7 @@ impl HeaderModifier {
 
 /// `HTTPPathModifier`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathModifier {
+pub(crate) enum PathModifier {
     Full(String),
     Prefix(String),
 }
@@ -93,7 +93,7 @@ impl PathModifier {
 
     /// The new path. `matched_prefix` is the rule's PathPrefix without its trailing `/`
     /// (`None` when the match was not a prefix: ReplacePrefixMatch then keeps the path).
-    pub fn apply(&self, path: &str, matched_prefix: Option<&str>) -> String {
+    pub(crate) fn apply(&self, path: &str, matched_prefix: Option<&str>) -> String {
         match self {
             PathModifier::Full(p) => p.clone(),
             PathModifier::Prefix(p) => {
@@ -116,7 +116,7 @@ impl PathModifier {
 
 /// `HTTPRequestRedirectFilter`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Redirect {
+pub(crate) struct Redirect {
     pub scheme: Option<String>,
     pub hostname: Option<String>,
     pub path: Option<PathModifier>,
@@ -127,7 +127,7 @@ pub struct Redirect {
 impl Redirect {
     /// The Location header (spec rules for the port: an explicit port; else the well-known
     /// port of an explicit scheme; else the listener port. Default ports are left out).
-    pub fn location(&self, req: &RedirectInput<'_>, matched_prefix: Option<&str>) -> String {
+    pub(crate) fn location(&self, req: &RedirectInput<'_>, matched_prefix: Option<&str>) -> String {
         let scheme = self.scheme.as_deref().unwrap_or(req.scheme);
         let host = self.hostname.as_deref().unwrap_or(req.host);
         let port = match (self.port, &self.scheme) {
@@ -152,7 +152,7 @@ impl Redirect {
 
 /// What a redirect needs from the request.
 #[derive(Debug, Clone, Copy)]
-pub struct RedirectInput<'a> {
+pub(crate) struct RedirectInput<'a> {
     /// "http" or "https", as the client spoke to the gateway.
     pub scheme: &'a str,
     /// Host without port.
@@ -165,14 +165,14 @@ pub struct RedirectInput<'a> {
 
 /// `HTTPURLRewriteFilter`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rewrite {
+pub(crate) struct Rewrite {
     pub hostname: Option<String>,
     pub path: Option<PathModifier>,
 }
 
 /// The filters of one rule or one backendRef, in effect order.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filters {
+pub(crate) struct Filters {
     pub request_headers: Vec<HeaderModifier>,
     pub response_headers: Vec<HeaderModifier>,
     pub redirect: Option<Redirect>,
@@ -182,16 +182,8 @@ pub struct Filters {
 }
 
 impl Filters {
-    pub fn is_empty(&self) -> bool {
-        self.request_headers.is_empty()
-            && self.response_headers.is_empty()
-            && self.redirect.is_none()
-            && self.rewrite.is_none()
-            && self.mirrors.is_empty()
-    }
-
     /// Compile a `filters` array; an error makes the route not Accepted (UnsupportedValue).
-    pub fn parse(filters: Option<&Value>) -> Result<Self, String> {
+    pub(crate) fn parse(filters: Option<&Value>) -> Result<Self, String> {
         let mut out = Filters::default();
         for f in filters.and_then(Value::as_array).into_iter().flatten() {
             let empty = Value::Null;
@@ -245,13 +237,13 @@ impl Filters {
 /// `HTTPRouteTimeouts`: `request` bounds the whole exchange, `backendRequest` one backend
 /// attempt; "0s" disables a timeout.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     pub request: Option<Duration>,
     pub backend_request: Option<Duration>,
 }
 
 impl Timeouts {
-    pub fn parse(v: Option<&Value>) -> Result<Self, String> {
+    pub(crate) fn parse(v: Option<&Value>) -> Result<Self, String> {
         let d = |k: &str| -> Result<Option<Duration>, String> {
             match v.and_then(|v| v.get(k)).and_then(Value::as_str) {
                 None => Ok(None),
@@ -269,7 +261,7 @@ impl Timeouts {
     }
 
     /// The tightest bound on waiting for the backend.
-    pub fn limit(&self) -> Option<Duration> {
+    pub(crate) fn limit(&self) -> Option<Duration> {
         match (self.request, self.backend_request) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

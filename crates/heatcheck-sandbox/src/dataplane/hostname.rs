@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 /// A listener or route hostname, or the absence of one (matches every host).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum HostPattern {
+pub(super) enum HostPattern {
     Any,
     /// A lowercase fully qualified name.
     Exact(String),
@@ -14,7 +14,7 @@ pub enum HostPattern {
 }
 
 impl HostPattern {
-    pub fn parse(s: &str) -> HostPattern {
+    pub(super) fn parse(s: &str) -> HostPattern {
         let s = s.trim().to_ascii_lowercase();
         match s.strip_prefix('*') {
             Some(rest) if rest.starts_with('.') => HostPattern::Wildcard(rest.to_string()),
@@ -25,7 +25,7 @@ impl HostPattern {
 
     /// Does a request host (port stripped) match, ignoring ASCII case? A wildcard matches one
     /// or more labels in front of its suffix, never the bare suffix domain.
-    pub fn matches(&self, host: &str) -> bool {
+    pub(super) fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
@@ -37,7 +37,7 @@ impl HostPattern {
     }
 
     /// Most specific first: exact names, then wildcards with the longest suffix, then Any.
-    pub fn specificity_cmp(&self, other: &HostPattern) -> Ordering {
+    pub(super) fn specificity_cmp(&self, other: &HostPattern) -> Ordering {
         fn rank(p: &HostPattern) -> (u8, usize) {
             match p {
                 HostPattern::Exact(h) => (0, usize::MAX - h.len()),
@@ -62,7 +62,7 @@ impl std::fmt::Display for HostPattern {
 /// The hostnames a route serves on a listener. `None` means they do not intersect, so the
 /// route does not attach to that listener. The result keeps the more specific side of each
 /// intersecting pair.
-pub fn intersect(
+pub(super) fn intersect(
     listener: &HostPattern,
     route_hostnames: &[HostPattern],
 ) -> Option<Vec<HostPattern>> {
@@ -101,7 +101,7 @@ pub fn intersect(
 }
 
 /// The host of a request without its port (`Host` header or URI authority).
-pub fn request_host(raw: &str) -> &str {
+pub(super) fn request_host(raw: &str) -> &str {
     let raw = raw.trim();
     if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal: "[::1]:8080"

@@ -20,23 +20,23 @@ const IP_ATTEMPTS: usize = 8;
 
 /// An entry for a Gateway's `status.addresses`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GatewayAddress {
-    pub r#type: String,
-    pub value: String,
+pub(crate) struct GatewayAddress {
+    pub(crate) r#type: String,
+    pub(crate) value: String,
 }
 
 /// One listener of a Gateway as served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerBinding {
-    pub name: String,
+pub(crate) struct ListenerBinding {
+    pub(crate) name: String,
     /// The declared port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Where it is really served (port 0 when not served).
-    pub bound: SocketAddr,
-    pub attached_routes: u32,
-    pub protocol: String,
+    pub(crate) bound: SocketAddr,
+    pub(crate) attached_routes: u32,
+    pub(crate) protocol: String,
     /// False for listeners the sandbox does not serve (protocols other than HTTP).
-    pub served: bool,
+    pub(crate) served: bool,
 }
 
 /// Per gateway, what to write into its status.
@@ -44,8 +44,8 @@ pub struct ListenerBinding {
 pub struct GatewayBinding {
     pub namespace: String,
     pub name: String,
-    pub addresses: Vec<GatewayAddress>,
-    pub listeners: Vec<ListenerBinding>,
+    pub(crate) addresses: Vec<GatewayAddress>,
+    pub(crate) listeners: Vec<ListenerBinding>,
 }
 
 struct PortServing {
@@ -64,7 +64,7 @@ struct GatewayServing {
 }
 
 #[derive(Default)]
-pub struct Listeners {
+pub(super) struct Listeners {
     gateways: HashMap<String, GatewayServing>,
     used_ips: HashSet<Ipv4Addr>,
     metrics: GatewayMetrics,
@@ -91,7 +91,7 @@ fn bind_all(ip: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<(u16, tokio::net::Tcp
 }
 
 /// The sockets of a new gateway: its IP, whether ports are ephemeral, (declared port, socket).
-pub struct BoundGateway {
+pub(super) struct BoundGateway {
     pub ip: Ipv4Addr,
     pub ephemeral: bool,
     pub sockets: Vec<(u16, tokio::net::TcpListener)>,
@@ -100,7 +100,7 @@ pub struct BoundGateway {
 /// Choose an IP for a new gateway and bind its ports: declared ports on the first candidate
 /// that takes them all; after EACCES or `IP_ATTEMPTS` busy IPs, ephemeral ports on a fresh
 /// candidate (127.0.0.1 if this system cannot bind other loopback addresses).
-pub fn bind_new_gateway(
+pub(super) fn bind_new_gateway(
     ports: &[u16],
     mut candidates: impl Iterator<Item = Ipv4Addr>,
 ) -> io::Result<BoundGateway> {
@@ -142,7 +142,7 @@ pub fn bind_new_gateway(
 }
 
 impl Listeners {
-    pub fn new(metrics: GatewayMetrics) -> Self {
+    pub(super) fn new(metrics: GatewayMetrics) -> Self {
         Listeners {
             gateways: HashMap::new(),
             used_ips: HashSet::new(),
@@ -181,7 +181,7 @@ impl Listeners {
     }
 
     /// Make the sockets match the table; returns the bindings of every gateway in it.
-    pub async fn sync(
+    pub(super) async fn sync(
         &mut self,
         route_table: &RouteTable,
         table: &Arc<TableCell>,
@@ -359,7 +359,7 @@ impl Listeners {
         out
     }
 
-    pub async fn shutdown(&mut self) {
+    pub(super) async fn shutdown(&mut self) {
         let keys: Vec<String> = self.gateways.keys().cloned().collect();
         for k in keys {
             self.stop_gateway(&k).await;

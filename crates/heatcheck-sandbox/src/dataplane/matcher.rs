@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// What the router looks at in a request.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestParts<'a> {
+pub(crate) struct RequestParts<'a> {
     pub method: &'a str,
     /// Host without port.
     pub host: &'a str,
@@ -22,7 +22,7 @@ pub struct RequestParts<'a> {
 }
 
 #[derive(Debug, Clone)]
-pub enum PathMatch {
+pub(super) enum PathMatch {
     Exact(String),
     /// The prefix without its trailing `/` ("" for "/"), matched element by element.
     Prefix(String),
@@ -30,7 +30,7 @@ pub enum PathMatch {
 }
 
 #[derive(Debug, Clone)]
-pub enum ValueMatch {
+pub(super) enum ValueMatch {
     Exact(String),
     Regex(Regex),
 }
@@ -45,7 +45,7 @@ impl ValueMatch {
 }
 
 #[derive(Debug, Clone)]
-pub struct CompiledMatch {
+pub(super) struct CompiledMatch {
     pub path: PathMatch,
     pub method: Option<String>,
     pub headers: Vec<(HeaderName, ValueMatch)>,
@@ -56,7 +56,7 @@ pub struct CompiledMatch {
 /// Exact path, then the longest path, then a method match, then more header matches, then
 /// more query matches. Regex paths are implementation-specific; like Envoy Gateway they rank
 /// between Exact and PathPrefix, longer patterns first.
-pub type MatchRank = (u8, Reverse<usize>, bool, Reverse<usize>, Reverse<usize>);
+pub(super) type MatchRank = (u8, Reverse<usize>, bool, Reverse<usize>, Reverse<usize>);
 
 fn full_regex(pattern: &str) -> Result<Regex, String> {
     Regex::new(&format!("^(?:{pattern})$"))
@@ -77,7 +77,7 @@ fn value_match(m: &Value, what: &str) -> Result<ValueMatch, String> {
 
 impl CompiledMatch {
     /// The default of a rule without matches: PathPrefix "/".
-    pub fn catch_all() -> Self {
+    pub(super) fn catch_all() -> Self {
         CompiledMatch {
             path: PathMatch::Prefix(String::new()),
             method: None,
@@ -88,7 +88,7 @@ impl CompiledMatch {
 
     /// Compile an `HTTPRouteMatch` object; an error makes the match unusable (the route is
     /// then not Accepted for it, reason UnsupportedValue).
-    pub fn compile(m: &Value) -> Result<Self, String> {
+    pub(super) fn compile(m: &Value) -> Result<Self, String> {
         let path = match m.get("path") {
             None | Some(Value::Null) => PathMatch::Prefix(String::new()),
             Some(p) => {
@@ -158,7 +158,7 @@ impl CompiledMatch {
         })
     }
 
-    pub fn rank(&self) -> MatchRank {
+    pub(super) fn rank(&self) -> MatchRank {
         let (kind, len) = match &self.path {
             PathMatch::Exact(p) => (0, p.len()),
             PathMatch::Regex(r) => (1, r.as_str().len() - "^(?:)$".len()),
@@ -173,7 +173,7 @@ impl CompiledMatch {
         )
     }
 
-    pub fn matches(&self, req: &RequestParts<'_>) -> bool {
+    pub(super) fn matches(&self, req: &RequestParts<'_>) -> bool {
         let path_ok = match &self.path {
             PathMatch::Exact(p) => req.path == p,
             PathMatch::Prefix(p) => prefix_matches(p, req.path),
@@ -204,7 +204,7 @@ impl CompiledMatch {
 }
 
 /// Element-wise prefix: `/shop` matches `/shop`, `/shop/` and `/shop/x`, never `/shopping`.
-pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub(super) fn prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix.is_empty() {
         return true;
     }

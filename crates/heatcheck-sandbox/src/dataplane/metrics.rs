@@ -41,7 +41,7 @@ const DURATION_BUCKETS: [f64; 14] = [
 const UNKNOWN: &str = "unknown";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     pub gateway_namespace: String,
     pub gateway_name: String,
     pub listener: String,
@@ -68,7 +68,7 @@ struct Inner {
 
 /// The data plane's metrics. Cheap to clone.
 #[derive(Clone)]
-pub struct GatewayMetrics {
+pub(crate) struct GatewayMetrics {
     inner: Arc<Inner>,
 }
 
@@ -128,7 +128,7 @@ fn family_metadata() -> &'static [String] {
 }
 
 impl GatewayMetrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("sandbox");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -162,7 +162,7 @@ impl GatewayMetrics {
     }
 
     /// The labels of one request, from the routing decision (before it is consumed).
-    pub fn labels(
+    pub(crate) fn labels(
         &self,
         table: &RouteTable,
         gateway: &str,
@@ -207,7 +207,7 @@ impl GatewayMetrics {
     }
 
     /// Count one answered request.
-    pub fn observe(&self, mut labels: RequestLabels, status: u16, took: Duration) {
+    pub(crate) fn observe(&self, mut labels: RequestLabels, status: u16, took: Duration) {
         labels.response_code = status.to_string();
         self.inner.requests.get_or_create(&labels).inc();
         self.inner
@@ -217,7 +217,7 @@ impl GatewayMetrics {
     }
 
     /// Publish the faults in effect (replaces the previous set).
-    pub fn set_faults(&self, faults: &[ActiveFault]) {
+    pub(crate) fn set_faults(&self, faults: &[ActiveFault]) {
         self.inner.faults.clear();
         for f in faults {
             let kind = match f.action {
@@ -247,7 +247,7 @@ impl GatewayMetrics {
     /// TYPE, UNIT) from the start, as a real gateway's metrics port does,
     /// so a scrape config can be checked before any traffic: the encoder
     /// leaves out families without samples, so their metadata is added.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
@@ -267,7 +267,7 @@ impl GatewayMetrics {
     }
 
     /// Serve `/metrics` on `addr` until the task is aborted.
-    pub async fn serve(
+    pub(crate) async fn serve(
         &self,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {

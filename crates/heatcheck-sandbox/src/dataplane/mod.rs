@@ -15,7 +15,7 @@
 //! root), every listener of that Gateway is bound on an ephemeral port of a fresh IP, and
 //! besides `{type: IPAddress, value: 127.a.b.1}` the Gateway's `status.addresses` lists
 //! `{type: heatcheck.dev/HostPort, value: "127.a.b.1:PORT"}`, one per distinct listener
-//! port in `spec.listeners` order ([`gateway_base_url`] prefers those). On systems that
+//! port in `spec.listeners` order (`heatcheck_gateway::gateway_url::gateway_base_url` prefers those). On systems that
 //! cannot bind loopback addresses other than 127.0.0.1 (macOS without aliases), ephemeral
 //! ports on 127.0.0.1 are used. Parallel sandboxes (e.g. test processes) never collide: the
 //! kernel refuses a second bind of the same IP:port and the loser moves on. A Gateway keeps
@@ -44,26 +44,24 @@
 //!   `x-heatcheck-route: ns/name` and `x-heatcheck-backend: ns/service/pod`.
 
 pub mod echo;
-pub mod filters;
-pub mod hostname;
+mod filters;
+mod hostname;
 mod listeners;
-pub mod matcher;
-pub mod metrics;
-pub mod policy;
-pub mod routing;
-pub mod selector;
+mod matcher;
+mod metrics;
+mod policy;
+mod routing;
+mod selector;
 mod server;
-pub mod tls;
-pub mod view;
+mod tls;
+mod view;
 
 use std::sync::{Arc, RwLock};
 
-pub use heatcheck_gateway::gateway_url::{gateway_base_url, HOST_PORT_ADDRESS_TYPE};
-pub use listeners::{GatewayAddress, GatewayBinding, ListenerBinding};
-pub use metrics::GatewayMetrics;
-pub use routing::{Condition, RouteParentStatus, RouteTable};
-pub use server::MAX_BODY_BYTES;
-pub use view::{ActiveFault, ClusterView, Direction, FaultAction};
+pub(crate) use listeners::GatewayBinding;
+pub(crate) use metrics::GatewayMetrics;
+pub(crate) use routing::RouteTable;
+pub(crate) use view::{ActiveFault, ClusterView, Direction, FaultAction};
 
 struct Inner {
     table: Arc<server::TableCell>,
@@ -73,7 +71,7 @@ struct Inner {
 
 /// The data plane. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
-pub struct DataPlane {
+pub(crate) struct DataPlane {
     inner: Arc<Inner>,
 }
 
@@ -84,7 +82,7 @@ impl Default for DataPlane {
 }
 
 impl DataPlane {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let metrics = GatewayMetrics::new();
         let listeners = listeners::Listeners::new(metrics.clone());
         DataPlane {
@@ -97,20 +95,20 @@ impl DataPlane {
     }
 
     /// The data plane's Prometheus metrics (see [`metrics`]).
-    pub fn metrics(&self) -> &GatewayMetrics {
+    pub(crate) fn metrics(&self) -> &GatewayMetrics {
         &self.inner.metrics
     }
 
     /// Publish a new view: rebuild the routing table and swap it in atomically; in-flight
     /// requests finish with the table they started with.
-    pub fn update(&self, view: ClusterView) {
+    pub(crate) fn update(&self, view: ClusterView) {
         let table = Arc::new(RouteTable::build(&view));
         self.inner.metrics.set_faults(&view.faults);
         *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = table;
     }
 
     /// The current table (to inspect routing decisions or route statuses).
-    pub fn table(&self) -> Arc<RouteTable> {
+    pub(crate) fn table(&self) -> Arc<RouteTable> {
         self.inner
             .table
             .read()
@@ -118,15 +116,10 @@ impl DataPlane {
             .clone()
     }
 
-    /// What the gateway says about each HTTPRoute parentRef, for `status.parents`.
-    pub fn route_statuses(&self) -> Vec<RouteParentStatus> {
-        self.table().route_statuses().to_vec()
-    }
-
     /// Serve every HTTP listener of every gateway in the last view, stop the sockets of
     /// gateways and ports that disappeared, and return per gateway what to write into its
     /// status (addresses, listeners with attached route counts).
-    pub async fn sync_listeners(&self) -> Vec<GatewayBinding> {
+    pub(crate) async fn sync_listeners(&self) -> Vec<GatewayBinding> {
         let table = self.table();
         self.inner
             .listeners
@@ -137,7 +130,7 @@ impl DataPlane {
     }
 
     /// Close every listener.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.inner.listeners.lock().await.shutdown().await;
     }
 }

@@ -14,7 +14,7 @@ use super::selector::{labels, selector_matches};
 
 /// The port a backendRef ends up on in the pod: a number, a name, or both when known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetPort {
+pub(super) struct TargetPort {
     pub number: Option<u16>,
     pub name: Option<String>,
 }
@@ -128,7 +128,7 @@ fn port_allowed(ports: Option<&Value>, target: &TargetPort) -> bool {
 
 /// `Err(policy names)` when the pod is isolated for ingress and no rule of the isolating
 /// policies admits the gateway on `target`.
-pub fn gateway_may_reach(
+pub(super) fn gateway_may_reach(
     pod: &Value,
     target: &TargetPort,
     policies_in_pod_ns: &[&Value],

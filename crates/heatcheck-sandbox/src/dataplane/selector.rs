@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 /// The labels of an object (`metadata.labels`), empty when absent.
-pub fn labels(obj: &Value) -> &Map<String, Value> {
+pub(super) fn labels(obj: &Value) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     obj.pointer("/metadata/labels")
         .and_then(Value::as_object)
@@ -16,7 +16,7 @@ fn label<'a>(labels: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 
 /// A `metav1.LabelSelector` (matchLabels + matchExpressions). An empty selector matches
 /// everything; a malformed one matches nothing (safer than matching all).
-pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
+pub(super) fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
     let Some(sel) = selector.as_object() else {
         return selector.is_null();
     };
@@ -64,7 +64,7 @@ fn expression_matches(expr: &Value, labels: &Map<String, Value>) -> bool {
 
 /// A Service's `spec.selector` (a plain map). An empty or absent selector selects no pods:
 /// such Services have manually managed endpoints, which the sandbox does not model.
-pub fn service_selects(selector: Option<&Value>, labels: &Map<String, Value>) -> bool {
+pub(super) fn service_selects(selector: Option<&Value>, labels: &Map<String, Value>) -> bool {
     match selector.and_then(Value::as_object) {
         Some(sel) if !sel.is_empty() => sel
             .iter()

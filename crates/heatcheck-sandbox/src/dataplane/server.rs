@@ -26,10 +26,10 @@ use super::routing::{Decision, RouteTable};
 use crate::controllers::duration::parse_duration;
 
 /// Request bodies above this size get 413 (bodies are read so connections stay reusable).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The table every request reads; `update` swaps the Arc, in-flight requests keep theirs.
-pub type TableCell = RwLock<Arc<RouteTable>>;
+pub(super) type TableCell = RwLock<Arc<RouteTable>>;
 
 struct PortCtx {
     table: Arc<TableCell>,
@@ -53,7 +53,7 @@ impl PortCtx {
 /// Accept connections until the task is aborted (dropping the task closes its connections).
 /// With `tls`, every connection is a TLS handshake first; the certificate is picked per SNI
 /// from the current table (see [`SniResolver`]).
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     table: Arc<TableCell>,
     metrics: GatewayMetrics,

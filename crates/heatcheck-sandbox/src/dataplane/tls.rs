@@ -20,7 +20,7 @@ fn field(secret: &Value, key: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The key pair of a TLS Secret, ready for rustls. Errors never include key material.
-pub fn certified_key(secret: &Value) -> Result<Arc<CertifiedKey>, String> {
+pub(super) fn certified_key(secret: &Value) -> Result<Arc<CertifiedKey>, String> {
     let crt = field(secret, "tls.crt")?;
     let key = field(secret, "tls.key")?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&crt)

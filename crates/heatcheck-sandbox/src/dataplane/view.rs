@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// Snapshot of the cluster objects the data plane needs (JSON as the API server stores them).
 #[derive(Debug, Clone, Default)]
-pub struct ClusterView {
+pub(crate) struct ClusterView {
     pub gateways: Vec<Value>,
     pub httproutes: Vec<Value>,
     pub services: Vec<Value>,
@@ -27,7 +27,7 @@ pub struct ClusterView {
 /// A network fault in effect on specific pods (the chaos controllers resolve NetworkChaos /
 /// Litmus ChaosEngine selectors to pods and publish these).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ActiveFault {
+pub(crate) struct ActiveFault {
     /// For messages, e.g. "networkchaos/route-chaos/latency".
     pub id: String,
     /// Namespace of the affected pods.
@@ -40,7 +40,7 @@ pub struct ActiveFault {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum FaultAction {
+pub(crate) enum FaultAction {
     /// Each request to the pod waits `latency` ± a uniform `jitter`.
     Delay { latency: Duration, jitter: Duration },
     /// This percentage (0..=100) of requests to the pod fail with 503.
@@ -50,7 +50,7 @@ pub enum FaultAction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     To,
     From,
     Both,

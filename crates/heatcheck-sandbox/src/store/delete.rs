@@ -6,7 +6,7 @@ use super::*;
 impl Store {
     /// Deletes an object. With finalizers it only gets a deletionTimestamp;
     /// without, it is removed and its dependents (ownerReferences) follow.
-    pub fn delete(
+    pub(crate) fn delete(
         &self,
         key: &ResKey,
         ns: Option<&str>,

@@ -148,7 +148,7 @@ pub(super) fn pod_grace_period(key: &ResKey, pod: &Value, requested: Option<i64>
 }
 
 /// `terminationGracePeriodSeconds` when the pod does not say.
-pub const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 30;
+pub(super) const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 30;
 
 pub(super) fn spec_changed(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| -> Map<String, Value> {
@@ -160,7 +160,7 @@ pub(super) fn spec_changed(a: &Value, b: &Value) -> bool {
     strip(a) != strip(b)
 }
 
-pub fn random_suffix(n: usize) -> String {
+pub(crate) fn random_suffix(n: usize) -> String {
     use rand::Rng;
     // The alphabet Kubernetes uses for generated names (no vowels, no 0/1/3).
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";

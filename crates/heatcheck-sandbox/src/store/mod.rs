@@ -16,14 +16,14 @@ use super::registry::{crd_type, Registry, ResKey, ResourceType};
 const HISTORY: usize = 20_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
+pub(crate) enum EventType {
     Added,
     Modified,
     Deleted,
 }
 
 impl EventType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventType::Added => "ADDED",
             EventType::Modified => "MODIFIED",
@@ -33,7 +33,7 @@ impl EventType {
 }
 
 #[derive(Clone, Debug)]
-pub struct WatchEvent {
+pub(crate) struct WatchEvent {
     pub event_type: EventType,
     pub key: ResKey,
     pub namespace: Option<String>,
@@ -46,12 +46,12 @@ pub struct WatchEvent {
 #[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
     /// dryRun=All: validate and compute, persist nothing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct DeleteOptions {
-    pub dry_run: bool,
+pub(crate) struct DeleteOptions {
+    pub(crate) dry_run: bool,
     /// "Orphan" keeps dependents; anything else deletes them (background GC).
     pub propagation_policy: Option<String>,
     /// Precondition: the object's resourceVersion must still be this.
@@ -66,11 +66,11 @@ pub struct DeleteOptions {
 #[derive(Debug)]
 pub struct ListPage {
     pub items: Vec<Value>,
-    pub resource_version: u64,
+    pub(crate) resource_version: u64,
     /// Key of the last returned item when more remain.
     pub next: Option<(String, String)>,
     /// Items left after this page (remainingItemCount).
-    pub remaining: usize,
+    pub(crate) remaining: usize,
 }
 
 type ObjKey = (String, String);
@@ -97,7 +97,7 @@ impl Default for Store {
     }
 }
 
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     // Second precision, as the API server stores metav1.Time.
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -140,20 +140,16 @@ impl Store {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn resource_version(&self) -> u64 {
+    pub(crate) fn resource_version(&self) -> u64 {
         self.read().rv
     }
 
-    pub fn registry(&self) -> Registry {
+    pub(crate) fn registry(&self) -> Registry {
         self.read().registry.clone()
     }
 
-    pub fn resource_type(&self, key: &ResKey) -> Option<ResourceType> {
-        self.read().registry.by_key(key).cloned()
-    }
-
     /// Every event from now on, for in-process controllers.
-    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
         self.events.subscribe()
     }
 
@@ -225,7 +221,7 @@ impl Store {
     /// receiver for what follows, taken atomically. `from = None` starts with a
     /// synthetic ADDED for every current object, as a watch without
     /// resourceVersion does. Too old a version gets 410 Gone.
-    pub fn watch(
+    pub(crate) fn watch(
         &self,
         key: &ResKey,
         ns: Option<&str>,
@@ -302,15 +298,6 @@ impl Store {
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(ev);
     }
-
-    /// Number of stored objects (all kinds).
-    pub fn len(&self) -> usize {
-        self.read().objects.values().map(BTreeMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -347,5 +334,5 @@ mod meta;
 mod tests;
 mod write;
 
-pub use meta::random_suffix;
+pub(crate) use meta::random_suffix;
 use meta::*;

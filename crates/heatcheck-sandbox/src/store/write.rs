@@ -166,7 +166,7 @@ impl Store {
     /// Replaces an object (PUT). A non-empty resourceVersion in `obj` must match
     /// the stored one (optimistic concurrency). For kinds with a status
     /// subresource the status is kept; use `update_status` for it.
-    pub fn update(
+    pub(crate) fn update(
         &self,
         key: &ResKey,
         ns: Option<&str>,
@@ -178,7 +178,7 @@ impl Store {
     }
 
     /// Replaces only `.status` (PUT .../status).
-    pub fn update_status(
+    pub(crate) fn update_status(
         &self,
         key: &ResKey,
         ns: Option<&str>,

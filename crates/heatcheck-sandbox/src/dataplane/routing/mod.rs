@@ -37,8 +37,8 @@ use build::Builder;
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Envoy's answers, so probes see what they would see on a real gateway.
-pub const NO_HEALTHY_UPSTREAM: &str = "no healthy upstream";
-pub const UPSTREAM_CONNECT_ERROR: &str =
+pub(super) const NO_HEALTHY_UPSTREAM: &str = "no healthy upstream";
+pub(super) const UPSTREAM_CONNECT_ERROR: &str =
     "upstream connect error or disconnect/reset before headers. reset reason: connection timeout";
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
@@ -55,7 +55,7 @@ fn name_of(v: &Value) -> &str {
 
 /// A condition for a route's `status.parents[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Condition {
+pub(crate) struct Condition {
     pub status: bool,
     pub reason: String,
     pub message: String,
@@ -81,7 +81,7 @@ impl Condition {
 /// What the sandbox gateway says about one `parentRef` of one HTTPRoute (only for parents that
 /// are Gateways present in the view).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RouteParentStatus {
+pub(crate) struct RouteParentStatus {
     pub route_namespace: String,
     pub route_name: String,
     /// The parentRef as written in the route (to echo into `status.parents[].parentRef`).
@@ -92,7 +92,7 @@ pub struct RouteParentStatus {
 
 /// A listener as declared, with what the table made of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerInfo {
+pub(crate) struct ListenerInfo {
     pub name: String,
     pub port: u16,
     pub protocol: String,
@@ -102,7 +102,7 @@ pub struct ListenerInfo {
 }
 
 #[derive(Debug)]
-pub struct GatewayTable {
+pub(crate) struct GatewayTable {
     pub namespace: String,
     pub name: String,
     pub uid: Option<String>,
@@ -112,7 +112,7 @@ pub struct GatewayTable {
 
 impl GatewayTable {
     /// Whether the listeners on this port speak TLS (HTTPS).
-    pub fn is_tls(&self, port: u16) -> bool {
+    pub(crate) fn is_tls(&self, port: u16) -> bool {
         self.ports
             .get(&port)
             .is_some_and(|ls| ls.iter().any(|l| l.cert.is_some()))
@@ -120,7 +120,7 @@ impl GatewayTable {
 
     /// The certificate for a TLS handshake on `port`: the most specific listener whose
     /// hostname matches the SNI name; without SNI, the first listener that has one.
-    pub fn certificate(
+    pub(crate) fn certificate(
         &self,
         port: u16,
         sni: Option<&str>,
@@ -138,7 +138,7 @@ impl GatewayTable {
 
 impl GatewayTable {
     /// Distinct ports of served listeners, in `spec.listeners` order.
-    pub fn served_ports(&self) -> Vec<u16> {
+    pub(crate) fn served_ports(&self) -> Vec<u16> {
         let mut out = Vec::new();
         for l in self.listeners.iter().filter(|l| l.served) {
             if !out.contains(&l.port) {
@@ -172,7 +172,7 @@ struct Entry {
 
 /// The action of one route rule.
 #[derive(Debug)]
-pub struct RuleTarget {
+pub(super) struct RuleTarget {
     /// "{namespace}/{name}" of the route.
     pub route: String,
     backends: Vec<(u32, Arc<Backend>, Filters)>,
@@ -185,7 +185,7 @@ pub struct RuleTarget {
 
 /// One pod a mirrored copy of the request goes to.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MirrorTarget<'a> {
+pub(crate) struct MirrorTarget<'a> {
     pub namespace: &'a str,
     pub service: &'a str,
     pub pod: &'a str,
@@ -220,7 +220,7 @@ struct Endpoint {
 
 /// What to do with a request.
 #[derive(Debug, PartialEq)]
-pub enum Decision<'a> {
+pub(crate) enum Decision<'a> {
     /// No route matches: 404.
     NotFound,
     /// The gateway answers by itself (500/503).
@@ -258,27 +258,28 @@ pub enum Decision<'a> {
 
 /// The compiled view.
 #[derive(Debug, Default)]
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     gateways: HashMap<String, GatewayTable>,
     route_statuses: Vec<RouteParentStatus>,
 }
 
 impl RouteTable {
     /// Look a gateway up by "{namespace}/{name}".
-    pub fn gateway(&self, key: &str) -> Option<&GatewayTable> {
+    pub(crate) fn gateway(&self, key: &str) -> Option<&GatewayTable> {
         self.gateways.get(key)
     }
 
-    pub fn gateways(&self) -> impl Iterator<Item = &GatewayTable> {
+    pub(crate) fn gateways(&self) -> impl Iterator<Item = &GatewayTable> {
         self.gateways.values()
     }
 
-    pub fn route_statuses(&self) -> &[RouteParentStatus] {
+    #[cfg(test)]
+    pub(crate) fn route_statuses(&self) -> &[RouteParentStatus] {
         &self.route_statuses
     }
 
     /// Route one request arriving on `port` of gateway `key` ("{ns}/{name}").
-    pub fn resolve<'a, R: Rng + ?Sized>(
+    pub(crate) fn resolve<'a, R: Rng + ?Sized>(
         &'a self,
         key: &str,
         port: u16,
@@ -307,13 +308,13 @@ impl RouteTable {
     }
 
     /// The listener a request to `port` of gateway `key` with this host lands on (metrics).
-    pub fn listener_name(&self, key: &str, port: u16, host: &str) -> Option<&str> {
+    pub(crate) fn listener_name(&self, key: &str, port: u16, host: &str) -> Option<&str> {
         let listeners = self.gateways.get(key)?.ports.get(&port)?;
         let l = listeners.iter().find(|l| l.hostname.matches(host))?;
         Some(l.name.as_str())
     }
 
-    pub fn build(view: &ClusterView) -> RouteTable {
+    pub(crate) fn build(view: &ClusterView) -> RouteTable {
         Builder::new(view).build()
     }
 }

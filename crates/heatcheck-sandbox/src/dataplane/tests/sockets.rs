@@ -2,6 +2,8 @@
 //! conflict, keep-alive and concurrency, throughput, listeners following
 //! the Gateway spec, route timeouts.
 
+use heatcheck_gateway::gateway_url::gateway_base_url;
+
 use super::*;
 
 #[test]
