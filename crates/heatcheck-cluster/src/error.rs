@@ -61,15 +61,6 @@ impl ClusterError {
         )
     }
 
-    /// Transient failures worth another attempt: 429, 5xx, connection resets.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ClusterError::Unreachable { .. } => true,
-            ClusterError::Api { code, .. } => *code == 429 || *code >= 500,
-            _ => false,
-        }
-    }
-
     pub fn code(&self) -> Option<u16> {
         match self {
             ClusterError::Api { code, .. } => Some(*code),

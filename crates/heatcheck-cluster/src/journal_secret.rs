@@ -26,10 +26,10 @@ use tokio::sync::Mutex;
 use super::{ClusterClient, ClusterError};
 
 /// The Secret `type` of journals.
-pub const SECRET_TYPE: &str = "heatcheck.dev/journal";
-pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub(crate) const SECRET_TYPE: &str = "heatcheck.dev/journal";
+pub(crate) const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Label with the run id: journals are found by it.
-pub const RUN_LABEL: &str = "heatcheck.dev/run";
+pub(crate) const RUN_LABEL: &str = "heatcheck.dev/run";
 const HOLDER: &str = "heatcheck.dev/holder";
 const RENEWED: &str = "heatcheck.dev/renewed";
 const STATUS: &str = "heatcheck.dev/status";
@@ -42,10 +42,10 @@ pub const LEASE: Duration = Duration::from_secs(30);
 /// How often a holder renews (a third of the lease: two renewals may fail).
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// The API server's limit on a Secret's data (all keys together).
-pub const MAX_SECRET_DATA: usize = 1024 * 1024;
+pub(crate) const MAX_SECRET_DATA: usize = 1024 * 1024;
 
 /// The Secret's name for a run.
-pub fn secret_name(run_id: &str) -> String {
+pub(crate) fn secret_name(run_id: &str) -> String {
     format!("heatcheck-journal-{run_id}")
 }
 
@@ -58,8 +58,8 @@ pub struct FoundJournal {
     pub status: String,
     pub message: Option<String>,
     /// `host/pid` of the runner holding it; None once released.
-    pub holder: Option<String>,
-    pub renewed: Option<DateTime<Utc>>,
+    pub(crate) holder: Option<String>,
+    pub(crate) renewed: Option<DateTime<Utc>>,
     resource_version: String,
 }
 
@@ -335,13 +335,6 @@ impl JournalSecret {
         held.status = status.to_string();
         held.message = message;
         self.write(&mut held, false).await
-    }
-
-    /// The run state stored beside the journal (run.json), replaced.
-    pub async fn set_run_state(&self, run_state: &[u8]) -> Result<(), ClusterError> {
-        let mut held = self.held.lock().await;
-        held.run_state = run_state.to_vec();
-        self.write(&mut held, true).await
     }
 
     async fn write(&self, held: &mut Held, hold: bool) -> Result<(), ClusterError> {

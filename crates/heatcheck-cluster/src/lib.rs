@@ -2,9 +2,11 @@
 //! discovery, and dynamic operations on any kind (CRDs included). It never
 //! knows whether it talks to the sandbox or a real API server.
 
+#![warn(unreachable_pub)]
+
 mod error;
 pub mod journal_secret;
-pub mod retry;
+mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use tokio::sync::Mutex;
 pub use error::ClusterError;
 
 /// The field manager for server-side apply.
-pub const FIELD_MANAGER: &str = "heatcheck";
+pub(crate) const FIELD_MANAGER: &str = "heatcheck";
 
 /// Label put on every object heatcheck creates, naming the run (the retry
 /// layer reads it to recognise its own earlier create).
@@ -46,10 +48,6 @@ pub struct Resolved {
 impl Resolved {
     pub fn kind(&self) -> &str {
         &self.ar.kind
-    }
-
-    pub fn has_subresource(&self, name: &str) -> bool {
-        self.subresources.iter().any(|s| s == name)
     }
 }
 
@@ -529,7 +527,13 @@ impl ClusterClient {
     }
 
     /// Maps a kube error to what an SRE needs to read.
-    pub fn map_err(&self, e: kube::Error, verb: &str, kind: &str, name: &str) -> ClusterError {
+    pub(crate) fn map_err(
+        &self,
+        e: kube::Error,
+        verb: &str,
+        kind: &str,
+        name: &str,
+    ) -> ClusterError {
         match e {
             kube::Error::Api(s) => match s.code {
                 403 => ClusterError::Forbidden {
@@ -611,7 +615,7 @@ fn to_dynamic(r: &Resolved, obj: &Value, name: &str) -> Result<DynamicObject, Cl
         .map_err(|e| ClusterError::Invalid(format!("{} {name}: {e}", r.kind())))
 }
 
-pub fn to_value(o: DynamicObject) -> Value {
+pub(crate) fn to_value(o: DynamicObject) -> Value {
     serde_json::to_value(o).unwrap_or(Value::Null)
 }
 
@@ -621,11 +625,6 @@ fn object_name(obj: &Value) -> Result<String, ClusterError> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .ok_or_else(|| ClusterError::Invalid("object has no metadata.name".into()))
-}
-
-/// Split "group/version" (or "v1") into its parts.
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
-    api_version.split_once('/').unwrap_or(("", api_version))
 }
 
 impl ClusterClient {

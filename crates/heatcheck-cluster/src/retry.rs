@@ -33,18 +33,18 @@ use super::RUN_LABEL;
 
 /// How often and how long to retry.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts in total (1 = no retry) for 429 and 5xx and broken connections.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Attempts when the connection was refused (the server is down, not
     /// busy): fewer, so an unreachable cluster is reported quickly.
-    pub max_connect_attempts: u32,
+    pub(crate) max_connect_attempts: u32,
     /// Backoff before the first retry; doubles each time.
-    pub base_delay: Duration,
+    pub(crate) base_delay: Duration,
     /// Backoff cap.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
     /// A server's Retry-After is honoured up to this long.
-    pub max_retry_after: Duration,
+    pub(crate) max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -61,7 +61,7 @@ impl Default for RetryPolicy {
 
 /// Why an attempt failed, as far as retrying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// 429: the server refused before doing anything.
     Throttled,
     /// 5xx (except 501/505): the request may or may not have been acted on.
@@ -74,7 +74,7 @@ pub enum Failure {
 
 impl Failure {
     /// True when the server may have acted on the request.
-    pub fn ambiguous(self) -> bool {
+    pub(crate) fn ambiguous(self) -> bool {
         matches!(self, Failure::Server(_) | Failure::Interrupted)
     }
 }
@@ -83,7 +83,7 @@ impl RetryPolicy {
     /// Backoff before retry number `retry` (0-based): exponential, capped,
     /// with "equal jitter" (half fixed, half random; `jitter` in 0..1) so
     /// clients that failed together do not retry together.
-    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
+    pub(crate) fn backoff(&self, retry: u32, jitter: f64) -> Duration {
         let exp = self
             .base_delay
             .saturating_mul(1u32 << retry.min(16))
@@ -93,7 +93,7 @@ impl RetryPolicy {
 
     /// The wait before the next attempt: the backoff, or the server's
     /// Retry-After when that is longer (capped).
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
         let b = self.backoff(retry, jitter);
         match retry_after {
             Some(ra) => ra.min(self.max_retry_after).max(b),
@@ -102,7 +102,7 @@ impl RetryPolicy {
     }
 
     /// Whether attempt number `attempt` (1-based, just failed) may be followed by another.
-    pub fn may_retry(&self, attempt: u32, failure: Failure) -> bool {
+    pub(crate) fn may_retry(&self, attempt: u32, failure: Failure) -> bool {
         let limit = match failure {
             Failure::NotSent => self.max_connect_attempts,
             _ => self.max_attempts,
@@ -112,7 +112,7 @@ impl RetryPolicy {
 }
 
 /// 429 and 5xx other than "not implemented" / "version not supported".
-pub fn classify_status(status: StatusCode) -> Option<Failure> {
+pub(crate) fn classify_status(status: StatusCode) -> Option<Failure> {
     match status.as_u16() {
         429 => Some(Failure::Throttled),
         501 | 505 => None,
@@ -123,7 +123,7 @@ pub fn classify_status(status: StatusCode) -> Option<Failure> {
 
 /// Transport errors worth another attempt. TLS and DNS failures are not:
 /// they do not heal in seconds.
-pub fn classify_error(e: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+pub(crate) fn classify_error(e: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     use std::io::ErrorKind;
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut connect = false;
@@ -160,7 +160,7 @@ pub fn classify_error(e: &(dyn std::error::Error + 'static)) -> Option<Failure> 
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -172,14 +172,8 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// The tower layer applying a [`RetryPolicy`].
 #[derive(Clone, Debug, Default)]
-pub struct RetryLayer {
+pub(crate) struct RetryLayer {
     policy: RetryPolicy,
-}
-
-impl RetryLayer {
-    pub fn new(policy: RetryPolicy) -> Self {
-        RetryLayer { policy }
-    }
 }
 
 impl<S> Layer<S> for RetryLayer {
@@ -195,7 +189,7 @@ impl<S> Layer<S> for RetryLayer {
 
 /// The inner service is called again for each attempt; it sits behind a
 /// mutex held only while a call is dispatched, not while it runs.
-pub struct RetryService<S> {
+pub(crate) struct RetryService<S> {
     inner: Arc<tokio::sync::Mutex<S>>,
     policy: Arc<RetryPolicy>,
 }
@@ -463,7 +457,7 @@ mod tests {
                 Ok::<_, BoxError>(r)
             }
         });
-        let layer = RetryLayer::new(fast());
+        let layer = RetryLayer { policy: fast() };
         (layer.layer(tower::util::BoxService::new(svc)), seen)
     }
 

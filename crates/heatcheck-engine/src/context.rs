@@ -12,28 +12,28 @@ use heatcheck_cluster::{ClusterClient, ClusterError, Resolved};
 use heatcheck_format::{GatewayResolver, Suite, Templater};
 use heatcheck_guard::{EffectivePolicy, GuardError};
 
-pub use heatcheck_cluster::RUN_LABEL;
+pub(crate) use heatcheck_cluster::RUN_LABEL;
 
 #[derive(Clone)]
-pub struct SuiteContext {
-    pub client: ClusterClient,
-    pub journal: Journal,
-    pub templater: Arc<Templater>,
-    pub suite: Arc<Suite>,
-    pub run_id: String,
-    pub http: reqwest::Client,
-    pub cancel: watch::Receiver<bool>,
+pub(crate) struct SuiteContext {
+    pub(crate) client: ClusterClient,
+    pub(crate) journal: Journal,
+    pub(crate) templater: Arc<Templater>,
+    pub(crate) suite: Arc<Suite>,
+    pub(crate) run_id: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) cancel: watch::Receiver<bool>,
     /// What the guard enforces while steps run.
-    pub policy: Arc<EffectivePolicy>,
+    pub(crate) policy: Arc<EffectivePolicy>,
     /// When the whole run must end (`policy.maxRunDuration`), if it must.
-    pub run_deadline: Option<std::time::Instant>,
+    pub(crate) run_deadline: Option<std::time::Instant>,
     /// Where `promql` checks query (None: no URL set; they were taken out of the suite).
-    pub prometheus: Option<Arc<crate::probe::promql::Prometheus>>,
+    pub(crate) prometheus: Option<Arc<crate::probe::promql::Prometheus>>,
 }
 
 /// Why a step or check stopped early.
 #[derive(Debug, thiserror::Error)]
-pub enum StepError {
+pub(crate) enum StepError {
     #[error("{0}")]
     Failed(String),
     #[error(transparent)]
@@ -64,24 +64,20 @@ impl From<String> for StepError {
 }
 
 impl SuiteContext {
-    pub fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         &self.suite.spec.target.namespace
     }
 
-    pub fn default_timeout(&self) -> Duration {
-        self.suite.spec.defaults.timeout.0
-    }
-
-    pub fn interval(&self) -> Duration {
+    pub(crate) fn interval(&self) -> Duration {
         self.suite.spec.defaults.interval.0
     }
 
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         *self.cancel.borrow()
     }
 
     /// Sleeps, returning early with Aborted on cancellation.
-    pub async fn sleep(&self, d: Duration) -> Result<(), StepError> {
+    pub(crate) async fn sleep(&self, d: Duration) -> Result<(), StepError> {
         let mut cancel = self.cancel.clone();
         if *cancel.borrow() {
             return Err(StepError::Aborted);
@@ -93,20 +89,20 @@ impl SuiteContext {
     }
 
     /// The namespace a step acts in, checked against target.allowNamespaces.
-    pub fn step_namespace(&self, written: Option<&str>) -> Result<String, StepError> {
+    pub(crate) fn step_namespace(&self, written: Option<&str>) -> Result<String, StepError> {
         let ns = written.unwrap_or(self.namespace()).to_string();
         self.check_namespace(&ns)?;
         Ok(ns)
     }
 
     /// The guard's namespace rule (target.allowNamespaces narrowed by the policy).
-    pub fn check_namespace(&self, ns: &str) -> Result<(), StepError> {
+    pub(crate) fn check_namespace(&self, ns: &str) -> Result<(), StepError> {
         self.policy.check_namespace(ns).map_err(StepError::Failed)
     }
 
     /// Records the object's current state in the journal before a mutation.
     /// Returns the current object (None when absent).
-    pub async fn record_prior(
+    pub(crate) async fn record_prior(
         &self,
         scope: &str,
         r: &Resolved,
@@ -140,10 +136,10 @@ impl SuiteContext {
 
 /// Resolves `{{gateway "NAME"}}` by reading the Gateway's status from the
 /// cluster, waiting (up to the suite's default timeout) for an address.
-pub struct ClusterGatewayResolver {
-    pub client: ClusterClient,
-    pub handle: tokio::runtime::Handle,
-    pub timeout: Duration,
+pub(crate) struct ClusterGatewayResolver {
+    pub(crate) client: ClusterClient,
+    pub(crate) handle: tokio::runtime::Handle,
+    pub(crate) timeout: Duration,
 }
 
 impl GatewayResolver for ClusterGatewayResolver {

@@ -9,7 +9,7 @@ pub const INVALID: i32 = 2;
 /// The cluster or the LLM could not be reached.
 pub const UNREACHABLE: i32 = 3;
 /// Aborted by a stop condition or a signal; the cluster state was restored.
-pub const ABORTED: i32 = 4;
+pub(crate) const ABORTED: i32 = 4;
 /// Restoring failed: the cluster was NOT put back (the message says what is left).
 pub const RESTORE_FAILED: i32 = 5;
 

@@ -36,7 +36,7 @@ impl OperatorNote {
     }
 
     /// As the report keeps it: offset from the case start.
-    pub fn to_game_note(&self, case_started: Instant) -> GameNote {
+    pub(crate) fn to_game_note(&self, case_started: Instant) -> GameNote {
         GameNote {
             at_ms: self.at.saturating_duration_since(case_started).as_millis() as u64,
             kind: self.kind,

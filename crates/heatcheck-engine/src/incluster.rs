@@ -160,7 +160,7 @@ impl KeptJournal {
 }
 
 /// The engine's journal writes, also sent to the run's Secret.
-pub struct SecretSink(pub Arc<JournalSecret>);
+pub(crate) struct SecretSink(pub(crate) Arc<JournalSecret>);
 
 impl JournalSink for SecretSink {
     fn store<'a>(&'a self, journal: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
@@ -178,12 +178,12 @@ impl JournalSink for SecretSink {
 
 /// This process as a journal holder: `host/pid` (in a pod, the host is the
 /// pod's name).
-pub fn holder() -> String {
+pub(crate) fn holder() -> String {
     format!("{}/{}", this_host(), std::process::id())
 }
 
 /// Renews the Secret's lease until the task is aborted.
-pub fn keep_renewed(secret: Arc<JournalSecret>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn keep_renewed(secret: Arc<JournalSecret>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(journal_secret::RENEW_EVERY).await;

@@ -21,14 +21,14 @@ use serde_json::Value;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// "fixtures" or "scenario:<name>": restored as a unit.
-    pub scope: String,
-    pub api_version: String,
-    pub kind: String,
+    pub(crate) scope: String,
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
     pub prior: Prior,
 }
 
@@ -117,7 +117,7 @@ pub enum JournalError {
 
 impl Journal {
     /// A journal kept only in memory (tests, `--no-journal` style uses).
-    pub fn in_memory() -> Self {
+    pub(crate) fn in_memory() -> Self {
         Journal::new(Inner {
             path: None,
             file: None,
@@ -137,17 +137,9 @@ impl Journal {
     }
 
     /// Also keeps the journal in `sink` from the next write on.
-    pub fn with_sink(mut self, sink: Arc<dyn JournalSink>) -> Self {
+    pub(crate) fn with_sink(mut self, sink: Arc<dyn JournalSink>) -> Self {
         self.sink = Some(sink);
         self
-    }
-
-    /// Stores the journal as it is now in the sink (e.g. right after
-    /// attaching one to a journal read back from elsewhere).
-    pub async fn sync_sink(&self) -> Result<(), JournalError> {
-        let _order = self.sink_order.lock().await;
-        let text = self.lock().text.clone();
-        self.store(&text).await
     }
 
     async fn store(&self, text: &[u8]) -> Result<(), JournalError> {
@@ -213,7 +205,7 @@ impl Journal {
     /// this scope (the first record is the state to restore). Durable before
     /// it returns — in the file and in the sink: the caller mutates only
     /// afterwards, and not at all on an error.
-    pub async fn record(&self, mut entry: Entry) -> Result<bool, JournalError> {
+    pub(crate) async fn record(&self, mut entry: Entry) -> Result<bool, JournalError> {
         let _order = self.sink_order.lock().await;
         let text = {
             let mut inner = self.lock();
@@ -270,7 +262,7 @@ impl Journal {
         scopes.into_iter().map(|(_, s)| s).collect()
     }
 
-    pub async fn mark_restored(&self, scope: &str) -> Result<(), JournalError> {
+    pub(crate) async fn mark_restored(&self, scope: &str) -> Result<(), JournalError> {
         let _order = self.sink_order.lock().await;
         let text = {
             let mut inner = self.lock();
@@ -287,12 +279,9 @@ impl Journal {
     }
 
     /// The journal's lines as written (what a sink stores).
-    pub fn text(&self) -> Vec<u8> {
+    #[cfg(test)]
+    fn text(&self) -> Vec<u8> {
         self.lock().text.clone()
-    }
-
-    pub fn path(&self) -> Option<PathBuf> {
-        self.lock().path.clone()
     }
 }
 

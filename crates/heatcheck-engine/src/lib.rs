@@ -2,7 +2,9 @@
 //! probes, stop conditions and restore. The engine emits events and
 //! results; it never formats (reporters do) and never knows the sandbox.
 
-pub mod context;
+#![warn(unreachable_pub)]
+
+mod context;
 pub mod event;
 pub mod exit;
 /// Sample runs and events for reporters' tests (feature `fixtures`).
@@ -17,7 +19,7 @@ pub mod probe;
 pub mod restore;
 pub mod run;
 pub mod runstate;
-pub mod steps;
-pub mod stop;
+mod steps;
+mod stop;
 
-pub use run::{new_run_id, Emitter, Engine, RunOptions, DEFAULT_RESTORE_TIMEOUT};
+pub use run::{new_run_id, Emitter, Engine, RunOptions};

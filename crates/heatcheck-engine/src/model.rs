@@ -128,7 +128,7 @@ pub struct CaseReport {
     pub failed_attempts: Vec<CaseReport>,
     /// Wall-clock start: the origin of every `...Ms` offset of the case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<DateTime<Utc>>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
     /// Faults, from injected to recovered (scenarios only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpan>,
@@ -161,7 +161,7 @@ pub enum NoteKind {
 #[serde(rename_all = "camelCase")]
 pub struct FaultSpan {
     /// Index of the fault step in the case.
-    pub step: usize,
+    pub(crate) step: usize,
     /// e.g. "networkDelay on app=infra-backend-v1 (50%, 1s)"
     pub name: String,
     pub injected_ms: u64,
@@ -285,7 +285,7 @@ pub struct ProbeStats {
     #[serde(rename = "everySeconds", with = "secs")]
     pub every: Duration,
     /// Offset of the first intended send from the case start.
-    pub started_ms: u64,
+    pub(crate) started_ms: u64,
     /// Sends scheduled (including those refused at the in-flight cap).
     pub count: u64,
     pub failures: u64,
@@ -294,14 +294,14 @@ pub struct ProbeStats {
     #[serde(rename = "p50Seconds", with = "secs")]
     pub p50: Duration,
     #[serde(rename = "p95Seconds", with = "secs")]
-    pub p95: Duration,
+    pub(crate) p95: Duration,
     #[serde(rename = "p99Seconds", with = "secs")]
     pub p99: Duration,
     #[serde(rename = "maxSeconds", with = "secs")]
     pub max: Duration,
     /// How late the scheduler actually sent, 99th percentile.
     #[serde(rename = "sendLatenessP99Seconds", with = "secs")]
-    pub send_lateness_p99: Duration,
+    pub(crate) send_lateness_p99: Duration,
     /// Runs of consecutive failures, at the probe interval's resolution.
     #[serde(default)]
     pub outages: Vec<OutageWindow>,
@@ -312,7 +312,7 @@ pub struct ProbeStats {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_samples: Vec<FailedSample>,
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub failed_samples_dropped: u64,
+    pub(crate) failed_samples_dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -321,7 +321,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// Failed sends kept per probe and case: a 30-minute game day at 50 req/s
 /// failing throughout stays near 300 KB of JSON.
-pub const MAX_FAILED_SAMPLES: usize = 5000;
+pub(crate) const MAX_FAILED_SAMPLES: usize = 5000;
 
 /// One second of a probe: sends intended in `[startMs, startMs + 1000)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -335,7 +335,7 @@ pub struct ProbeBucket {
     #[serde(rename = "p99Seconds", with = "secs")]
     pub p99: Duration,
     #[serde(rename = "maxSeconds", with = "secs")]
-    pub max: Duration,
+    pub(crate) max: Duration,
 }
 
 /// A failed send: when it was due (from the case start) and how long it took
@@ -347,7 +347,7 @@ pub struct FailedSample {
     #[serde(rename = "latencySeconds", with = "secs")]
     pub latency: Duration,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub not_sent: bool,
+    pub(crate) not_sent: bool,
 }
 
 impl ProbeStats {
@@ -468,12 +468,6 @@ pub struct Totals {
     pub skipped: usize,
 }
 
-impl Totals {
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.errored + self.skipped
-    }
-}
-
 impl fmt::Display for Totals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} passed", self.passed)?;
@@ -549,11 +543,11 @@ mod secs {
 
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(D::Error::custom)
     }

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
+pub(crate) enum Strategy {
     Count,
     Hash,
 }
@@ -19,9 +19,9 @@ pub enum Strategy {
 /// Shard `shard` (1-based) of `total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Partition {
-    pub strategy: Strategy,
+    pub(crate) strategy: Strategy,
     pub shard: u64,
-    pub total: u64,
+    pub(crate) total: u64,
 }
 
 impl fmt::Display for Partition {

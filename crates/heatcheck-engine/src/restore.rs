@@ -18,8 +18,8 @@ pub struct RestoreOutcome {
     pub left_behind: Vec<String>,
     pub errors: Vec<String>,
     /// Objects back under a new identity (suite and case are filled by the caller).
-    pub identity_changed: Vec<IdentityChange>,
-    pub precedence_changed: Vec<RoutePrecedenceChange>,
+    pub(crate) identity_changed: Vec<IdentityChange>,
+    pub(crate) precedence_changed: Vec<RoutePrecedenceChange>,
 }
 
 impl RestoreOutcome {
@@ -341,7 +341,7 @@ const SERVER_METADATA: &[&str] = &[
 ];
 
 /// The object as a user would write it: no status, no server metadata.
-pub fn clean_for_create(obj: &Value) -> Value {
+pub(crate) fn clean_for_create(obj: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(m) = o.as_object_mut() {
         m.remove("status");
@@ -355,7 +355,7 @@ pub fn clean_for_create(obj: &Value) -> Value {
 }
 
 /// Equal ignoring server-managed fields and status.
-pub fn same_content(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_content(a: &Value, b: &Value) -> bool {
     clean_for_create(a) == clean_for_create(b)
 }
 

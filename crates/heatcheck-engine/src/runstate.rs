@@ -22,7 +22,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Finished => "finished",
@@ -87,11 +87,11 @@ fn absolute(p: &Path) -> PathBuf {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunState {
-    pub run_id: String,
+    pub(crate) run_id: String,
     pub pid: u32,
     pub host: String,
     pub started: DateTime<Utc>,
-    pub updated: DateTime<Utc>,
+    pub(crate) updated: DateTime<Utc>,
     pub suites: Vec<String>,
     pub cluster: ClusterRef,
     pub status: RunStatus,
@@ -242,7 +242,7 @@ impl RunDir {
         })
     }
 
-    pub fn abort_requested(&self) -> bool {
+    pub(crate) fn abort_requested(&self) -> bool {
         self.abort_path().exists()
     }
 }
@@ -273,7 +273,7 @@ pub async fn wait_for_abort_file(dir: RunDir, every: std::time::Duration) {
     }
 }
 
-pub fn this_host() -> String {
+pub(crate) fn this_host() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
     // when the name fits.
@@ -286,7 +286,7 @@ pub fn this_host() -> String {
 }
 
 /// True when a process with this pid exists and is not a zombie.
-pub fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };

@@ -16,7 +16,7 @@ use heatcheck_guard::{self as guard, Blast};
 
 /// Runs one step; `scope` names the journal scope its changes belong to.
 /// Returns a short note for the step log (what was touched).
-pub async fn run_step(
+pub(crate) async fn run_step(
     ctx: &SuiteContext,
     scope: &str,
     step: &Step,

@@ -72,7 +72,7 @@ impl Watched {
 }
 
 /// Every condition watched over a scenario of this suite, in words.
-pub fn armed(ctx: &SuiteContext) -> Vec<String> {
+pub(crate) fn armed(ctx: &SuiteContext) -> Vec<String> {
     let mut out: Vec<String> = watched(ctx).iter().map(Watched::describe).collect();
     if ctx.run_deadline.is_some() {
         if let Some(d) = ctx
@@ -227,7 +227,7 @@ async fn check_promql(
 
 /// Watches one scenario. `context()` is the scenario's context: its
 /// cancellation follows the run's and also fires when a condition trips.
-pub struct StopWatch {
+pub(crate) struct StopWatch {
     ctx: SuiteContext,
     reason: Arc<Mutex<Option<String>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -235,7 +235,7 @@ pub struct StopWatch {
 
 impl StopWatch {
     /// `on_trip` hears the reason the moment a condition trips.
-    pub fn start(
+    pub(crate) fn start(
         ctx: &SuiteContext,
         live: LiveProbes,
         started: Instant,
@@ -274,12 +274,12 @@ impl StopWatch {
     }
 
     /// The context steps and assertions of the scenario run with.
-    pub fn context(&self) -> &SuiteContext {
+    pub(crate) fn context(&self) -> &SuiteContext {
         &self.ctx
     }
 
     /// Why the scenario was stopped, if it was.
-    pub fn tripped(&self) -> Option<String> {
+    pub(crate) fn tripped(&self) -> Option<String> {
         self.reason
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -287,7 +287,7 @@ impl StopWatch {
     }
 
     /// Stops watching; returns the reason if a condition tripped.
-    pub fn finish(self) -> Option<String> {
+    pub(crate) fn finish(self) -> Option<String> {
         for t in &self.tasks {
             t.abort();
         }

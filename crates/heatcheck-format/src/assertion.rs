@@ -21,7 +21,7 @@ use super::step::set_once;
 pub const ASSERTION_KINDS: &[&str] = &["http", "resource", "order", "absent", "present", "promql"];
 
 /// Keys every assertion may carry beside its kind.
-pub const ASSERTION_COMMON_KEYS: &[&str] = &["name"];
+pub(crate) const ASSERTION_COMMON_KEYS: &[&str] = &["name"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Assertion {

@@ -8,7 +8,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Text shown whenever a duration does not parse.
-pub const ACCEPTED_FORMS: &str =
+pub(crate) const ACCEPTED_FORMS: &str =
     "a duration such as 500ms, 30s, 5m, 1h or 1m30s (units h, m, s, ms, largest first)";
 
 /// JSON-Schema pattern equivalent to [`parse_duration`] (with `minLength: 2`).

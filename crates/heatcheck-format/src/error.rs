@@ -19,12 +19,12 @@ pub struct Diagnostic {
     /// e.g. `did you mean "apply"?`
     pub hint: Option<String>,
     /// The source line at `line`, for the snippet.
-    pub source_line: Option<String>,
+    pub(crate) source_line: Option<String>,
 }
 
 impl Diagnostic {
     /// A diagnostic located at `line:column` of `text` (1-based).
-    pub fn at(
+    pub(crate) fn at(
         file: impl Into<PathBuf>,
         text: &str,
         line: usize,
@@ -43,7 +43,7 @@ impl Diagnostic {
     }
 
     /// A diagnostic with no known position.
-    pub fn unlocated(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    pub(crate) fn unlocated(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.into(),
             yaml_path: None,
@@ -55,12 +55,12 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: Option<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: Option<String>) -> Self {
         self.hint = hint;
         self
     }
 
-    pub fn with_yaml_path(mut self, path: impl Into<String>) -> Self {
+    pub(crate) fn with_yaml_path(mut self, path: impl Into<String>) -> Self {
         self.yaml_path = Some(path.into());
         self
     }
@@ -151,7 +151,7 @@ fn render_all(ds: &[Diagnostic]) -> String {
 }
 
 /// `did you mean "x"?` when a candidate is close enough to `got`.
-pub fn suggest(got: &str, candidates: &[&str]) -> Option<String> {
+pub(crate) fn suggest(got: &str, candidates: &[&str]) -> Option<String> {
     let lower = got.to_lowercase();
     candidates
         .iter()

@@ -28,7 +28,7 @@ fn mode(step: &FaultStep) -> (&'static str, Option<String>) {
 
 /// Label selector text ("app=a,tier in (x,y)") as Chaos Mesh's selector:
 /// equality terms go to labelSelectors, the rest to expressionSelectors.
-pub fn chaos_mesh_selector(selector: &str, namespace: &str) -> Result<Value, String> {
+pub(crate) fn chaos_mesh_selector(selector: &str, namespace: &str) -> Result<Value, String> {
     let mut labels = Map::new();
     let mut exprs = Vec::new();
     for term in split_terms(selector) {

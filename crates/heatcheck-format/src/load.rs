@@ -55,12 +55,6 @@ pub fn parse_scenario_json(v: &serde_json::Value) -> Result<Scenario, String> {
     serde_json::from_value(v.clone()).map_err(|e| e.to_string())
 }
 
-/// Parse one scenario from YAML text (e.g. a lockfile entry).
-pub fn parse_scenario_yaml(text: &str, origin: &Path) -> Result<Scenario, SuiteError> {
-    serde_saphyr::from_str(text)
-        .map_err(|e| SuiteError::Parse(Box::new(yaml_diagnostic(&e, text, origin))))
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Header {

@@ -7,14 +7,14 @@ use serde_saphyr::granit_parser::{Event, Parser};
 
 /// A 1-based position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    pub line: usize,
-    pub column: usize,
+pub(crate) struct Pos {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 /// Positions of every node (and of every mapping key) of the first document.
 #[derive(Debug, Default)]
-pub struct Locator {
+pub(crate) struct Locator {
     nodes: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
     /// Every mapping: path, start, end.
@@ -23,7 +23,7 @@ pub struct Locator {
 
 /// Path of a mapping entry; keys that are not plain identifiers are quoted
 /// (`expect.json["$.pod"]`) so that paths stay unambiguous.
-pub fn child_key(parent: &str, key: &str) -> String {
+pub(crate) fn child_key(parent: &str, key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()
@@ -36,7 +36,7 @@ pub fn child_key(parent: &str, key: &str) -> String {
 }
 
 /// Path of a sequence item.
-pub fn child_index(parent: &str, index: usize) -> String {
+pub(crate) fn child_index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
@@ -54,7 +54,7 @@ enum Frame {
 
 impl Locator {
     /// Index `text`. Stops quietly at a syntax error (the deserializer reports those).
-    pub fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         let mut loc = Locator::default();
         let mut stack: Vec<Frame> = Vec::new();
         let mut started = false;
@@ -135,12 +135,12 @@ impl Locator {
 
     /// Where `path` is written: its key when it is a mapping entry, else the
     /// node itself; falls back to the closest known ancestor.
-    pub fn locate(&self, path: &str) -> Option<Pos> {
+    pub(crate) fn locate(&self, path: &str) -> Option<Pos> {
         self.find(path, true)
     }
 
     /// Path of the innermost mapping whose text contains `pos`.
-    pub fn enclosing_mapping(&self, pos: Pos) -> Option<&str> {
+    pub(crate) fn enclosing_mapping(&self, pos: Pos) -> Option<&str> {
         self.maps
             .iter()
             .filter(|(path, start, end)| *start <= pos && pos <= *end && path != "?")
@@ -149,7 +149,7 @@ impl Locator {
     }
 
     /// Like [`Self::locate`] but prefers the value over its key.
-    pub fn locate_value(&self, path: &str) -> Option<Pos> {
+    pub(crate) fn locate_value(&self, path: &str) -> Option<Pos> {
         self.find(path, false)
     }
 

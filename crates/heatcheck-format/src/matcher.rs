@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// Keys accepted in the mapping form of a matcher.
-pub const MATCHER_KEYS: &[&str] = &["equals", "matches", "exists"];
+pub(crate) const MATCHER_KEYS: &[&str] = &["equals", "matches", "exists"];
 
 /// How an observed value is checked.
 ///
@@ -57,7 +57,7 @@ impl Matcher {
     }
 
     /// The regex of a `matches` matcher, for load-time validation.
-    pub fn regex(&self) -> Option<&str> {
+    pub(crate) fn regex(&self) -> Option<&str> {
         match self {
             Matcher::Matches(p) => Some(p),
             _ => None,

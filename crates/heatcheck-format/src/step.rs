@@ -23,7 +23,7 @@ pub const STEP_KINDS: &[&str] = &[
 ];
 
 /// Keys every step may carry beside its action.
-pub const STEP_COMMON_KEYS: &[&str] = &["name", "timeout", "continueOnError"];
+pub(crate) const STEP_COMMON_KEYS: &[&str] = &["name", "timeout", "continueOnError"];
 
 /// One step: common settings plus exactly one action.
 #[derive(Clone, Debug, PartialEq)]
@@ -252,27 +252,27 @@ pub struct WaitStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jsonpath: Option<String>,
+    pub(crate) jsonpath: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equals: Option<Value>,
+    pub(crate) equals: Option<Value>,
     /// Regex the value at `jsonpath` must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matches: Option<String>,
+    pub(crate) matches: Option<String>,
     /// A `status.conditions[].type`, e.g. `Ready` or `Accepted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub condition: Option<String>,
+    pub(crate) condition: Option<String>,
     /// Status the `condition` must have (default "True").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// true: wait until the object exists; false: until it is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub present: Option<bool>,
+    pub(crate) present: Option<bool>,
     /// Deployment available: readyReplicas == replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available: Option<bool>,
+    pub(crate) available: Option<bool>,
     /// Same as the step's `timeout` (accepted here for readability).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// The one condition of a validated [`WaitStep`].
@@ -373,7 +373,7 @@ impl FaultType {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum FaultEngine {
+pub(crate) enum FaultEngine {
     #[default]
     ChaosMesh,
     Litmus,
@@ -381,7 +381,7 @@ pub enum FaultEngine {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum Direction {
+pub(crate) enum Direction {
     To,
     From,
     Both,
@@ -398,7 +398,7 @@ pub struct FaultStep {
     #[serde(rename = "type")]
     pub fault_type: FaultType,
     #[serde(default)]
-    pub engine: FaultEngine,
+    pub(crate) engine: FaultEngine,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Label selector of the target pods.
@@ -413,13 +413,13 @@ pub struct FaultStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jitter: Option<Duration>,
+    pub(crate) jitter: Option<Duration>,
     /// networkLoss: percent of packets dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 100))]
-    pub loss: Option<u8>,
+    pub(crate) loss: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<Direction>,
+    pub(crate) direction: Option<Direction>,
     /// networkPartition: label selector of the other side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -438,7 +438,7 @@ pub fn resolve_manifest_path(suite_dir: &Path, written: &str) -> PathBuf {
 /// Set by `heatcheck mcp` for the commands it runs: manifest files must
 /// resolve (symlinks followed) inside this folder, as every path its
 /// client gives does, so a suite under the root cannot read past it.
-pub const FILES_ROOT_ENV: &str = "HEATCHECK_FILES_ROOT";
+pub(crate) const FILES_ROOT_ENV: &str = "HEATCHECK_FILES_ROOT";
 
 fn read_manifest(suite_dir: &Path, written: &str) -> Result<String, super::SuiteError> {
     let path = resolve_manifest_path(suite_dir, written);

@@ -25,8 +25,8 @@ pub trait GatewayResolver: Send + Sync {
 #[error("{message} in template {template:?}")]
 pub struct TemplateError {
     /// The template text (shortened when long).
-    pub template: String,
-    pub message: String,
+    pub(crate) template: String,
+    pub(crate) message: String,
     /// For an unknown variable: its name.
     pub variable: Option<String>,
 }
@@ -51,7 +51,7 @@ fn shorten(t: &str) -> String {
 }
 
 /// Check template syntax only (no data needed). Used at load time.
-pub fn check_syntax(template: &str) -> Result<(), String> {
+pub(crate) fn check_syntax(template: &str) -> Result<(), String> {
     if !template.contains("{{") {
         return Ok(());
     }
@@ -153,11 +153,6 @@ impl Templater {
             }
             other => other.clone(),
         })
-    }
-
-    /// The context templates see.
-    pub fn context(&self) -> &Value {
-        &self.context
     }
 }
 

@@ -16,15 +16,15 @@ use super::duration::Duration;
 use super::step::{set_once, Step};
 
 pub const API_VERSION: &str = "heatcheck.dev/v1alpha1";
-pub const KIND: &str = "Suite";
+pub(crate) const KIND: &str = "Suite";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Suite {
     /// Must be `heatcheck.dev/v1alpha1`.
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// Must be `Suite`.
-    pub kind: String,
+    pub(crate) kind: String,
     pub metadata: Metadata,
     pub spec: SuiteSpec,
     /// Where the suite was loaded from (not part of the document).
@@ -46,7 +46,7 @@ pub struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -373,7 +373,7 @@ impl JsonSchema for StopCondition {
 
 /// Namespaces heatcheck never changes unless `policy.allowSystemNamespaces`
 /// is true: the control plane's own and those of the chaos engines it drives.
-pub const SYSTEM_NAMESPACES: &[&str] = &[
+pub(crate) const SYSTEM_NAMESPACES: &[&str] = &[
     "kube-system",
     "kube-public",
     "kube-node-lease",

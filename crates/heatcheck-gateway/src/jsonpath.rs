@@ -5,7 +5,7 @@ use jsonpath_rust::JsonPath;
 use serde_json::Value;
 
 /// `{.status.x}` / `.status.x` / `status.x` become `$.status.x`.
-pub fn normalize(path: &str) -> String {
+pub(crate) fn normalize(path: &str) -> String {
     let p = path.trim();
     let p = p
         .strip_prefix('{')
@@ -21,15 +21,17 @@ pub fn normalize(path: &str) -> String {
     }
 }
 
-/// Checks a path parses (for load-time validation).
-pub fn check(path: &str) -> Result<(), String> {
+/// Checks a path parses. Load-time validation lives in heatcheck-format
+/// (which depends on nothing of ours), so only the tests here use it.
+#[cfg(test)]
+fn check(path: &str) -> Result<(), String> {
     jsonpath_rust::parser::parse_json_path(&normalize(path))
         .map(|_| ())
         .map_err(|e| format!("invalid JSON path {path:?}: {e}"))
 }
 
 /// Every value the path selects.
-pub fn query(value: &Value, path: &str) -> Result<Vec<Value>, String> {
+pub(crate) fn query(value: &Value, path: &str) -> Result<Vec<Value>, String> {
     value
         .query(&normalize(path))
         .map(|v| v.into_iter().cloned().collect())

@@ -30,23 +30,23 @@ pub fn tie_break(
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     /// `HTTPRoute` or `GRPCRoute`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// `Gateway ns/name` (with `/section` when the parentRef names one).
-    pub parent: String,
+    pub(crate) parent: String,
     /// A route hostname, or `*` for routes without hostnames.
-    pub hostname: String,
+    pub(crate) hostname: String,
     /// The match, e.g. `PathPrefix /shop` or `method GET, header x-v=1`.
     #[serde(rename = "match")]
-    pub matched: String,
+    pub(crate) matched: String,
     /// `ns/name` of the route that gets the traffic.
-    pub winner: String,
+    pub(crate) winner: String,
     /// Every route declaring it, winner first.
-    pub routes: Vec<String>,
+    pub(crate) routes: Vec<String>,
 }
 
 impl Conflict {
     /// `HTTPRoute match PathPrefix /shop on Gateway ns/gw, host a.example`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} match {} on {}, host {}",
             self.kind, self.matched, self.parent, self.hostname

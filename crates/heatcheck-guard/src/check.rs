@@ -77,10 +77,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub fn templater(&self) -> &Templater {
-        &self.templater
-    }
-
     pub fn scenario(&self, sc: &Scenario) -> Vec<Violation> {
         let mut out = self.steps(&sc.name, &sc.steps, false);
         for a in &sc.assertions {

@@ -3,7 +3,7 @@
 
 /// Denied unless listed in `policy.allowedKinds` (Namespace: always, for
 /// user steps; see [`is_namespace`]).
-pub const DEFAULT_DENIED_KINDS: &[&str] = &[
+pub(crate) const DEFAULT_DENIED_KINDS: &[&str] = &[
     "Namespace",
     "CustomResourceDefinition",
     "Node",
@@ -18,7 +18,7 @@ pub const DEFAULT_DENIED_KINDS: &[&str] = &[
 
 /// Built-in cluster-scoped kinds, so a static check (no cluster) already
 /// refuses them; discovery adds every other one (CRDs included).
-pub const WELL_KNOWN_CLUSTER_SCOPED: &[&str] = &[
+pub(crate) const WELL_KNOWN_CLUSTER_SCOPED: &[&str] = &[
     "Namespace",
     "Node",
     "PersistentVolume",
@@ -49,7 +49,7 @@ pub fn key(kind: &str) -> String {
     kind.to_ascii_lowercase()
 }
 
-pub fn is_namespace(kind: &str) -> bool {
+pub(crate) fn is_namespace(kind: &str) -> bool {
     kind.eq_ignore_ascii_case("Namespace")
 }
 

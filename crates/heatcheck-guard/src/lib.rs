@@ -3,23 +3,25 @@
 //! anything; selector-based and manifest steps are checked again when they
 //! run, against what the cluster really holds.
 
+#![warn(unreachable_pub)]
+
 mod check;
 pub mod kinds;
 pub mod permissions;
 mod policy;
 mod preflight;
-pub mod rbac;
+mod rbac;
 mod runtime;
 mod touch;
 mod verbs;
 mod violation;
 
 pub use check::{check_scenario, Checker, FIXTURES};
-pub use policy::{EffectivePolicy, PolicyError, PolicyOverrides, API_VERBS};
-pub use preflight::{learn_scopes, preflight, selected, Preflight};
+pub use policy::{EffectivePolicy, PolicyError, PolicyOverrides};
+pub use preflight::{preflight, selected, Preflight};
 pub use runtime::{
     check_blast, check_object, match_labels_selector, refuse_match_all, Blast, GuardError,
 };
-pub use touch::{assertion_reads, plan_fault_name, static_templater, touches, Touch};
-pub use verbs::{rbac_verbs, step_verbs};
-pub use violation::{Rule, Violation};
+pub use touch::{assertion_reads, static_templater, touches, Touch};
+pub use verbs::rbac_verbs;
+pub use violation::Violation;

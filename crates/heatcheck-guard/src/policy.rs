@@ -12,7 +12,7 @@ use heatcheck_format::{
 };
 
 /// Kubernetes verbs accepted in `forbiddenVerbs` beside the step kinds.
-pub const API_VERBS: &[&str] = &[
+pub(crate) const API_VERBS: &[&str] = &[
     "create",
     "update",
     "patch",
@@ -67,18 +67,18 @@ pub struct EffectivePolicy {
     /// Whether the suite or a flag set maxPodsAffected (not the default):
     /// only then is a fault's `percent` (of its selected pods) compared up front.
     #[serde(skip)]
-    pub max_pods_explicit: bool,
+    pub(crate) max_pods_explicit: bool,
     #[serde(serialize_with = "ser_duration")]
     pub max_duration: Option<Duration>,
     pub forbidden_verbs: BTreeSet<String>,
     /// `policy.allowSystemNamespaces`: kube-system and friends may be changed.
-    pub allow_system_namespaces: bool,
+    pub(crate) allow_system_namespaces: bool,
     /// Kinds known to be cluster-scoped (built in, plus discovery).
     #[serde(skip)]
     pub cluster_scoped: BTreeSet<String>,
     /// Kinds known to be namespaced (from discovery).
     #[serde(skip)]
-    pub namespaced: BTreeSet<String>,
+    pub(crate) namespaced: BTreeSet<String>,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -223,7 +223,7 @@ impl EffectivePolicy {
     }
 
     /// Records a kind's scope as discovery reports it.
-    pub fn learn_scope(&mut self, kind: &str, namespaced: bool) {
+    pub(crate) fn learn_scope(&mut self, kind: &str, namespaced: bool) {
         let k = kinds::key(kind);
         if namespaced {
             self.cluster_scoped.remove(&k);
@@ -307,7 +307,7 @@ impl EffectivePolicy {
     }
 
     /// Why affecting `affected` of the namespace's `total` pods is refused, if it is.
-    pub fn pods_refusal(&self, affected: usize, total: usize) -> Option<String> {
+    pub(crate) fn pods_refusal(&self, affected: usize, total: usize) -> Option<String> {
         let max = self.max_pods_affected?;
         if affected * 100 <= usize::from(max) * total {
             return None;
@@ -319,7 +319,7 @@ impl EffectivePolicy {
     }
 
     /// Why something lasting `d` is refused, if it is.
-    pub fn duration_refusal(&self, d: std::time::Duration, what: &str) -> Option<String> {
+    pub(crate) fn duration_refusal(&self, d: std::time::Duration, what: &str) -> Option<String> {
         let max = self.max_duration?;
         (d > max.0).then(|| {
             format!(

@@ -29,7 +29,7 @@ pub fn selected<'a>(suite: &'a Suite, only: &[String]) -> Vec<&'a Scenario> {
 
 /// Teaches the policy the scope of every kind the steps name (kinds the
 /// cluster does not serve stay unknown: their steps fail when they run).
-pub async fn learn_scopes(
+pub(crate) async fn learn_scopes(
     client: &ClusterClient,
     policy: &mut EffectivePolicy,
     suite: &Suite,

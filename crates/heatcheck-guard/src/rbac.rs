@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use heatcheck_cluster::Resolved;
-
 type Rules = BTreeMap<(String, String), BTreeSet<String>>;
 
 /// Permissions gathered per namespace (Roles) and cluster-wide (ClusterRole).
@@ -17,31 +15,9 @@ pub struct Permissions {
 }
 
 impl Permissions {
-    /// `verbs` on the resource of `r` (in `ns` when namespaced).
-    pub fn add(&mut self, r: &Resolved, ns: &str, verbs: &[&str]) {
-        self.add_resource(r, ns, &r.ar.plural, verbs);
-    }
-
-    /// `verbs` on a subresource, e.g. `deployments/scale`.
-    pub fn add_subresource(&mut self, r: &Resolved, ns: &str, sub: &str, verbs: &[&str]) {
-        self.add_resource(r, ns, &format!("{}/{sub}", r.ar.plural), verbs);
-    }
-
-    fn add_resource(&mut self, r: &Resolved, ns: &str, resource: &str, verbs: &[&str]) {
-        let rules = if r.namespaced {
-            self.namespaced.entry(ns.to_string()).or_default()
-        } else {
-            &mut self.cluster
-        };
-        rules
-            .entry((r.ar.group.clone(), resource.to_string()))
-            .or_default()
-            .extend(verbs.iter().map(|v| v.to_string()));
-    }
-
     /// One verb on `resource` (with `/subresource`) of `group`, in `ns`
     /// (None: cluster-wide).
-    pub fn add_raw(&mut self, ns: Option<&str>, group: &str, resource: &str, verb: &str) {
+    pub(crate) fn add_raw(&mut self, ns: Option<&str>, group: &str, resource: &str, verb: &str) {
         let rules = match ns {
             Some(ns) => self.namespaced.entry(ns.to_string()).or_default(),
             None => &mut self.cluster,
@@ -50,17 +26,6 @@ impl Permissions {
             .entry((group.to_string(), resource.to_string()))
             .or_default()
             .insert(verb.to_string());
-    }
-
-    /// Events, read where the run acts (the report's context and debugging).
-    pub fn add_events(&mut self, ns: &str) {
-        let rules = self.namespaced.entry(ns.to_string()).or_default();
-        for group in ["", "events.k8s.io"] {
-            rules
-                .entry((group.to_string(), "events".into()))
-                .or_default()
-                .extend(["get", "list", "watch"].map(String::from));
-        }
     }
 
     /// The Role objects (one per namespace) and the ClusterRole, if any.
@@ -135,7 +100,33 @@ fn ordered(verbs: &BTreeSet<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use heatcheck_cluster::Resolved;
     use kube::core::{ApiResource, GroupVersionKind};
+
+    // Rules by resolved kind: the runner adds them verb by verb (`add_raw`).
+    impl Permissions {
+        /// `verbs` on the resource of `r` (in `ns` when namespaced).
+        fn add(&mut self, r: &Resolved, ns: &str, verbs: &[&str]) {
+            self.add_resource(r, ns, &r.ar.plural, verbs);
+        }
+
+        /// `verbs` on a subresource, e.g. `deployments/scale`.
+        fn add_subresource(&mut self, r: &Resolved, ns: &str, sub: &str, verbs: &[&str]) {
+            self.add_resource(r, ns, &format!("{}/{sub}", r.ar.plural), verbs);
+        }
+
+        fn add_resource(&mut self, r: &Resolved, ns: &str, resource: &str, verbs: &[&str]) {
+            let rules = if r.namespaced {
+                self.namespaced.entry(ns.to_string()).or_default()
+            } else {
+                &mut self.cluster
+            };
+            rules
+                .entry((r.ar.group.clone(), resource.to_string()))
+                .or_default()
+                .extend(verbs.iter().map(|v| v.to_string()));
+        }
+    }
 
     fn res(group: &str, kind: &str, plural: &str, namespaced: bool) -> Resolved {
         Resolved {

@@ -69,7 +69,7 @@ pub fn static_templater(suite: &Suite, run_id: &str, vars: &[(String, String)]) 
 }
 
 /// Name used for a fault's chaos object when planning (the run uses its own).
-pub fn plan_fault_name(step: &heatcheck_format::FaultStep, index: usize) -> String {
+pub(crate) fn plan_fault_name(step: &heatcheck_format::FaultStep, index: usize) -> String {
     format!(
         "heatcheck-{}-plan-{index}",
         step.fault_type.as_str().to_ascii_lowercase()

@@ -4,7 +4,7 @@ use heatcheck_format::{FaultType, StepAction};
 
 /// Verbs the step itself performs (not its restore): `forbiddenVerbs` may
 /// name these or the step kind.
-pub fn step_verbs(action: &StepAction) -> &'static [&'static str] {
+pub(crate) fn step_verbs(action: &StepAction) -> &'static [&'static str] {
     match action {
         // Server-side apply is a patch that creates the object when absent.
         StepAction::Apply(_) => &["create", "patch"],

@@ -7,7 +7,7 @@ use serde::Serialize;
 /// The rule a step breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Rule {
+pub(crate) enum Rule {
     Namespace,
     Kind,
     Verb,
@@ -29,8 +29,8 @@ pub struct Violation {
     pub step: Option<usize>,
     /// The step as shown in reports.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub step_name: Option<String>,
-    pub rule: Rule,
+    pub(crate) step_name: Option<String>,
+    pub(crate) rule: Rule,
     /// What the step would do, e.g. `delete Namespace shop`.
     pub what: String,
     /// Why the policy refuses it.

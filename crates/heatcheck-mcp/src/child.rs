@@ -15,32 +15,32 @@ use tokio_util::sync::CancellationToken;
 
 /// What the CLI did.
 #[derive(Debug)]
-pub struct CliOutput {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct CliOutput {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     /// The request was cancelled and the child interrupted.
-    pub cancelled: bool,
+    pub(crate) cancelled: bool,
 }
 
 /// Which of the child's streams carries its JSON progress events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Events {
+pub(crate) enum Events {
     None,
     Stdout,
     Stderr,
 }
 
-pub struct Invocation<'a> {
-    pub exe: &'a Path,
-    pub cwd: &'a Path,
-    pub args: Vec<String>,
-    pub events: Events,
+pub(crate) struct Invocation<'a> {
+    pub(crate) exe: &'a Path,
+    pub(crate) cwd: &'a Path,
+    pub(crate) args: Vec<String>,
+    pub(crate) events: Events,
 }
 
 /// Runs the CLI to its end (or until `ct` is cancelled, then SIGINT and
 /// wait). Each JSON event line of `events` is sent to `progress`.
-pub async fn run_cli(
+pub(crate) async fn run_cli(
     inv: Invocation<'_>,
     ct: &CancellationToken,
     progress: Option<mpsc::UnboundedSender<serde_json::Value>>,

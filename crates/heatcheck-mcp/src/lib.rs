@@ -4,10 +4,12 @@
 //! an assistant gets the CLI's checks, guard, preflight and words; this
 //! crate only bounds paths to the root and the target to the server's flags.
 
+#![warn(unreachable_pub)]
+
 mod child;
-pub mod paths;
+mod paths;
 mod report;
-pub mod resources;
+mod resources;
 mod server;
 
 use std::net::SocketAddr;
@@ -16,7 +18,7 @@ use std::path::PathBuf;
 use rmcp::ServiceExt;
 
 pub use paths::Root;
-pub use server::HeatcheckServer;
+use server::HeatcheckServer;
 
 /// What the server was started with.
 #[derive(Clone, Debug)]

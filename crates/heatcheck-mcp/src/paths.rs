@@ -20,14 +20,14 @@ impl Root {
         Ok(Root(canon))
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
     /// An existing file or directory under the root, relative paths taken
     /// from the root. Returned relative to the root ("." for the root), as
     /// the CLI run in the root would print it.
-    pub fn existing(&self, given: &str) -> Result<PathBuf, String> {
+    pub(crate) fn existing(&self, given: &str) -> Result<PathBuf, String> {
         let joined = self.0.join(given);
         let canon = joined
             .canonicalize()
@@ -38,7 +38,7 @@ impl Root {
     /// A file the tool will write: its parent must exist under the root,
     /// and the file itself, when it exists already, too (a symlink out of
     /// the root is refused like any other escape).
-    pub fn writable(&self, given: &str) -> Result<PathBuf, String> {
+    pub(crate) fn writable(&self, given: &str) -> Result<PathBuf, String> {
         let joined = self.0.join(given);
         if joined.symlink_metadata().is_ok() {
             return self.existing(given);

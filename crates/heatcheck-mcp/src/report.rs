@@ -9,47 +9,47 @@ use serde::Serialize;
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ReportSummary {
-    pub run_id: String,
-    pub started_at: String,
-    pub duration_seconds: f64,
-    pub exit_code: i32,
+pub(crate) struct ReportSummary {
+    pub(crate) run_id: String,
+    pub(crate) started_at: String,
+    pub(crate) duration_seconds: f64,
+    pub(crate) exit_code: i32,
     /// passed, failed, invalid, unreachable, aborted or restoreFailed.
-    pub outcome: String,
-    pub passed: usize,
-    pub failed: usize,
-    pub flaky: usize,
-    pub skipped: usize,
+    pub(crate) outcome: String,
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) flaky: usize,
+    pub(crate) skipped: usize,
     /// True when the restore left nothing behind and had no errors.
-    pub restored_clean: bool,
-    pub left_behind: Vec<String>,
-    pub restore_errors: Vec<String>,
-    pub suites: Vec<SuiteSummary>,
+    pub(crate) restored_clean: bool,
+    pub(crate) left_behind: Vec<String>,
+    pub(crate) restore_errors: Vec<String>,
+    pub(crate) suites: Vec<SuiteSummary>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SuiteSummary {
-    pub name: String,
-    pub file: String,
+pub(crate) struct SuiteSummary {
+    pub(crate) name: String,
+    pub(crate) file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub cases: Vec<CaseSummary>,
+    pub(crate) error: Option<String>,
+    pub(crate) cases: Vec<CaseSummary>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CaseSummary {
-    pub name: String,
+pub(crate) struct CaseSummary {
+    pub(crate) name: String,
     /// passed, failed, errored or skipped.
-    pub status: String,
-    pub flaky: bool,
+    pub(crate) status: String,
+    pub(crate) flaky: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 /// The words of `heatcheck report` when the file is not a report.
-pub fn parse(path: &str, text: &str) -> Result<RunReport, String> {
+pub(crate) fn parse(path: &str, text: &str) -> Result<RunReport, String> {
     serde_json::from_str::<RunReport>(text).map_err(|e| {
         format!(
             "{path}:{}:{}: not a heatcheck JSON report: {e}",
@@ -59,7 +59,7 @@ pub fn parse(path: &str, text: &str) -> Result<RunReport, String> {
     })
 }
 
-pub fn outcome_name(code: i32) -> &'static str {
+pub(crate) fn outcome_name(code: i32) -> &'static str {
     match RunOutcome::from_exit_code(code) {
         RunOutcome::Passed => "passed",
         RunOutcome::Failed => "failed",
@@ -70,7 +70,7 @@ pub fn outcome_name(code: i32) -> &'static str {
     }
 }
 
-pub fn summarise(r: &RunReport) -> ReportSummary {
+pub(crate) fn summarise(r: &RunReport) -> ReportSummary {
     let cases = || r.suites.iter().flat_map(|s| &s.cases);
     ReportSummary {
         run_id: r.run_id.clone(),

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 /// What a resource is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Suite,
     Lockfile,
     RunReport,
@@ -18,14 +18,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn mime(self) -> &'static str {
+    pub(crate) fn mime(self) -> &'static str {
         match self {
             Kind::Suite | Kind::Lockfile => "application/yaml",
             _ => "application/json",
         }
     }
 
-    pub fn words(self) -> &'static str {
+    pub(crate) fn words(self) -> &'static str {
         match self {
             Kind::Suite => "heatcheck suite",
             Kind::Lockfile => "lockfile (reviewed AI scenarios, `run --locked`)",
@@ -37,11 +37,11 @@ impl Kind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Found {
+pub(crate) struct Found {
     /// Relative to the root.
-    pub rel: PathBuf,
-    pub kind: Kind,
-    pub size: u64,
+    pub(crate) rel: PathBuf,
+    pub(crate) kind: Kind,
+    pub(crate) size: u64,
 }
 
 /// Directories never walked: build output, VCS, dependencies, run state.
@@ -89,7 +89,7 @@ fn kind_of(path: &Path) -> Option<Kind> {
 }
 
 /// The suites and lockfiles under `root`, then the newest reports.
-pub fn scan(root: &Path) -> Vec<Found> {
+pub(crate) fn scan(root: &Path) -> Vec<Found> {
     let mut found = Vec::new();
     let mut reports: Vec<(SystemTime, Found)> = Vec::new();
     let mut seen = 0usize;
@@ -143,7 +143,7 @@ pub fn scan(root: &Path) -> Vec<Found> {
 }
 
 /// `file://` URL of a path under the root.
-pub fn uri(root: &Path, rel: &Path) -> String {
+pub(crate) fn uri(root: &Path, rel: &Path) -> String {
     let abs = root.join(rel);
     let mut s = String::from("file://");
     for c in abs.to_string_lossy().chars() {
@@ -159,7 +159,7 @@ pub fn uri(root: &Path, rel: &Path) -> String {
 }
 
 /// The path a `file://` URL names (percent-decoded), or why not.
-pub fn path_of(uri: &str) -> Result<PathBuf, String> {
+pub(crate) fn path_of(uri: &str) -> Result<PathBuf, String> {
     let Some(rest) = uri.strip_prefix("file://") else {
         return Err(format!("{uri}: not a file:// resource of this server"));
     };

@@ -31,7 +31,7 @@ use crate::Config;
 /// Where a tool runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Target {
+pub(crate) enum Target {
     /// A fresh embedded sandbox (API server and gateway in the heatcheck
     /// process), built from the suite's fixtures; nothing real is touched.
     #[default]
@@ -43,184 +43,184 @@ pub enum Target {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ListSuitesInput {
+pub(crate) struct ListSuitesInput {
     /// A folder under the server's root (default: the root itself).
     #[serde(default)]
-    pub folder: Option<String>,
+    pub(crate) folder: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PathsInput {
+pub(crate) struct PathsInput {
     /// Suite files or folders, relative to the server's root.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PlanInput {
+pub(crate) struct PlanInput {
     /// Suite files or folders, relative to the server's root.
-    pub suites: Vec<String>,
+    pub(crate) suites: Vec<String>,
     /// Only these scenarios.
     #[serde(default)]
-    pub scenarios: Vec<String>,
+    pub(crate) scenarios: Vec<String>,
     /// Suite variables (as --var KEY=VALUE).
     #[serde(default)]
-    pub vars: BTreeMap<String, String>,
+    pub(crate) vars: BTreeMap<String, String>,
     /// sandbox (default) or cluster (dry runs only: plan changes nothing).
     #[serde(default)]
-    pub target: Target,
+    pub(crate) target: Target,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PromptInput {
+pub(crate) struct PromptInput {
     /// A suite file with an `ai` block, relative to the server's root.
-    pub suite: String,
+    pub(crate) suite: String,
     /// Where the context is read: sandbox (default) or cluster (read only).
     #[serde(default)]
-    pub target: Target,
+    pub(crate) target: Target,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RunInput {
+pub(crate) struct RunInput {
     /// Suite files or folders, relative to the server's root.
-    pub suites: Vec<String>,
+    pub(crate) suites: Vec<String>,
     /// Only these scenarios.
     #[serde(default)]
-    pub scenarios: Vec<String>,
+    pub(crate) scenarios: Vec<String>,
     /// Suite variables (as --var KEY=VALUE).
     #[serde(default)]
-    pub vars: BTreeMap<String, String>,
+    pub(crate) vars: BTreeMap<String, String>,
     /// sandbox (default) or cluster (needs a server started with
     /// --kubeconfig and --allow-mutations).
     #[serde(default)]
-    pub target: Target,
+    pub(crate) target: Target,
     /// Stop at the first failed scenario.
     #[serde(default)]
-    pub fail_fast: bool,
+    pub(crate) fail_fast: bool,
     /// Run a failed scenario again up to N more times (flaky when it then passes).
     #[serde(default)]
-    pub retries: Option<u32>,
+    pub(crate) retries: Option<u32>,
     /// Run locked AI scenarios only and never call an LLM (as `run --locked`).
     #[serde(default)]
-    pub locked: bool,
+    pub(crate) locked: bool,
     /// Also write the JSON report to this file under the root (needs a
     /// server started with --allow-write).
     #[serde(default)]
-    pub report_json: Option<String>,
+    pub(crate) report_json: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExploreInput {
+pub(crate) struct ExploreInput {
     /// The suite whose namespace, policy, fixtures and probes define the
     /// system (relative to the root); or give `namespace` with target cluster.
     #[serde(default)]
-    pub suite: Option<String>,
+    pub(crate) suite: Option<String>,
     /// No suite: explore this namespace of the cluster as it is.
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// What is read: sandbox (default: the suite's fixtures only) or
     /// cluster (read, never changed: candidates run on in-process twins).
     #[serde(default)]
-    pub target: Target,
+    pub(crate) target: Target,
     /// Try at most N candidates.
     #[serde(default)]
-    pub max_candidates: Option<usize>,
+    pub(crate) max_candidates: Option<usize>,
     /// Start no new candidate after this long, e.g. 2m.
     #[serde(default)]
-    pub budget: Option<String>,
+    pub(crate) budget: Option<String>,
     /// catalog (no LLM), ai or both (default: as the CLI decides).
     #[serde(default)]
-    pub strategy: Option<String>,
+    pub(crate) strategy: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RemediateInput {
+pub(crate) struct RemediateInput {
     /// The suite whose manifest files the fixes change, relative to the root.
-    pub suite: String,
+    pub(crate) suite: String,
     /// The findings to fix: a file `explore` wrote (`--findings`), relative to the root.
     #[serde(default)]
-    pub findings: Option<String>,
+    pub(crate) findings: Option<String>,
     /// Or failing scenarios of the suite, tagged as `explore --write-suite` tags them.
     #[serde(default)]
-    pub scenarios: Vec<String>,
+    pub(crate) scenarios: Vec<String>,
     /// What seeds the twins: sandbox (default: the suite's fixtures only)
     /// or cluster (read, never changed).
     #[serde(default)]
-    pub target: Target,
+    pub(crate) target: Target,
     /// catalog (no LLM), ai or both (default: as the CLI decides).
     #[serde(default)]
-    pub strategy: Option<String>,
+    pub(crate) strategy: Option<String>,
     /// Start no new verification after this long, e.g. 5m.
     #[serde(default)]
-    pub budget: Option<String>,
+    pub(crate) budget: Option<String>,
     /// Write the verified fixes into the manifest files (`--fix`; needs a
     /// server started with --allow-write, and files without uncommitted
     /// changes). Default: the fixes come back as a diff only.
     #[serde(default)]
-    pub fix: bool,
+    pub(crate) fix: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RunsInput {}
+pub(crate) struct RunsInput {}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReportInput {
+pub(crate) struct ReportInput {
     /// A JSON report written by `run --report-json`, relative to the root.
-    pub path: String,
+    pub(crate) path: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SuiteEntry {
+pub(crate) struct SuiteEntry {
     /// Relative to the server's root.
-    pub file: String,
-    pub valid: bool,
+    pub(crate) file: String,
+    pub(crate) valid: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub suite: Option<String>,
+    pub(crate) suite: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scenarios: Option<u64>,
+    pub(crate) scenarios: Option<u64>,
     /// Its lockfile (locked AI scenarios), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lockfile: Option<String>,
+    pub(crate) lockfile: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListSuitesOutput {
-    pub suites: Vec<SuiteEntry>,
+pub(crate) struct ListSuitesOutput {
+    pub(crate) suites: Vec<SuiteEntry>,
 }
 
 /// What a CLI command answered.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CliAnswer {
+pub(crate) struct CliAnswer {
     /// The CLI's exit code (0 passed, 1 a test failed, 2 invalid, 3
     /// unreachable, 4 aborted and restored, 5 restore failed).
-    pub exit_code: i32,
+    pub(crate) exit_code: i32,
     /// The exit code in words.
-    pub outcome: String,
+    pub(crate) outcome: String,
     /// What `heatcheck <command> --output json` printed.
-    pub result: Value,
+    pub(crate) result: Value,
     /// Notes and warnings the CLI printed on stderr.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub messages: Vec<String>,
+    pub(crate) messages: Vec<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct PromptOutput {
+pub(crate) struct PromptOutput {
     /// Exactly what `heatcheck prompt` prints: system and user prompts and
     /// the response schema, Secrets redacted. No request is sent.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// Why a tool did not answer.
-pub enum Failure {
+pub(crate) enum Failure {
     /// Refused before anything ran (path escape, a mutation the server's
     /// flags do not allow): an MCP error.
     Refused(String),
@@ -238,14 +238,14 @@ impl IntoCallToolResult for Failure {
 }
 
 #[derive(Clone)]
-pub struct HeatcheckServer {
+pub(crate) struct HeatcheckServer {
     cfg: std::sync::Arc<Config>,
     tool_router: ToolRouter<Self>,
 }
 
 #[tool_router]
 impl HeatcheckServer {
-    pub fn new(cfg: Config) -> Self {
+    pub(crate) fn new(cfg: Config) -> Self {
         Self {
             cfg: std::sync::Arc::new(cfg),
             tool_router: Self::tool_router(),

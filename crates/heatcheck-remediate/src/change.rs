@@ -66,7 +66,7 @@ fn leaves(v: &Value) -> usize {
 }
 
 /// Fields touched going from `old` to `new`: leaves changed, added or removed.
-pub fn fields_touched(old: &Value, new: &Value) -> usize {
+pub(crate) fn fields_touched(old: &Value, new: &Value) -> usize {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) if !a.is_empty() || !b.is_empty() => {
             let mut n = 0;
@@ -95,7 +95,7 @@ pub fn fields_touched(old: &Value, new: &Value) -> usize {
 
 /// The size of a change: fields touched (a new or removed object counts
 /// every field it has).
-pub fn size(change: &Change, before: Option<&Value>) -> usize {
+pub(crate) fn size(change: &Change, before: Option<&Value>) -> usize {
     match change {
         Change::Set { fields, .. } => match before {
             Some(b) => set_fields(b, fields).map_or(fields.len(), |n| fields_touched(b, &n)),
@@ -155,11 +155,11 @@ pub fn set_fields(object: &Value, fields: &[(String, Value)]) -> Option<Value> {
 
 /// One scalar replaced at a path that exists on both sides.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ScalarEdit {
+pub(crate) struct ScalarEdit {
     /// JSON pointer.
-    pub pointer: String,
-    pub old: Value,
-    pub new: Value,
+    pub(crate) pointer: String,
+    pub(crate) old: Value,
+    pub(crate) new: Value,
 }
 
 #[cfg(test)]

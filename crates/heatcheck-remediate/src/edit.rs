@@ -14,11 +14,11 @@ use crate::change::{object_key, Change};
 #[derive(Clone, Debug)]
 pub struct Document {
     /// Bytes of the document's text (separator lines excluded).
-    pub range: Range<usize>,
+    pub(crate) range: Range<usize>,
     /// The object, when the document is plain YAML holding one.
-    pub object: Option<Value>,
+    pub(crate) object: Option<Value>,
     /// The document uses templates (`{{ }}`): heatcheck does not edit it.
-    pub templated: bool,
+    pub(crate) templated: bool,
 }
 
 /// A manifest file of the suite's fixtures, as read.
@@ -82,7 +82,7 @@ pub fn documents(text: &str) -> Vec<Document> {
 
 impl ManifestFile {
     /// `Kind/ns/name` of each object document, with its index.
-    pub fn keys(&self) -> Vec<(usize, String)> {
+    pub(crate) fn keys(&self) -> Vec<(usize, String)> {
         documents(&self.text)
             .iter()
             .enumerate()

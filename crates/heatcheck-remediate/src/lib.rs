@@ -11,12 +11,14 @@
 //!
 //! This crate never starts a twin nor touches a cluster: the binary does.
 
+#![warn(unreachable_pub)]
+
 pub mod change;
 pub mod diff;
 pub mod edit;
-pub mod input;
+mod input;
 pub mod propose;
-pub mod report;
+mod report;
 mod scalar;
 pub mod verdict;
 

@@ -33,7 +33,7 @@ fn boundary_after(c: Option<char>) -> bool {
 
 /// `body` with every edit made in place; None when some edit cannot be
 /// made that way.
-pub fn edit_scalars(body: &str, edits: &[ScalarEdit]) -> Option<String> {
+pub(crate) fn edit_scalars(body: &str, edits: &[ScalarEdit]) -> Option<String> {
     let mut text = body.to_string();
     let mut current = parse(body)?;
     for e in edits {
@@ -257,7 +257,7 @@ fn tries(text: &str, op: &Op) -> Vec<String> {
 
 /// `body` (whose object is `old`) edited in place into `new`; None when
 /// some edit cannot be made that way.
-pub fn edit_in_place(body: &str, old: &Value, new: &Value) -> Option<String> {
+pub(crate) fn edit_in_place(body: &str, old: &Value, new: &Value) -> Option<String> {
     let mut all = Vec::new();
     if !ops("", None, old, new, &mut all) {
         return None;

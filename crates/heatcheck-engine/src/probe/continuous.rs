@@ -21,11 +21,11 @@ use crate::model::{AssertionRecord, OutageWindow, ProbeLive, ProbeStats};
 use heatcheck_format::{HttpRequestSpec, Probe, ProbeMode, Templater};
 
 /// Per-request timeout of a probe without its own `http.timeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests one probe may have outstanding; beyond it sends fail at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 /// Sends of a `before` / `after` probe (one burst at the probe's interval).
-pub const BURST_SENDS: u32 = 10;
+pub(crate) const BURST_SENDS: u32 = 10;
 
 /// A probe request with its templates rendered (once per scenario).
 #[derive(Clone, Debug)]
@@ -33,8 +33,8 @@ pub struct ProbeRequest {
     pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
-    pub body: Option<Bytes>,
-    pub timeout: Duration,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) timeout: Duration,
 }
 
 impl ProbeRequest {
@@ -49,7 +49,7 @@ impl ProbeRequest {
         })
     }
 
-    pub fn render(spec: &HttpRequestSpec, templater: &Templater) -> Result<Self, String> {
+    pub(crate) fn render(spec: &HttpRequestSpec, templater: &Templater) -> Result<Self, String> {
         let render = |s: &str| templater.render(s).map_err(|e| e.to_string());
         let mut req = ProbeRequest::get(&render(&spec.url)?)?;
         req.method = Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
@@ -95,8 +95,8 @@ impl ProbeRequest {
 /// How often to send and how many requests may be outstanding.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
-    pub every: Duration,
-    pub max_in_flight: usize,
+    pub(crate) every: Duration,
+    pub(crate) max_in_flight: usize,
 }
 
 impl Schedule {
@@ -145,18 +145,18 @@ impl Recorder {
     }
 
     /// When the probe started sending, if it has.
-    pub fn started(&self) -> Option<Instant> {
+    pub(crate) fn started(&self) -> Option<Instant> {
         self.lock().t0
     }
 
     /// Results so far.
-    pub fn samples(&self) -> Vec<Sample> {
+    pub(crate) fn samples(&self) -> Vec<Sample> {
         self.lock().samples.clone()
     }
 
     /// The success rate over the trailing `window`, once the probe has run
     /// for at least that long: `(rate, results)`.
-    pub fn window_rate(&self, window: Duration) -> Option<(f64, usize)> {
+    pub(crate) fn window_rate(&self, window: Duration) -> Option<(f64, usize)> {
         let st = self.lock();
         let ran = st.t0?.elapsed();
         if ran < window {
@@ -168,7 +168,7 @@ impl Recorder {
 
 impl Recorder {
     /// The probe as a live view shows it now; None before it started.
-    pub fn live(&self, window: Duration, every: Duration) -> Option<stats::LiveWindow> {
+    pub(crate) fn live(&self, window: Duration, every: Duration) -> Option<stats::LiveWindow> {
         let st = self.lock();
         let now = st.t0?.elapsed();
         Some(stats::live_window(&st.samples, now, window, every))
@@ -211,16 +211,12 @@ pub fn start(
 }
 
 impl RunningProbe {
-    pub fn t0(&self) -> Instant {
+    pub(crate) fn t0(&self) -> Instant {
         self.t0
     }
 
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
     /// Moves a bounded schedule's end later (never earlier; unbounded stays so).
-    pub fn extend_until(&self, at: Instant) {
+    pub(crate) fn extend_until(&self, at: Instant) {
         self.deadline.send_modify(|d| {
             if let Some(d) = d {
                 *d = (*d).max(at);
@@ -229,7 +225,7 @@ impl RunningProbe {
     }
 
     /// No send is due from now on; outstanding requests still complete.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let now = Instant::now();
         self.deadline
             .send_modify(|d| *d = Some(d.map_or(now, |d| d.min(now))));
@@ -292,28 +288,28 @@ async fn schedule_loop(
 
 /// Live recorders by probe name, for stop conditions.
 #[derive(Clone, Default)]
-pub struct LiveProbes(Arc<HashMap<String, Recorder>>);
+pub(crate) struct LiveProbes(Arc<HashMap<String, Recorder>>);
 
 impl LiveProbes {
-    pub fn get(&self, name: &str) -> Option<&Recorder> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Recorder> {
         self.0.get(name)
     }
 }
 
 /// The trailing window of the live view (`ProbeLive`).
-pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const LIVE_WINDOW: Duration = Duration::from_secs(10);
 
 /// The scenario's probes as live views read them (the engine's `probeWindow`
 /// events), without holding the scenario's `ScenarioProbes`.
 #[derive(Clone)]
-pub struct ProbeWatch {
+pub(crate) struct ProbeWatch {
     probes: Vec<(String, ProbeMode, Duration, Recorder)>,
     case_started: Instant,
 }
 
 impl ProbeWatch {
     /// Each probe that has started, in suite order.
-    pub fn snapshot(&self) -> Vec<ProbeLive> {
+    pub(crate) fn snapshot(&self) -> Vec<ProbeLive> {
         self.probes
             .iter()
             .filter_map(|(name, mode, every, rec)| {
@@ -388,7 +384,7 @@ impl Entry {
 /// The suite's probes and the scenario's own over one scenario, driven by the engine through the
 /// scenario's phases: `run_before`, `start_continuous`, `fault_injected`
 /// (per fault step), `run_after`, `stop`, then `finish`.
-pub struct ScenarioProbes {
+pub(crate) struct ScenarioProbes {
     client: reqwest::Client,
     case_started: Instant,
     entries: Vec<Entry>,
@@ -397,7 +393,7 @@ pub struct ScenarioProbes {
 impl ScenarioProbes {
     /// Renders every probe's request (a rendering error fails that probe):
     /// the suite's, then `own` (the scenario's).
-    pub fn new(ctx: &SuiteContext, own: &[Probe], case_started: Instant) -> Self {
+    pub(crate) fn new(ctx: &SuiteContext, own: &[Probe], case_started: Instant) -> Self {
         let entries = ctx
             .suite
             .spec
@@ -420,11 +416,11 @@ impl ScenarioProbes {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    pub fn live(&self) -> LiveProbes {
+    pub(crate) fn live(&self) -> LiveProbes {
         LiveProbes(Arc::new(
             self.entries
                 .iter()
@@ -433,7 +429,7 @@ impl ScenarioProbes {
         ))
     }
 
-    pub fn watch(&self) -> ProbeWatch {
+    pub(crate) fn watch(&self) -> ProbeWatch {
         ProbeWatch {
             probes: self
                 .entries
@@ -463,12 +459,12 @@ impl ScenarioProbes {
     }
 
     /// `before` probes: one burst, finished before the first step.
-    pub async fn run_before(&mut self) {
+    pub(crate) async fn run_before(&mut self) {
         self.burst(ProbeMode::Before).await;
     }
 
     /// `continuous` probes: from now until `stop`.
-    pub fn start_continuous(&mut self) {
+    pub(crate) fn start_continuous(&mut self) {
         for e in self
             .entries
             .iter_mut()
@@ -480,7 +476,7 @@ impl ScenarioProbes {
 
     /// A fault step's chaos is in place for `active_for`: `duringFault`
     /// probes run from the first injection to the last fault's end (or `stop`).
-    pub fn fault_injected(&mut self, active_for: Duration) {
+    pub(crate) fn fault_injected(&mut self, active_for: Duration) {
         let until = Instant::now() + active_for;
         for e in self
             .entries
@@ -495,19 +491,19 @@ impl ScenarioProbes {
     }
 
     /// `after` probes: one burst after the assertions.
-    pub async fn run_after(&mut self) {
+    pub(crate) async fn run_after(&mut self) {
         self.burst(ProbeMode::After).await;
     }
 
     /// Ends every schedule (outstanding requests still complete).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         for run in self.entries.iter().filter_map(|e| e.running.as_ref()) {
             run.stop();
         }
     }
 
     /// Statistics per probe, and its expectations as assertion records.
-    pub async fn finish(mut self) -> (Vec<ProbeStats>, Vec<AssertionRecord>) {
+    pub(crate) async fn finish(mut self) -> (Vec<ProbeStats>, Vec<AssertionRecord>) {
         self.stop();
         let mut all_stats = Vec::new();
         let mut records = Vec::new();

@@ -20,7 +20,7 @@ pub fn client() -> reqwest::Client {
         .expect("HTTP client builds")
 }
 
-pub async fn check(ctx: &SuiteContext, h: &HttpAssertion) -> Result<String, CheckFailure> {
+pub(crate) async fn check(ctx: &SuiteContext, h: &HttpAssertion) -> Result<String, CheckFailure> {
     let render = |s: &str| {
         ctx.templater
             .render(s)

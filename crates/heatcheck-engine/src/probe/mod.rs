@@ -4,8 +4,8 @@
 
 pub mod continuous;
 pub mod http;
-pub mod promql;
-pub mod resource;
+pub(crate) mod promql;
+pub(crate) mod resource;
 pub mod stats;
 
 use std::time::{Duration, Instant};
@@ -16,13 +16,13 @@ use heatcheck_format::{Assertion, AssertionKind};
 
 /// A failed attempt: one line for humans, the whole story for reports.
 #[derive(Debug, Clone)]
-pub struct CheckFailure {
-    pub message: String,
-    pub detail: String,
+pub(crate) struct CheckFailure {
+    pub(crate) message: String,
+    pub(crate) detail: String,
 }
 
 impl CheckFailure {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         let message = message.into();
         CheckFailure {
             detail: message.clone(),
@@ -30,7 +30,7 @@ impl CheckFailure {
         }
     }
 
-    pub fn with_detail(message: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn with_detail(message: impl Into<String>, detail: impl Into<String>) -> Self {
         CheckFailure {
             message: message.into(),
             detail: detail.into(),
@@ -53,7 +53,7 @@ impl From<heatcheck_cluster::ClusterError> for CheckFailure {
 /// Runs an assertion, retrying within its `eventually` window (HTTP) or the
 /// suite's default for cluster checks that are given one. `name_prefix` marks
 /// steady-state checks in reports.
-pub async fn check_assertion(
+pub(crate) async fn check_assertion(
     ctx: &SuiteContext,
     a: &Assertion,
     name_prefix: &str,

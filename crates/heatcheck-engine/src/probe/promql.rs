@@ -18,10 +18,11 @@ use heatcheck_format::threshold::{parse_number, Threshold};
 use heatcheck_format::{PromqlAssertion, Suite, Templater};
 
 /// Where the URL comes from when nothing sets it, for the note that skips promql checks.
-pub const URL_SOURCES: &str = "spec.prometheus.url, --prometheus-url or HEATCHECK_PROMETHEUS_URL";
+pub(crate) const URL_SOURCES: &str =
+    "spec.prometheus.url, --prometheus-url or HEATCHECK_PROMETHEUS_URL";
 
 #[derive(Debug, thiserror::Error)]
-pub enum PromError {
+pub(crate) enum PromError {
     #[error("Prometheus at {url} cannot be reached: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("Prometheus rejected the query ({kind}): {message}; query: {query}")]
@@ -44,14 +45,14 @@ pub enum PromError {
 
 /// One series of an instant vector.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
+pub(crate) struct Sample {
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) value: f64,
 }
 
 impl Sample {
     /// `name{a="b", c="d"}` as Prometheus prints a series.
-    pub fn series(&self) -> String {
+    pub(crate) fn series(&self) -> String {
         let name = self.labels.get("__name__").cloned().unwrap_or_default();
         let labels: Vec<String> = self
             .labels
@@ -65,7 +66,7 @@ impl Sample {
 
 /// A configured Prometheus: base URL, headers (rendered), HTTP client (custom CA).
 #[derive(Clone)]
-pub struct Prometheus {
+pub(crate) struct Prometheus {
     url: String,
     headers: HeaderMap,
     client: reqwest::Client,
@@ -81,7 +82,7 @@ impl std::fmt::Debug for Prometheus {
 }
 
 /// Whether a suite (with these extra, e.g. locked, scenarios) has any promql check.
-pub fn uses_promql(suite: &Suite, extra: &[heatcheck_format::Scenario]) -> bool {
+pub(crate) fn uses_promql(suite: &Suite, extra: &[heatcheck_format::Scenario]) -> bool {
     use heatcheck_format::{AssertionKind, StopCondition};
     let is = |a: &heatcheck_format::Assertion| matches!(a.kind, AssertionKind::Promql(_));
     suite.spec.steady_state.iter().any(is)
@@ -99,7 +100,7 @@ pub fn uses_promql(suite: &Suite, extra: &[heatcheck_format::Scenario]) -> bool 
 }
 
 /// The URL in effect: the override (flag or environment), else the suite's.
-pub fn effective_url(suite: &Suite, url_override: Option<&str>) -> Option<String> {
+pub(crate) fn effective_url(suite: &Suite, url_override: Option<&str>) -> Option<String> {
     url_override
         .filter(|u| !u.trim().is_empty())
         .map(str::to_string)
@@ -108,7 +109,7 @@ pub fn effective_url(suite: &Suite, url_override: Option<&str>) -> Option<String
 
 impl Prometheus {
     /// From the suite's `spec.prometheus` and the override; None when no URL is set.
-    pub fn from_suite(
+    pub(crate) fn from_suite(
         suite: &Suite,
         url_override: Option<&str>,
         templater: &Templater,
@@ -156,12 +157,8 @@ impl Prometheus {
         }))
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// An instant query; the result must be a vector.
-    pub async fn query(&self, query: &str) -> Result<Vec<Sample>, PromError> {
+    pub(crate) async fn query(&self, query: &str) -> Result<Vec<Sample>, PromError> {
         let endpoint = format!("{}/api/v1/query", self.url);
         let resp = self
             .client
@@ -291,7 +288,11 @@ fn listing(samples: &[&Sample]) -> String {
 }
 
 /// Judges one query result against the assertion (pure, so it is unit-tested).
-pub fn judge(a: &PromqlAssertion, query: &str, samples: &[Sample]) -> Result<String, CheckFailure> {
+pub(crate) fn judge(
+    a: &PromqlAssertion,
+    query: &str,
+    samples: &[Sample],
+) -> Result<String, CheckFailure> {
     if let Some(want_empty) = a.empty {
         let all: Vec<&Sample> = samples.iter().collect();
         return match (want_empty, samples.is_empty()) {
@@ -347,7 +348,7 @@ pub fn judge(a: &PromqlAssertion, query: &str, samples: &[Sample]) -> Result<Str
 }
 
 /// One attempt of a `promql` assertion.
-pub async fn check(ctx: &SuiteContext, a: &PromqlAssertion) -> Result<String, CheckFailure> {
+pub(crate) async fn check(ctx: &SuiteContext, a: &PromqlAssertion) -> Result<String, CheckFailure> {
     let Some(prom) = &ctx.prometheus else {
         return Err(CheckFailure::new(format!(
             "no Prometheus URL ({URL_SOURCES})"
@@ -365,7 +366,11 @@ pub async fn check(ctx: &SuiteContext, a: &PromqlAssertion) -> Result<String, Ch
 }
 
 /// For a stop condition: the series above (`above`) or below the value, if any.
-pub fn crossing(samples: &[Sample], above: Option<f64>, below: Option<f64>) -> Option<&Sample> {
+pub(crate) fn crossing(
+    samples: &[Sample],
+    above: Option<f64>,
+    below: Option<f64>,
+) -> Option<&Sample> {
     samples.iter().find(|s| match (above, below) {
         (Some(a), _) => s.value > a,
         (None, Some(b)) => s.value < b,

@@ -23,7 +23,7 @@ fn name_of(o: &Value) -> &str {
         .unwrap_or("?")
 }
 
-pub async fn check_resource(
+pub(crate) async fn check_resource(
     ctx: &SuiteContext,
     a: &ResourceAssertion,
 ) -> Result<String, CheckFailure> {
@@ -88,7 +88,7 @@ pub async fn check_resource(
 }
 
 /// A Secret with its keys kept and every value replaced by "***".
-pub fn mask_secret(o: &Value) -> Value {
+pub(crate) fn mask_secret(o: &Value) -> Value {
     let mut o = o.clone();
     for field in ["data", "stringData"] {
         if let Some(map) = o.get_mut(field).and_then(Value::as_object_mut) {
@@ -108,7 +108,7 @@ pub fn mask_secret(o: &Value) -> Value {
 
 /// Sort key: the value at `by` as text (RFC 3339 timestamps sort as text),
 /// then "namespace/name" as the Gateway API breaks ties.
-pub fn order_names(objects: &[Value], by: &str) -> Result<Vec<String>, String> {
+pub(crate) fn order_names(objects: &[Value], by: &str) -> Result<Vec<String>, String> {
     let mut keyed = Vec::new();
     for o in objects {
         let v = heatcheck_gateway::jsonpath::first(o, by)?;
@@ -127,7 +127,10 @@ pub fn order_names(objects: &[Value], by: &str) -> Result<Vec<String>, String> {
     Ok(keyed.into_iter().map(|(_, _, n)| n).collect())
 }
 
-pub async fn check_order(ctx: &SuiteContext, a: &OrderAssertion) -> Result<String, CheckFailure> {
+pub(crate) async fn check_order(
+    ctx: &SuiteContext,
+    a: &OrderAssertion,
+) -> Result<String, CheckFailure> {
     let r = ctx
         .client
         .resolve(a.api_version.as_deref(), &a.kind)
@@ -189,7 +192,7 @@ pub async fn check_order(ctx: &SuiteContext, a: &OrderAssertion) -> Result<Strin
     Ok(format!("order [{}]", got.join(", ")))
 }
 
-pub async fn check_presence(
+pub(crate) async fn check_presence(
     ctx: &SuiteContext,
     a: &ObjectRef,
     want: bool,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::model::{
     AssertionRecord, FailedSample, OutageWindow, ProbeBucket, ProbeStats, MAX_FAILED_SAMPLES,
 };
-pub use heatcheck_format::threshold::{parse_latency, parse_rate, Op, Threshold, ThresholdError};
+pub(crate) use heatcheck_format::threshold::{parse_latency, parse_rate};
 use heatcheck_format::{format_duration, ProbeExpect};
 use heatcheck_gateway::units::fmt_latency;
 
@@ -16,29 +16,29 @@ use heatcheck_gateway::units::fmt_latency;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     /// Index in the schedule: send `seq` was due at `seq * every`.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Intended send time (`seq * every`).
-    pub intended: Duration,
+    pub(crate) intended: Duration,
     /// How late the request actually left; None when it was never sent
     /// (refused at the in-flight cap).
     pub lateness: Option<Duration>,
     /// From the intended send time to the end of the response or the failure.
-    pub latency: Duration,
+    pub(crate) latency: Duration,
     /// When the result became known.
-    pub completed: Duration,
-    pub ok: bool,
+    pub(crate) completed: Duration,
+    pub(crate) ok: bool,
 }
 
 /// Consecutive failed sends (offsets from the probe's start).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outage {
-    pub start: Duration,
-    pub end: Duration,
-    pub failures: u64,
+    pub(crate) start: Duration,
+    pub(crate) end: Duration,
+    pub(crate) failures: u64,
 }
 
 impl Outage {
-    pub fn duration(&self) -> Duration {
+    pub(crate) fn duration(&self) -> Duration {
         self.end - self.start
     }
 }
@@ -49,7 +49,7 @@ pub struct Summary {
     pub count: u64,
     pub failures: u64,
     /// successes / count; 1.0 for an empty run.
-    pub success_rate: f64,
+    pub(crate) success_rate: f64,
     pub p50: Duration,
     pub p95: Duration,
     pub p99: Duration,
@@ -70,7 +70,7 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
 /// Runs of consecutive failures in schedule order. An outage spans from the
 /// first failed send's intended time to the next scheduled send after the
 /// last failure, so its length is `failures * every`.
-pub fn outages(by_seq: &[Sample], every: Duration) -> Vec<Outage> {
+pub(crate) fn outages(by_seq: &[Sample], every: Duration) -> Vec<Outage> {
     let mut out: Vec<Outage> = Vec::new();
     let mut current: Option<Outage> = None;
     for s in by_seq {
@@ -134,7 +134,11 @@ pub fn summarize(samples: &[Sample], every: Duration) -> Summary {
 /// `now` whose results are known: `(rate, results)`. `samples` must be in
 /// completion order (as the recorder appends them), so the scan stops at the
 /// first result completed before the window. None when no result is known.
-pub fn window_rate(samples: &[Sample], now: Duration, window: Duration) -> Option<(f64, usize)> {
+pub(crate) fn window_rate(
+    samples: &[Sample],
+    now: Duration,
+    window: Duration,
+) -> Option<(f64, usize)> {
     let start = now.saturating_sub(window);
     let (mut ok, mut total) = (0usize, 0usize);
     for s in samples.iter().rev() {
@@ -152,17 +156,17 @@ pub fn window_rate(samples: &[Sample], now: Duration, window: Duration) -> Optio
 /// A probe while it runs: totals so far, the trailing window, and the
 /// outage going on (offsets from the probe's start).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct LiveWindow {
-    pub count: u64,
-    pub failures: u64,
+pub(crate) struct LiveWindow {
+    pub(crate) count: u64,
+    pub(crate) failures: u64,
     /// Results of sends intended within the window.
-    pub window_count: u64,
-    pub window_rate: Option<f64>,
-    pub window_p50: Duration,
-    pub window_p99: Duration,
+    pub(crate) window_count: u64,
+    pub(crate) window_rate: Option<f64>,
+    pub(crate) window_p50: Duration,
+    pub(crate) window_p99: Duration,
     /// Every result known since `start` failed: the outage so far, at the
     /// interval's resolution (as [`outages`] measures it).
-    pub outage: Option<Outage>,
+    pub(crate) outage: Option<Outage>,
 }
 
 /// What a live view shows of a probe at `now`. `samples` in completion
@@ -170,7 +174,7 @@ pub struct LiveWindow {
 /// failures among the latest results: it begins at the earliest of their
 /// intended times and lasts `failures * every`, so it stops growing when the
 /// probe stops sending.
-pub fn live_window(
+pub(crate) fn live_window(
     samples: &[Sample],
     now: Duration,
     window: Duration,
@@ -244,7 +248,7 @@ impl fmt::Display for Check {
 /// per expectation, named `probe NAME` so failures read
 /// "probe shop: successRate 0.93 < 0.99". Nothing is checked when the probe
 /// sent nothing (e.g. duringFault in a scenario without a fault).
-pub fn expectations(expect: &ProbeExpect, stats: &ProbeStats) -> Vec<AssertionRecord> {
+pub(crate) fn expectations(expect: &ProbeExpect, stats: &ProbeStats) -> Vec<AssertionRecord> {
     if stats.count == 0 {
         return Vec::new();
     }
@@ -318,7 +322,7 @@ pub fn expectations(expect: &ProbeExpect, stats: &ProbeStats) -> Vec<AssertionRe
 
 /// The report entry of one probe run. `offset` is the probe's start
 /// relative to the case start.
-pub fn to_stats(
+pub(crate) fn to_stats(
     name: &str,
     mode: &str,
     every: Duration,
@@ -357,7 +361,7 @@ pub fn to_stats(
 
 /// Per-second buckets of intended send time and the failed sends (bounded),
 /// as offsets from the case start (`offset` is the probe's start in the case).
-pub fn timeline(
+pub(crate) fn timeline(
     samples: &[Sample],
     offset: Duration,
 ) -> (Vec<ProbeBucket>, Vec<FailedSample>, u64) {

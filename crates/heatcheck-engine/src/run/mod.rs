@@ -90,7 +90,7 @@ impl std::fmt::Debug for JournalSinkHandle {
     }
 }
 
-pub const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Fans events out to the reporters.
 #[derive(Clone, Default)]
@@ -105,7 +105,7 @@ impl Emitter {
         }
     }
 
-    pub fn emit(&self, e: Event) {
+    pub(crate) fn emit(&self, e: Event) {
         let mut rs = self.reporters.lock().unwrap_or_else(|p| p.into_inner());
         for r in rs.iter_mut() {
             r.event(&e);
@@ -154,8 +154,8 @@ struct CaseOutcome {
 }
 
 /// Where a scenario comes from, for reports (`CaseReport.origin`).
-pub const ORIGIN_SUITE: &str = "suite";
-pub const ORIGIN_LOCK: &str = "lock";
+pub(crate) const ORIGIN_SUITE: &str = "suite";
+pub(crate) const ORIGIN_LOCK: &str = "lock";
 
 impl Engine {
     /// The guard's verdict on every suite, before anything runs (discovery
@@ -212,13 +212,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Checks every suite against its policy, then runs them; any violation
-    /// and nothing runs (exit code 2).
-    pub async fn run(&self, suites: Vec<Suite>) -> RunReport {
-        self.run_with_locked(suites.into_iter().map(|s| (s, Vec::new())).collect())
-            .await
     }
 
     /// Runs suites, each with the scenarios from its lockfile (already
