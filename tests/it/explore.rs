@@ -85,6 +85,26 @@ fn planted_copy() -> (&'static PlantedRun, tempfile::TempDir) {
     (run, dir)
 }
 
+/// `heatcheck run SUITE --sandbox` of replayed findings in `dir`: it fails
+/// (exit 1) with one scenario case per finding, returned.
+fn replayed(dir: &Path, suite: &[&str], findings: usize) -> Vec<Value> {
+    let mut args = vec!["run"];
+    args.extend_from_slice(suite);
+    args.extend_from_slice(&["--sandbox", "--report-json", "replay.json"]);
+    let replay = heatcheck(dir, &args);
+    assert_eq!(replay.code, 1, "{}\n{}", replay.stdout, replay.stderr);
+    let run = read_json(&dir.join("replay.json"));
+    let cases: Vec<Value> = run["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "scenario")
+        .cloned()
+        .collect();
+    assert_eq!(cases.len(), findings, "{run:#}");
+    cases
+}
+
 #[test]
 fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing_run() {
     let (run, dir) = planted_copy();
@@ -196,26 +216,8 @@ fn the_catalog_finds_each_planted_weakness_and_each_finding_replays_as_a_failing
     );
 
     // The written suite replays them: every finding's scenario fails.
-    let replay = heatcheck(
-        dir.path(),
-        &[
-            "run",
-            "replay/suite.yaml",
-            "--sandbox",
-            "--report-json",
-            "replay.json",
-        ],
-    );
-    assert_eq!(replay.code, 1, "{}\n{}", replay.stdout, replay.stderr);
-    let run = read_json(&dir.path().join("replay.json"));
-    let cases: Vec<&Value> = run["suites"][0]["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == "scenario")
-        .collect();
-    assert_eq!(cases.len(), findings.len(), "{run:#}");
-    for c in cases {
+    let cases = replayed(dir.path(), &["replay/suite.yaml"], findings.len());
+    for c in &cases {
         assert_eq!(c["status"], "failed", "{c:#}");
     }
 }
@@ -453,26 +455,7 @@ fn explore_lock_writes_each_finding_to_the_lockfile_and_run_locked_fails_on_each
     );
 
     // CI replays them: each fails, the outage one through its own probes.
-    let replay = heatcheck(
-        dir.path(),
-        &[
-            "run",
-            "suite.yaml",
-            "--sandbox",
-            "--locked",
-            "--report-json",
-            "replay.json",
-        ],
-    );
-    assert_eq!(replay.code, 1, "{}\n{}", replay.stdout, replay.stderr);
-    let run = read_json(&dir.path().join("replay.json"));
-    let cases: Vec<&Value> = run["suites"][0]["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == "scenario")
-        .collect();
-    assert_eq!(cases.len(), findings.len(), "{run:#}");
+    let cases = replayed(dir.path(), &["suite.yaml", "--locked"], findings.len());
     for c in &cases {
         assert_eq!(c["origin"], "lock", "{c:#}");
         assert_eq!(c["status"], "failed", "{c:#}");
